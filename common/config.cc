@@ -1,0 +1,505 @@
+#include "common/config.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+namespace scep {
+
+namespace {
+
+std::string joinLines(const std::vector<std::string>& lines) {
+    std::string out;
+    for (const auto& line : lines) {
+        if (!out.empty()) {
+            out += '\n';
+        }
+        out += line;
+    }
+    return out;
+}
+
+std::string directoryOf(const std::string& path) {
+    const auto slash = path.rfind('/');
+    return slash == std::string::npos ? std::string(".") : path.substr(0, slash);
+}
+
+bool isPrintableAscii(std::string_view text) {
+    return std::all_of(text.begin(), text.end(),
+                       [](char c) { return c >= 0x20 && c <= 0x7e; });
+}
+
+bool isIpAddress(const std::string& text) {
+    unsigned char buf[16];
+    return inet_pton(AF_INET, text.c_str(), buf) == 1 || inet_pton(AF_INET6, text.c_str(), buf) == 1;
+}
+
+// Why `server` is unusable for a phone, or empty when it is fine. Phones take
+// "a URL or IP address" and do not support https.
+std::string serverProblem(const std::string& server) {
+    if (server.empty()) {
+        return "must not be empty";
+    }
+    if (!isPrintableAscii(server) || server.find(' ') != std::string::npos) {
+        return "must be printable ASCII without spaces";
+    }
+    const auto scheme_end = server.find("://");
+    if (scheme_end == std::string::npos) {
+        if (isIpAddress(server)) {
+            return {};
+        }
+        return "must be an http:// URL or a bare IP address (write a host name as http://" +
+               server + ")";
+    }
+    std::string scheme = server.substr(0, scheme_end);
+    std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
+    if (scheme == "https") {
+        return "https is not supported by the phones; use an http:// URL";
+    }
+    if (scheme != "http") {
+        return "scheme '" + scheme + "' is not supported; use an http:// URL";
+    }
+    const std::string rest = server.substr(scheme_end + 3);
+    const std::string authority = rest.substr(0, rest.find_first_of("/?#"));
+    if (authority.find('@') != std::string::npos) {
+        return "must not carry user information ('@') in the URL";
+    }
+    std::string host = authority;
+    std::string port;
+    if (!host.empty() && host.front() == '[') {
+        const auto close = host.find(']');
+        if (close == std::string::npos) {
+            return "IPv6 address in URL lacks ']'";
+        }
+        port = host.substr(close + 1);
+        host = host.substr(1, close - 1);
+        unsigned char buf[16];
+        if (inet_pton(AF_INET6, host.c_str(), buf) != 1) {
+            return "'" + host + "' is not an IPv6 address";
+        }
+    } else {
+        const auto colon = host.find(':');
+        if (colon != std::string::npos) {
+            port = host.substr(colon);
+            host.resize(colon);
+        }
+        if (host.empty()) {
+            return "URL has no host";
+        }
+        if (!isIpAddress(host) && !isValidDnsName(host)) {
+            return "'" + host + "' is neither an IP address nor a valid host name";
+        }
+    }
+    if (!port.empty()) {
+        const std::string digits = port.substr(1);
+        if (port[0] != ':' || digits.empty() || digits.size() > 5 ||
+            !std::all_of(digits.begin(), digits.end(),
+                         [](unsigned char c) { return std::isdigit(c); }) ||
+            std::stoul(digits) == 0 || std::stoul(digits) > 65535) {
+            return "port '" + port + "' is not a number between 1 and 65535";
+        }
+    }
+    return {};
+}
+
+// Collects problems instead of stopping at the first: an operator fixing a
+// file wants every mistake in one go.
+class Reader {
+public:
+    explicit Reader(std::string source) : source_(std::move(source)) {}
+
+    void problem(const toml::source_region& where, const std::string& context,
+                 const std::string& text) {
+        std::ostringstream out;
+        out << source_;
+        if (where.begin.line > 0) {
+            out << ':' << where.begin.line;
+        }
+        out << ": " << context << ": " << text;
+        problems_.push_back(out.str());
+    }
+
+    void keyProblem(const toml::node& node, const std::string& context, std::string_view key,
+                    const std::string& text) {
+        problem(node.source(), context, "key '" + std::string(key) + "' " + text);
+    }
+
+    std::optional<std::string> string(const toml::table& table, std::string_view key,
+                                      const std::string& context) {
+        const toml::node* node = table.get(key);
+        if (!node) {
+            return std::nullopt;
+        }
+        if (!node->is_string()) {
+            keyProblem(*node, context, key, "must be a string");
+            return std::nullopt;
+        }
+        return node->value<std::string>();
+    }
+
+    std::optional<bool> boolean(const toml::table& table, std::string_view key,
+                                const std::string& context) {
+        const toml::node* node = table.get(key);
+        if (!node) {
+            return std::nullopt;
+        }
+        if (!node->is_boolean()) {
+            keyProblem(*node, context, key, "must be a boolean (true or false, unquoted)");
+            return std::nullopt;
+        }
+        return node->value<bool>();
+    }
+
+    void rejectUnknownKeys(const toml::table& table, const std::set<std::string_view>& allowed,
+                           const std::string& context) {
+        for (auto&& [key, node] : table) {
+            if (allowed.count(key.str()) == 0) {
+                std::string list;
+                for (auto name : allowed) {
+                    list += (list.empty() ? "" : ", ") + std::string(name);
+                }
+                problem(key.source(), context,
+                        "unknown key '" + std::string(key.str()) + "' (known keys: " + list + ")");
+            }
+        }
+    }
+
+    const std::string& source() const { return source_; }
+    bool ok() const { return problems_.empty(); }
+    void throwIfFailed() const {
+        if (!problems_.empty()) {
+            throw ConfigError(problems_);
+        }
+    }
+
+private:
+    std::string source_;
+    std::vector<std::string> problems_;
+};
+
+const std::set<std::string_view> kProfileKeys = {
+    "name", "vendor-class", "server", "fingerprint", "ca-cert", "fingerprint-digest",
+    "challenge", "fips", "dot1x", "cert-select", "domain", "conflicts",
+};
+
+// Phones build their certificate CN as "<MIC CN>.<domain>"; MIC CNs of the
+// supported models are 23 characters (CP-8875-SEP001A2B3C4D5E) and X.509
+// caps a CN at 64, which leaves 40 for the domain.
+constexpr std::size_t kMicCommonNameLength = 23;
+constexpr std::size_t kMaxCommonNameLength = 64;
+constexpr std::size_t kMaxDomainLength = kMaxCommonNameLength - kMicCommonNameLength - 1;
+
+void readFingerprint(Reader& reader, const toml::table& table, const std::string& context,
+                     const std::string& base_dir, Profile& profile) {
+    const auto text = reader.string(table, "fingerprint", context);
+    const auto ca_cert = reader.string(table, "ca-cert", context);
+    const auto digest_name = reader.string(table, "fingerprint-digest", context);
+    const bool has_text = table.contains("fingerprint"), has_cert = table.contains("ca-cert");
+
+    std::optional<Digest> digest;
+    if (digest_name) {
+        digest = digestFromName(*digest_name);
+        if (!digest) {
+            reader.keyProblem(*table.get("fingerprint-digest"), context, "fingerprint-digest",
+                              "must be one of sha1, sha256, sha384, sha512 (got '" +
+                                  *digest_name + "')");
+        }
+    }
+    if (has_text == has_cert) {
+        reader.problem(table.source(), context,
+                       "exactly one of 'fingerprint' or 'ca-cert' must be set (sub-option 12 is "
+                       "mandatory)");
+        return;
+    }
+    if (text) {
+        const toml::node& node = *table.get("fingerprint");
+        try {
+            profile.scep.fingerprint = parseHex(*text);
+        } catch (const std::invalid_argument& e) {
+            reader.keyProblem(node, context, "fingerprint", std::string("is not hex: ") + e.what());
+            return;
+        }
+        const auto length = profile.scep.fingerprint.size();
+        const auto implied = digestForLength(length);
+        if (!implied) {
+            reader.keyProblem(node, context, "fingerprint",
+                              "must decode to 20, 32, 48 or 64 bytes (SHA-1/256/384/512); got " +
+                                  std::to_string(length));
+        } else if (digest && *digest != *implied) {
+            reader.keyProblem(node, context, "fingerprint",
+                              "has " + std::to_string(length) + " bytes but fingerprint-digest is " +
+                                  digestName(*digest) + " (" +
+                                  std::to_string(digestLength(*digest)) + " bytes)");
+        }
+    } else if (ca_cert) {
+        std::string path = *ca_cert;
+        if (!path.empty() && path.front() != '/') {
+            path = base_dir + "/" + path;
+        }
+        profile.ca_cert = path;
+        try {
+            const X509Ptr cert = loadCertificateFile(path);
+            profile.scep.fingerprint =
+                certificateFingerprint(*cert, digest.value_or(Digest::sha256));
+        } catch (const std::exception& e) {
+            reader.keyProblem(*table.get("ca-cert"), context, "ca-cert", e.what());
+        }
+    }
+}
+
+void readVendorClasses(Reader& reader, const toml::table& table, const std::string& context,
+                       Profile& profile) {
+    const toml::node* node = table.get("vendor-class");
+    if (!node) {
+        reader.problem(table.source(), context, "key 'vendor-class' is required (option 60 values)");
+        return;
+    }
+    const toml::array* list = node->as_array();
+    if (!list || list->empty()) {
+        reader.keyProblem(*node, context, "vendor-class",
+                          "must be a non-empty array of strings, e.g. [\"CP-8875\"]");
+        return;
+    }
+    for (const toml::node& item : *list) {
+        const auto value = item.value<std::string>();
+        if (!item.is_string() || !value || value->empty() || value->size() > 255) {
+            reader.keyProblem(item, context, "vendor-class",
+                              "entries must be non-empty strings of at most 255 bytes");
+            continue;
+        }
+        profile.vendor_classes.push_back(*value);
+    }
+}
+
+void readProfile(Reader& reader, const toml::table& table, std::size_t ordinal,
+                 const std::string& base_dir, Profile& profile) {
+    profile.line = table.source().begin.line;
+    std::string context = "[[profile]] #" + std::to_string(ordinal);
+    if (const auto name = reader.string(table, "name", context)) {
+        const bool safe = !name->empty() && name->size() <= 64 &&
+                          std::all_of(name->begin(), name->end(), [](unsigned char c) {
+                              return std::isalnum(c) || c == '-' || c == '_' || c == '.';
+                          });
+        if (safe) {
+            profile.name = *name;
+            context = "[[profile]] \"" + *name + "\"";
+        } else {
+            reader.keyProblem(*table.get("name"), context, "name",
+                              "must be 1-64 characters of letters, digits, '-', '_' or '.' "
+                              "(it names statistics)");
+        }
+    } else if (!table.contains("name")) {
+        reader.problem(table.source(), context, "key 'name' is required");
+    }
+    reader.rejectUnknownKeys(table, kProfileKeys, context);
+    readVendorClasses(reader, table, context, profile);
+
+    if (const auto server = reader.string(table, "server", context)) {
+        const std::string why = serverProblem(*server);
+        if (why.empty()) {
+            profile.scep.server = *server;
+        } else {
+            reader.keyProblem(*table.get("server"), context, "server", why);
+        }
+    } else if (!table.contains("server")) {
+        reader.problem(table.source(), context, "key 'server' is required (sub-option 11)");
+    }
+
+    readFingerprint(reader, table, context, base_dir, profile);
+
+    if (const auto challenge = reader.string(table, "challenge", context)) {
+        if (!isPrintableAscii(*challenge)) {
+            reader.keyProblem(*table.get("challenge"), context, "challenge",
+                              "must be printable ASCII (phones show it in a text field)");
+        } else if (!challenge->empty()) {
+            profile.scep.challenge = *challenge;
+        }
+    }
+    profile.scep.fips = reader.boolean(table, "fips", context);
+    profile.scep.dot1x = reader.boolean(table, "dot1x", context);
+
+    if (const auto select = reader.string(table, "cert-select", context)) {
+        if (*select == "manufacturing") {
+            profile.scep.cert_select = CertSelect::manufacturing;
+        } else if (*select == "custom") {
+            profile.scep.cert_select = CertSelect::custom;
+        } else {
+            reader.keyProblem(*table.get("cert-select"), context, "cert-select",
+                              "must be \"manufacturing\" or \"custom\" (got \"" + *select + "\")");
+        }
+    }
+
+    if (const auto domain = reader.string(table, "domain", context)) {
+        if (!isValidDnsName(*domain)) {
+            reader.keyProblem(*table.get("domain"), context, "domain",
+                              "must be a DNS name: dot-separated labels of 1-63 letters, digits "
+                              "or '-', at most 253 characters (255 bytes on the wire)");
+        } else if (domain->size() > kMaxDomainLength) {
+            reader.keyProblem(*table.get("domain"), context, "domain",
+                              "is " + std::to_string(domain->size()) +
+                                  " characters; phones build their certificate CN as "
+                                  "<MIC CN>.<domain> and a 23-character MIC CN leaves at most " +
+                                  std::to_string(kMaxDomainLength) +
+                                  " for the domain within X.509's 64-character CN limit");
+        } else {
+            profile.domain = *domain;
+        }
+    }
+
+    if (const auto policy = reader.string(table, "conflicts", context)) {
+        if (*policy == "warn") {
+            profile.conflicts = ConflictPolicy::warn;
+        } else if (*policy == "strip") {
+            profile.conflicts = ConflictPolicy::strip;
+        } else if (*policy == "skip") {
+            profile.conflicts = ConflictPolicy::skip;
+        } else {
+            reader.keyProblem(*table.get("conflicts"), context, "conflicts",
+                              "must be \"warn\", \"strip\" or \"skip\" (got \"" + *policy + "\")");
+        }
+    }
+
+    if (profile.scep.server.empty() || profile.scep.fingerprint.empty()) {
+        return;  // already reported; the size rules below need both
+    }
+    const std::size_t secret = profile.scep.challenge ? profile.scep.challenge->size() : 0;
+    if (profile.scep.server.size() + secret >= kServerChallengeLimit) {
+        reader.problem(table.source(), context,
+                       "keys 'server' + 'challenge' are " +
+                           std::to_string(profile.scep.server.size()) + " + " +
+                           std::to_string(secret) + " bytes; the phones need the sum below 208");
+        return;
+    }
+    try {
+        profile.option43 = encodeOption43(profile.scep);
+    } catch (const std::length_error& e) {
+        reader.problem(table.source(), context, std::string(e.what()) +
+                                                    " (Kea would split it per RFC 3396 and "
+                                                    "phones do not reassemble that)");
+    }
+}
+
+void indexProfiles(Reader& reader, DhcpConfig& config) {
+    struct Seen {
+        std::string pattern;
+        std::size_t profile;
+    };
+    std::vector<Seen> seen;
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < config.profiles.size(); ++i) {
+        const Profile& profile = config.profiles[i];
+        const std::string context = "[[profile]] \"" + profile.name + "\"";
+        toml::source_region where;
+        where.begin.line = static_cast<toml::source_index>(profile.line);
+        if (!profile.name.empty() && !names.insert(profile.name).second) {
+            reader.problem(where, context, "key 'name' duplicates another profile's name");
+        }
+        for (const auto& pattern : profile.vendor_classes) {
+            for (const auto& other : seen) {
+                if (other.profile != i && wildcardsOverlap(pattern, other.pattern)) {
+                    reader.problem(where, context,
+                                   "key 'vendor-class' entry \"" + pattern +
+                                       "\" matches the same phones as \"" + other.pattern +
+                                       "\" of profile \"" + config.profiles[other.profile].name +
+                                       "\"; a vendor class may belong to one profile only");
+                }
+            }
+            seen.push_back({pattern, i});
+            config.index.add(pattern, i);
+        }
+    }
+}
+
+}  // namespace
+
+ConfigError::ConfigError(std::vector<std::string> problems)
+    : std::runtime_error(joinLines(problems)), problems_(std::move(problems)) {}
+
+const char* conflictPolicyName(ConflictPolicy policy) {
+    switch (policy) {
+    case ConflictPolicy::warn: return "warn";
+    case ConflictPolicy::strip: return "strip";
+    case ConflictPolicy::skip: return "skip";
+    }
+    return "?";
+}
+
+bool isValidDnsName(std::string_view name) {
+    if (name.empty() || name.size() > 253) {
+        return false;
+    }
+    std::size_t start = 0;
+    while (start <= name.size()) {
+        const std::size_t dot = std::min(name.find('.', start), name.size());
+        const std::string_view label = name.substr(start, dot - start);
+        if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
+            return false;
+        }
+        for (unsigned char c : label) {
+            if (!std::isalnum(c) && c != '-') {
+                return false;
+            }
+        }
+        start = dot + 1;
+    }
+    return true;
+}
+
+const Profile* DhcpConfig::match(std::string_view vendor_class) const {
+    const std::size_t found = index.find(trimVendorClass(vendor_class));
+    return found == VendorClassIndex::npos ? nullptr : &profiles[found];
+}
+
+DhcpConfig parseDhcpConfig(std::string_view toml_text, const std::string& source) {
+    Reader reader(source);
+    toml::table root;
+    try {
+        root = toml::parse(toml_text, source);
+    } catch (const toml::parse_error& e) {
+        reader.problem(e.source(), "TOML syntax", std::string(e.description()));
+        reader.throwIfFailed();
+    }
+
+    DhcpConfig config;
+    config.path = source;
+    const toml::node* node = root.get("profile");
+    const toml::array* list = node ? node->as_array() : nullptr;
+    if (!node) {
+        reader.problem({}, "[[profile]]", "no profile defined; the hook needs at least one");
+    } else if (!list || !list->is_array_of_tables()) {
+        reader.problem(node->source(), "[[profile]]",
+                       "'profile' must be an array of tables: write [[profile]], not [profile]");
+    } else {
+        const std::string base_dir = directoryOf(source);
+        std::size_t ordinal = 0;
+        for (const toml::node& item : *list) {
+            Profile profile;
+            readProfile(reader, *item.as_table(), ++ordinal, base_dir, profile);
+            config.profiles.push_back(std::move(profile));
+        }
+        if (reader.ok()) {
+            indexProfiles(reader, config);
+        }
+    }
+    reader.throwIfFailed();
+    return config;
+}
+
+DhcpConfig loadDhcpConfig(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        throw ConfigError({path + ": cannot read the file"});
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    return parseDhcpConfig(text.str(), path);
+}
+
+}  // namespace scep

@@ -1,0 +1,60 @@
+// The shared TOML configuration. The Kea hook reads the [[profile]] tables;
+// the RA reads those plus its own tables. Every problem is reported with
+// file, line, the table and key involved, and the rule broken; a file with
+// any problem is refused as a whole.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/option43.h"
+#include "common/vendor_class.h"
+
+namespace scep {
+
+class ConfigError : public std::runtime_error {
+public:
+    explicit ConfigError(std::vector<std::string> problems);
+    const std::vector<std::string>& problems() const { return problems_; }
+
+private:
+    std::vector<std::string> problems_;
+};
+
+// What to do with a reply that also carries remote-provisioning options
+// (66, 150, 159, 160); phones may then ignore option 43.
+enum class ConflictPolicy { warn, strip, skip };
+const char* conflictPolicyName(ConflictPolicy policy);
+
+struct Profile {
+    std::string name;
+    std::vector<std::string> vendor_classes;
+    ScepParameters scep;
+    std::optional<std::string> domain;  // option 15
+    ConflictPolicy conflicts = ConflictPolicy::warn;
+    std::string ca_cert;                 // set when the fingerprint came from a file
+    Bytes option43;                      // encoded once, at load
+    std::size_t line = 0;
+};
+
+struct DhcpConfig {
+    std::string path;
+    std::vector<Profile> profiles;
+    VendorClassIndex index;
+
+    const Profile* match(std::string_view vendor_class) const;
+};
+
+// `source` names the file in messages; relative ca-cert paths are resolved
+// against its directory.
+DhcpConfig parseDhcpConfig(std::string_view toml_text, const std::string& source);
+DhcpConfig loadDhcpConfig(const std::string& path);
+
+// Validators shared with the RA (and its CSR checks).
+bool isValidDnsName(std::string_view name);
+
+}  // namespace scep

@@ -1,0 +1,14 @@
+// Making untrusted bytes (option 60, CSR fields, HTTP input) safe to log.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace scep {
+
+// Printable ASCII is kept, everything else becomes \xNN; long input is cut
+// with "..." so a hostile packet cannot flood a log line.
+std::string printable(std::string_view raw, std::size_t max_length = 96);
+
+}  // namespace scep
