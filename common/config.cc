@@ -403,12 +403,16 @@ void indexProfiles(Reader& reader, DhcpConfig& config) {
         }
         for (const auto& pattern : profile.vendor_classes) {
             for (const auto& other : seen) {
-                if (other.profile != i && wildcardsOverlap(pattern, other.pattern)) {
+                if (other.profile == i) {
+                    continue;
+                }
+                const std::string shared = sharedVendorClass(pattern, other.pattern);
+                if (!shared.empty() || pattern == other.pattern) {
                     reader.problem(where, context,
-                                   "key 'vendor-class' entry \"" + pattern +
-                                       "\" matches the same phones as \"" + other.pattern +
-                                       "\" of profile \"" + config.profiles[other.profile].name +
-                                       "\"; a vendor class may belong to one profile only");
+                                   "key 'vendor-class' entry \"" + pattern + "\" and \"" +
+                                       other.pattern + "\" of profile \"" +
+                                       config.profiles[other.profile].name + "\" both match \"" +
+                                       shared + "\"; a vendor class may belong to one profile only");
                 }
             }
             seen.push_back({pattern, i});
@@ -452,9 +456,12 @@ bool isValidDnsName(std::string_view name) {
     return true;
 }
 
-const Profile* DhcpConfig::match(std::string_view vendor_class) const {
+ProfileMatch DhcpConfig::match(std::string_view vendor_class) const {
     const std::size_t found = index.find(trimVendorClass(vendor_class));
-    return found == VendorClassIndex::npos ? nullptr : &profiles[found];
+    if (found == VendorClassIndex::ambiguous) {
+        return {nullptr, true};
+    }
+    return {found == VendorClassIndex::npos ? nullptr : &profiles[found], false};
 }
 
 DhcpConfig parseDhcpConfig(std::string_view toml_text, const std::string& source) {

@@ -41,12 +41,17 @@ struct Profile {
     std::size_t line = 0;
 };
 
+struct ProfileMatch {
+    const Profile* profile = nullptr;  // set when exactly one profile matches
+    bool ambiguous = false;            // wildcards of two profiles match
+};
+
 struct DhcpConfig {
     std::string path;
     std::vector<Profile> profiles;
     VendorClassIndex index;
 
-    const Profile* match(std::string_view vendor_class) const;
+    ProfileMatch match(std::string_view vendor_class) const;
 };
 
 // `source` names the file in messages; relative ca-cert paths are resolved

@@ -31,39 +31,30 @@ bool wildcardMatch(std::string_view pattern, std::string_view text) {
     return p == pattern.size();
 }
 
-bool wildcardsOverlap(std::string_view a, std::string_view b) {
-    // reach[i][j]: some string takes a[0..i) and b[0..j) to the same point.
-    // A '*' may either stop (advance its pattern) or swallow one literal of
-    // the other pattern; two literals must agree.
-    const std::size_t rows = a.size() + 1, cols = b.size() + 1;
-    std::vector<char> reach(rows * cols, 0);
-    auto at = [&](std::size_t i, std::size_t j) -> char& { return reach[i * cols + j]; };
-    at(0, 0) = 1;
-    for (std::size_t i = 0; i < rows; ++i) {
-        for (std::size_t j = 0; j < cols; ++j) {
-            if (!at(i, j)) {
-                continue;
-            }
-            const bool a_star = i < a.size() && a[i] == '*';
-            const bool b_star = j < b.size() && b[j] == '*';
-            if (a_star) {
-                at(i + 1, j) = 1;
-            }
-            if (b_star) {
-                at(i, j + 1) = 1;
-            }
-            if (i < a.size() && j < b.size()) {
-                if (a_star && !b_star) {
-                    at(i, j + 1) = 1;
-                } else if (b_star && !a_star) {
-                    at(i + 1, j) = 1;
-                } else if (!a_star && !b_star && a[i] == b[j]) {
-                    at(i + 1, j + 1) = 1;
-                }
-            }
+namespace {
+
+std::string withoutStars(std::string_view pattern) {
+    std::string out;
+    for (char c : pattern) {
+        if (c != '*') {
+            out += c;
         }
     }
-    return at(a.size(), b.size());
+    return out;
+}
+
+}  // namespace
+
+std::string sharedVendorClass(std::string_view a, std::string_view b) {
+    const std::string literal_a = withoutStars(a);
+    if (wildcardMatch(b, literal_a)) {
+        return literal_a;
+    }
+    const std::string literal_b = withoutStars(b);
+    if (wildcardMatch(a, literal_b)) {
+        return literal_b;
+    }
+    return {};
 }
 
 std::string_view trimVendorClass(std::string_view raw) {
@@ -88,12 +79,16 @@ std::size_t VendorClassIndex::find(std::string_view vendor_class) const {
             return it->second;
         }
     }
+    std::size_t found = npos;
     for (const auto& [pattern, profile] : wildcards_) {
-        if (wildcardMatch(pattern, vendor_class)) {
-            return profile;
+        if (profile != found && wildcardMatch(pattern, vendor_class)) {
+            if (found != npos) {
+                return ambiguous;
+            }
+            found = profile;
         }
     }
-    return npos;
+    return found;
 }
 
 }  // namespace scep

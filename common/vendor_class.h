@@ -14,9 +14,13 @@ namespace scep {
 
 bool isWildcard(std::string_view pattern);
 bool wildcardMatch(std::string_view pattern, std::string_view text);
-// True when some string matches both patterns; used to refuse configs where
-// one phone could fall into two profiles.
-bool wildcardsOverlap(std::string_view a, std::string_view b);
+
+// A concrete vendor class both patterns match, found by trying each pattern's
+// literal form ('*' removed) against the other: "*8875*" and "*CP-8875*"
+// share "CP-8875". Empty when there is none of that kind; patterns such as
+// "*CP-8875*" and "*DP-9841*" only meet on strings no phone sends, and the
+// index refuses such a packet at run time instead.
+std::string sharedVendorClass(std::string_view a, std::string_view b);
 
 // Some clients NUL-terminate option 60; phones' model strings never contain
 // NUL, so trailing ones are not part of the identity.
@@ -27,9 +31,11 @@ std::string_view trimVendorClass(std::string_view raw);
 class VendorClassIndex {
 public:
     void add(const std::string& pattern, std::size_t profile);
-    // Index of the owning profile, or npos.
+    // Index of the owning profile; npos when none matches, ambiguous when
+    // wildcards of two different profiles match.
     std::size_t find(std::string_view vendor_class) const;
     static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+    static constexpr std::size_t ambiguous = static_cast<std::size_t>(-2);
 
 private:
     std::unordered_map<std::string, std::size_t> exact_;

@@ -44,6 +44,15 @@ std::string describeProfile(const scep::Profile& profile) {
     return classes;
 }
 
+std::string vendorClassOf(isc::dhcp::Pkt4& query) {
+    const auto option = query.getOption(DHO_VENDOR_CLASS_IDENTIFIER);
+    if (!option) {
+        return {};
+    }
+    const auto& raw = option->getData();
+    return scep::printable(std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()));
+}
+
 void logProfiles(const scep::hook::Snapshot& snapshot) {
     for (const auto& profile : snapshot.config.profiles) {
         LOG_INFO(scep_logger, scep::hook::SCEP_PROFILE_LOADED)
@@ -59,6 +68,13 @@ void logProfiles(const scep::hook::Snapshot& snapshot) {
 void record(const scep::hook::Snapshot& snapshot, const scep::hook::Decision& decision,
             isc::dhcp::Pkt4& query) {
     if (decision.action == Action::untouched) {
+        return;
+    }
+    if (decision.action == Action::ambiguous) {
+        isc::stats::StatsMgr::instance().addValue(scep::hook::kAmbiguousStat, static_cast<int64_t>(1));
+        LOG_WARN(scep_logger, scep::hook::SCEP_AMBIGUOUS)
+            .arg(query.getLabel())
+            .arg(vendorClassOf(query));
         return;
     }
     const scep::Profile& profile = snapshot.config.profiles[decision.profile];
@@ -87,17 +103,12 @@ void record(const scep::hook::Snapshot& snapshot, const scep::hook::Decision& de
         return;
     }
     stats.addValue(names.decorated, static_cast<int64_t>(1));
-    if (scep_logger.isDebugEnabled(scep::hook::DBG_SCEP_PACKETS)) {
-        const auto vendor_class = query.getOption(DHO_VENDOR_CLASS_IDENTIFIER);
-        const auto& raw = vendor_class->getData();
-        LOG_DEBUG(scep_logger, scep::hook::DBG_SCEP_PACKETS, scep::hook::SCEP_DECORATED)
-            .arg(query.getLabel())
-            .arg(profile.option43.size())
-            .arg(profile.domain ? " and option 15" : "")
-            .arg(scep::printable(std::string_view(reinterpret_cast<const char*>(raw.data()),
-                                                  raw.size())))
-            .arg(profile.name);
-    }
+    LOG_DEBUG(scep_logger, scep::hook::DBG_SCEP_PACKETS, scep::hook::SCEP_DECORATED)
+        .arg(query.getLabel())
+        .arg(profile.option43.size())
+        .arg(profile.domain ? " and option 15" : "")
+        .arg(vendorClassOf(query))
+        .arg(profile.name);
 }
 
 void answer(CalloutHandle& handle, ConstElementPtr response) {

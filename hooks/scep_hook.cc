@@ -30,6 +30,9 @@ ElementPtr stringList(const std::vector<std::string>& values) {
 // the first phone; counters of profiles removed by a reload go away.
 void syncStatistics(const Snapshot* previous, const Snapshot& next) {
     StatsMgr& stats = StatsMgr::instance();
+    if (!stats.getObservation(kAmbiguousStat)) {
+        stats.setValue(kAmbiguousStat, static_cast<int64_t>(0));
+    }
     for (const auto& names : next.stat_names) {
         for (const std::string* name : {&names.decorated, &names.conflicts, &names.skipped}) {
             if (!stats.getObservation(*name)) {
@@ -98,8 +101,13 @@ Decision ScepHook::process(const Snapshot& snapshot, isc::dhcp::Pkt4& query,
         return decision;
     }
     const auto& raw = vendor_class->getData();
-    const Profile* profile = snapshot.config.match(
+    const ProfileMatch match = snapshot.config.match(
         std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()));
+    if (match.ambiguous) {
+        decision.action = Action::ambiguous;
+        return decision;
+    }
+    const Profile* profile = match.profile;
     if (!profile) {
         return decision;
     }

@@ -25,13 +25,15 @@ struct ProfileStatNames {
     std::string skipped;
 };
 
+inline const char* kAmbiguousStat = "scep.ambiguous-vendor-class";
+
 struct Snapshot {
     DhcpConfig config;
     std::vector<ProfileStatNames> stat_names;  // parallel to config.profiles
 };
 using SnapshotPtr = std::shared_ptr<const Snapshot>;
 
-enum class Action { untouched, decorated, skipped };
+enum class Action { untouched, decorated, skipped, ambiguous };
 
 struct Decision {
     Action action = Action::untouched;

@@ -18,6 +18,7 @@ const isc::log::MessageID SCEP_DECORATED = "SCEP_DECORATED";
 const isc::log::MessageID SCEP_CONFLICT_WARN = "SCEP_CONFLICT_WARN";
 const isc::log::MessageID SCEP_CONFLICT_STRIPPED = "SCEP_CONFLICT_STRIPPED";
 const isc::log::MessageID SCEP_CONFLICT_SKIPPED = "SCEP_CONFLICT_SKIPPED";
+const isc::log::MessageID SCEP_AMBIGUOUS = "SCEP_AMBIGUOUS";
 const isc::log::MessageID SCEP_PROCESS_ERROR = "SCEP_PROCESS_ERROR";
 const isc::log::MessageID SCEP_COMMAND_ERROR = "SCEP_COMMAND_ERROR";
 
@@ -34,6 +35,7 @@ const char* messages[] = {
     "SCEP_CONFLICT_WARN", "%1: reply for profile %2 also carries option(s) %3; phones may ignore option 43 (conflicts = warn)",
     "SCEP_CONFLICT_STRIPPED", "%1: removed option(s) %2 from the reply for profile %3 (conflicts = strip)",
     "SCEP_CONFLICT_SKIPPED", "%1: reply carries option(s) %2, so profile %3 was not applied (conflicts = skip)",
+    "SCEP_AMBIGUOUS", "%1: vendor class '%2' matches wildcards of two profiles; reply not decorated",
     "SCEP_PROCESS_ERROR", "%1: SCEP options not added: %2",
     "SCEP_COMMAND_ERROR", "command %1 failed: %2",
     nullptr,

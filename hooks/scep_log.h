@@ -24,6 +24,7 @@ extern const isc::log::MessageID SCEP_DECORATED;
 extern const isc::log::MessageID SCEP_CONFLICT_WARN;
 extern const isc::log::MessageID SCEP_CONFLICT_STRIPPED;
 extern const isc::log::MessageID SCEP_CONFLICT_SKIPPED;
+extern const isc::log::MessageID SCEP_AMBIGUOUS;
 extern const isc::log::MessageID SCEP_PROCESS_ERROR;
 extern const isc::log::MessageID SCEP_COMMAND_ERROR;
 

@@ -1,0 +1,8 @@
+#!/bin/sh
+# Configures (once) and builds into ./build.
+set -eu
+cd "$(dirname "$0")/.."
+if [ ! -f build/build.ninja ]; then
+    meson setup build --buildtype=debugoptimized >/dev/null
+fi
+ninja -C build

@@ -1,0 +1,32 @@
+#!/bin/sh
+# Installs the Debian 12 packages kea-scep-ra builds, runs and tests with.
+# Idempotent: only talks to apt when something is missing.
+set -eu
+
+PACKAGES="
+  g++ meson ninja-build pkg-config
+  kea-dev kea-dhcp4-server
+  libssl-dev openssl
+  libtomlplusplus-dev doctest-dev
+  iproute2 python3 python3-scapy
+"
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: run as root (it installs Debian packages)" >&2
+    exit 1
+fi
+
+missing=""
+for pkg in $PACKAGES; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $pkg"
+    fi
+done
+
+if [ -n "$missing" ]; then
+    echo "install-deps: installing:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
