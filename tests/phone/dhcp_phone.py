@@ -11,18 +11,22 @@ Needs root and Debian's python3-scapy: run it with /usr/bin/python3.
 """
 import argparse
 import json
-import queue
+import logging
 import random
 import re
+import select
+import socket
 import sys
-import threading
+import time
 
+# scapy warns on import about interfaces without addresses (a fresh
+# namespace's lo); that noise would end up in every test log.
+logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
 try:
     from scapy.config import conf
     from scapy.layers.dhcp import BOOTP, DHCP
     from scapy.layers.inet import IP, UDP
     from scapy.layers.l2 import Ether
-    from scapy.sendrecv import AsyncSniffer, sendp
 except ImportError:
     sys.exit("dhcp_phone: scapy is missing; install python3-scapy and run with /usr/bin/python3")
 
@@ -99,8 +103,8 @@ def mic_common_name(vendor_class, mac):
     """The phone's MIC CN, e.g. CP-8875-SEP001A2B3C4D5E: the model is the last
     XX-NNNN token of option 60."""
     models = re.findall(r"[A-Z]{2}-\d{4}", vendor_class or "")
-    model = models[-1] if models else "SEP"
-    return f"{model}-SEP{mac.replace(':', '').upper()}"
+    sep = f"SEP{mac.replace(':', '').upper()}"
+    return f"{models[-1]}-{sep}" if models else sep
 
 
 def describe_reply(pkt):
@@ -138,7 +142,6 @@ class Phone:
         self.args = args
         self.mac = args.mac.lower()
         self.xid = random.getrandbits(32)
-        self.replies = queue.Queue()
 
     def _common_options(self):
         opts = []
@@ -162,42 +165,52 @@ class Phone:
         return (BOOTP in pkt and UDP in pkt and pkt[UDP].dport == 68
                 and pkt[BOOTP].op == 2 and pkt[BOOTP].xid == self.xid)
 
-    def _exchange(self, frame, expect):
+    def _exchange(self, sock, frame, expect):
         """Sends `frame` until a reply of a type in `expect` arrives; a phone
         retransmits, and so a lost first packet does not fail a test."""
         attempts = max(1, self.args.retries)
         for _ in range(attempts):
-            sendp(frame, iface=self.args.iface, verbose=False)
-            try:
-                pkt = self.replies.get(timeout=self.args.timeout / attempts)
-            except queue.Empty:
-                continue
-            reply = describe_reply(pkt)
-            if reply["message-type"] not in expect:
-                raise PhoneError(f"expected {' or '.join(expect)}, got {reply['message-type']}")
-            return reply
+            sock.send(frame)
+            deadline = time.monotonic() + self.args.timeout / attempts
+            while (left := deadline - time.monotonic()) > 0:
+                if not select.select([sock], [], [], left)[0]:
+                    break
+                pkt = sock.recv()
+                if pkt is None or not self._wanted(pkt):
+                    continue
+                reply = describe_reply(pkt)
+                if reply["message-type"] not in expect:
+                    raise PhoneError(f"expected {' or '.join(expect)}, "
+                                     f"got {reply['message-type']}")
+                return reply
         raise PhoneError(f"timeout: no {' or '.join(expect)} on {self.args.iface} within "
                          f"{self.args.timeout:g}s (is a DHCP server running on that link?)")
 
     def run(self):
-        started = threading.Event()
-        sniffer = AsyncSniffer(iface=self.args.iface, store=False, lfilter=self._wanted,
-                               prn=self.replies.put, started_callback=started.set)
-        sniffer.start()
+        # One socket, opened before the first send, so no reply is missed.
+        # Promiscuous: servers unicast to the phone's MAC, not the interface's.
+        sock = conf.L2socket(iface=self.args.iface, promisc=True)
         try:
-            if not started.wait(5):
-                raise PhoneError(f"cannot listen on {self.args.iface}")
             if self.args.inform:
-                return [self._exchange(self._frame("inform", [], self.args.ciaddr), ["DHCPACK"])]
-            offer = self._exchange(self._frame("discover", []), ["DHCPOFFER"])
-            ack = self._exchange(self._frame("request", [
-                ("requested_addr", offer["yiaddr"]), ("server_id", offer["server-id"])]),
-                ["DHCPACK", "DHCPNAK"])
+                inform = self._frame("inform", [], self.args.ciaddr)
+                return [self._exchange(sock, inform, ["DHCPACK"])]
+            offer = self._exchange(sock, self._frame("discover", []), ["DHCPOFFER"])
+            request = self._frame("request", [("requested_addr", offer["yiaddr"]),
+                                              ("server_id", offer["server-id"])])
+            ack = self._exchange(sock, request, ["DHCPACK", "DHCPNAK"])
             if ack["message-type"] == "DHCPNAK":
                 raise PhoneError("server answered the DHCPREQUEST with DHCPNAK")
             return [offer, ack]
         finally:
-            sniffer.stop()
+            sock.close()
+
+
+def provisioning_value(code, hex_value):
+    data = bytes.fromhex(hex_value)
+    if code == 150 and data and len(data) % 4 == 0:
+        return ", ".join(".".join(map(str, data[i:i + 4])) for i in range(0, len(data), 4))
+    text = data.decode("ascii", "replace")
+    return text if text.isprintable() else hex_value
 
 
 def print_reply(reply, args):
@@ -230,7 +243,8 @@ def print_reply(reply, args):
     conflicts = reply["provisioning-options"]
     if conflicts:
         for code, value in conflicts.items():
-            print(f"  option {code} ({PROVISIONING[int(code)]}): {value}"
+            print(f"  option {code} ({PROVISIONING[int(code)]}): "
+                  f"{provisioning_value(int(code), value)}"
                   " - remote provisioning; the phone may ignore option 43")
     else:
         print("  remote provisioning options (66/150/159/160): none")
@@ -253,6 +267,12 @@ def parse_args(argv):
     args = p.parse_args(argv)
     if args.inform and not args.ciaddr:
         p.error("--inform needs --ciaddr")
+    if args.ciaddr and not args.inform:
+        p.error("--ciaddr goes with --inform")
+    try:
+        socket.if_nametoindex(args.iface)
+    except OSError:
+        p.error(f"--iface {args.iface}: no such interface (in this network namespace)")
     if args.no_prl:
         args.prl = None
     elif args.prl is None:
@@ -266,12 +286,13 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
-    conf.checkIPaddr = False  # replies come from the server, not from 255.255.255.255
-    conf.verb = 0
     try:
         replies = Phone(args).run()
-    except (PhoneError, OSError) as e:
+    except PhoneError as e:
         print(f"dhcp_phone: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"dhcp_phone: {args.iface}: {e.strerror or e}", file=sys.stderr)
         return 1
     if args.json:
         json.dump({"iface": args.iface, "mac": args.mac, "vendor-class": args.vendor_class,
