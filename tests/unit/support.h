@@ -5,6 +5,17 @@
 
 namespace testsupport {
 
+// The phone guide's worked example (seed 001) as a [[profile]] body: every
+// key but `name` and `vendor-class`.
+inline const std::string kSeedProfileBody = R"(server = "http://10.79.57.91"
+fingerprint = "12040870625C5B755D73F5925285F8F5FF5D55AF"
+challenge = "D233CCF9B9952A15"
+fips = true
+dot1x = true
+cert-select = "custom"
+domain = "example.nl"
+)";
+
 // A fresh directory under /tmp, removed with its contents on destruction.
 class TempDir {
 public:

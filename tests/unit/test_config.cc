@@ -19,18 +19,10 @@ std::string hostOfLength(std::size_t length) {
     return host;
 }
 
-const std::string kValid = R"(
-[[profile]]
-name = "cisco-9800"
-vendor-class = ["DP-9841", "DP-9851", "DP-9861", "DP-9871", "CP-8875"]
-server = "http://10.79.57.91"
-fingerprint = "12040870625C5B755D73F5925285F8F5FF5D55AF"
-challenge = "D233CCF9B9952A15"
-fips = true
-dot1x = true
-cert-select = "custom"
-domain = "example.nl"
-)";
+const std::string kValid =
+    "[[profile]]\nname = \"cisco-9800\"\n"
+    "vendor-class = [\"DP-9841\", \"DP-9851\", \"DP-9861\", \"DP-9871\", \"CP-8875\"]\n" +
+    testsupport::kSeedProfileBody;
 
 // A minimal profile; `extra` lines are appended inside it.
 std::string profile(const std::string& extra, const std::string& name = "p1",

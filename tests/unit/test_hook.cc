@@ -9,6 +9,7 @@
 #include <stats/stats_mgr.h>
 
 #include "hooks/scep_hook.h"
+#include "support.h"
 
 using namespace isc::dhcp;
 using scep::hook::Action;
@@ -16,18 +17,9 @@ using scep::hook::ScepHook;
 
 namespace {
 
-const char* kConfig = R"(
-[[profile]]
-name = "cisco-9800"
-vendor-class = ["DP-9841", "CP-8875"]
-server = "http://10.79.57.91"
-fingerprint = "12040870625C5B755D73F5925285F8F5FF5D55AF"
-challenge = "D233CCF9B9952A15"
-fips = true
-dot1x = true
-cert-select = "custom"
-domain = "example.nl"
-
+const std::string kConfig =
+    "[[profile]]\nname = \"cisco-9800\"\nvendor-class = [\"DP-9841\", \"CP-8875\"]\n" +
+    testsupport::kSeedProfileBody + R"(
 [[profile]]
 name = "strip"
 vendor-class = ["*CP-7821*"]
