@@ -74,6 +74,15 @@ void ScepHook::configure(DhcpConfig config) {
         next->stat_names.push_back({statName(profile.name, "replies-decorated"),
                                     statName(profile.name, "conflicts"),
                                     statName(profile.name, "replies-skipped")});
+        PreparedOptions prepared;
+        prepared.option43.reset(
+            new Option(Option::V4, DHO_VENDOR_ENCAPSULATED_OPTIONS, profile.option43));
+        if (profile.domain) {
+            prepared.option15.reset(new Option(
+                Option::V4, DHO_DOMAIN_NAME,
+                OptionBuffer(profile.domain->begin(), profile.domain->end())));
+        }
+        next->options.push_back(std::move(prepared));
     }
     next->config = std::move(config);
     const SnapshotPtr previous = snapshot();
@@ -89,18 +98,18 @@ SnapshotPtr ScepHook::snapshot() const {
     return std::atomic_load(&snapshot_);
 }
 
-Decision ScepHook::process(const Snapshot& snapshot, isc::dhcp::Pkt4& query,
+Decision ScepHook::process(const Snapshot& snapshot, const isc::dhcp::Pkt4& query,
                            isc::dhcp::Pkt4& response) {
     Decision decision;
     const std::uint8_t type = response.getType();
     if (type != DHCPOFFER && type != DHCPACK) {
         return decision;
     }
-    const OptionPtr vendor_class = query.getOption(DHO_VENDOR_CLASS_IDENTIFIER);
-    if (!vendor_class) {
+    const auto vendor_class = query.options_.find(DHO_VENDOR_CLASS_IDENTIFIER);
+    if (vendor_class == query.options_.end()) {
         return decision;
     }
-    const auto& raw = vendor_class->getData();
+    const auto& raw = vendor_class->second->getData();
     const ProfileMatch match = snapshot.config.match(
         std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()));
     if (match.ambiguous) {
@@ -114,7 +123,7 @@ Decision ScepHook::process(const Snapshot& snapshot, isc::dhcp::Pkt4& query,
     decision.profile = static_cast<std::size_t>(profile - snapshot.config.profiles.data());
 
     for (const std::uint16_t code : kConflictingOptions) {
-        if (response.getOption(code)) {
+        if (response.options_.count(code) != 0) {
             decision.conflicts.push_back(code);
         }
     }
@@ -131,16 +140,14 @@ Decision ScepHook::process(const Snapshot& snapshot, isc::dhcp::Pkt4& query,
         }
     }
 
+    const PreparedOptions& prepared = snapshot.options[decision.profile];
     while (response.delOption(DHO_VENDOR_ENCAPSULATED_OPTIONS)) {
     }
-    response.addOption(OptionPtr(
-        new Option(Option::V4, DHO_VENDOR_ENCAPSULATED_OPTIONS, profile->option43)));
-    if (profile->domain) {
+    response.addOption(prepared.option43);
+    if (prepared.option15) {
         while (response.delOption(DHO_DOMAIN_NAME)) {
         }
-        response.addOption(OptionPtr(new Option(
-            Option::V4, DHO_DOMAIN_NAME,
-            isc::dhcp::OptionBuffer(profile->domain->begin(), profile->domain->end()))));
+        response.addOption(prepared.option15);
     }
     decision.action = Action::decorated;
     return decision;

@@ -27,9 +27,19 @@ struct ProfileStatNames {
 
 inline const char* kAmbiguousStat = "scep.ambiguous-vendor-class";
 
+// Options built once per profile and added to every matching reply as they
+// are: Kea only reads options when packing (Option::pack is const), and
+// callouts after ours get copies because Kea enables option copying around
+// pkt4_send.
+struct PreparedOptions {
+    isc::dhcp::OptionPtr option43;
+    isc::dhcp::OptionPtr option15;  // null when the profile has no domain
+};
+
 struct Snapshot {
     DhcpConfig config;
     std::vector<ProfileStatNames> stat_names;  // parallel to config.profiles
+    std::vector<PreparedOptions> options;      // parallel to config.profiles
 };
 using SnapshotPtr = std::shared_ptr<const Snapshot>;
 
@@ -54,7 +64,9 @@ public:
     const std::string& path() const { return path_; }
 
     // Decorates `response` (DHCPOFFER/DHCPACK) for the query's option 60.
-    static Decision process(const Snapshot& snapshot, isc::dhcp::Pkt4& query,
+    // Options are looked up through the public `options_` because
+    // Pkt::getOption() copies the option while Kea's callouts run.
+    static Decision process(const Snapshot& snapshot, const isc::dhcp::Pkt4& query,
                             isc::dhcp::Pkt4& response);
 
     // Every profile for scep-profiles-get; the challenge is masked.
