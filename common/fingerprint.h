@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include <openssl/x509.h>
+#include "common/openssl_ptr.h"
 
 namespace scep {
 
@@ -22,11 +22,6 @@ const char* digestName(Digest digest);
 std::size_t digestLength(Digest digest);
 // The digest whose output has this many bytes (20, 32, 48 or 64).
 std::optional<Digest> digestForLength(std::size_t length);
-
-struct X509Free {
-    void operator()(X509* cert) const { X509_free(cert); }
-};
-using X509Ptr = std::unique_ptr<X509, X509Free>;
 
 // Loads the first certificate of a PEM or DER file. Throws std::runtime_error
 // with a reason a human can act on.

@@ -1,0 +1,287 @@
+#include "ra/crypto.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/provider.h>
+
+namespace scep {
+
+namespace {
+
+std::string drainErrors() {
+    std::string out;
+    unsigned long code;
+    while ((code = ERR_get_error()) != 0) {
+        char buf[256];
+        ERR_error_string_n(code, buf, sizeof(buf));
+        out += (out.empty() ? "" : "; ") + std::string(buf);
+    }
+    return out;
+}
+
+BioPtr memoryBio() {
+    BioPtr bio(BIO_new(BIO_s_mem()));
+    if (!bio) {
+        throw CryptoError("BIO_new");
+    }
+    return bio;
+}
+
+std::string bioText(BIO& bio) {
+    char* data = nullptr;
+    const long length = BIO_get_mem_data(&bio, &data);
+    return std::string(data, static_cast<std::size_t>(length));
+}
+
+template <typename T, int (*Encode)(const T*, unsigned char**)>
+Bytes toDer(const T& object, const char* what) {
+    unsigned char* buf = nullptr;
+    const int length = Encode(&object, &buf);
+    if (length <= 0) {
+        throw CryptoError(std::string("cannot DER-encode ") + what);
+    }
+    Bytes out(buf, buf + length);
+    OPENSSL_free(buf);
+    return out;
+}
+
+}  // namespace
+
+CryptoError::CryptoError(const std::string& what)
+    : std::runtime_error([&] {
+          const std::string reasons = drainErrors();
+          return reasons.empty() ? what : what + ": " + reasons;
+      }()) {}
+
+void loadProviders() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        if (!OSSL_PROVIDER_load(nullptr, "default") || !OSSL_PROVIDER_load(nullptr, "legacy")) {
+            throw CryptoError("cannot load OpenSSL's default and legacy providers");
+        }
+    });
+}
+
+Bytes certificateDer(const X509& cert) {
+    return toDer<X509, i2d_X509>(cert, "certificate");
+}
+
+X509Ptr certificateFromDer(const Bytes& der) {
+    const unsigned char* p = der.data();
+    X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+    if (!cert || p != der.data() + der.size()) {
+        throw CryptoError("not a DER certificate");
+    }
+    return cert;
+}
+
+std::string certificatePem(const X509& cert) {
+    BioPtr bio = memoryBio();
+    if (PEM_write_bio_X509(bio.get(), &cert) != 1) {
+        throw CryptoError("cannot PEM-encode certificate");
+    }
+    return bioText(*bio);
+}
+
+std::vector<X509Ptr> loadCertificateBundle(const std::string& path) {
+    BioPtr bio(BIO_new_file(path.c_str(), "r"));
+    if (!bio) {
+        ERR_clear_error();
+        throw std::runtime_error("cannot open certificate file '" + path + "'");
+    }
+    std::vector<X509Ptr> certs;
+    while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+        certs.emplace_back(cert);
+    }
+    // The loop ends on "no start line" at end of file; anything else is a
+    // damaged PEM block.
+    const unsigned long last = ERR_peek_last_error();
+    if (last != 0 && ERR_GET_REASON(last) != PEM_R_NO_START_LINE) {
+        throw CryptoError("'" + path + "' holds a damaged PEM certificate");
+    }
+    ERR_clear_error();
+    if (certs.empty()) {
+        throw std::runtime_error("'" + path + "' holds no PEM certificate");
+    }
+    return certs;
+}
+
+Bytes requestDer(const X509_REQ& csr) {
+    return toDer<X509_REQ, i2d_X509_REQ>(csr, "certificate request");
+}
+
+X509ReqPtr requestFromDer(const Bytes& der) {
+    const unsigned char* p = der.data();
+    X509ReqPtr csr(d2i_X509_REQ(nullptr, &p, static_cast<long>(der.size())));
+    if (!csr || p != der.data() + der.size()) {
+        throw CryptoError("not a DER PKCS#10 certificate request");
+    }
+    return csr;
+}
+
+Bytes crlDer(const X509_CRL& crl) {
+    return toDer<X509_CRL, i2d_X509_CRL>(crl, "CRL");
+}
+
+bool isValidKeySpec(const std::string& spec) {
+    return spec == "rsa:2048" || spec == "rsa:3072" || spec == "rsa:4096" || spec == "ec:p256" ||
+           spec == "ec:p384";
+}
+
+EvpPkeyPtr generateKey(const std::string& spec) {
+    EVP_PKEY* key = nullptr;
+    if (spec.rfind("rsa:", 0) == 0 && isValidKeySpec(spec)) {
+        key = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(std::stoul(spec.substr(4))));
+    } else if (spec == "ec:p256") {
+        key = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
+    } else if (spec == "ec:p384") {
+        key = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-384");
+    } else {
+        throw std::invalid_argument("unknown key type '" + spec + "'");
+    }
+    if (!key) {
+        throw CryptoError("cannot generate " + spec + " key");
+    }
+    return EvpPkeyPtr(key);
+}
+
+bool isRsa(const EVP_PKEY& key) {
+    return EVP_PKEY_get_base_id(&key) == EVP_PKEY_RSA;
+}
+
+EvpPkeyPtr loadPrivateKeyFile(const std::string& path) {
+    BioPtr bio(BIO_new_file(path.c_str(), "r"));
+    if (!bio) {
+        ERR_clear_error();
+        throw std::runtime_error("cannot open private key file '" + path + "'");
+    }
+    EvpPkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+    if (!key) {
+        throw CryptoError("'" + path + "' holds no usable unencrypted PEM private key");
+    }
+    return key;
+}
+
+void writePrivateKeyFile(const std::string& path, const EVP_PKEY& key) {
+    BioPtr bio = memoryBio();
+    if (PEM_write_bio_PrivateKey(bio.get(), &key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+        throw CryptoError("cannot PEM-encode private key");
+    }
+    const std::string pem = bioText(*bio);
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        throw std::runtime_error("cannot create '" + path + "': " + std::strerror(errno));
+    }
+    // The umask cannot widen 0600, but it can narrow it; make it exact.
+    const bool ok = ::fchmod(fd, 0600) == 0 &&
+                    ::write(fd, pem.data(), pem.size()) == static_cast<ssize_t>(pem.size()) &&
+                    ::fsync(fd) == 0;
+    const int saved = errno;
+    ::close(fd);
+    if (!ok) {
+        ::unlink(path.c_str());
+        throw std::runtime_error("cannot write '" + path + "': " + std::strerror(saved));
+    }
+}
+
+void writeFileAtomically(const std::string& path, const std::string& content, unsigned mode) {
+    const std::string temporary = path + ".tmp";
+    ::unlink(temporary.c_str());
+    const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0) {
+        throw std::runtime_error("cannot create '" + temporary + "': " + std::strerror(errno));
+    }
+    const bool ok = ::fchmod(fd, mode) == 0 &&
+                    ::write(fd, content.data(), content.size()) ==
+                        static_cast<ssize_t>(content.size()) &&
+                    ::fsync(fd) == 0;
+    const int saved = errno;
+    ::close(fd);
+    if (!ok || ::rename(temporary.c_str(), path.c_str()) != 0) {
+        const int reason = ok ? errno : saved;
+        ::unlink(temporary.c_str());
+        throw std::runtime_error("cannot write '" + path + "': " + std::strerror(reason));
+    }
+}
+
+Bytes publicKeyId(const EVP_PKEY& key) {
+    unsigned char* der = nullptr;
+    const int length = i2d_PUBKEY(&key, &der);
+    if (length <= 0) {
+        throw CryptoError("cannot encode public key");
+    }
+    Bytes digest(EVP_MAX_MD_SIZE);
+    unsigned int size = 0;
+    const bool ok = EVP_Digest(der, static_cast<size_t>(length), digest.data(), &size,
+                               EVP_sha256(), nullptr) == 1;
+    OPENSSL_free(der);
+    if (!ok) {
+        throw CryptoError("cannot hash public key");
+    }
+    digest.resize(size);
+    return digest;
+}
+
+std::string nameText(const X509_NAME* name) {
+    BioPtr bio = memoryBio();
+    if (X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) < 0) {
+        throw CryptoError("cannot print name");
+    }
+    return bioText(*bio);
+}
+
+std::string nameEntry(const X509_NAME* name, int nid) {
+    const int index = X509_NAME_get_index_by_NID(name, nid, -1);
+    if (index < 0) {
+        return {};
+    }
+    const ASN1_STRING* value = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, index));
+    unsigned char* utf8 = nullptr;
+    const int length = ASN1_STRING_to_UTF8(&utf8, value);
+    if (length < 0) {
+        ERR_clear_error();
+        return {};
+    }
+    std::string out(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(length));
+    OPENSSL_free(utf8);
+    return out;
+}
+
+std::string serialHex(const ASN1_INTEGER* serial) {
+    BignumPtr number(ASN1_INTEGER_to_BN(serial, nullptr));
+    if (!number) {
+        throw CryptoError("bad serial number");
+    }
+    char* hex = BN_bn2hex(number.get());
+    std::string out(hex);
+    OPENSSL_free(hex);
+    return out;
+}
+
+std::time_t asn1TimeToUnix(const ASN1_TIME* time) {
+    struct tm parts {};
+    if (ASN1_TIME_to_tm(time, &parts) != 1) {
+        throw CryptoError("bad ASN.1 time");
+    }
+    return timegm(&parts);
+}
+
+bool isSelfSigned(X509& cert) {
+    if (X509_check_issued(&cert, &cert) != X509_V_OK) {
+        return false;
+    }
+    EVP_PKEY* key = X509_get0_pubkey(&cert);
+    const bool ok = key && X509_verify(&cert, key) == 1;
+    ERR_clear_error();
+    return ok;
+}
+
+}  // namespace scep

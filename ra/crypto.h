@@ -1,0 +1,66 @@
+// OpenSSL helpers the RA builds on: encodings, key files created 0600,
+// names and times. Errors throw CryptoError carrying OpenSSL's own reason.
+#pragma once
+
+#include <cstdint>
+#include <ctime>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "common/fingerprint.h"
+#include "common/openssl_ptr.h"
+
+namespace scep {
+
+class CryptoError : public std::runtime_error {
+public:
+    // `what` is followed by the reasons left on OpenSSL's error queue, which
+    // is emptied.
+    explicit CryptoError(const std::string& what);
+};
+
+// Loads OpenSSL's "default" and "legacy" providers once per process. Both are
+// needed: loading any provider switches off the implicit default one, and
+// single DES (still sent by some SCEP clients) lives in "legacy".
+void loadProviders();
+
+Bytes certificateDer(const X509& cert);
+X509Ptr certificateFromDer(const Bytes& der);
+std::string certificatePem(const X509& cert);
+// Every certificate of a PEM bundle; throws if there is none.
+std::vector<X509Ptr> loadCertificateBundle(const std::string& path);
+
+Bytes requestDer(const X509_REQ& csr);
+X509ReqPtr requestFromDer(const Bytes& der);
+
+Bytes crlDer(const X509_CRL& crl);
+
+// "rsa:2048", "rsa:3072", "rsa:4096" or "ec:p256"/"ec:p384".
+EvpPkeyPtr generateKey(const std::string& spec);
+bool isValidKeySpec(const std::string& spec);
+bool isRsa(const EVP_PKEY& key);
+
+EvpPkeyPtr loadPrivateKeyFile(const std::string& path);
+// PEM, created with mode 0600 before any byte is written; refuses to
+// overwrite.
+void writePrivateKeyFile(const std::string& path, const EVP_PKEY& key);
+// Written to a temporary file and renamed, so readers never see half a file.
+void writeFileAtomically(const std::string& path, const std::string& content, unsigned mode);
+
+// SHA-256 of the DER SubjectPublicKeyInfo: identifies a key across CSRs and
+// certificates.
+Bytes publicKeyId(const EVP_PKEY& key);
+
+// "CN=CP-8875-SEP001A2B3C4D5E,OU=CTG,O=Cisco Systems Inc." (RFC 2253 order).
+std::string nameText(const X509_NAME* name);
+// UTF-8 value of the first entry with this NID, or "" if absent.
+std::string nameEntry(const X509_NAME* name, int nid);
+// Upper-case hex of the serial number.
+std::string serialHex(const ASN1_INTEGER* serial);
+
+std::time_t asn1TimeToUnix(const ASN1_TIME* time);
+// Issued by itself and its signature verifies with its own key.
+bool isSelfSigned(X509& cert);
+
+}  // namespace scep

@@ -1,0 +1,149 @@
+// RFC 8894 pkiMessage codec on OpenSSL's CMS API: the server side (parse a
+// request, build a CertRep) and, for tests, benchmarks and the demo, the
+// client side (build a request, read a CertRep). No hand-written ASN.1.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "common/fingerprint.h"
+#include "common/openssl_ptr.h"
+
+namespace scep {
+
+enum class MessageType : int {
+    CertRep = 3,
+    RenewalReq = 17,
+    PKCSReq = 19,
+    CertPoll = 20,  // GetCertInitial in older drafts
+    GetCert = 21,
+    GetCRL = 22,
+};
+const char* messageTypeName(int type);  // "PKCSReq", ... or "unknown"
+
+enum class PkiStatus : int { success = 0, failure = 2, pending = 3 };
+enum class FailInfo : int { badAlg = 0, badMessageCheck = 1, badRequest = 2, badTime = 3, badCertId = 4 };
+const char* failInfoName(FailInfo info);
+
+// Why a message could not be used. `answerable` tells whether enough of it
+// was authentic (signature verified, transactionID and senderNonce read) to
+// send a signed CertRep FAILURE with `fail`; otherwise the HTTP layer answers
+// 400.
+class ScepError : public std::runtime_error {
+public:
+    ScepError(const std::string& what, FailInfo fail, bool answerable)
+        : std::runtime_error(what), fail_(fail), answerable_(answerable) {}
+    FailInfo fail() const { return fail_; }
+    bool answerable() const { return answerable_; }
+
+private:
+    FailInfo fail_;
+    bool answerable_;
+};
+
+// A request whose outer SignedData signature verified with the signer
+// certificate it carries. The signer is NOT yet trusted: authentication
+// (chain building) is the caller's job.
+struct PkiRequest {
+    int message_type = 0;            // as sent; may be a type we do not handle
+    std::string transaction_id;      // PrintableString
+    Bytes sender_nonce;              // 16 bytes from every known client
+    X509Ptr signer;                  // certificate that signed the message
+    std::vector<X509Ptr> certificates;  // all certificates embedded (signer included)
+    int digest_nid = 0;              // digest of the SignerInfo (reply mirrors it)
+    Bytes envelope;                  // DER EnvelopedData (encrypted inner content)
+};
+
+// Verifies the outer signature and reads the SCEP attributes. Throws
+// ScepError: not CMS, not SignedData, not exactly one signer, signer
+// certificate missing or signature wrong (not answerable); missing or
+// malformed messageType/transactionID/senderNonce (not answerable).
+PkiRequest parsePkiMessage(const Bytes& der);
+
+struct Decrypted {
+    Bytes content;      // DER PKCS#10 for PKCSReq/RenewalReq, IssuerAndSubject for CertPoll,
+                        // IssuerAndSerialNumber for GetCert/GetCRL
+    int cipher_nid = 0;  // content-encryption cipher the client chose (reply uses it)
+};
+
+// Decrypts the EnvelopedData with the RA's key. Throws ScepError (answerable,
+// badAlg) for a cipher not allowed (single DES without `allow_des`) and
+// (answerable, badMessageCheck) when it cannot be decrypted.
+Decrypted decryptEnvelope(const Bytes& envelope, EVP_PKEY& ra_key, X509& ra_cert, bool allow_des);
+
+// Content of a GetCert/GetCRL request.
+struct IssuerAndSerial {
+    X509NamePtr issuer;
+    Asn1IntegerPtr serial;
+};
+IssuerAndSerial parseIssuerAndSerial(const Bytes& der);
+
+struct CertRepParams {
+    PkiStatus status = PkiStatus::failure;
+    std::optional<FailInfo> fail;     // required with failure
+    std::string transaction_id;       // copied from the request
+    Bytes recipient_nonce;            // the request's senderNonce
+    int digest_nid = 0;               // 0: SHA-256
+    int cipher_nid = 0;               // for success; 0: AES-128-CBC
+    X509* recipient = nullptr;        // for success: the request's signer certificate
+};
+
+// Degenerate certs-only SignedData holding `certs` (in order) and an
+// optional CRL: GetCACert's RA+CA answer and the content of a SUCCESS.
+Bytes degenerateSignedData(const std::vector<const X509*>& certs, const X509_CRL* crl = nullptr);
+
+// Signed CertRep. For SUCCESS, `content` (a degenerateSignedData) is
+// enveloped to params.recipient with params.cipher_nid; for PENDING and
+// FAILURE there is no envelope. The RA certificate is embedded, the
+// SignerInfo algorithm is rsaEncryption (strongSwan accepts nothing else),
+// and the signed attributes are contentType, signingTime, messageDigest and
+// the SCEP ones only.
+Bytes buildCertRep(const CertRepParams& params, const Bytes* content, EVP_PKEY& ra_key, X509& ra_cert);
+
+// The RSA recipient key check every SUCCESS needs: key transport to an EC
+// certificate is not something SCEP clients can read.
+bool canEncryptTo(const X509& cert);
+
+// ---- client side (tests, benchmarks, demo) ----
+
+struct RequestParams {
+    MessageType type = MessageType::PKCSReq;
+    std::string transaction_id;
+    Bytes sender_nonce;               // empty: 16 random bytes
+    int digest_nid = 0;               // 0: SHA-256
+    int cipher_nid = 0;               // 0: AES-128-CBC
+};
+
+// Envelopes `content` to `recipient` (the RA certificate) and signs it with
+// the signer certificate and key, embedding the signer certificate.
+Bytes buildPkiMessage(const RequestParams& params, const Bytes& content, X509& signer,
+                      EVP_PKEY& signer_key, X509& recipient);
+
+Bytes issuerAndSerialDer(const X509_NAME& issuer, const ASN1_INTEGER& serial);
+
+struct CertRepView {
+    PkiStatus status = PkiStatus::failure;
+    std::optional<FailInfo> fail;
+    std::string transaction_id;
+    Bytes sender_nonce;
+    Bytes recipient_nonce;
+    Bytes envelope;                      // empty unless SUCCESS
+    X509Ptr signer;
+};
+// Verifies the CertRep's signature against `ra_cert` (which must be its
+// signer) and reads its attributes.
+CertRepView parseCertRep(const Bytes& der, X509& ra_cert);
+
+// Decrypts a SUCCESS envelope with the requester's key and returns the
+// certificates and CRLs of the degenerate SignedData inside.
+struct DegenerateContent {
+    std::vector<X509Ptr> certificates;
+    std::vector<X509CrlPtr> crls;
+};
+DegenerateContent openCertRep(const Bytes& envelope, EVP_PKEY& key, X509& cert);
+DegenerateContent readDegenerateSignedData(const Bytes& der);
+
+}  // namespace scep

@@ -1,0 +1,125 @@
+// Storage behind one small interface: enrollment requests, issued
+// certificates and the append-only audit trail. The SQLite implementation is
+// the default; every write that must not be half-done (issuing, deciding,
+// revoking) is one transaction together with its audit event.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "common/fingerprint.h"
+
+namespace scep {
+
+enum class RequestStatus { pending, issued, rejected };
+const char* requestStatusName(RequestStatus status);
+std::optional<RequestStatus> requestStatusFromName(const std::string& name);
+
+struct RequestRecord {
+    std::int64_t id = 0;
+    std::string transaction_id;
+    std::string message_type;    // "PKCSReq", "RenewalReq"
+    std::string method;          // "mic", "challenge", "renewal"
+    std::string identity;        // what authentication proved, e.g. the MIC subject
+    std::string common_name;     // CN the certificate will carry
+    Bytes csr;                   // DER PKCS#10
+    Bytes public_key_id;         // SHA-256 of the CSR's SubjectPublicKeyInfo
+    Bytes signer;                // DER certificate that signed the request (replies are
+                                 // encrypted to it, also when polled later)
+    RequestStatus status = RequestStatus::pending;
+    std::string reason;          // why rejected, or why pending
+    std::string peer;            // client IP address
+    std::string cert_serial;     // set once issued
+    std::string details;         // JSON: model, mac, pid, sn, manufacturer issuer, SANs...
+    std::int64_t created_at = 0;  // unix seconds
+    std::int64_t updated_at = 0;
+};
+
+struct CertificateRecord {
+    std::string serial;          // upper-case hex, unique
+    std::string subject;
+    std::string issuer;
+    std::string common_name;
+    std::int64_t not_before = 0;
+    std::int64_t not_after = 0;
+    Bytes der;
+    std::int64_t request_id = 0;  // 0 when not issued through a request
+    bool revoked = false;
+    int revocation_reason = 0;   // RFC 5280 CRLReason
+    std::int64_t revoked_at = 0;
+};
+
+struct AuditEvent {
+    std::int64_t id = 0;
+    std::int64_t at = 0;          // unix seconds; set by the store when 0
+    std::string actor;            // "scep" (the protocol), "cli:<user>", "api:<token name>"
+    std::string action;           // e.g. "enroll", "issue", "pending", "refuse", "approve", "reject", "revoke"
+    std::string outcome;          // "success", "pending", "failure"
+    std::string method;           // auth method, if any
+    std::string identity;
+    std::string reason;
+    std::optional<std::int64_t> request_id;
+    std::string serial;
+    std::string peer;
+    std::string transaction_id;
+};
+
+class StoreError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// A transactionID that already has a request row.
+class DuplicateTransaction : public StoreError {
+public:
+    using StoreError::StoreError;
+};
+
+class Store {
+public:
+    virtual ~Store() = default;
+
+    // Inserts a pending request and its audit event; sets record.id and
+    // timestamps. Throws DuplicateTransaction when the transactionID exists.
+    virtual void addPendingRequest(RequestRecord& record, const AuditEvent& event) = 0;
+    // Inserts an already-issued request, its certificate and the audit event
+    // in one transaction (auto-approval). Throws DuplicateTransaction.
+    virtual void addIssuedRequest(RequestRecord& record, const CertificateRecord& cert,
+                                  const AuditEvent& event) = 0;
+    // pending -> issued with its certificate, atomically; false if the
+    // request is not pending any more (someone decided first).
+    virtual bool issuePending(std::int64_t request_id, const CertificateRecord& cert,
+                              const AuditEvent& event) = 0;
+    // pending -> rejected; false if not pending.
+    virtual bool rejectPending(std::int64_t request_id, const std::string& reason,
+                               const AuditEvent& event) = 0;
+
+    virtual std::optional<RequestRecord> findRequest(std::int64_t id) = 0;
+    virtual std::optional<RequestRecord> findRequestByTransaction(const std::string& transaction_id) = 0;
+    virtual std::vector<RequestRecord> listRequests(std::optional<RequestStatus> status) = 0;
+
+    virtual std::optional<CertificateRecord> findCertificate(const std::string& serial) = 0;
+    virtual std::vector<CertificateRecord> listCertificates() = 0;
+    // Certificates for this CN that are neither revoked nor expired at `now`.
+    virtual std::vector<CertificateRecord> activeCertificatesFor(const std::string& common_name,
+                                                                 std::int64_t now) = 0;
+    // Marks revoked (with reason and time) plus audit; false if unknown or
+    // already revoked.
+    virtual bool revoke(const std::string& serial, int reason, std::int64_t at,
+                        const AuditEvent& event) = 0;
+    virtual std::vector<CertificateRecord> revokedCertificates() = 0;
+
+    virtual void audit(const AuditEvent& event) = 0;
+    // Newest first; `before_id` 0 means from the newest.
+    virtual std::vector<AuditEvent> listAudit(std::size_t limit, std::int64_t before_id) = 0;
+};
+
+// Opens (creating if needed) the SQLite database in WAL mode. Thread-safe:
+// one store may be used from the HTTP worker threads concurrently.
+std::unique_ptr<Store> openSqliteStore(const std::string& path);
+
+}  // namespace scep
