@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -155,6 +156,46 @@ public:
             return std::nullopt;
         }
         return node->value<bool>();
+    }
+
+    std::optional<std::int64_t> integer(const toml::table& table, std::string_view key,
+                                        const std::string& context, std::int64_t min,
+                                        std::int64_t max) {
+        const toml::node* node = table.get(key);
+        if (!node) {
+            return std::nullopt;
+        }
+        const auto value = node->value<std::int64_t>();
+        if (!node->is_integer() || !value || *value < min || *value > max) {
+            keyProblem(*node, context, key,
+                       "must be a whole number from " + std::to_string(min) + " to " +
+                           std::to_string(max));
+            return std::nullopt;
+        }
+        return value;
+    }
+
+    std::optional<std::vector<std::string>> strings(const toml::table& table, std::string_view key,
+                                                    const std::string& context) {
+        const toml::node* node = table.get(key);
+        if (!node) {
+            return std::nullopt;
+        }
+        const toml::array* list = node->as_array();
+        std::vector<std::string> out;
+        bool ok = list != nullptr;
+        for (std::size_t i = 0; ok && i < list->size(); ++i) {
+            const auto value = (*list)[i].value<std::string>();
+            ok = (*list)[i].is_string() && value;
+            if (ok) {
+                out.push_back(*value);
+            }
+        }
+        if (!ok) {
+            keyProblem(*node, context, key, "must be an array of strings");
+            return std::nullopt;
+        }
+        return out;
     }
 
     void rejectUnknownKeys(const toml::table& table, const std::set<std::string_view>& allowed,
@@ -464,49 +505,338 @@ ProfileMatch DhcpConfig::match(std::string_view vendor_class) const {
     return {found == VendorClassIndex::npos ? nullptr : &profiles[found], false};
 }
 
-DhcpConfig parseDhcpConfig(std::string_view toml_text, const std::string& source) {
-    Reader reader(source);
-    toml::table root;
+namespace {
+
+toml::table parseToml(Reader& reader, std::string_view toml_text, const std::string& source) {
     try {
-        root = toml::parse(toml_text, source);
+        return toml::parse(toml_text, source);
     } catch (const toml::parse_error& e) {
         reader.problem(e.source(), "TOML syntax", std::string(e.description()));
         reader.throwIfFailed();
     }
-
-    DhcpConfig config;
-    config.path = source;
-    const toml::node* node = root.get("profile");
-    const toml::array* list = node ? node->as_array() : nullptr;
-    if (!node) {
-        reader.problem({}, "[[profile]]", "no profile defined; the hook needs at least one");
-    } else if (!list || !list->is_array_of_tables()) {
-        reader.problem(node->source(), "[[profile]]",
-                       "'profile' must be an array of tables: write [[profile]], not [profile]");
-    } else {
-        const std::string base_dir = directoryOf(source);
-        std::size_t ordinal = 0;
-        for (const toml::node& item : *list) {
-            Profile profile;
-            readProfile(reader, *item.as_table(), ++ordinal, base_dir, profile);
-            config.profiles.push_back(std::move(profile));
-        }
-        if (reader.ok()) {
-            indexProfiles(reader, config);
-        }
-    }
-    reader.throwIfFailed();
-    return config;
+    return {};
 }
 
-DhcpConfig loadDhcpConfig(const std::string& path) {
+void readProfiles(Reader& reader, const toml::table& root, bool required, DhcpConfig& config) {
+    config.path = reader.source();
+    const toml::node* node = root.get("profile");
+    if (!node) {
+        if (required) {
+            reader.problem({}, "[[profile]]", "no profile defined; the hook needs at least one");
+        }
+        return;
+    }
+    const toml::array* list = node->as_array();
+    if (!list || !list->is_array_of_tables()) {
+        reader.problem(node->source(), "[[profile]]",
+                       "'profile' must be an array of tables: write [[profile]], not [profile]");
+        return;
+    }
+    const std::string base_dir = directoryOf(reader.source());
+    std::size_t ordinal = 0;
+    for (const toml::node& item : *list) {
+        Profile profile;
+        readProfile(reader, *item.as_table(), ++ordinal, base_dir, profile);
+        config.profiles.push_back(std::move(profile));
+    }
+    if (reader.ok()) {
+        indexProfiles(reader, config);
+    }
+}
+
+std::string readFile(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
         throw ConfigError({path + ": cannot read the file"});
     }
     std::ostringstream text;
     text << in.rdbuf();
-    return parseDhcpConfig(text.str(), path);
+    return text.str();
+}
+
+// Relative paths in the file are relative to the file's directory.
+std::string resolvePath(const std::string& base_dir, const std::string& path) {
+    return path.empty() || path.front() == '/' ? path : base_dir + "/" + path;
+}
+
+const toml::table* subTable(Reader& reader, const toml::table& root, std::string_view name) {
+    const toml::node* node = root.get(name);
+    if (!node) {
+        return nullptr;
+    }
+    if (!node->is_table()) {
+        reader.problem(node->source(), "[" + std::string(name) + "]",
+                       "'" + std::string(name) + "' must be a table: write [" + std::string(name) +
+                           "]");
+        return nullptr;
+    }
+    return node->as_table();
+}
+
+// "64KiB", "2MiB", "65536" or an integer: a byte count.
+std::optional<std::size_t> parseSize(const toml::node& node) {
+    if (const auto value = node.value<std::int64_t>(); node.is_integer() && value && *value > 0) {
+        return static_cast<std::size_t>(*value);
+    }
+    const auto text = node.value<std::string>();
+    if (!node.is_string() || !text) {
+        return std::nullopt;
+    }
+    std::size_t digits = 0;
+    while (digits < text->size() && std::isdigit(static_cast<unsigned char>((*text)[digits]))) {
+        ++digits;
+    }
+    if (digits == 0 || digits > 9) {
+        return std::nullopt;
+    }
+    const std::size_t number = std::stoul(text->substr(0, digits));
+    const std::string unit = text->substr(digits);
+    const std::pair<const char*, std::size_t> units[] = {
+        {"", 1}, {"B", 1}, {"KiB", 1024}, {"MiB", 1024 * 1024}, {"KB", 1000}, {"MB", 1000 * 1000}};
+    for (const auto& [name, factor] : units) {
+        if (unit == name) {
+            return number * factor;
+        }
+    }
+    return std::nullopt;
+}
+
+void readRa(Reader& reader, const toml::table& root, const std::string& base_dir, RaSettings& ra) {
+    const toml::table* table = subTable(reader, root, "ra");
+    if (!table) {
+        ra.state_dir = resolvePath(base_dir, ra.state_dir);
+        return;
+    }
+    const std::string context = "[ra]";
+    reader.rejectUnknownKeys(*table,
+                             {"listen", "state-dir", "max-body", "paths", "cert", "key-file"},
+                             context);
+    if (const auto listen = reader.string(*table, "listen", context)) {
+        const auto colon = listen->rfind(':');
+        std::string host = colon == std::string::npos ? "" : listen->substr(0, colon);
+        const std::string port = colon == std::string::npos ? "" : listen->substr(colon + 1);
+        if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+            host = host.substr(1, host.size() - 2);
+        }
+        const bool port_ok = !port.empty() && port.size() <= 5 &&
+                             std::all_of(port.begin(), port.end(),
+                                         [](unsigned char c) { return std::isdigit(c); }) &&
+                             std::stoul(port) >= 1 && std::stoul(port) <= 65535;
+        if (host.empty() || !port_ok || !(isIpAddress(host) || isValidDnsName(host))) {
+            reader.keyProblem(*table->get("listen"), context, "listen",
+                              "must be ADDRESS:PORT, e.g. \"0.0.0.0:8080\" or \"[::]:8080\"");
+        } else {
+            ra.listen_host = host;
+            ra.listen_port = static_cast<std::uint16_t>(std::stoul(port));
+        }
+    }
+    if (const auto dir = reader.string(*table, "state-dir", context)) {
+        if (dir->empty()) {
+            reader.keyProblem(*table->get("state-dir"), context, "state-dir", "must not be empty");
+        } else {
+            ra.state_dir = *dir;
+        }
+    }
+    ra.state_dir = resolvePath(base_dir, ra.state_dir);
+    if (const toml::node* node = table->get("max-body")) {
+        const auto size = parseSize(*node);
+        if (!size || *size < 1024 || *size > 16 * 1024 * 1024) {
+            reader.keyProblem(*node, context, "max-body",
+                              "must be a size from 1KiB to 16MiB, e.g. \"64KiB\"");
+        } else {
+            ra.max_body = *size;
+        }
+    }
+    if (const auto paths = reader.strings(*table, "paths", context)) {
+        for (const auto& path : *paths) {
+            if (path.size() < 2 || path.front() != '/' ||
+                !std::all_of(path.begin(), path.end(), [](unsigned char c) {
+                    return std::isalnum(c) || std::strchr("/-_.~", c) != nullptr;
+                })) {
+                reader.keyProblem(*table->get("paths"), context, "paths",
+                                  "entries must be URL paths such as \"/certsrv/mscep/mscep.dll\"");
+            } else {
+                ra.paths.push_back(path);
+            }
+        }
+    }
+    ra.cert = resolvePath(base_dir, reader.string(*table, "cert", context).value_or(""));
+    ra.key_file = resolvePath(base_dir, reader.string(*table, "key-file", context).value_or(""));
+    if (ra.cert.empty() != ra.key_file.empty()) {
+        reader.problem(table->source(), context,
+                       "keys 'cert' and 'key-file' go together: set both or neither");
+    }
+}
+
+bool isKeySpec(const std::string& spec) {
+    return spec == "rsa:2048" || spec == "rsa:3072" || spec == "rsa:4096" || spec == "ec:p256" ||
+           spec == "ec:p384";
+}
+
+void readCa(Reader& reader, const toml::table& root, const std::string& base_dir, CaSettings& ca) {
+    const toml::table* table = subTable(reader, root, "ca");
+    if (!table) {
+        return;
+    }
+    const std::string context = "[ca]";
+    reader.rejectUnknownKeys(*table,
+                             {"backend", "validity-days", "key", "name", "cert", "key-file",
+                              "organization", "organizational-unit", "country", "crl-days"},
+                             context);
+    if (const auto backend = reader.string(*table, "backend", context)) {
+        if (*backend != "local") {
+            reader.keyProblem(*table->get("backend"), context, "backend",
+                              "must be \"local\" (the embedded CA; got \"" + *backend + "\")");
+        }
+    }
+    ca.validity_days = static_cast<int>(
+        reader.integer(*table, "validity-days", context, 1, 3650).value_or(ca.validity_days));
+    ca.crl_days =
+        static_cast<int>(reader.integer(*table, "crl-days", context, 1, 365).value_or(ca.crl_days));
+    if (const auto key = reader.string(*table, "key", context)) {
+        if (!isKeySpec(*key)) {
+            reader.keyProblem(*table->get("key"), context, "key",
+                              "must be \"rsa:2048\", \"rsa:3072\", \"rsa:4096\", \"ec:p256\" or "
+                              "\"ec:p384\" (got \"" + *key + "\")");
+        } else {
+            ca.key = *key;
+        }
+    }
+    const std::pair<const char*, std::string*> texts[] = {
+        {"name", &ca.name},
+        {"organization", &ca.organization},
+        {"organizational-unit", &ca.organizational_unit},
+    };
+    for (const auto& [key, target] : texts) {
+        if (const auto value = reader.string(*table, key, context)) {
+            const bool may_be_empty = std::string_view(key) != "name";  // empty: left out
+            if (value->size() > 64 || !isPrintableAscii(*value) ||
+                (value->empty() && !may_be_empty)) {
+                reader.keyProblem(*table->get(key), context, key,
+                                  "must be 1-64 printable ASCII characters");
+            } else {
+                *target = *value;
+            }
+        }
+    }
+    if (const auto country = reader.string(*table, "country", context)) {
+        if (country->size() != 2 || !std::isupper(static_cast<unsigned char>((*country)[0])) ||
+            !std::isupper(static_cast<unsigned char>((*country)[1]))) {
+            reader.keyProblem(*table->get("country"), context, "country",
+                              "must be a two-letter upper-case ISO 3166 code such as \"NL\"");
+        } else {
+            ca.country = *country;
+        }
+    }
+    ca.cert = resolvePath(base_dir, reader.string(*table, "cert", context).value_or(""));
+    ca.key_file = resolvePath(base_dir, reader.string(*table, "key-file", context).value_or(""));
+    if (ca.cert.empty() != ca.key_file.empty()) {
+        reader.problem(table->source(), context,
+                       "keys 'cert' and 'key-file' go together: set both or neither");
+    }
+}
+
+std::optional<Approval> readApproval(Reader& reader, const toml::table& table, std::string_view key,
+                                     const std::string& context) {
+    const auto value = reader.string(table, key, context);
+    if (!value) {
+        return std::nullopt;
+    }
+    if (*value == "auto") {
+        return Approval::automatic;
+    }
+    if (*value == "manual") {
+        return Approval::manual;
+    }
+    reader.keyProblem(*table.get(key), context, key,
+                      "must be \"auto\" or \"manual\" (got \"" + *value + "\")");
+    return std::nullopt;
+}
+
+void readAuth(Reader& reader, const toml::table& root, const std::string& base_dir,
+              AuthSettings& auth) {
+    auth.manufacturer_roots = base_dir + "/manufacturer-roots.pem";
+    const toml::table* table = subTable(reader, root, "auth");
+    if (!table) {
+        return;
+    }
+    const std::string context = "[auth]";
+    reader.rejectUnknownKeys(*table,
+                             {"manufacturer-roots", "allow-expired-mic", "challenge", "approval",
+                              "approval-mic", "approval-challenge", "approval-renewal", "allow-des"},
+                             context);
+    if (const auto roots = reader.string(*table, "manufacturer-roots", context)) {
+        if (roots->empty()) {
+            reader.keyProblem(*table->get("manufacturer-roots"), context, "manufacturer-roots",
+                              "must name a PEM bundle");
+        } else {
+            auth.manufacturer_roots = resolvePath(base_dir, *roots);
+        }
+    }
+    auth.allow_expired_mic =
+        reader.boolean(*table, "allow-expired-mic", context).value_or(auth.allow_expired_mic);
+    auth.allow_des = reader.boolean(*table, "allow-des", context).value_or(auth.allow_des);
+    if (const auto challenge = reader.string(*table, "challenge", context)) {
+        if (!isPrintableAscii(*challenge) || challenge->size() > 255) {
+            reader.keyProblem(*table->get("challenge"), context, "challenge",
+                              "must be at most 255 printable ASCII characters");
+        } else {
+            auth.challenge = *challenge;
+        }
+    }
+    if (const auto all = readApproval(reader, *table, "approval", context)) {
+        auth.approval_mic = auth.approval_challenge = auth.approval_renewal = *all;
+    }
+    auth.approval_mic = readApproval(reader, *table, "approval-mic", context).value_or(auth.approval_mic);
+    auth.approval_challenge =
+        readApproval(reader, *table, "approval-challenge", context).value_or(auth.approval_challenge);
+    auth.approval_renewal =
+        readApproval(reader, *table, "approval-renewal", context).value_or(auth.approval_renewal);
+}
+
+}  // namespace
+
+const char* approvalName(Approval approval) {
+    return approval == Approval::automatic ? "auto" : "manual";
+}
+
+DhcpConfig parseDhcpConfig(std::string_view toml_text, const std::string& source) {
+    Reader reader(source);
+    const toml::table root = parseToml(reader, toml_text, source);
+    DhcpConfig config;
+    readProfiles(reader, root, true, config);
+    reader.throwIfFailed();
+    return config;
+}
+
+Config parseConfig(std::string_view toml_text, const std::string& source) {
+    Reader reader(source);
+    const toml::table root = parseToml(reader, toml_text, source);
+    Config config;
+    config.path = source;
+    const std::string base_dir = directoryOf(source);
+    for (auto&& [key, node] : root) {
+        static const std::set<std::string_view> known = {"profile", "ra", "ca", "auth"};
+        if (known.count(key.str()) == 0) {
+            reader.problem(key.source(), "top level",
+                           "unknown table or key '" + std::string(key.str()) +
+                               "' (known: [[profile]], [ra], [ca], [auth])");
+        }
+    }
+    readProfiles(reader, root, false, config.dhcp);
+    readRa(reader, root, base_dir, config.ra);
+    readCa(reader, root, base_dir, config.ca);
+    readAuth(reader, root, base_dir, config.auth);
+    reader.throwIfFailed();
+    return config;
+}
+
+Config loadConfig(const std::string& path) {
+    return parseConfig(readFile(path), path);
+}
+
+DhcpConfig loadDhcpConfig(const std::string& path) {
+    return parseDhcpConfig(readFile(path), path);
 }
 
 }  // namespace scep

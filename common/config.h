@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -58,6 +59,63 @@ struct DhcpConfig {
 // against its directory.
 DhcpConfig parseDhcpConfig(std::string_view toml_text, const std::string& source);
 DhcpConfig loadDhcpConfig(const std::string& path);
+
+enum class Approval { automatic, manual };
+const char* approvalName(Approval approval);
+
+// [ra]: the SCEP listener and where state lives.
+struct RaSettings {
+    std::string listen_host = "0.0.0.0";
+    std::uint16_t listen_port = 8080;
+    std::string state_dir = "/var/lib/scep-ra";
+    std::size_t max_body = 64 * 1024;
+    // Served besides /scep and /cgi-bin/pkiclient.exe.
+    std::vector<std::string> paths;
+    // Bring-your-own RA certificate and key; generated in state_dir when empty.
+    std::string cert;
+    std::string key_file;
+};
+
+// [ca]: the issuing CA.
+struct CaSettings {
+    std::string backend = "local";
+    int validity_days = 365;
+    std::string key = "rsa:2048";           // key type of a generated CA
+    std::string name = "kea-scep-ra Root CA";  // CN of a generated CA
+    // Bring-your-own CA certificate and key; generated in state_dir when empty.
+    std::string cert;
+    std::string key_file;
+    // Added to every issued certificate's subject after the CN.
+    std::string organization;
+    std::string organizational_unit;
+    std::string country;
+    int crl_days = 7;                       // nextUpdate of the CRL
+};
+
+// [auth]: who may enroll and how requests are decided.
+struct AuthSettings {
+    std::string manufacturer_roots;  // default: manufacturer-roots.pem beside the TOML
+    bool allow_expired_mic = false;
+    std::string challenge;           // empty disables challenge authentication
+    Approval approval_mic = Approval::automatic;
+    Approval approval_challenge = Approval::automatic;
+    Approval approval_renewal = Approval::automatic;
+    bool allow_des = false;
+};
+
+// The whole file as the RA reads it: profiles are optional here (the RA uses
+// their domains for CN checks), every table is validated and unknown tables
+// are errors.
+struct Config {
+    std::string path;
+    DhcpConfig dhcp;
+    RaSettings ra;
+    CaSettings ca;
+    AuthSettings auth;
+};
+
+Config parseConfig(std::string_view toml_text, const std::string& source);
+Config loadConfig(const std::string& path);
 
 // Validators shared with the RA (and its CSR checks).
 bool isValidDnsName(std::string_view name);

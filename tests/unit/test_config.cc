@@ -281,3 +281,126 @@ TEST_CASE("DNS name validator") {
     CHECK_FALSE(isValidDnsName(""));
     CHECK_FALSE(isValidDnsName("a-.nl"));
 }
+
+// ---- the RA's tables ----
+
+namespace {
+
+std::string raRefusal(const std::string& text) {
+    try {
+        parseConfig(text, "/etc/kea-scep-ra/scep.toml");
+    } catch (const ConfigError& e) {
+        return e.what();
+    }
+    FAIL("configuration was accepted:\n" << text);
+    return {};
+}
+
+void checkRaRefused(const std::string& text, const std::string& table, const std::string& key,
+                    const std::string& rule) {
+    const std::string message = raRefusal(text);
+    CAPTURE(message);
+    CHECK(message.find("/etc/kea-scep-ra/scep.toml:") != std::string::npos);
+    CHECK(message.find(table) != std::string::npos);
+    CHECK(message.find("'" + key + "'") != std::string::npos);
+    CHECK(message.find(rule) != std::string::npos);
+}
+
+}  // namespace
+
+TEST_CASE("RA defaults apply without [ra], [ca] or [auth]; profiles are optional for the RA") {
+    const Config config = parseConfig("", "/etc/kea-scep-ra/scep.toml");
+    CHECK(config.dhcp.profiles.empty());
+    CHECK(config.ra.listen_host == "0.0.0.0");
+    CHECK(config.ra.listen_port == 8080);
+    CHECK(config.ra.state_dir == "/var/lib/scep-ra");
+    CHECK(config.ra.max_body == 64 * 1024);
+    CHECK(config.ca.backend == "local");
+    CHECK(config.ca.validity_days == 365);
+    CHECK(config.ca.key == "rsa:2048");
+    CHECK(config.auth.manufacturer_roots == "/etc/kea-scep-ra/manufacturer-roots.pem");
+    CHECK_FALSE(config.auth.allow_expired_mic);
+    CHECK_FALSE(config.auth.allow_des);
+    CHECK(config.auth.challenge.empty());
+    CHECK(config.auth.approval_mic == Approval::automatic);
+}
+
+TEST_CASE("the issue's example RA tables load") {
+    const Config config = parseConfig(kValid + R"(
+[ra]
+listen = "127.0.0.1:8080"
+state-dir = "state"
+max-body = "64KiB"
+paths = ["/certsrv/mscep/mscep.dll"]
+[ca]
+backend = "local"
+validity-days = 730
+key = "ec:p256"
+organization = "Example"
+country = "NL"
+[auth]
+manufacturer-roots = "roots/cisco.pem"
+allow-expired-mic = true
+challenge = "s3cret"
+approval = "manual"
+approval-renewal = "auto"
+allow-des = true
+)", "/etc/kea-scep-ra/scep.toml");
+    CHECK(config.dhcp.profiles.size() == 1);
+    CHECK(config.ra.listen_host == "127.0.0.1");
+    CHECK(config.ra.state_dir == "/etc/kea-scep-ra/state");
+    CHECK(config.ra.paths == std::vector<std::string>{"/certsrv/mscep/mscep.dll"});
+    CHECK(config.ca.validity_days == 730);
+    CHECK(config.ca.key == "ec:p256");
+    CHECK(config.ca.organization == "Example");
+    CHECK(config.auth.manufacturer_roots == "/etc/kea-scep-ra/roots/cisco.pem");
+    CHECK(config.auth.allow_expired_mic);
+    CHECK(config.auth.challenge == "s3cret");
+    CHECK(config.auth.approval_mic == Approval::manual);
+    CHECK(config.auth.approval_challenge == Approval::manual);
+    CHECK(config.auth.approval_renewal == Approval::automatic);
+    CHECK(config.auth.allow_des);
+    const Config sizes = parseConfig("[ra]\nmax-body = 2097152\nlisten = \"[::]:80\"\n", "x.toml");
+    CHECK(sizes.ra.max_body == 2 * 1024 * 1024);
+    CHECK(sizes.ra.listen_host == "::");
+}
+
+TEST_CASE("every RA key is validated with file, table, key and rule") {
+    checkRaRefused("[ra]\nlisten = \"8080\"\n", "[ra]", "listen", "ADDRESS:PORT");
+    checkRaRefused("[ra]\nlisten = \"0.0.0.0:70000\"\n", "[ra]", "listen", "ADDRESS:PORT");
+    checkRaRefused("[ra]\nmax-body = \"64 KiB\"\n", "[ra]", "max-body", "from 1KiB to 16MiB");
+    checkRaRefused("[ra]\nmax-body = \"1GiB\"\n", "[ra]", "max-body", "from 1KiB to 16MiB");
+    checkRaRefused("[ra]\nmax-body = 100\n", "[ra]", "max-body", "from 1KiB to 16MiB");
+    checkRaRefused("[ra]\npaths = [\"scep\"]\n", "[ra]", "paths", "URL paths");
+    checkRaRefused("[ra]\nstate-dir = \"\"\n", "[ra]", "state-dir", "must not be empty");
+    checkRaRefused("[ra]\nlistn = \"x\"\n", "[ra]", "listn", "unknown key");
+    checkRaRefused("[ra]\ncert = \"ra.pem\"\n", "[ra]", "key-file", "go together");
+    checkRaRefused("[ca]\nbackend = \"upstream\"\n", "[ca]", "backend", "must be \"local\"");
+    checkRaRefused("[ca]\nvalidity-days = 0\n", "[ca]", "validity-days", "from 1 to 3650");
+    checkRaRefused("[ca]\nvalidity-days = \"365\"\n", "[ca]", "validity-days", "whole number");
+    checkRaRefused("[ca]\nkey = \"rsa:1024\"\n", "[ca]", "key", "\"rsa:2048\"");
+    checkRaRefused("[ca]\ncountry = \"nl\"\n", "[ca]", "country", "two-letter");
+    checkRaRefused("[ca]\nname = \"\"\n", "[ca]", "name", "1-64 printable");
+    checkRaRefused("[auth]\napproval = \"yes\"\n", "[auth]", "approval", "\"auto\" or \"manual\"");
+    checkRaRefused("[auth]\napproval-mic = \"always\"\n", "[auth]", "approval-mic", "\"auto\" or \"manual\"");
+    checkRaRefused("[auth]\nallow-des = \"true\"\n", "[auth]", "allow-des", "must be a boolean");
+    checkRaRefused("[auth]\nchallenge = \"a\\u0001b\"\n", "[auth]", "challenge", "printable ASCII");
+    checkRaRefused("[auth]\nmanufacturer-roots = \"\"\n", "[auth]", "manufacturer-roots", "PEM bundle");
+    checkRaRefused("[auth]\nchallange = \"x\"\n", "[auth]", "challange", "unknown key");
+    checkRaRefused("ra = 1\n", "[ra]", "ra", "must be a table");
+}
+
+TEST_CASE("the RA owns every table: unknown ones are typos") {
+    const std::string message = raRefusal("[ath]\nchallenge = \"x\"\n");
+    CHECK(message.find("unknown table or key 'ath'") != std::string::npos);
+    // ...while the hook ignores tables it does not own.
+    CHECK_NOTHROW(parseDhcpConfig(kValid + "[ath]\nx = 1\n", "x.toml"));
+}
+
+TEST_CASE("the RA also validates profiles and never echoes a secret") {
+    const std::string message = raRefusal(
+        "[[profile]]\nname = \"p\"\nvendor-class = [\"A\"]\nserver = \"https://x\"\n"
+        "fingerprint = \"" + std::string(40, 'a') + "\"\n[auth]\nchallenge = 42\n");
+    CHECK(message.find("https is not supported") != std::string::npos);
+    CHECK(message.find("'challenge' must be a string") != std::string::npos);
+}
