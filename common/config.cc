@@ -237,8 +237,11 @@ constexpr std::size_t kMicCommonNameLength = 23;
 constexpr std::size_t kMaxCommonNameLength = 64;
 constexpr std::size_t kMaxDomainLength = kMaxCommonNameLength - kMicCommonNameLength - 1;
 
+// `read_ca_cert` is false for the RA: the certificate is usually the one the
+// RA itself creates on first start, and the RA needs only the profile's
+// domain. A placeholder of the digest's length keeps the size rules checked.
 void readFingerprint(Reader& reader, const toml::table& table, const std::string& context,
-                     const std::string& base_dir, Profile& profile) {
+                     const std::string& base_dir, bool read_ca_cert, Profile& profile) {
     const auto text = reader.string(table, "fingerprint", context);
     const auto ca_cert = reader.string(table, "ca-cert", context);
     const auto digest_name = reader.string(table, "fingerprint-digest", context);
@@ -285,6 +288,10 @@ void readFingerprint(Reader& reader, const toml::table& table, const std::string
             path = base_dir + "/" + path;
         }
         profile.ca_cert = path;
+        if (!read_ca_cert) {
+            profile.scep.fingerprint.assign(digestLength(digest.value_or(Digest::sha256)), 0);
+            return;
+        }
         try {
             const X509Ptr cert = loadCertificateFile(path);
             profile.scep.fingerprint =
@@ -320,7 +327,7 @@ void readVendorClasses(Reader& reader, const toml::table& table, const std::stri
 }
 
 void readProfile(Reader& reader, const toml::table& table, std::size_t ordinal,
-                 const std::string& base_dir, Profile& profile) {
+                 const std::string& base_dir, bool read_ca_cert, Profile& profile) {
     profile.line = table.source().begin.line;
     std::string context = "[[profile]] #" + std::to_string(ordinal);
     if (const auto name = reader.string(table, "name", context)) {
@@ -353,7 +360,7 @@ void readProfile(Reader& reader, const toml::table& table, std::size_t ordinal,
         reader.problem(table.source(), context, "key 'server' is required (sub-option 11)");
     }
 
-    readFingerprint(reader, table, context, base_dir, profile);
+    readFingerprint(reader, table, context, base_dir, read_ca_cert, profile);
 
     if (const auto challenge = reader.string(table, "challenge", context)) {
         if (!isPrintableAscii(*challenge)) {
@@ -517,11 +524,11 @@ toml::table parseToml(Reader& reader, std::string_view toml_text, const std::str
     return {};
 }
 
-void readProfiles(Reader& reader, const toml::table& root, bool required, DhcpConfig& config) {
+void readProfiles(Reader& reader, const toml::table& root, bool for_hook, DhcpConfig& config) {
     config.path = reader.source();
     const toml::node* node = root.get("profile");
     if (!node) {
-        if (required) {
+        if (for_hook) {
             reader.problem({}, "[[profile]]", "no profile defined; the hook needs at least one");
         }
         return;
@@ -536,7 +543,7 @@ void readProfiles(Reader& reader, const toml::table& root, bool required, DhcpCo
     std::size_t ordinal = 0;
     for (const toml::node& item : *list) {
         Profile profile;
-        readProfile(reader, *item.as_table(), ++ordinal, base_dir, profile);
+        readProfile(reader, *item.as_table(), ++ordinal, base_dir, for_hook, profile);
         config.profiles.push_back(std::move(profile));
     }
     if (reader.ok()) {

@@ -275,7 +275,9 @@ std::time_t asn1TimeToUnix(const ASN1_TIME* time) {
 }
 
 bool isSelfSigned(X509& cert) {
-    if (X509_check_issued(&cert, &cert) != X509_V_OK) {
+    // Not X509_check_issued(): it also demands keyCertSign, which SCEP
+    // clients' throwaway signer certificates rightly lack.
+    if (X509_NAME_cmp(X509_get_subject_name(&cert), X509_get_issuer_name(&cert)) != 0) {
         return false;
     }
     EVP_PKEY* key = X509_get0_pubkey(&cert);

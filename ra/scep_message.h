@@ -58,9 +58,16 @@ struct PkiRequest {
 };
 
 // Verifies the outer signature and reads the SCEP attributes. Throws
-// ScepError: not CMS, not SignedData, not exactly one signer, signer
-// certificate missing or signature wrong (not answerable); missing or
-// malformed messageType/transactionID/senderNonce (not answerable).
+// ScepError, never answerable (the HTTP layer answers 400): not exactly one
+// DER CMS message, not SignedData, not exactly one signer, digest other than
+// SHA-1/SHA-2, content absent (detached), signer certificate not embedded,
+// signature wrong; messageType, transactionID or senderNonce missing,
+// repeated or not a PrintableString/OCTET STRING; messageType not a decimal
+// number, transactionID empty, over 128 characters or not printable ASCII,
+// senderNonce not 8 to 64 bytes; an empty envelope for a type we handle.
+// A message type we do not handle (e.g. 99, or 3) is returned, envelope
+// possibly empty, so that the caller can answer a signed FAILURE badRequest:
+// default deny is the caller's job.
 PkiRequest parsePkiMessage(const Bytes& der);
 
 struct Decrypted {
@@ -69,12 +76,15 @@ struct Decrypted {
     int cipher_nid = 0;  // content-encryption cipher the client chose (reply uses it)
 };
 
-// Decrypts the EnvelopedData with the RA's key. Throws ScepError (answerable,
-// badAlg) for a cipher not allowed (single DES without `allow_des`) and
-// (answerable, badMessageCheck) when it cannot be decrypted.
+// Decrypts the EnvelopedData with the RA's key. Throws ScepError, always
+// answerable: badAlg for a content cipher other than AES-128/192/256-CBC,
+// DES-EDE3-CBC and (with `allow_des`) DES-CBC; badMessageCheck when it is no
+// EnvelopedData or cannot be decrypted with our key; badRequest when the
+// envelope or its content exceeds 64 KiB.
 Decrypted decryptEnvelope(const Bytes& envelope, EVP_PKEY& ra_key, X509& ra_cert, bool allow_des);
 
-// Content of a GetCert/GetCRL request.
+// Content of a GetCert/GetCRL request. Throws ScepError (answerable,
+// badRequest) if `der` is not exactly one IssuerAndSerialNumber.
 struct IssuerAndSerial {
     X509NamePtr issuer;
     Asn1IntegerPtr serial;
@@ -100,7 +110,9 @@ Bytes degenerateSignedData(const std::vector<const X509*>& certs, const X509_CRL
 // FAILURE there is no envelope. The RA certificate is embedded, the
 // SignerInfo algorithm is rsaEncryption (strongSwan accepts nothing else),
 // and the signed attributes are contentType, signingTime, messageDigest and
-// the SCEP ones only.
+// the SCEP ones only. Throws std::invalid_argument for FAILURE without
+// `fail`, SUCCESS without content or recipient, or SUCCESS to a recipient
+// canEncryptTo() refuses (answer FAILURE badAlg instead).
 Bytes buildCertRep(const CertRepParams& params, const Bytes* content, EVP_PKEY& ra_key, X509& ra_cert);
 
 // The RSA recipient key check every SUCCESS needs: key transport to an EC
@@ -134,11 +146,12 @@ struct CertRepView {
     X509Ptr signer;
 };
 // Verifies the CertRep's signature against `ra_cert` (which must be its
-// signer) and reads its attributes.
+// signer) and reads its attributes. Throws ScepError (never answerable).
 CertRepView parseCertRep(const Bytes& der, X509& ra_cert);
 
 // Decrypts a SUCCESS envelope with the requester's key and returns the
-// certificates and CRLs of the degenerate SignedData inside.
+// certificates and CRLs of the degenerate SignedData inside. Both throw
+// CryptoError.
 struct DegenerateContent {
     std::vector<X509Ptr> certificates;
     std::vector<X509CrlPtr> crls;

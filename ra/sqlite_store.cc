@@ -1,0 +1,875 @@
+// SQLite implementation of the Store interface (see store.h).
+//
+// Durability and atomicity come from SQLite itself: WAL journal,
+// synchronous=FULL (every COMMIT is fsynced before it returns, so neither
+// kill -9 nor a power cut loses a committed certificate or request), and one
+// BEGIN IMMEDIATE ... COMMIT per logical write including its audit event.
+//
+// Concurrency: one connection per store, guarded by a std::mutex.
+//  - SQLite allows a single writer per database at any time anyway, so a pool
+//    of connections would only add parallel *readers*. The RA's load (a few
+//    enrollments per second at the very most) is far below what one connection
+//    serves, so that buys nothing measurable.
+//  - With several connections in one process, writers would contend through
+//    SQLite's file locks, whose busy handler polls with sleeps and is not
+//    fair; with one connection the std::mutex queues threads cheaply and no
+//    in-process writer ever sees SQLITE_BUSY.
+//  - sqlite3_errmsg() is per connection: reading it under the same lock as the
+//    failing call is the only way the message belongs to that call.
+//  - Other *processes* (the admin CLI) use their own connection; BEGIN
+//    IMMEDIATE takes the write lock up front (no read->write upgrade deadlock)
+//    and busy_timeout makes them wait for each other instead of failing.
+// Because every use of the connection holds the mutex, it is opened with
+// SQLITE_OPEN_NOMUTEX (SQLite's own per-connection mutex would be redundant).
+//
+// All SQL text is constant; values are only ever bound as parameters.
+
+#include "ra/store.h"
+
+#include <sqlite3.h>
+
+#include <cstring>
+#include <ctime>
+#include <limits>
+#include <mutex>
+#include <unordered_map>
+#include <utility>
+
+namespace scep {
+
+const char* requestStatusName(RequestStatus status) {
+    switch (status) {
+    case RequestStatus::pending:
+        return "pending";
+    case RequestStatus::issued:
+        return "issued";
+    case RequestStatus::rejected:
+        return "rejected";
+    }
+    return "unknown";
+}
+
+std::optional<RequestStatus> requestStatusFromName(const std::string& name) {
+    if (name == "pending") {
+        return RequestStatus::pending;
+    }
+    if (name == "issued") {
+        return RequestStatus::issued;
+    }
+    if (name == "rejected") {
+        return RequestStatus::rejected;
+    }
+    return std::nullopt;
+}
+
+namespace {
+
+// Bump together with a migration step in SqliteStore::migrate().
+constexpr int kSchemaVersion = 1;
+// PRAGMA application_id: "SCEP", so `file` and we can tell our databases
+// from other SQLite files.
+constexpr std::int64_t kApplicationId = 0x53434550;
+constexpr int kBusyTimeoutMs = 5000;
+
+// Version 1, created in one transaction together with user_version.
+//
+// Invariants the schema enforces on its own (also against the admin CLI or
+// a hand-written sqlite3 session, as long as foreign_keys is on):
+//  - a request is 'issued' exactly when it names a certificate, and that
+//    certificate exists (deferred FK: request and certificate are inserted in
+//    the same transaction, in either order);
+//  - a certificate belongs to at most one request, and that request exists;
+//  - audit rows can be added but never changed or removed (UPDATE, DELETE
+//    and INSERT OR REPLACE abort). This stops mistakes and application bugs;
+//    whoever can write the file can still DROP the triggers.
+// Empty strings are stored as '' (NOT NULL), except requests.cert_serial and
+// certificates.request_id / audit.request_id where "none" is NULL so the
+// foreign keys and the CHECK can express it.
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE requests (
+    id             INTEGER PRIMARY KEY,
+    transaction_id TEXT    NOT NULL UNIQUE,
+    message_type   TEXT    NOT NULL,
+    method         TEXT    NOT NULL,
+    identity       TEXT    NOT NULL,
+    common_name    TEXT    NOT NULL,
+    csr            BLOB    NOT NULL,
+    public_key_id  BLOB    NOT NULL,
+    signer         BLOB    NOT NULL,
+    status         TEXT    NOT NULL CHECK (status IN ('pending', 'issued', 'rejected')),
+    reason         TEXT    NOT NULL,
+    peer           TEXT    NOT NULL,
+    cert_serial    TEXT    REFERENCES certificates (serial) DEFERRABLE INITIALLY DEFERRED,
+    details        TEXT    NOT NULL,
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL,
+    CHECK ((status = 'issued') = (cert_serial IS NOT NULL))
+) STRICT;
+CREATE INDEX requests_status ON requests (status, id);
+CREATE INDEX requests_common_name ON requests (common_name);
+
+CREATE TABLE certificates (
+    serial            TEXT    NOT NULL PRIMARY KEY CHECK (serial <> ''),
+    subject           TEXT    NOT NULL,
+    issuer            TEXT    NOT NULL,
+    common_name       TEXT    NOT NULL,
+    not_before        INTEGER NOT NULL,
+    not_after         INTEGER NOT NULL,
+    der               BLOB    NOT NULL,
+    request_id        INTEGER REFERENCES requests (id),
+    revoked           INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1)),
+    revocation_reason INTEGER NOT NULL DEFAULT 0,
+    revoked_at        INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE UNIQUE INDEX certificates_request ON certificates (request_id)
+    WHERE request_id IS NOT NULL;
+CREATE INDEX certificates_common_name ON certificates (common_name, not_after);
+CREATE INDEX certificates_not_after ON certificates (not_after);
+CREATE INDEX certificates_revoked ON certificates (revoked_at, serial) WHERE revoked = 1;
+
+CREATE TABLE audit (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    at             INTEGER NOT NULL,
+    actor          TEXT    NOT NULL,
+    action         TEXT    NOT NULL,
+    outcome        TEXT    NOT NULL,
+    method         TEXT    NOT NULL,
+    identity       TEXT    NOT NULL,
+    reason         TEXT    NOT NULL,
+    request_id     INTEGER,
+    serial         TEXT    NOT NULL,
+    peer           TEXT    NOT NULL,
+    transaction_id TEXT    NOT NULL
+) STRICT;
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN
+    SELECT RAISE(ABORT, 'audit log is append-only');
+END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+BEGIN
+    SELECT RAISE(ABORT, 'audit log is append-only');
+END;
+-- INSERT OR REPLACE deletes the clashing row without firing DELETE
+-- triggers (unless recursive_triggers is on in that connection).
+CREATE TRIGGER audit_no_replace BEFORE INSERT ON audit
+WHEN EXISTS (SELECT 1 FROM audit WHERE id = NEW.id)
+BEGIN
+    SELECT RAISE(ABORT, 'audit log is append-only');
+END;
+)sql";
+
+// Column lists shared by the SELECTs and the row readers below.
+#define SCEP_REQUEST_COLUMNS                                                                   \
+    "id, transaction_id, message_type, method, identity, common_name, csr, public_key_id, "   \
+    "signer, status, reason, peer, cert_serial, details, created_at, updated_at"
+#define SCEP_CERTIFICATE_COLUMNS                                                               \
+    "serial, subject, issuer, common_name, not_before, not_after, der, request_id, revoked, " \
+    "revocation_reason, revoked_at"
+#define SCEP_AUDIT_COLUMNS                                                                     \
+    "id, at, actor, action, outcome, method, identity, reason, request_id, serial, peer, "    \
+    "transaction_id"
+
+std::int64_t now() {
+    return static_cast<std::int64_t>(std::time(nullptr));
+}
+
+// Throws StoreError (DuplicateTransaction for a clashing transactionID) with
+// the operation name and SQLite's message. Call with the store mutex held.
+[[noreturn]] void fail(sqlite3* db, int code, const std::string& operation) {
+    const std::string message = db ? sqlite3_errmsg(db) : sqlite3_errstr(code);
+    const std::string what = operation + ": " + message + " (SQLite error " +
+                             std::to_string(code) + ")";
+    if (code == SQLITE_CONSTRAINT_UNIQUE &&
+        message.find("requests.transaction_id") != std::string::npos) {
+        throw DuplicateTransaction(what);
+    }
+    throw StoreError(what);
+}
+
+struct DbCloser {
+    void operator()(sqlite3* db) const {
+        // v2: never fails with SQLITE_BUSY; statements are finalized first
+        // anyway (the cache is destroyed before the connection).
+        sqlite3_close_v2(db);
+    }
+};
+using DbPtr = std::unique_ptr<sqlite3, DbCloser>;
+
+struct StmtFinalizer {
+    void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
+};
+using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
+
+// One execution of a cached prepared statement. The destructor resets it and
+// clears its bindings, so a statement never keeps a read transaction open or
+// carries values into its next use, whatever path (return, exception) leaves
+// the scope.
+class Query {
+public:
+    Query(sqlite3* db, sqlite3_stmt* stmt, const std::string& operation)
+        : db_(db), stmt_(stmt), operation_(operation) {}
+    ~Query() {
+        sqlite3_reset(stmt_);
+        sqlite3_clear_bindings(stmt_);
+    }
+    Query(const Query&) = delete;
+    Query& operator=(const Query&) = delete;
+
+    Query& bindText(int index, const std::string& value) {
+        check(sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT,
+                                  SQLITE_UTF8));
+        return *this;
+    }
+    Query& bindBlob(int index, const Bytes& value) {
+        // sqlite3_bind_blob(nullptr, 0) would bind NULL, and an empty vector's
+        // data() may well be nullptr: bind a zero-length blob explicitly.
+        if (value.empty()) {
+            check(sqlite3_bind_zeroblob(stmt_, index, 0));
+        } else {
+            check(sqlite3_bind_blob64(stmt_, index, value.data(), value.size(),
+                                      SQLITE_TRANSIENT));
+        }
+        return *this;
+    }
+    Query& bindInt(int index, std::int64_t value) {
+        check(sqlite3_bind_int64(stmt_, index, value));
+        return *this;
+    }
+    Query& bindNull(int index) {
+        check(sqlite3_bind_null(stmt_, index));
+        return *this;
+    }
+    // NULL when empty: for the nullable references (cert_serial).
+    Query& bindTextOrNull(int index, const std::string& value) {
+        return value.empty() ? bindNull(index) : bindText(index, value);
+    }
+    // NULL when absent or 0 (request_id references).
+    Query& bindIdOrNull(int index, std::optional<std::int64_t> value) {
+        return value && *value != 0 ? bindInt(index, *value) : bindNull(index);
+    }
+
+    // True while there is a row to read, false once done.
+    bool step() {
+        const int rc = sqlite3_step(stmt_);
+        if (rc == SQLITE_ROW) {
+            return true;
+        }
+        if (rc == SQLITE_DONE) {
+            return false;
+        }
+        fail(db_, rc, operation_);
+    }
+    // For statements that return no rows.
+    void run() {
+        while (step()) {
+        }
+    }
+
+    bool isNull(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
+    std::int64_t integer(int column) const { return sqlite3_column_int64(stmt_, column); }
+    std::string text(int column) const {
+        const auto* data = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
+        const int size = sqlite3_column_bytes(stmt_, column);
+        return data ? std::string(data, static_cast<std::size_t>(size)) : std::string();
+    }
+    Bytes blob(int column) const {
+        const auto* data = static_cast<const std::uint8_t*>(sqlite3_column_blob(stmt_, column));
+        const int size = sqlite3_column_bytes(stmt_, column);
+        return data ? Bytes(data, data + size) : Bytes();
+    }
+
+private:
+    void check(int rc) {
+        if (rc != SQLITE_OK) {
+            fail(db_, rc, operation_);
+        }
+    }
+
+    sqlite3* db_;
+    sqlite3_stmt* stmt_;
+    const std::string& operation_;
+};
+
+RequestRecord readRequest(const Query& q) {
+    RequestRecord r;
+    r.id = q.integer(0);
+    r.transaction_id = q.text(1);
+    r.message_type = q.text(2);
+    r.method = q.text(3);
+    r.identity = q.text(4);
+    r.common_name = q.text(5);
+    r.csr = q.blob(6);
+    r.public_key_id = q.blob(7);
+    r.signer = q.blob(8);
+    const std::string status = q.text(9);
+    const auto parsed = requestStatusFromName(status);
+    if (!parsed) {
+        throw StoreError("request " + std::to_string(r.id) + " has unknown status '" + status +
+                         "'");
+    }
+    r.status = *parsed;
+    r.reason = q.text(10);
+    r.peer = q.text(11);
+    r.cert_serial = q.text(12);  // NULL reads as ""
+    r.details = q.text(13);
+    r.created_at = q.integer(14);
+    r.updated_at = q.integer(15);
+    return r;
+}
+
+CertificateRecord readCertificate(const Query& q) {
+    CertificateRecord c;
+    c.serial = q.text(0);
+    c.subject = q.text(1);
+    c.issuer = q.text(2);
+    c.common_name = q.text(3);
+    c.not_before = q.integer(4);
+    c.not_after = q.integer(5);
+    c.der = q.blob(6);
+    c.request_id = q.isNull(7) ? 0 : q.integer(7);
+    c.revoked = q.integer(8) != 0;
+    c.revocation_reason = static_cast<int>(q.integer(9));
+    c.revoked_at = q.integer(10);
+    return c;
+}
+
+AuditEvent readAudit(const Query& q) {
+    AuditEvent e;
+    e.id = q.integer(0);
+    e.at = q.integer(1);
+    e.actor = q.text(2);
+    e.action = q.text(3);
+    e.outcome = q.text(4);
+    e.method = q.text(5);
+    e.identity = q.text(6);
+    e.reason = q.text(7);
+    if (!q.isNull(8)) {
+        e.request_id = q.integer(8);
+    }
+    e.serial = q.text(9);
+    e.peer = q.text(10);
+    e.transaction_id = q.text(11);
+    return e;
+}
+
+class SqliteStore final : public Store {
+public:
+    explicit SqliteStore(const std::string& path);
+
+    void addPendingRequest(RequestRecord& record, const AuditEvent& event) override;
+    void addIssuedRequest(RequestRecord& record, const CertificateRecord& cert,
+                          const AuditEvent& event) override;
+    bool issuePending(std::int64_t request_id, const CertificateRecord& cert,
+                      const AuditEvent& event) override;
+    bool rejectPending(std::int64_t request_id, const std::string& reason,
+                       const AuditEvent& event) override;
+
+    std::optional<RequestRecord> findRequest(std::int64_t id) override;
+    std::optional<RequestRecord> findRequestByTransaction(
+        const std::string& transaction_id) override;
+    std::vector<RequestRecord> listRequests(std::optional<RequestStatus> status) override;
+
+    std::optional<CertificateRecord> findCertificate(const std::string& serial) override;
+    std::vector<CertificateRecord> listCertificates() override;
+    std::vector<CertificateRecord> activeCertificatesFor(const std::string& common_name,
+                                                         std::int64_t now) override;
+    bool revoke(const std::string& serial, int reason, std::int64_t at,
+                const AuditEvent& event) override;
+    std::vector<CertificateRecord> revokedCertificates() override;
+
+    void audit(const AuditEvent& event) override;
+    std::vector<AuditEvent> listAudit(std::size_t limit, std::int64_t before_id) override;
+
+private:
+    // BEGIN IMMEDIATE on construction; ROLLBACK on destruction unless
+    // commit() succeeded. Declared after the lock and before any Query, so
+    // the statements are reset before the rollback and the rollback happens
+    // before the mutex is released.
+    class Transaction {
+    public:
+        Transaction(SqliteStore& store, const std::string& operation)
+            : store_(store), operation_(operation) {
+            store_.query("BEGIN IMMEDIATE", operation_).run();
+        }
+        ~Transaction() {
+            // SQLite may already have rolled back by itself (SQLITE_FULL,
+            // IOERR...); a second ROLLBACK would only report an error.
+            if (!committed_ && !sqlite3_get_autocommit(store_.db_.get())) {
+                sqlite3_exec(store_.db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+            }
+        }
+        Transaction(const Transaction&) = delete;
+        Transaction& operator=(const Transaction&) = delete;
+        void commit() {
+            // A deferred foreign key violation surfaces here; the transaction
+            // then stays open and the destructor rolls it back.
+            store_.query("COMMIT", operation_).run();
+            committed_ = true;
+        }
+
+    private:
+        SqliteStore& store_;
+        const std::string& operation_;
+        bool committed_ = false;
+    };
+
+    // A cached prepared statement for constant SQL. Caller holds mutex_.
+    Query query(const char* sql, const std::string& operation);
+    void exec(const char* sql, const std::string& operation);
+    std::int64_t pragmaInteger(const char* sql, const std::string& operation);
+    void migrate();
+
+    std::int64_t insertRequest(const RequestRecord& r, const std::string& operation);
+    void insertCertificate(const CertificateRecord& c, std::int64_t request_id,
+                           const std::string& operation);
+    void insertAudit(AuditEvent event, const std::string& operation);
+    std::int64_t changes() const { return sqlite3_changes64(db_.get()); }
+
+    const std::string path_;
+    std::mutex mutex_;
+    DbPtr db_;  // declared before the cache: statements are finalized first
+    // Keyed by SQL text (all of it constant), prepared on first use.
+    std::unordered_map<std::string, StmtPtr> statements_;
+};
+
+SqliteStore::SqliteStore(const std::string& path) : path_(path) {
+    const std::string operation = "open " + path;
+    sqlite3* raw = nullptr;
+    const int rc = sqlite3_open_v2(
+        path.c_str(), &raw,
+        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
+        nullptr);
+    db_.reset(raw);  // the handle must be closed even when opening failed
+    if (rc != SQLITE_OK) {
+        fail(raw, rc, operation);
+    }
+    sqlite3_extended_result_codes(raw, 1);
+    sqlite3_busy_timeout(raw, kBusyTimeoutMs);
+
+    std::lock_guard<std::mutex> lock(mutex_);
+    // The first statement reads the file: a file that is not a database
+    // fails here with SQLite's "file is not a database".
+    {
+        const char* sql = "PRAGMA journal_mode = WAL";
+        Query q = query(sql, operation);
+        const std::string mode = q.step() ? q.text(0) : std::string();
+        if (mode != "wal" && !(path == ":memory:" && mode == "memory")) {
+            throw StoreError(operation + ": cannot switch to WAL journal mode (got '" + mode +
+                             "')");
+        }
+    }
+    exec("PRAGMA foreign_keys = ON", operation);
+    if (pragmaInteger("PRAGMA foreign_keys", operation) != 1) {
+        throw StoreError(operation + ": this SQLite does not enforce foreign keys");
+    }
+    exec("PRAGMA synchronous = FULL", operation);
+    if (pragmaInteger("PRAGMA synchronous", operation) != 2) {
+        throw StoreError(operation + ": cannot set synchronous=FULL");
+    }
+    migrate();
+}
+
+Query SqliteStore::query(const char* sql, const std::string& operation) {
+    auto it = statements_.find(sql);
+    if (it == statements_.end()) {
+        sqlite3_stmt* stmt = nullptr;
+        const int rc =
+            sqlite3_prepare_v3(db_.get(), sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+        if (rc != SQLITE_OK) {
+            fail(db_.get(), rc, operation);
+        }
+        it = statements_.emplace(sql, StmtPtr(stmt)).first;
+    }
+    return Query(db_.get(), it->second.get(), operation);
+}
+
+void SqliteStore::exec(const char* sql, const std::string& operation) {
+    const int rc = sqlite3_exec(db_.get(), sql, nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK) {
+        fail(db_.get(), rc, operation);
+    }
+}
+
+std::int64_t SqliteStore::pragmaInteger(const char* sql, const std::string& operation) {
+    Query q = query(sql, operation);
+    return q.step() ? q.integer(0) : -1;
+}
+
+void SqliteStore::migrate() {
+    const std::string operation = "open " + path_ + ": schema";
+    auto checkVersion = [&](std::int64_t version, std::int64_t application_id) {
+        if (version > kSchemaVersion) {
+            throw StoreError("open " + path_ + ": database schema version " +
+                             std::to_string(version) + " is newer than this program supports (" +
+                             std::to_string(kSchemaVersion) +
+                             "); refusing to use it — run the kea-scep-ra release that wrote it");
+        }
+        if (application_id != 0 && application_id != kApplicationId) {
+            throw StoreError("open " + path_ +
+                             ": not a kea-scep-ra database (PRAGMA application_id is " +
+                             std::to_string(application_id) + ")");
+        }
+    };
+    std::int64_t version = pragmaInteger("PRAGMA user_version", operation);
+    checkVersion(version, pragmaInteger("PRAGMA application_id", operation));
+    if (version == kSchemaVersion) {
+        return;
+    }
+    // Another process may be creating the schema right now: decide again
+    // under the write lock.
+    Transaction tx(*this, operation);
+    version = pragmaInteger("PRAGMA user_version", operation);
+    checkVersion(version, pragmaInteger("PRAGMA application_id", operation));
+    if (version == 0) {
+        // CREATE TABLE without IF NOT EXISTS: a foreign database that
+        // happens to have a table of the same name fails loudly.
+        exec(kSchemaV1, operation);
+        // Integer constants from this file, not values: no parameter binding
+        // exists for PRAGMA arguments.
+        exec("PRAGMA application_id = 1396917584", operation);  // kApplicationId
+        exec("PRAGMA user_version = 1", operation);             // kSchemaVersion
+        static_assert(kApplicationId == 1396917584 && kSchemaVersion == 1,
+                      "keep the PRAGMA texts above in step");
+    }
+    // Future: `if (version < 2) { migrate 1 -> 2 }` here, same transaction.
+    tx.commit();
+}
+
+std::int64_t SqliteStore::insertRequest(const RequestRecord& r, const std::string& operation) {
+    static const char* const sql =
+        "INSERT INTO requests (transaction_id, message_type, method, identity, common_name, csr, "
+        "public_key_id, signer, status, reason, peer, cert_serial, details, created_at, "
+        "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+    Query q = query(sql, operation);
+    q.bindText(1, r.transaction_id)
+        .bindText(2, r.message_type)
+        .bindText(3, r.method)
+        .bindText(4, r.identity)
+        .bindText(5, r.common_name)
+        .bindBlob(6, r.csr)
+        .bindBlob(7, r.public_key_id)
+        .bindBlob(8, r.signer)
+        .bindText(9, requestStatusName(r.status))
+        .bindText(10, r.reason)
+        .bindText(11, r.peer)
+        .bindTextOrNull(12, r.cert_serial)
+        .bindText(13, r.details)
+        .bindInt(14, r.created_at)
+        .bindInt(15, r.updated_at)
+        .run();
+    return sqlite3_last_insert_rowid(db_.get());
+}
+
+void SqliteStore::insertCertificate(const CertificateRecord& c, std::int64_t request_id,
+                                    const std::string& operation) {
+    static const char* const sql =
+        "INSERT INTO certificates (serial, subject, issuer, common_name, not_before, not_after, "
+        "der, request_id, revoked, revocation_reason, revoked_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+    Query q = query(sql, operation);
+    q.bindText(1, c.serial)
+        .bindText(2, c.subject)
+        .bindText(3, c.issuer)
+        .bindText(4, c.common_name)
+        .bindInt(5, c.not_before)
+        .bindInt(6, c.not_after)
+        .bindBlob(7, c.der)
+        .bindIdOrNull(8, request_id)
+        .bindInt(9, c.revoked ? 1 : 0)
+        .bindInt(10, c.revocation_reason)
+        .bindInt(11, c.revoked_at)
+        .run();
+}
+
+void SqliteStore::insertAudit(AuditEvent e, const std::string& operation) {
+    static const char* const sql =
+        "INSERT INTO audit (at, actor, action, outcome, method, identity, reason, request_id, "
+        "serial, peer, transaction_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+    if (e.at == 0) {
+        e.at = now();
+    }
+    Query q = query(sql, operation);
+    q.bindInt(1, e.at)
+        .bindText(2, e.actor)
+        .bindText(3, e.action)
+        .bindText(4, e.outcome)
+        .bindText(5, e.method)
+        .bindText(6, e.identity)
+        .bindText(7, e.reason)
+        .bindIdOrNull(8, e.request_id)
+        .bindText(9, e.serial)
+        .bindText(10, e.peer)
+        .bindText(11, e.transaction_id)
+        .run();
+}
+
+void stampNew(RequestRecord& r) {
+    if (r.created_at == 0) {
+        r.created_at = now();
+    }
+    if (r.updated_at == 0) {
+        r.updated_at = r.created_at;
+    }
+}
+
+// Fills what the caller left empty in the audit event from the row it
+// describes, so the trail links to the request and certificate.
+AuditEvent linkEvent(const AuditEvent& event, std::optional<std::int64_t> request_id,
+                     const std::string& transaction_id, const std::string& serial) {
+    AuditEvent e = event;
+    if (!e.request_id && request_id) {
+        e.request_id = request_id;
+    }
+    if (e.transaction_id.empty()) {
+        e.transaction_id = transaction_id;
+    }
+    if (e.serial.empty()) {
+        e.serial = serial;
+    }
+    return e;
+}
+
+void SqliteStore::addPendingRequest(RequestRecord& record, const AuditEvent& event) {
+    static const std::string operation = "addPendingRequest";
+    RequestRecord r = record;
+    r.status = RequestStatus::pending;
+    r.cert_serial.clear();
+    stampNew(r);
+
+    std::lock_guard<std::mutex> lock(mutex_);
+    Transaction tx(*this, operation);
+    r.id = insertRequest(r, operation);
+    insertAudit(linkEvent(event, r.id, r.transaction_id, ""), operation);
+    tx.commit();
+    record = std::move(r);  // only once committed
+}
+
+void SqliteStore::addIssuedRequest(RequestRecord& record, const CertificateRecord& cert,
+                                   const AuditEvent& event) {
+    static const std::string operation = "addIssuedRequest";
+    RequestRecord r = record;
+    r.status = RequestStatus::issued;
+    r.cert_serial = cert.serial;
+    stampNew(r);
+
+    std::lock_guard<std::mutex> lock(mutex_);
+    Transaction tx(*this, operation);
+    r.id = insertRequest(r, operation);
+    insertCertificate(cert, r.id, operation);
+    insertAudit(linkEvent(event, r.id, r.transaction_id, cert.serial), operation);
+    tx.commit();
+    record = std::move(r);
+}
+
+bool SqliteStore::issuePending(std::int64_t request_id, const CertificateRecord& cert,
+                               const AuditEvent& event) {
+    static const std::string operation = "issuePending";
+    static const char* const sql =
+        "UPDATE requests SET status = 'issued', cert_serial = ?2, updated_at = ?3 "
+        "WHERE id = ?1 AND status = 'pending' RETURNING transaction_id";
+    std::lock_guard<std::mutex> lock(mutex_);
+    Transaction tx(*this, operation);
+    std::string transaction_id;
+    {
+        Query q = query(sql, operation);
+        q.bindInt(1, request_id).bindTextOrNull(2, cert.serial).bindInt(3, now());
+        if (!q.step()) {
+            return false;  // not pending (or unknown): nothing written, rolled back
+        }
+        transaction_id = q.text(0);
+        q.run();
+    }
+    insertCertificate(cert, request_id, operation);
+    insertAudit(linkEvent(event, request_id, transaction_id, cert.serial), operation);
+    tx.commit();
+    return true;
+}
+
+bool SqliteStore::rejectPending(std::int64_t request_id, const std::string& reason,
+                                const AuditEvent& event) {
+    static const std::string operation = "rejectPending";
+    static const char* const sql =
+        "UPDATE requests SET status = 'rejected', reason = ?2, updated_at = ?3 "
+        "WHERE id = ?1 AND status = 'pending' RETURNING transaction_id";
+    std::lock_guard<std::mutex> lock(mutex_);
+    Transaction tx(*this, operation);
+    std::string transaction_id;
+    {
+        Query q = query(sql, operation);
+        q.bindInt(1, request_id).bindText(2, reason).bindInt(3, now());
+        if (!q.step()) {
+            return false;
+        }
+        transaction_id = q.text(0);
+        q.run();
+    }
+    AuditEvent e = linkEvent(event, request_id, transaction_id, "");
+    if (e.reason.empty()) {
+        e.reason = reason;
+    }
+    insertAudit(std::move(e), operation);
+    tx.commit();
+    return true;
+}
+
+bool SqliteStore::revoke(const std::string& serial, int reason, std::int64_t at,
+                         const AuditEvent& event) {
+    static const std::string operation = "revoke";
+    static const char* const sql =
+        "UPDATE certificates SET revoked = 1, revocation_reason = ?2, revoked_at = ?3 "
+        "WHERE serial = ?1 AND revoked = 0 RETURNING request_id";
+    std::lock_guard<std::mutex> lock(mutex_);
+    Transaction tx(*this, operation);
+    std::optional<std::int64_t> request_id;
+    {
+        Query q = query(sql, operation);
+        q.bindText(1, serial).bindInt(2, reason).bindInt(3, at != 0 ? at : now());
+        if (!q.step()) {
+            return false;  // unknown or already revoked
+        }
+        if (!q.isNull(0)) {
+            request_id = q.integer(0);
+        }
+        q.run();
+    }
+    insertAudit(linkEvent(event, request_id, "", serial), operation);
+    tx.commit();
+    return true;
+}
+
+void SqliteStore::audit(const AuditEvent& event) {
+    static const std::string operation = "audit";
+    std::lock_guard<std::mutex> lock(mutex_);
+    insertAudit(event, operation);  // a single INSERT is its own transaction
+}
+
+std::optional<RequestRecord> SqliteStore::findRequest(std::int64_t id) {
+    static const std::string operation = "findRequest";
+    static const char* const sql = "SELECT " SCEP_REQUEST_COLUMNS " FROM requests WHERE id = ?1";
+    std::lock_guard<std::mutex> lock(mutex_);
+    Query q = query(sql, operation);
+    q.bindInt(1, id);
+    if (!q.step()) {
+        return std::nullopt;
+    }
+    return readRequest(q);
+}
+
+std::optional<RequestRecord> SqliteStore::findRequestByTransaction(
+    const std::string& transaction_id) {
+    static const std::string operation = "findRequestByTransaction";
+    static const char* const sql =
+        "SELECT " SCEP_REQUEST_COLUMNS " FROM requests WHERE transaction_id = ?1";
+    std::lock_guard<std::mutex> lock(mutex_);
+    Query q = query(sql, operation);
+    q.bindText(1, transaction_id);
+    if (!q.step()) {
+        return std::nullopt;
+    }
+    return readRequest(q);
+}
+
+std::vector<RequestRecord> SqliteStore::listRequests(std::optional<RequestStatus> status) {
+    static const std::string operation = "listRequests";
+    // Two statements rather than "?1 IS NULL OR status = ?1", which could not
+    // use the status index.
+    static const char* const all = "SELECT " SCEP_REQUEST_COLUMNS " FROM requests ORDER BY id";
+    static const char* const filtered =
+        "SELECT " SCEP_REQUEST_COLUMNS " FROM requests WHERE status = ?1 ORDER BY id";
+    std::lock_guard<std::mutex> lock(mutex_);
+    Query q = query(status ? filtered : all, operation);
+    if (status) {
+        q.bindText(1, requestStatusName(*status));
+    }
+    std::vector<RequestRecord> out;
+    while (q.step()) {
+        out.push_back(readRequest(q));
+    }
+    return out;
+}
+
+std::optional<CertificateRecord> SqliteStore::findCertificate(const std::string& serial) {
+    static const std::string operation = "findCertificate";
+    static const char* const sql =
+        "SELECT " SCEP_CERTIFICATE_COLUMNS " FROM certificates WHERE serial = ?1";
+    std::lock_guard<std::mutex> lock(mutex_);
+    Query q = query(sql, operation);
+    q.bindText(1, serial);
+    if (!q.step()) {
+        return std::nullopt;
+    }
+    return readCertificate(q);
+}
+
+std::vector<CertificateRecord> SqliteStore::listCertificates() {
+    static const std::string operation = "listCertificates";
+    static const char* const sql =
+        "SELECT " SCEP_CERTIFICATE_COLUMNS " FROM certificates ORDER BY rowid";
+    std::lock_guard<std::mutex> lock(mutex_);
+    Query q = query(sql, operation);
+    std::vector<CertificateRecord> out;
+    while (q.step()) {
+        out.push_back(readCertificate(q));
+    }
+    return out;
+}
+
+std::vector<CertificateRecord> SqliteStore::activeCertificatesFor(const std::string& common_name,
+                                                                  std::int64_t at) {
+    static const std::string operation = "activeCertificatesFor";
+    // notAfter is inclusive (RFC 5280 4.1.2.5): valid through that second.
+    static const char* const sql =
+        "SELECT " SCEP_CERTIFICATE_COLUMNS " FROM certificates "
+        "WHERE common_name = ?1 AND revoked = 0 AND not_after >= ?2 "
+        "ORDER BY not_after DESC, serial";
+    std::lock_guard<std::mutex> lock(mutex_);
+    Query q = query(sql, operation);
+    q.bindText(1, common_name).bindInt(2, at);
+    std::vector<CertificateRecord> out;
+    while (q.step()) {
+        out.push_back(readCertificate(q));
+    }
+    return out;
+}
+
+std::vector<CertificateRecord> SqliteStore::revokedCertificates() {
+    static const std::string operation = "revokedCertificates";
+    static const char* const sql =
+        "SELECT " SCEP_CERTIFICATE_COLUMNS " FROM certificates "
+        "WHERE revoked = 1 ORDER BY revoked_at, serial";
+    std::lock_guard<std::mutex> lock(mutex_);
+    Query q = query(sql, operation);
+    std::vector<CertificateRecord> out;
+    while (q.step()) {
+        out.push_back(readCertificate(q));
+    }
+    return out;
+}
+
+std::vector<AuditEvent> SqliteStore::listAudit(std::size_t limit, std::int64_t before_id) {
+    static const std::string operation = "listAudit";
+    static const char* const sql =
+        "SELECT " SCEP_AUDIT_COLUMNS " FROM audit WHERE id < ?1 ORDER BY id DESC LIMIT ?2";
+    constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
+    std::vector<AuditEvent> out;
+    if (limit == 0) {
+        return out;
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    Query q = query(sql, operation);
+    q.bindInt(1, before_id > 0 ? before_id : kMax)
+        .bindInt(2, limit > static_cast<std::uint64_t>(kMax) ? kMax
+                                                               : static_cast<std::int64_t>(limit));
+    while (q.step()) {
+        out.push_back(readAudit(q));
+    }
+    return out;
+}
+
+}  // namespace
+
+std::unique_ptr<Store> openSqliteStore(const std::string& path) {
+    return std::make_unique<SqliteStore>(path);
+}
+
+}  // namespace scep

@@ -4,6 +4,7 @@
 // revoking) is one transaction together with its audit event.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -83,43 +84,65 @@ class Store {
 public:
     virtual ~Store() = default;
 
+    // What the store fills in for the writers below: created_at / updated_at
+    // of a new request when 0 (unix seconds now; updated_at = created_at),
+    // the event's `at` when 0, and in the audit event any of request_id,
+    // transaction_id and serial the caller left empty, from the rows written.
+    // `record` is updated only once the transaction has committed. Any other
+    // failure throws StoreError naming the operation, with nothing written.
+
     // Inserts a pending request and its audit event; sets record.id and
-    // timestamps. Throws DuplicateTransaction when the transactionID exists.
+    // timestamps, status = pending and an empty cert_serial.
+    // Throws DuplicateTransaction when the transactionID exists.
     virtual void addPendingRequest(RequestRecord& record, const AuditEvent& event) = 0;
     // Inserts an already-issued request, its certificate and the audit event
-    // in one transaction (auto-approval). Throws DuplicateTransaction.
+    // in one transaction (auto-approval). Sets record.id, timestamps,
+    // status = issued and cert_serial = cert.serial; the certificate's
+    // request_id is the new request's id (cert.request_id is ignored).
+    // Throws DuplicateTransaction; a clashing serial is a StoreError.
     virtual void addIssuedRequest(RequestRecord& record, const CertificateRecord& cert,
                                   const AuditEvent& event) = 0;
     // pending -> issued with its certificate, atomically; false if the
-    // request is not pending any more (someone decided first).
+    // request is not pending any more (someone decided first) or unknown,
+    // and then nothing is written. cert.request_id is ignored.
     virtual bool issuePending(std::int64_t request_id, const CertificateRecord& cert,
                               const AuditEvent& event) = 0;
-    // pending -> rejected; false if not pending.
+    // pending -> rejected with `reason`; false if not pending (nothing written).
     virtual bool rejectPending(std::int64_t request_id, const std::string& reason,
                                const AuditEvent& event) = 0;
 
     virtual std::optional<RequestRecord> findRequest(std::int64_t id) = 0;
     virtual std::optional<RequestRecord> findRequestByTransaction(const std::string& transaction_id) = 0;
+    // Oldest first; all requests when `status` is empty.
     virtual std::vector<RequestRecord> listRequests(std::optional<RequestStatus> status) = 0;
 
     virtual std::optional<CertificateRecord> findCertificate(const std::string& serial) = 0;
+    // In insertion order.
     virtual std::vector<CertificateRecord> listCertificates() = 0;
-    // Certificates for this CN that are neither revoked nor expired at `now`.
+    // Certificates for this CN that are neither revoked nor expired at `now`
+    // (not_after >= now: notAfter is inclusive), latest not_after first.
     virtual std::vector<CertificateRecord> activeCertificatesFor(const std::string& common_name,
                                                                  std::int64_t now) = 0;
-    // Marks revoked (with reason and time) plus audit; false if unknown or
-    // already revoked.
+    // Marks revoked (with reason and time; `at` 0 means now) plus audit;
+    // false if unknown or already revoked (nothing written).
     virtual bool revoke(const std::string& serial, int reason, std::int64_t at,
                         const AuditEvent& event) = 0;
+    // Ordered by revoked_at, then serial.
     virtual std::vector<CertificateRecord> revokedCertificates() = 0;
 
     virtual void audit(const AuditEvent& event) = 0;
-    // Newest first; `before_id` 0 means from the newest.
+    // Newest first, at most `limit` events (0 returns none) with
+    // id < `before_id`; `before_id` 0 means from the newest. Page on by
+    // passing the last id received.
     virtual std::vector<AuditEvent> listAudit(std::size_t limit, std::int64_t before_id) = 0;
 };
 
-// Opens (creating if needed) the SQLite database in WAL mode. Thread-safe:
-// one store may be used from the HTTP worker threads concurrently.
+// Opens (creating if needed) the SQLite database in WAL mode with
+// synchronous=FULL and foreign keys on. Thread-safe: one store may be used
+// from the HTTP worker threads concurrently (other processes, e.g. the CLI,
+// may open the same file; they wait up to 5 s for each other's writes).
+// Throws StoreError if the file is not a database, is another application's,
+// or has a schema version newer than this code knows.
 std::unique_ptr<Store> openSqliteStore(const std::string& path);
 
 }  // namespace scep

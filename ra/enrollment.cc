@@ -1,0 +1,436 @@
+#include "ra/enrollment.h"
+
+#include <nlohmann/json.hpp>
+
+#include "ra/crypto.h"
+
+namespace scep {
+
+struct EnrollmentService::Context {
+    PkiRequest request;
+    Bytes content;      // decrypted: CSR, IssuerAndSubject or IssuerAndSerialNumber
+    X509ReqPtr csr;     // PKCSReq / RenewalReq
+    int cipher_nid = 0;
+    std::string peer;
+    std::time_t now = 0;
+    AuditEvent event;  // actor, peer and transaction filled in; the rest per decision
+};
+
+namespace {
+
+std::string toJson(const AuthResult& auth) {
+    nlohmann::json details = nlohmann::json::object();
+    if (auth.mic) {
+        details["model"] = auth.mic->model;
+        details["mac"] = auth.mic->mac;
+        details["pid"] = auth.mic->pid;
+        details["sn"] = auth.mic->serial_number;
+        details["manufacturer_issuer"] = auth.mic->issuer;
+    }
+    nlohmann::json sans = nlohmann::json::array();
+    for (const auto& san : auth.sans) {
+        sans.push_back({{"type", san.type == SubjectAltName::Type::dns ? "dns" : "email"},
+                        {"value", san.value}});
+    }
+    details["sans"] = sans;
+    if (!auth.renewed_serial.empty()) {
+        details["renews"] = auth.renewed_serial;
+    }
+    return details.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::vector<SubjectAltName> sansFromJson(const std::string& details) {
+    std::vector<SubjectAltName> out;
+    const auto parsed = nlohmann::json::parse(details, nullptr, false);
+    if (parsed.is_object() && parsed.contains("sans") && parsed["sans"].is_array()) {
+        for (const auto& san : parsed["sans"]) {
+            out.push_back({san.value("type", "") == "dns" ? SubjectAltName::Type::dns
+                                                          : SubjectAltName::Type::email,
+                           san.value("value", "")});
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+EnrollmentService::EnrollmentService(const Config& config, State& state, Store& store, EventLog& log,
+                                     Clock clock)
+    : config_(config),
+      state_(state),
+      store_(store),
+      log_(log),
+      clock_(std::move(clock)),
+      authenticator_(config, state.ca->certificate()) {
+    ca_certificates_ = degenerateSignedData({state_.ra.cert.get(), &state_.ca->certificate()});
+}
+
+std::string EnrollmentService::capabilities() {
+    return "POSTPKIOperation\nSCEPStandard\nRenewal\nAES\nDES3\nSHA-1\nSHA-256\nSHA-384\nSHA-512\n";
+}
+
+std::mutex& EnrollmentService::lockFor(const std::string& transaction_id) {
+    return transaction_locks_[std::hash<std::string>{}(transaction_id) % transaction_locks_.size()];
+}
+
+Bytes EnrollmentService::pkiOperation(const Bytes& message, const std::string& peer) {
+    Context ctx;
+    ctx.peer = peer;
+    ctx.now = clock_();
+    ctx.event.actor = "scep";
+    ctx.event.action = "message";
+    ctx.event.peer = peer;
+    try {
+        ctx.request = parsePkiMessage(message);
+    } catch (const std::exception& e) {
+        ctx.event.outcome = "failure";
+        ctx.event.reason = std::string("unusable SCEP message: ") + e.what();
+        store_.audit(ctx.event);
+        log_.audit(ctx.event);
+        throw UnanswerableMessage(ctx.event.reason);
+    }
+    ctx.event.transaction_id = ctx.request.transaction_id;
+    ctx.event.action = messageTypeName(ctx.request.message_type);
+    ctx.event.identity = nameText(X509_get_subject_name(ctx.request.signer.get()));
+
+    const int type = ctx.request.message_type;
+    const bool handled = type == static_cast<int>(MessageType::PKCSReq) ||
+                         type == static_cast<int>(MessageType::RenewalReq) ||
+                         type == static_cast<int>(MessageType::CertPoll) ||
+                         type == static_cast<int>(MessageType::GetCert) ||
+                         type == static_cast<int>(MessageType::GetCRL);
+    if (!handled) {
+        return failure(ctx, FailInfo::badRequest,
+                       "messageType " + std::to_string(type) + " is not accepted");
+    }
+    if (!canEncryptTo(*ctx.request.signer)) {
+        return failure(ctx, FailInfo::badAlg,
+                       "the signer's key is not RSA, so no reply can be encrypted to it");
+    }
+    Decrypted inner;
+    try {
+        inner = decryptEnvelope(ctx.request.envelope, *state_.ra.key, *state_.ra.cert,
+                                config_.auth.allow_des);
+    } catch (const ScepError& e) {
+        return failure(ctx, e.fail(), e.what());
+    }
+    ctx.cipher_nid = inner.cipher_nid;
+    ctx.content = std::move(inner.content);
+    switch (static_cast<MessageType>(type)) {
+    case MessageType::PKCSReq:
+    case MessageType::RenewalReq:
+        try {
+            ctx.csr = requestFromDer(ctx.content);
+        } catch (const std::exception&) {
+            return failure(ctx, FailInfo::badRequest, "the envelope does not hold a PKCS#10 CSR");
+        }
+        return enroll(ctx);
+    case MessageType::CertPoll:
+        return poll(ctx);
+    case MessageType::GetCert:
+        return getCertificate(ctx);
+    default:
+        return getCrl(ctx);
+    }
+}
+
+Bytes EnrollmentService::enroll(Context& ctx) {
+    const AuthResult auth = authenticator_.authenticate(ctx.request, *ctx.csr, store_, ctx.now);
+    if (auth.method) {
+        ctx.event.method = authMethodName(*auth.method);
+    }
+    if (!auth.identity.empty()) {
+        ctx.event.identity = auth.identity;
+    }
+    if (!auth.ok) {
+        return failure(ctx, auth.fail, auth.reason);
+    }
+    EVP_PKEY* public_key = X509_REQ_get0_pubkey(ctx.csr.get());
+    const Bytes key_id = publicKeyId(*public_key);
+
+    // One decision per transactionID, even when a client sends it twice at
+    // once; different transactions proceed in parallel.
+    const std::lock_guard<std::mutex> lock(lockFor(ctx.request.transaction_id));
+    if (const auto existing = store_.findRequestByTransaction(ctx.request.transaction_id)) {
+        if (existing->public_key_id != key_id) {
+            return failure(ctx, FailInfo::badRequest,
+                           "transactionID " + ctx.request.transaction_id +
+                               " was already used with a different key");
+        }
+        return answerExisting(ctx, *existing);
+    }
+
+    RequestRecord record;
+    record.transaction_id = ctx.request.transaction_id;
+    record.message_type = messageTypeName(ctx.request.message_type);
+    record.method = authMethodName(*auth.method);
+    record.identity = auth.identity;
+    record.common_name = auth.common_name;
+    record.csr = ctx.content;
+    record.public_key_id = key_id;
+    record.signer = certificateDer(*ctx.request.signer);
+    record.peer = ctx.peer;
+    record.details = toJson(auth);
+
+    if (approvalFor(*auth.method) == Approval::manual) {
+        record.status = RequestStatus::pending;
+        record.reason = std::string("approval-") + authMethodName(*auth.method) + " is manual";
+        ctx.event.action = "enroll";
+        ctx.event.outcome = "pending";
+        ctx.event.reason = record.reason;
+        store_.addPendingRequest(record, ctx.event);
+        ctx.event.request_id = record.id;
+        log_.audit(ctx.event);
+        return pending(ctx);
+    }
+
+    const X509Ptr cert = state_.ca->issue({public_key, auth.common_name, auth.sans}, ctx.now);
+    const CertificateRecord cert_record = recordOf(*cert, 0);
+    record.status = RequestStatus::issued;
+    record.cert_serial = cert_record.serial;
+    ctx.event.action = "enroll";
+    ctx.event.outcome = "success";
+    ctx.event.serial = cert_record.serial;
+    ctx.event.reason = std::string("approval-") + authMethodName(*auth.method) + " is auto";
+    store_.addIssuedRequest(record, cert_record, ctx.event);
+    ctx.event.request_id = record.id;
+    log_.audit(ctx.event);
+    return success(ctx, degenerateSignedData({cert.get()}));
+}
+
+// A transaction the RA has seen: same answer as before, never a second
+// certificate (clients resend PKCSReq while pending, or lose a reply).
+Bytes EnrollmentService::answerExisting(Context& ctx, const RequestRecord& existing) {
+    ctx.event.request_id = existing.id;
+    switch (existing.status) {
+    case RequestStatus::pending:
+        return pending(ctx);
+    case RequestStatus::rejected:
+        return failure(ctx, FailInfo::badRequest, "request rejected: " + existing.reason, false);
+    case RequestStatus::issued:
+        break;
+    }
+    const auto cert = store_.findCertificate(existing.cert_serial);
+    if (!cert) {
+        return failure(ctx, FailInfo::badCertId, "certificate " + existing.cert_serial + " is missing");
+    }
+    if (cert->revoked) {
+        return failure(ctx, FailInfo::badRequest,
+                       "the certificate of this transaction (" + cert->serial +
+                           ") is revoked; enroll with a new key");
+    }
+    const X509Ptr x509 = certificateFromDer(cert->der);
+    return success(ctx, degenerateSignedData({x509.get()}));
+}
+
+Bytes EnrollmentService::poll(Context& ctx) {
+    const auto existing = store_.findRequestByTransaction(ctx.request.transaction_id);
+    if (!existing) {
+        return failure(ctx, FailInfo::badCertId,
+                       "no request with transactionID " + ctx.request.transaction_id);
+    }
+    // Only the requester may collect: the reply is encrypted to the poller.
+    const X509Ptr original = certificateFromDer(existing->signer);
+    if (publicKeyId(*X509_get0_pubkey(original.get())) !=
+        publicKeyId(*X509_get0_pubkey(ctx.request.signer.get()))) {
+        return failure(ctx, FailInfo::badRequest,
+                       "CertPoll signed by a different key than the request");
+    }
+    return answerExisting(ctx, *existing);
+}
+
+Bytes EnrollmentService::getCertificate(Context& ctx) {
+    IssuerAndSerial wanted;
+    try {
+        wanted = parseIssuerAndSerial(ctx.content);
+    } catch (const std::exception&) {
+        return failure(ctx, FailInfo::badRequest, "GetCert content is not an IssuerAndSerialNumber");
+    }
+    const std::string serial = serialHex(wanted.serial.get());
+    const auto cert = X509_NAME_cmp(wanted.issuer.get(),
+                                    X509_get_subject_name(&state_.ca->certificate())) == 0
+                          ? store_.findCertificate(serial)
+                          : std::nullopt;
+    if (!cert) {
+        return failure(ctx, FailInfo::badCertId, "no certificate " + serial + " from this CA");
+    }
+    const X509Ptr x509 = certificateFromDer(cert->der);
+    return success(ctx, degenerateSignedData({x509.get()}));
+}
+
+Bytes EnrollmentService::getCrl(Context& ctx) {
+    IssuerAndSerial wanted;
+    try {
+        wanted = parseIssuerAndSerial(ctx.content);
+    } catch (const std::exception&) {
+        return failure(ctx, FailInfo::badRequest, "GetCRL content is not an IssuerAndSerialNumber");
+    }
+    if (X509_NAME_cmp(wanted.issuer.get(), X509_get_subject_name(&state_.ca->certificate())) != 0) {
+        return failure(ctx, FailInfo::badCertId, "GetCRL names another issuer");
+    }
+    const Bytes der = crl();
+    const unsigned char* p = der.data();
+    const X509CrlPtr current(d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size())));
+    return success(ctx, degenerateSignedData({}, current.get()));
+}
+
+Bytes EnrollmentService::success(Context& ctx, const Bytes& content) {
+    CertRepParams params;
+    params.status = PkiStatus::success;
+    params.transaction_id = ctx.request.transaction_id;
+    params.recipient_nonce = ctx.request.sender_nonce;
+    params.digest_nid = ctx.request.digest_nid;
+    params.cipher_nid = ctx.cipher_nid;
+    params.recipient = ctx.request.signer.get();
+    return buildCertRep(params, &content, *state_.ra.key, *state_.ra.cert);
+}
+
+Bytes EnrollmentService::pending(Context& ctx) {
+    CertRepParams params;
+    params.status = PkiStatus::pending;
+    params.transaction_id = ctx.request.transaction_id;
+    params.recipient_nonce = ctx.request.sender_nonce;
+    params.digest_nid = ctx.request.digest_nid;
+    return buildCertRep(params, nullptr, *state_.ra.key, *state_.ra.cert);
+}
+
+Bytes EnrollmentService::failure(Context& ctx, FailInfo fail, const std::string& reason, bool audit) {
+    if (audit) {
+        ctx.event.outcome = "failure";
+        ctx.event.reason = std::string(failInfoName(fail)) + ": " + reason;
+        store_.audit(ctx.event);
+        log_.audit(ctx.event);
+    }
+    CertRepParams params;
+    params.status = PkiStatus::failure;
+    params.fail = fail;
+    params.transaction_id = ctx.request.transaction_id;
+    params.recipient_nonce = ctx.request.sender_nonce;
+    params.digest_nid = ctx.request.digest_nid;
+    return buildCertRep(params, nullptr, *state_.ra.key, *state_.ra.cert);
+}
+
+Approval EnrollmentService::approvalFor(AuthMethod method) const {
+    switch (method) {
+    case AuthMethod::mic: return config_.auth.approval_mic;
+    case AuthMethod::challenge: return config_.auth.approval_challenge;
+    case AuthMethod::renewal: return config_.auth.approval_renewal;
+    }
+    return Approval::manual;
+}
+
+CertificateRecord EnrollmentService::recordOf(X509& cert, std::int64_t request_id) const {
+    CertificateRecord record;
+    record.serial = serialHex(X509_get0_serialNumber(&cert));
+    record.subject = nameText(X509_get_subject_name(&cert));
+    record.issuer = nameText(X509_get_issuer_name(&cert));
+    record.common_name = nameEntry(X509_get_subject_name(&cert), NID_commonName);
+    record.not_before = asn1TimeToUnix(X509_get0_notBefore(&cert));
+    record.not_after = asn1TimeToUnix(X509_get0_notAfter(&cert));
+    record.der = certificateDer(cert);
+    record.request_id = request_id;
+    return record;
+}
+
+Bytes EnrollmentService::crl() {
+    const std::time_t now = clock_();
+    const auto revoked = store_.revokedCertificates();
+    std::string fingerprint;
+    for (const auto& record : revoked) {
+        fingerprint += record.serial + ":" + std::to_string(record.revocation_reason) + ";";
+    }
+    const std::lock_guard<std::mutex> lock(crl_mutex_);
+    const std::time_t half_life = static_cast<std::time_t>(config_.ca.crl_days) * 24 * 3600 / 2;
+    if (crl_der_.empty() || fingerprint != crl_revocations_ || now - crl_built_ >= half_life) {
+        crl_der_ = crlDer(*state_.ca->crl(revoked, now));
+        crl_revocations_ = fingerprint;
+        crl_built_ = now;
+    }
+    return crl_der_;
+}
+
+std::string EnrollmentService::approve(std::int64_t request_id, const std::string& actor) {
+    const auto record = store_.findRequest(request_id);
+    if (!record) {
+        throw AdminError(AdminError::Kind::not_found, "no request " + std::to_string(request_id));
+    }
+    if (record->status != RequestStatus::pending) {
+        throw AdminError(AdminError::Kind::conflict, "request " + std::to_string(request_id) +
+                                                         " is already " +
+                                                         requestStatusName(record->status));
+    }
+    const std::time_t now = clock_();
+    const X509ReqPtr csr = requestFromDer(record->csr);
+    const X509Ptr cert = state_.ca->issue(
+        {X509_REQ_get0_pubkey(csr.get()), record->common_name, sansFromJson(record->details)}, now);
+    const CertificateRecord cert_record = recordOf(*cert, request_id);
+    AuditEvent event;
+    event.actor = actor;
+    event.action = "approve";
+    event.outcome = "success";
+    event.method = record->method;
+    event.identity = record->identity;
+    event.request_id = request_id;
+    event.serial = cert_record.serial;
+    event.transaction_id = record->transaction_id;
+    event.peer = record->peer;
+    if (!store_.issuePending(request_id, cert_record, event)) {
+        throw AdminError(AdminError::Kind::conflict,
+                         "request " + std::to_string(request_id) + " was decided meanwhile");
+    }
+    log_.audit(event);
+    return cert_record.serial;
+}
+
+void EnrollmentService::reject(std::int64_t request_id, const std::string& reason,
+                               const std::string& actor) {
+    if (reason.empty()) {
+        throw AdminError(AdminError::Kind::invalid, "a rejection needs a reason");
+    }
+    const auto record = store_.findRequest(request_id);
+    if (!record) {
+        throw AdminError(AdminError::Kind::not_found, "no request " + std::to_string(request_id));
+    }
+    AuditEvent event;
+    event.actor = actor;
+    event.action = "reject";
+    event.outcome = "success";
+    event.method = record->method;
+    event.identity = record->identity;
+    event.request_id = request_id;
+    event.reason = reason;
+    event.transaction_id = record->transaction_id;
+    event.peer = record->peer;
+    if (!store_.rejectPending(request_id, reason, event)) {
+        throw AdminError(AdminError::Kind::conflict, "request " + std::to_string(request_id) +
+                                                         " is not pending");
+    }
+    log_.audit(event);
+}
+
+void EnrollmentService::revoke(const std::string& serial, int reason, const std::string& actor) {
+    if (reason < 0 || reason > 10 || reason == 7) {
+        throw AdminError(AdminError::Kind::invalid,
+                         "revocation reason must be an RFC 5280 CRLReason (0-10, not 7)");
+    }
+    const auto record = store_.findCertificate(serial);
+    if (!record) {
+        throw AdminError(AdminError::Kind::not_found, "no certificate " + serial);
+    }
+    AuditEvent event;
+    event.actor = actor;
+    event.action = "revoke";
+    event.outcome = "success";
+    event.identity = record->subject;
+    event.serial = serial;
+    event.reason = "CRLReason " + std::to_string(reason);
+    if (record->request_id != 0) {
+        event.request_id = record->request_id;
+    }
+    if (!store_.revoke(serial, reason, clock_(), event)) {
+        throw AdminError(AdminError::Kind::conflict, "certificate " + serial + " is already revoked");
+    }
+    log_.audit(event);
+}
+
+}  // namespace scep

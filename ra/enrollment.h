@@ -1,0 +1,98 @@
+// The RA's decisions, independent of HTTP: what to answer to a SCEP
+// message, and what an administrator's approve/reject/revoke does. Every
+// decision lands in the store with its audit event in one transaction and
+// in the event log.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <ctime>
+#include <functional>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+
+#include "common/config.h"
+#include "ra/authenticator.h"
+#include "ra/event_log.h"
+#include "ra/local_ca.h"
+#include "ra/scep_message.h"
+#include "ra/store.h"
+
+namespace scep {
+
+// A message with nothing authentic in it to answer: the HTTP layer sends
+// 400 with this reason (the event is already audited).
+class UnanswerableMessage : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// Administrative refusals, mapped by front ends to 404 / 409 / 400.
+class AdminError : public std::runtime_error {
+public:
+    enum class Kind { not_found, conflict, invalid };
+    AdminError(Kind kind, const std::string& what) : std::runtime_error(what), kind_(kind) {}
+    Kind kind() const { return kind_; }
+
+private:
+    Kind kind_;
+};
+
+using Clock = std::function<std::time_t()>;
+
+class EnrollmentService {
+public:
+    EnrollmentService(const Config& config, State& state, Store& store, EventLog& log,
+                      Clock clock = [] { return std::time(nullptr); });
+
+    // GetCACaps: what every Debian client needs to pick AES/SHA-256 and POST
+    // (strongSwan 5.9.8 tests capability bits off by one: it needs SHA-384
+    // listed to use AES; see ra/INTEROP.md).
+    static std::string capabilities();
+    // GetCACert: degenerate SignedData with the RA certificate, then the CA.
+    const Bytes& caCertificates() const { return ca_certificates_; }
+
+    // PKIOperation: the CertRep to send. Throws UnanswerableMessage.
+    Bytes pkiOperation(const Bytes& message, const std::string& peer);
+
+    // Current CRL (DER), rebuilt when revocations changed or it is half-way
+    // to its nextUpdate.
+    Bytes crl();
+
+    // Issues the certificate of a pending request; returns its serial.
+    std::string approve(std::int64_t request_id, const std::string& actor);
+    void reject(std::int64_t request_id, const std::string& reason, const std::string& actor);
+    // RFC 5280 reason code (0-10 without 7).
+    void revoke(const std::string& serial, int reason, const std::string& actor);
+
+private:
+    struct Context;
+
+    Bytes enroll(Context& ctx);
+    Bytes poll(Context& ctx);
+    Bytes getCertificate(Context& ctx);
+    Bytes getCrl(Context& ctx);
+    Bytes answerExisting(Context& ctx, const RequestRecord& existing);
+    Bytes success(Context& ctx, const Bytes& content);
+    Bytes pending(Context& ctx);
+    Bytes failure(Context& ctx, FailInfo fail, const std::string& reason, bool audit = true);
+    Approval approvalFor(AuthMethod method) const;
+    CertificateRecord recordOf(X509& cert, std::int64_t request_id) const;
+    std::mutex& lockFor(const std::string& transaction_id);
+
+    const Config& config_;
+    State& state_;
+    Store& store_;
+    EventLog& log_;
+    Clock clock_;
+    Authenticator authenticator_;
+    Bytes ca_certificates_;
+    std::array<std::mutex, 64> transaction_locks_;
+    std::mutex crl_mutex_;
+    Bytes crl_der_;
+    std::string crl_revocations_;  // what the cached CRL was built from
+    std::time_t crl_built_ = 0;
+};
+
+}  // namespace scep

@@ -1,0 +1,365 @@
+#include "ra/local_ca.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+
+#include "ra/crypto.h"
+
+namespace scep {
+
+namespace {
+
+constexpr std::time_t kDay = 24 * 60 * 60;
+constexpr std::time_t kClockSkew = 5 * 60;           // notBefore backdating
+constexpr std::time_t kCaLifetime = 20 * 365 * kDay;
+constexpr std::time_t kRaLifetime = 2 * 365 * kDay;
+constexpr std::time_t kRaRenewBefore = 30 * kDay;
+
+// At least 64 random bits (CA/B forum and RFC 5280 practice); 127 here,
+// positive, never zero.
+Asn1IntegerPtr randomSerial() {
+    unsigned char bytes[16];
+    if (RAND_bytes(bytes, sizeof(bytes)) != 1) {
+        throw CryptoError("RAND_bytes");
+    }
+    bytes[0] &= 0x7f;
+    bytes[0] |= 0x01;
+    BignumPtr number(BN_bin2bn(bytes, sizeof(bytes), nullptr));
+    Asn1IntegerPtr serial(number ? BN_to_ASN1_INTEGER(number.get(), nullptr) : nullptr);
+    if (!serial) {
+        throw CryptoError("cannot build serial number");
+    }
+    return serial;
+}
+
+void addEntry(X509_NAME& name, const char* field, const std::string& value) {
+    if (value.empty()) {
+        return;
+    }
+    if (X509_NAME_add_entry_by_txt(&name, field, MBSTRING_UTF8,
+                                   reinterpret_cast<const unsigned char*>(value.data()),
+                                   static_cast<int>(value.size()), -1, 0) != 1) {
+        throw CryptoError(std::string("cannot set ") + field + " in a name");
+    }
+}
+
+X509NamePtr makeName(const std::string& cn, const CaSettings& settings) {
+    X509NamePtr name(X509_NAME_new());
+    if (!name) {
+        throw CryptoError("X509_NAME_new");
+    }
+    addEntry(*name, "C", settings.country);
+    addEntry(*name, "O", settings.organization);
+    addEntry(*name, "OU", settings.organizational_unit);
+    addEntry(*name, "CN", cn);
+    return name;
+}
+
+void addExtension(X509& cert, X509V3_CTX& ctx, int nid, const std::string& value) {
+    if (value.empty()) {
+        return;
+    }
+    X509ExtensionPtr ext(X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str()));
+    if (!ext || X509_add_ext(&cert, ext.get(), -1) != 1) {
+        throw CryptoError(std::string("cannot add extension ") + OBJ_nid2sn(nid));
+    }
+}
+
+// Built from typed values rather than a configuration string, so a CN with
+// commas cannot smuggle in extra names.
+void addSubjectAltNames(X509& cert, const std::vector<SubjectAltName>& sans) {
+    if (sans.empty()) {
+        return;
+    }
+    GeneralNamesPtr names(sk_GENERAL_NAME_new_null());
+    for (const auto& san : sans) {
+        ASN1_IA5STRING* text = ASN1_IA5STRING_new();
+        GENERAL_NAME* name = GENERAL_NAME_new();
+        if (!text || !name ||
+            ASN1_STRING_set(text, san.value.data(), static_cast<int>(san.value.size())) != 1) {
+            ASN1_IA5STRING_free(text);
+            GENERAL_NAME_free(name);
+            throw CryptoError("cannot build subjectAltName");
+        }
+        GENERAL_NAME_set0_value(name, san.type == SubjectAltName::Type::dns ? GEN_DNS : GEN_EMAIL,
+                                text);
+        sk_GENERAL_NAME_push(names.get(), name);
+    }
+    if (X509_add1_ext_i2d(&cert, NID_subject_alt_name, names.get(), 0, 0) != 1) {
+        throw CryptoError("cannot add subjectAltName");
+    }
+}
+
+void setTime(ASN1_TIME* field, std::time_t when, const char* what) {
+    if (!ASN1_TIME_set(field, when)) {
+        throw CryptoError(std::string("cannot set ") + what);
+    }
+}
+
+std::time_t notAfterOf(const X509& cert) {
+    return asn1TimeToUnix(X509_get0_notAfter(&cert));
+}
+
+bool exists(const std::string& path) {
+    struct stat info {};
+    return ::stat(path.c_str(), &info) == 0;
+}
+
+void makeStateDir(const std::string& dir) {
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+        throw std::runtime_error("cannot create state-dir '" + dir + "': " + std::strerror(errno));
+    }
+    struct stat info {};
+    if (::stat(dir.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) {
+        throw std::runtime_error("state-dir '" + dir + "' is not a directory");
+    }
+}
+
+// Key first, certificate last: a certificate on disk always has its key,
+// and a crash before the rename leaves no certificate, so the next start
+// generates afresh (nothing can have been issued under the lost key).
+void saveKeyAndCertificate(const std::string& key_path, const std::string& cert_path,
+                           const EVP_PKEY& key, const X509& cert) {
+    const std::string temporary = key_path + ".tmp";
+    ::unlink(temporary.c_str());
+    writePrivateKeyFile(temporary, key);
+    if (::rename(temporary.c_str(), key_path.c_str()) != 0) {
+        throw std::runtime_error("cannot write '" + key_path + "': " + std::strerror(errno));
+    }
+    writeFileAtomically(cert_path, certificatePem(cert), 0644);
+}
+
+struct Loaded {
+    X509Ptr cert;
+    EvpPkeyPtr key;
+};
+
+Loaded loadPair(const std::string& cert_path, const std::string& key_path, const char* role) {
+    Loaded pair{loadCertificateFile(cert_path), loadPrivateKeyFile(key_path)};
+    if (X509_check_private_key(pair.cert.get(), pair.key.get()) != 1) {
+        throw CryptoError(std::string(role) + " key '" + key_path + "' does not match certificate '" +
+                          cert_path + "'");
+    }
+    return pair;
+}
+
+bool issuedBy(X509& cert, X509& issuer) {
+    const bool ok = X509_check_issued(&issuer, &cert) == X509_V_OK &&
+                    X509_verify(&cert, X509_get0_pubkey(&issuer)) == 1;
+    ERR_clear_error();
+    return ok;
+}
+
+std::unique_ptr<LocalCa> loadOrCreateCa(const Config& config, std::time_t now, bool create,
+                                        std::vector<std::string>& created) {
+    const bool own = !config.ca.cert.empty();
+    const std::string cert_path = own ? config.ca.cert : stateFile(config, "ca.pem");
+    const std::string key_path = own ? config.ca.key_file : stateFile(config, "ca.key");
+    if (own || exists(cert_path)) {
+        Loaded ca = loadPair(cert_path, key_path, "CA");
+        if (X509_check_ca(ca.cert.get()) == 0) {
+            throw std::runtime_error("'" + cert_path + "' is not a CA certificate");
+        }
+        if (notAfterOf(*ca.cert) <= now) {
+            throw std::runtime_error("CA certificate '" + cert_path + "' has expired");
+        }
+        return std::make_unique<LocalCa>(std::move(ca.cert), std::move(ca.key), config.ca);
+    }
+    if (!create) {
+        throw std::runtime_error("state-dir '" + config.ra.state_dir +
+                                 "' holds no CA yet; start 'scep-ra serve' once to create it");
+    }
+    EvpPkeyPtr key = generateKey(config.ca.key);
+    CaSettings subject_only = config.ca;
+    subject_only.organizational_unit.clear();
+    const X509NamePtr name = makeName(config.ca.name, subject_only);
+    CertificateSpec spec;
+    spec.subject = name.get();
+    spec.subject_key = key.get();
+    spec.not_before = now - kClockSkew;
+    spec.not_after = now + kCaLifetime;
+    spec.ca = true;
+    spec.key_usage = "critical,keyCertSign,cRLSign,digitalSignature";
+    X509Ptr cert = signCertificate(spec, nullptr, *key);
+    saveKeyAndCertificate(key_path, cert_path, *key, *cert);
+    created.push_back(key_path);
+    created.push_back(cert_path);
+    return std::make_unique<LocalCa>(std::move(cert), std::move(key), config.ca);
+}
+
+RaIdentity loadOrCreateRa(const Config& config, LocalCa& ca, std::time_t now, bool create,
+                          std::vector<std::string>& created) {
+    if (!config.ra.cert.empty()) {
+        Loaded ra = loadPair(config.ra.cert, config.ra.key_file, "RA");
+        if (!isRsa(*ra.key)) {
+            throw std::runtime_error("RA key '" + config.ra.key_file +
+                                     "' must be RSA: SCEP clients encrypt to it");
+        }
+        if (!issuedBy(*ra.cert, ca.certificate())) {
+            throw std::runtime_error("RA certificate '" + config.ra.cert +
+                                     "' is not issued by the CA certificate");
+        }
+        if (notAfterOf(*ra.cert) <= now) {
+            throw std::runtime_error("RA certificate '" + config.ra.cert + "' has expired");
+        }
+        return {std::move(ra.cert), std::move(ra.key)};
+    }
+    const std::string cert_path = stateFile(config, "ra.pem");
+    const std::string key_path = stateFile(config, "ra.key");
+    if (exists(cert_path)) {
+        Loaded ra = loadPair(cert_path, key_path, "RA");
+        if (!create ||
+            (issuedBy(*ra.cert, ca.certificate()) && notAfterOf(*ra.cert) > now + kRaRenewBefore)) {
+            return {std::move(ra.cert), std::move(ra.key)};
+        }
+        // Ours to replace: expiring, or left over from another CA.
+        ::unlink(cert_path.c_str());
+        ::unlink(key_path.c_str());
+    } else if (!create) {
+        throw std::runtime_error("state-dir '" + config.ra.state_dir +
+                                 "' holds no RA certificate yet; start 'scep-ra serve' once");
+    }
+    EvpPkeyPtr key = generateKey("rsa:2048");
+    CaSettings subject_only;
+    subject_only.organization = config.ca.organization;
+    const X509NamePtr name = makeName(config.ca.name + " SCEP RA", subject_only);
+    CertificateSpec spec;
+    spec.subject = name.get();
+    spec.subject_key = key.get();
+    spec.not_before = now - kClockSkew;
+    spec.not_after = std::min(now + kRaLifetime, notAfterOf(ca.certificate()));
+    // Windows/Intune-style clients want both: replies are signed with this
+    // key and requests are encrypted to it.
+    spec.key_usage = "critical,digitalSignature,keyEncipherment";
+    X509Ptr cert = signCertificate(spec, &ca.certificate(), ca.key());
+    saveKeyAndCertificate(key_path, cert_path, *key, *cert);
+    created.push_back(key_path);
+    created.push_back(cert_path);
+    return {std::move(cert), std::move(key)};
+}
+
+}  // namespace
+
+X509Ptr signCertificate(const CertificateSpec& spec, X509* issuer_cert, EVP_PKEY& issuer_key) {
+    X509Ptr cert(X509_new());
+    if (!cert || X509_set_version(cert.get(), 2) != 1) {
+        throw CryptoError("X509_new");
+    }
+    const Asn1IntegerPtr serial = randomSerial();
+    if (X509_set_serialNumber(cert.get(), serial.get()) != 1 ||
+        X509_set_subject_name(cert.get(), spec.subject) != 1 ||
+        X509_set_issuer_name(cert.get(), issuer_cert ? X509_get_subject_name(issuer_cert)
+                                                     : spec.subject) != 1 ||
+        X509_set_pubkey(cert.get(), spec.subject_key) != 1) {
+        throw CryptoError("cannot fill certificate");
+    }
+    setTime(X509_getm_notBefore(cert.get()), spec.not_before, "notBefore");
+    setTime(X509_getm_notAfter(cert.get()), spec.not_after, "notAfter");
+
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, issuer_cert ? issuer_cert : cert.get(), cert.get(), nullptr, nullptr, 0);
+    addExtension(*cert, ctx, NID_basic_constraints, spec.ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
+    addExtension(*cert, ctx, NID_key_usage, spec.key_usage);
+    addExtension(*cert, ctx, NID_ext_key_usage, spec.extended_key_usage);
+    addExtension(*cert, ctx, NID_subject_key_identifier, "hash");
+    if (issuer_cert) {
+        addExtension(*cert, ctx, NID_authority_key_identifier, "keyid:always");
+    }
+    addSubjectAltNames(*cert, spec.sans);
+    if (X509_sign(cert.get(), &issuer_key, EVP_sha256()) <= 0) {
+        throw CryptoError("cannot sign certificate");
+    }
+    return cert;
+}
+
+LocalCa::LocalCa(X509Ptr cert, EvpPkeyPtr key, const CaSettings& settings)
+    : cert_(std::move(cert)), key_(std::move(key)), settings_(settings) {}
+
+X509Ptr LocalCa::issue(const IssueRequest& request, std::time_t now) {
+    const X509NamePtr subject = makeName(request.common_name, settings_);
+    CertificateSpec spec;
+    spec.subject = subject.get();
+    spec.subject_key = request.public_key;
+    spec.not_before = now - kClockSkew;
+    // Never outlive the CA: relying parties would reject the chain anyway.
+    spec.not_after =
+        std::min(now + static_cast<std::time_t>(settings_.validity_days) * kDay, notAfterOf(*cert_));
+    spec.key_usage = isRsa(*request.public_key) ? "critical,digitalSignature,keyEncipherment"
+                                                : "critical,digitalSignature,keyAgreement";
+    spec.extended_key_usage = "clientAuth";
+    spec.sans = request.sans;
+    return signCertificate(spec, cert_.get(), *key_);
+}
+
+X509CrlPtr LocalCa::crl(const std::vector<CertificateRecord>& revoked, std::time_t now) {
+    X509CrlPtr crl(X509_CRL_new());
+    if (!crl || X509_CRL_set_version(crl.get(), 1) != 1 ||
+        X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(cert_.get())) != 1) {
+        throw CryptoError("X509_CRL_new");
+    }
+    const Asn1TimePtr this_update(ASN1_TIME_set(nullptr, now));
+    const Asn1TimePtr next_update(
+        ASN1_TIME_set(nullptr, now + static_cast<std::time_t>(settings_.crl_days) * kDay));
+    if (!this_update || !next_update || X509_CRL_set1_lastUpdate(crl.get(), this_update.get()) != 1 ||
+        X509_CRL_set1_nextUpdate(crl.get(), next_update.get()) != 1) {
+        throw CryptoError("cannot set CRL times");
+    }
+    for (const auto& record : revoked) {
+        X509_REVOKED* entry = X509_REVOKED_new();
+        BIGNUM* number = nullptr;
+        Asn1IntegerPtr serial(BN_hex2bn(&number, record.serial.c_str()) > 0
+                                  ? BN_to_ASN1_INTEGER(number, nullptr)
+                                  : nullptr);
+        BN_free(number);
+        const Asn1TimePtr when(ASN1_TIME_set(nullptr, record.revoked_at));
+        bool ok = entry && serial && when && X509_REVOKED_set_serialNumber(entry, serial.get()) == 1 &&
+                  X509_REVOKED_set_revocationDate(entry, when.get()) == 1;
+        if (ok && record.revocation_reason != 0) {  // 0 = unspecified: RFC 5280 says leave it out
+            ASN1_ENUMERATED* reason = ASN1_ENUMERATED_new();
+            ok = reason && ASN1_ENUMERATED_set(reason, record.revocation_reason) == 1 &&
+                 X509_REVOKED_add1_ext_i2d(entry, NID_crl_reason, reason, 0, 0) == 1;
+            ASN1_ENUMERATED_free(reason);
+        }
+        if (!ok || X509_CRL_add0_revoked(crl.get(), entry) != 1) {
+            X509_REVOKED_free(entry);
+            throw CryptoError("cannot add revoked certificate " + record.serial + " to the CRL");
+        }
+    }
+    X509_CRL_sort(crl.get());
+    // The CRL number must grow; the issuing time in seconds does.
+    const Asn1IntegerPtr number(ASN1_INTEGER_new());
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, cert_.get(), nullptr, nullptr, crl.get(), 0);
+    X509ExtensionPtr aki(X509V3_EXT_conf_nid(nullptr, &ctx, NID_authority_key_identifier, "keyid:always"));
+    if (!number || ASN1_INTEGER_set_int64(number.get(), now) != 1 ||
+        X509_CRL_add1_ext_i2d(crl.get(), NID_crl_number, number.get(), 0, 0) != 1 || !aki ||
+        X509_CRL_add_ext(crl.get(), aki.get(), -1) != 1 ||
+        X509_CRL_sign(crl.get(), key_.get(), EVP_sha256()) <= 0) {
+        throw CryptoError("cannot sign CRL");
+    }
+    return crl;
+}
+
+std::string stateFile(const Config& config, const char* name) {
+    return config.ra.state_dir + "/" + name;
+}
+
+State bootstrapState(const Config& config, std::time_t now, bool create) {
+    if (create) {
+        makeStateDir(config.ra.state_dir);
+    }
+    State state;
+    state.ca = loadOrCreateCa(config, now, create, state.created);
+    state.ra = loadOrCreateRa(config, *state.ca, now, create, state.created);
+    return state;
+}
+
+}  // namespace scep

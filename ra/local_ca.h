@@ -1,0 +1,94 @@
+// The issuing side. CertificateAuthority is what enrollment needs from a CA;
+// LocalCa is the embedded one (a key and self-signed root in state-dir).
+// bootstrapState() prepares state-dir on first start: CA, RA certificate,
+// keys created 0600.
+#pragma once
+
+#include <ctime>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "common/openssl_ptr.h"
+#include "ra/store.h"
+
+namespace scep {
+
+struct SubjectAltName {
+    enum class Type { dns, email } type;
+    std::string value;
+    bool operator==(const SubjectAltName& other) const {
+        return type == other.type && value == other.value;
+    }
+};
+
+struct IssueRequest {
+    EVP_PKEY* public_key = nullptr;  // from the CSR
+    std::string common_name;
+    std::vector<SubjectAltName> sans;
+};
+
+class CertificateAuthority {
+public:
+    virtual ~CertificateAuthority() = default;
+    virtual X509Ptr issue(const IssueRequest& request, std::time_t now) = 0;
+    virtual X509CrlPtr crl(const std::vector<CertificateRecord>& revoked, std::time_t now) = 0;
+    virtual X509& certificate() = 0;
+};
+
+class LocalCa : public CertificateAuthority {
+public:
+    LocalCa(X509Ptr cert, EvpPkeyPtr key, const CaSettings& settings);
+    X509Ptr issue(const IssueRequest& request, std::time_t now) override;
+    X509CrlPtr crl(const std::vector<CertificateRecord>& revoked, std::time_t now) override;
+    X509& certificate() override { return *cert_; }
+    EVP_PKEY& key() { return *key_; }
+
+private:
+    X509Ptr cert_;
+    EvpPkeyPtr key_;
+    CaSettings settings_;
+};
+
+// The certificate and key the RA signs replies with and receives requests
+// encrypted to. Always RSA: SCEP clients cannot use anything else.
+struct RaIdentity {
+    X509Ptr cert;
+    EvpPkeyPtr key;
+};
+
+struct State {
+    std::unique_ptr<LocalCa> ca;
+    RaIdentity ra;
+    std::vector<std::string> created;  // files created by this start, for the operator
+};
+
+// Loads or creates CA and RA material per `config` and checks that it fits
+// together (keys match certificates, the RA certificate is issued by the CA,
+// RSA, not expired). A generated RA certificate is renewed when it has fewer
+// than 30 days left. With `create` false (admin commands), missing material
+// is an error instead: only `scep-ra serve` creates a CA.
+State bootstrapState(const Config& config, std::time_t now, bool create = true);
+
+// The paths bootstrapState() uses inside state-dir.
+std::string stateFile(const Config& config, const char* name);
+
+// A certificate signed by `issuer_cert`/`issuer_key` (or self-signed when
+// both are null) with the given subject key; used for the CA, the RA
+// certificate and issued certificates alike.
+struct CertificateSpec {
+    X509_NAME* subject = nullptr;
+    EVP_PKEY* subject_key = nullptr;
+    std::time_t not_before = 0;
+    std::time_t not_after = 0;
+    bool ca = false;
+    // Key usage / extended key usage in OpenSSL's configuration syntax,
+    // e.g. "critical,digitalSignature,keyEncipherment" and "clientAuth".
+    std::string key_usage;
+    std::string extended_key_usage;
+    std::vector<SubjectAltName> sans;
+};
+X509Ptr signCertificate(const CertificateSpec& spec, X509* issuer_cert, EVP_PKEY& issuer_key);
+
+}  // namespace scep

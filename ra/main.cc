@@ -1,0 +1,260 @@
+// scep-ra: the SCEP registration authority and its admin commands.
+#include <signal.h>
+
+#include <cstdlib>
+#include <ctime>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include <httplib.h>
+
+#include "common/config.h"
+#include "common/fingerprint.h"
+#include "ra/crypto.h"
+#include "ra/enrollment.h"
+#include "ra/event_log.h"
+#include "ra/local_ca.h"
+#include "ra/scep_http.h"
+#include "ra/store.h"
+
+namespace {
+
+using namespace scep;
+
+constexpr const char* kDefaultConfig = "/etc/kea-scep-ra/scep.toml";
+
+const char* kUsage =
+    "usage: scep-ra COMMAND [--config FILE] [options]\n"
+    "\n"
+    "  serve                          run the SCEP RA (creates CA and RA certificate on first start)\n"
+    "  fingerprint [--digest D]       CA fingerprint for option 43 (sha1|sha256|sha384|sha512)\n"
+    "  check-config                   validate the TOML file and exit\n"
+    "  requests [--status S]          list requests (pending|issued|rejected)\n"
+    "  approve ID                     issue the certificate of a pending request\n"
+    "  reject ID --reason TEXT        reject a pending request\n"
+    "  certs                          list issued certificates\n"
+    "  revoke SERIAL [--reason R]     revoke (R: RFC 5280 reason name or number)\n"
+    "\n"
+    "  --config defaults to " "/etc/kea-scep-ra/scep.toml" "\n";
+
+struct Arguments {
+    std::string command;
+    std::vector<std::string> positional;
+    std::map<std::string, std::string> options;
+
+    std::string option(const std::string& name, const std::string& fallback = "") const {
+        const auto it = options.find(name);
+        return it == options.end() ? fallback : it->second;
+    }
+};
+
+Arguments parseArguments(int argc, char** argv) {
+    Arguments args;
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (arg.rfind("--", 0) == 0) {
+            const auto equals = arg.find('=');
+            if (equals != std::string::npos) {
+                args.options[arg.substr(2, equals - 2)] = arg.substr(equals + 1);
+            } else if (i + 1 < argc) {
+                args.options[arg.substr(2)] = argv[++i];
+            } else {
+                throw std::invalid_argument("option " + arg + " needs a value");
+            }
+        } else if (args.command.empty()) {
+            args.command = arg;
+        } else {
+            args.positional.push_back(arg);
+        }
+    }
+    return args;
+}
+
+std::string utc(std::int64_t when) {
+    const std::time_t t = static_cast<std::time_t>(when);
+    struct tm parts {};
+    gmtime_r(&t, &parts);
+    char text[32];
+    std::strftime(text, sizeof(text), "%Y-%m-%d %H:%M:%SZ", &parts);
+    return text;
+}
+
+int reasonCode(const std::string& text) {
+    static const std::map<std::string, int> names = {
+        {"unspecified", 0}, {"keyCompromise", 1}, {"cACompromise", 2}, {"affiliationChanged", 3},
+        {"superseded", 4}, {"cessationOfOperation", 5}, {"certificateHold", 6},
+        {"removeFromCRL", 8}, {"privilegeWithdrawn", 9}, {"aACompromise", 10}};
+    const auto it = names.find(text);
+    if (it != names.end()) {
+        return it->second;
+    }
+    if (!text.empty() && text.size() <= 2 && std::isdigit(static_cast<unsigned char>(text[0]))) {
+        return std::stoi(text);
+    }
+    throw std::invalid_argument("unknown revocation reason '" + text + "'");
+}
+
+std::int64_t requestId(const Arguments& args) {
+    if (args.positional.size() != 1) {
+        throw std::invalid_argument(args.command + " needs exactly one request ID");
+    }
+    const std::string& text = args.positional[0];
+    if (text.empty() || text.size() > 18 ||
+        text.find_first_not_of("0123456789") != std::string::npos) {
+        throw std::invalid_argument("request ID must be a number");
+    }
+    return std::stoll(text);
+}
+
+void printFingerprints(X509& ca, std::ostream& out) {
+    out << "CA certificate: " << nameText(X509_get_subject_name(&ca)) << "\n"
+        << "  SHA-1   fingerprint: " << toHex(certificateFingerprint(ca, Digest::sha1)) << "\n"
+        << "  SHA-256 fingerprint: " << toHex(certificateFingerprint(ca, Digest::sha256)) << "\n";
+}
+
+// SIGINT/SIGTERM stop the listener from a thread that waits for them, so
+// the store closes cleanly.
+void stopOnSignal(httplib::Server& server) {
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    std::thread([&server, signals] {
+        int received = 0;
+        sigwait(&signals, &received);
+        server.stop();
+    }).detach();
+}
+
+int serve(const Config& config) {
+    EventLog log;
+    State state = bootstrapState(config, std::time(nullptr));
+    for (const auto& file : state.created) {
+        log.info("created", {{"file", file}});
+    }
+    printFingerprints(state.ca->certificate(), std::cout);
+    std::cout.flush();
+    const auto store = openSqliteStore(stateFile(config, "scep-ra.db"));
+    EnrollmentService service(config, state, *store, log);
+    httplib::Server server;
+    installScepRoutes(server, service, *store, log, config.ra);
+    stopOnSignal(server);
+    if (!server.bind_to_port(config.ra.listen_host.c_str(), config.ra.listen_port)) {
+        log.error("cannot listen", {{"listen", config.ra.listen_host + ":" +
+                                                   std::to_string(config.ra.listen_port)}});
+        return 1;
+    }
+    log.info("listening", {{"listen", config.ra.listen_host + ":" + std::to_string(config.ra.listen_port)},
+                           {"state_dir", config.ra.state_dir}});
+    server.listen_after_bind();
+    log.info("stopped");
+    return 0;
+}
+
+void listRequests(Store& store, const Arguments& args) {
+    std::optional<RequestStatus> status;
+    if (!args.option("status").empty()) {
+        status = requestStatusFromName(args.option("status"));
+        if (!status) {
+            throw std::invalid_argument("--status must be pending, issued or rejected");
+        }
+    }
+    std::cout << std::left << std::setw(6) << "ID" << std::setw(9) << "STATUS" << std::setw(10)
+              << "METHOD" << std::setw(40) << "COMMON NAME" << std::setw(22) << "CREATED"
+              << std::setw(16) << "PEER" << "IDENTITY / REASON\n";
+    for (const auto& r : store.listRequests(status)) {
+        std::cout << std::left << std::setw(6) << r.id << std::setw(9) << requestStatusName(r.status)
+                  << std::setw(10) << r.method << std::setw(40) << r.common_name << std::setw(22)
+                  << utc(r.created_at) << std::setw(16) << r.peer << r.identity
+                  << (r.reason.empty() ? "" : " / " + r.reason) << "\n";
+    }
+}
+
+void listCertificates(Store& store) {
+    const std::int64_t now = std::time(nullptr);
+    std::cout << std::left << std::setw(34) << "SERIAL" << std::setw(9) << "STATUS" << std::setw(22)
+              << "NOT AFTER" << "SUBJECT\n";
+    for (const auto& c : store.listCertificates()) {
+        const char* status = c.revoked ? "revoked" : c.not_after <= now ? "expired" : "valid";
+        std::cout << std::left << std::setw(34) << c.serial << std::setw(9) << status
+                  << std::setw(22) << utc(c.not_after) << c.subject << "\n";
+    }
+}
+
+std::string operatorName() {
+    const char* user = std::getenv("SUDO_USER");
+    if (!user) {
+        user = std::getenv("USER");
+    }
+    return std::string("cli:") + (user ? user : "unknown");
+}
+
+int run(const Arguments& args) {
+    const Config config = loadConfig(args.option("config", kDefaultConfig));
+    loadProviders();
+    if (args.command == "check-config") {
+        std::cout << config.path << ": OK (" << config.dhcp.profiles.size() << " profile(s))\n";
+        return 0;
+    }
+    if (args.command == "serve") {
+        return serve(config);
+    }
+    State state = bootstrapState(config, std::time(nullptr), false);
+    if (args.command == "fingerprint") {
+        const auto digest = digestFromName(args.option("digest", "sha256"));
+        if (!digest) {
+            throw std::invalid_argument("--digest must be sha1, sha256, sha384 or sha512");
+        }
+        std::cout << toHex(certificateFingerprint(state.ca->certificate(), *digest)) << "\n";
+        return 0;
+    }
+    const auto store = openSqliteStore(stateFile(config, "scep-ra.db"));
+    EventLog log;
+    EnrollmentService service(config, state, *store, log);
+    if (args.command == "requests") {
+        listRequests(*store, args);
+    } else if (args.command == "certs") {
+        listCertificates(*store);
+    } else if (args.command == "approve") {
+        std::cout << "issued certificate " << service.approve(requestId(args), operatorName()) << "\n";
+    } else if (args.command == "reject") {
+        service.reject(requestId(args), args.option("reason"), operatorName());
+        std::cout << "rejected\n";
+    } else if (args.command == "revoke") {
+        if (args.positional.size() != 1) {
+            throw std::invalid_argument("revoke needs exactly one serial number");
+        }
+        service.revoke(args.positional[0], reasonCode(args.option("reason", "unspecified")),
+                       operatorName());
+        std::cout << "revoked " << args.positional[0] << "\n";
+    } else {
+        throw std::invalid_argument("unknown command '" + args.command + "'");
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        const Arguments args = parseArguments(argc, argv);
+        if (args.command.empty() || args.command == "help" || args.options.count("help")) {
+            std::cerr << kUsage;
+            return args.command.empty() ? 2 : 0;
+        }
+        return run(args);
+    } catch (const scep::ConfigError& e) {
+        std::cerr << "scep-ra: configuration refused:\n" << e.what() << "\n";
+        return 1;
+    } catch (const scep::AdminError& e) {
+        std::cerr << "scep-ra: " << e.what() << "\n";
+        return e.kind() == scep::AdminError::Kind::not_found ? 3 : 4;
+    } catch (const std::exception& e) {
+        std::cerr << "scep-ra: " << e.what() << "\n";
+        return 1;
+    }
+}

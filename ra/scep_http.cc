@@ -1,0 +1,141 @@
+#include "ra/scep_http.h"
+
+#include <openssl/evp.h>
+
+namespace scep {
+
+namespace {
+
+constexpr const char* kPkiMessage = "application/x-pki-message";
+
+std::string text(const Bytes& bytes) {
+    return std::string(bytes.begin(), bytes.end());
+}
+
+// HTTP-level refusals are audited like SCEP-level ones.
+void refuse(httplib::Response& res, int status, const std::string& reason, const std::string& peer,
+            Store& store, EventLog& log) {
+    AuditEvent event;
+    event.actor = "scep";
+    event.action = "http";
+    event.outcome = "failure";
+    event.reason = reason;
+    event.peer = peer;
+    store.audit(event);
+    log.audit(event);
+    res.status = status;
+    res.set_content(reason + "\n", "text/plain");
+}
+
+}  // namespace
+
+std::optional<Bytes> decodeMessageParameter(const std::string& text) {
+    std::string normalized;
+    normalized.reserve(text.size() + 3);
+    for (char c : text) {
+        switch (c) {
+        case '\r': case '\n': break;
+        case ' ': case '-': normalized += '+'; break;
+        case '_': normalized += '/'; break;
+        default: normalized += c;
+        }
+    }
+    while (normalized.size() % 4 != 0) {
+        normalized += '=';
+    }
+    if (normalized.empty()) {
+        return std::nullopt;
+    }
+    Bytes out(normalized.size() / 4 * 3 + 3);
+    EVP_ENCODE_CTX* ctx = EVP_ENCODE_CTX_new();
+    int length = 0, tail = 0;
+    EVP_DecodeInit(ctx);
+    const bool ok =
+        EVP_DecodeUpdate(ctx, out.data(), &length,
+                         reinterpret_cast<const unsigned char*>(normalized.data()),
+                         static_cast<int>(normalized.size())) >= 0 &&
+        EVP_DecodeFinal(ctx, out.data() + length, &tail) == 1;
+    EVP_ENCODE_CTX_free(ctx);
+    if (!ok || length + tail == 0) {
+        return std::nullopt;
+    }
+    out.resize(static_cast<std::size_t>(length + tail));
+    return out;
+}
+
+void installScepRoutes(httplib::Server& server, EnrollmentService& service, Store& store,
+                       EventLog& log, const RaSettings& settings) {
+    server.set_payload_max_length(settings.max_body);
+
+    auto handle = [&service, &store, &log](const httplib::Request& req, httplib::Response& res) {
+        const std::string operation = req.get_param_value("operation");
+        if (operation == "GetCACaps") {
+            res.set_content(EnrollmentService::capabilities(), "text/plain");
+        } else if (operation == "GetCACert") {
+            res.set_content(text(service.caCertificates()), "application/x-x509-ca-ra-cert");
+        } else if (operation == "PKIOperation") {
+            std::optional<Bytes> message;
+            if (req.method == "POST") {
+                message = Bytes(req.body.begin(), req.body.end());
+            } else if (req.has_param("message")) {
+                message = decodeMessageParameter(req.get_param_value("message"));
+            }
+            if (!message || message->empty()) {
+                refuse(res, 400, "PKIOperation without a (base64) message", req.remote_addr, store, log);
+                return;
+            }
+            try {
+                res.set_content(text(service.pkiOperation(*message, req.remote_addr)), kPkiMessage);
+            } catch (const UnanswerableMessage& e) {
+                res.status = 400;  // audited by the service
+                res.set_content(std::string(e.what()) + "\n", "text/plain");
+            }
+        } else {
+            refuse(res, 400, "unknown SCEP operation", req.remote_addr, store, log);
+        }
+    };
+    for (const std::string& path : std::vector<std::string>{"/scep", "/cgi-bin/pkiclient.exe"}) {
+        server.Get(path, handle);
+        server.Post(path, handle);
+    }
+    for (const std::string& path : settings.paths) {
+        server.Get(path, handle);
+        server.Post(path, handle);
+    }
+    server.Get("/crl", [&service](const httplib::Request&, httplib::Response& res) {
+        res.set_content(text(service.crl()), "application/pkix-crl");
+    });
+
+    // Refusals httplib makes itself (oversized body, malformed request) have
+    // no body yet; audit those, not every 404 a scanner provokes.
+    server.set_error_handler(httplib::Server::HandlerWithResponse(
+        [&store, &log](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty()) {
+            return httplib::Server::HandlerResponse::Unhandled;
+        }
+        const std::string reason = "HTTP " + std::to_string(res.status) + " for " + req.method + " " +
+                                   req.path;
+        if (res.status == 404) {
+            res.set_content("not found\n", "text/plain");
+            return httplib::Server::HandlerResponse::Handled;
+        }
+        const int status = res.status;
+        refuse(res, status, reason, req.remote_addr, store, log);
+        return httplib::Server::HandlerResponse::Handled;
+    }));
+    server.set_exception_handler(
+        [&log](const httplib::Request& req, httplib::Response& res, std::exception_ptr error) {
+            std::string what = "unknown error";
+            try {
+                std::rethrow_exception(error);
+            } catch (const std::exception& e) {
+                what = e.what();
+            } catch (...) {
+            }
+            log.error("request failed", {{"path", req.path}, {"peer", req.remote_addr}, {"error", what}});
+            res.status = 500;
+            res.set_content("internal error\n", "text/plain");
+        });
+}
+
+}  // namespace scep

@@ -1,0 +1,25 @@
+// The SCEP listener: plain HTTP as the protocol expects, HTTP/1.0 and 1.1,
+// GET and POST, on /scep, /cgi-bin/pkiclient.exe and configured paths.
+// Handlers only translate between HTTP and EnrollmentService.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include <httplib.h>
+
+#include "common/config.h"
+#include "ra/enrollment.h"
+
+namespace scep {
+
+// The `message` parameter of a GET PKIOperation: base64 in either alphabet
+// (micromdm sends the URL-safe one), with '+' possibly turned into ' ' by
+// URL decoding, line breaks, and padding possibly missing. nullopt when it
+// is not base64.
+std::optional<Bytes> decodeMessageParameter(const std::string& text);
+
+void installScepRoutes(httplib::Server& server, EnrollmentService& service, Store& store,
+                       EventLog& log, const RaSettings& settings);
+
+}  // namespace scep
