@@ -1,5 +1,7 @@
 // scep-ra: the SCEP registration authority and its admin commands.
+#include <pwd.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <ctime>
@@ -13,6 +15,7 @@
 
 #include "common/config.h"
 #include "common/fingerprint.h"
+#include "ra/authenticator.h"
 #include "ra/crypto.h"
 #include "ra/enrollment.h"
 #include "ra/event_log.h"
@@ -188,16 +191,20 @@ void listCertificates(Store& store) {
 std::string operatorName() {
     const char* user = std::getenv("SUDO_USER");
     if (!user) {
-        user = std::getenv("USER");
+        const passwd* entry = getpwuid(geteuid());
+        user = entry ? entry->pw_name : nullptr;
     }
-    return std::string("cli:") + (user ? user : "unknown");
+    return std::string("cli:") + (user ? user : std::to_string(geteuid()).c_str());
 }
 
 int run(const Arguments& args) {
     const Config config = loadConfig(args.option("config", kDefaultConfig));
     loadProviders();
     if (args.command == "check-config") {
-        std::cout << config.path << ": OK (" << config.dhcp.profiles.size() << " profile(s))\n";
+        const ManufacturerRoots roots(config.auth.manufacturer_roots);
+        std::cout << config.path << ": OK, " << config.dhcp.profiles.size() << " profile(s); "
+                  << config.auth.manufacturer_roots << ": " << roots.anchorCount() << " root(s), "
+                  << roots.intermediateCount() << " intermediate(s)\n";
         return 0;
     }
     if (args.command == "serve") {
