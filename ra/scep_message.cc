@@ -106,16 +106,19 @@ int cmsType(CMS_ContentInfo& cms) {
     return OBJ_obj2nid(CMS_get0_type(&cms));
 }
 
+struct OpenSslFree {
+    void operator()(unsigned char* buf) const { OPENSSL_free(buf); }
+};
+
 template <typename T, int (*I2d)(const T*, unsigned char**)>
 Bytes encode(const T& object, const char* what) {
     unsigned char* buf = nullptr;
     const int length = I2d(&object, &buf);
+    const std::unique_ptr<unsigned char, OpenSslFree> owner(buf);
     if (length <= 0) {
         throw CryptoError(std::string("cannot DER-encode ") + what);
     }
-    Bytes out(buf, buf + length);
-    OPENSSL_free(buf);
-    return out;
+    return Bytes(buf, buf + length);
 }
 
 Bytes cmsDer(const CMS_ContentInfo& cms) {
@@ -125,6 +128,9 @@ Bytes cmsDer(const CMS_ContentInfo& cms) {
 // Read-only view of `bytes`: no copy.
 BioPtr readBio(const Bytes& bytes) {
     static const unsigned char kNothing = 0;  // BIO_new_mem_buf refuses NULL
+    if (bytes.size() > static_cast<std::size_t>(INT_MAX)) {
+        throw std::invalid_argument("content too large for a memory BIO");
+    }
     BioPtr bio(BIO_new_mem_buf(bytes.empty() ? &kNothing : bytes.data(),
                                static_cast<int>(bytes.size())));
     if (!bio) {
@@ -220,8 +226,9 @@ std::string algorithmName(int nid) {
     return name ? name : "NID " + std::to_string(nid);
 }
 
-// SHA-1 is what micromdm sends; anything older (MD5) would make the
-// signature over the request forgeable and is refused.
+// SHA-1 is what micromdm sends. MD5 (the RFC 8894 fallback for CAs that
+// advertise nothing better; we advertise SHA) is open to collision forgeries
+// and refused.
 bool isAcceptedDigest(int nid) {
     return nid == NID_sha1 || nid == NID_sha224 || nid == NID_sha256 || nid == NID_sha384 ||
            nid == NID_sha512;
@@ -459,13 +466,24 @@ bool isHandledRequest(int type) {
     }
 }
 
+// Exactly one embedded certificate may match the signer identifier: with
+// two (same issuer and serial, different keys) the one that "signed" would
+// depend on the order of a DER SET.
 X509Ptr embeddedSigner(CMS_SignerInfo& signer_info, const std::vector<X509Ptr>& certificates) {
+    X509* signer = nullptr;
     for (const X509Ptr& cert : certificates) {
-        if (CMS_SignerInfo_cert_cmp(&signer_info, cert.get()) == 0) {
-            return upRef(*cert);
+        if (CMS_SignerInfo_cert_cmp(&signer_info, cert.get()) != 0) {
+            continue;
         }
+        if (signer) {
+            reject("more than one embedded certificate matches the signer");
+        }
+        signer = cert.get();
     }
-    reject("the signer certificate is not embedded");
+    if (!signer) {
+        reject("the signer certificate is not embedded");
+    }
+    return upRef(*signer);
 }
 
 PkiStatus statusFrom(int value) {

@@ -28,7 +28,6 @@
 
 #include <sqlite3.h>
 
-#include <cstring>
 #include <ctime>
 #include <limits>
 #include <mutex>
@@ -423,7 +422,6 @@ private:
     void insertCertificate(const CertificateRecord& c, std::int64_t request_id,
                            const std::string& operation);
     void insertAudit(AuditEvent event, const std::string& operation);
-    std::int64_t changes() const { return sqlite3_changes64(db_.get()); }
 
     const std::string path_;
     std::mutex mutex_;

@@ -8,7 +8,9 @@ PACKAGES="
   kea-dev kea-dhcp4-server
   libssl-dev openssl
   libtomlplusplus-dev doctest-dev
-  iproute2 python3 python3-scapy
+  iproute2 python3 python3-scapy python3-cryptography
+  libsqlite3-dev libcpp-httplib-dev nlohmann-json3-dev
+  scep strongswan-pki libstrongswan-extra-plugins curl
 "
 
 if [ "$(id -u)" -ne 0 ]; then

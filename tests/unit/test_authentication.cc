@@ -1,0 +1,330 @@
+// Every authentication outcome, through the in-process RA: classification by
+// signer, the MIC CN/SAN rules, challenge, renewal, and what never issues.
+#include <doctest/doctest.h>
+
+#include "ra/authenticator.h"
+#include "ra/crypto.h"
+#include "ra/scep_http.h"
+#include "ra_support.h"
+
+using namespace scep;
+using namespace testsupport;
+
+namespace {
+
+const std::string kProfiles = R"(
+[[profile]]
+name = "cisco"
+vendor-class = ["CP-8875", "DP-9841"]
+server = "http://192.0.2.1:8080"
+fingerprint = "12040870625C5B755D73F5925285F8F5FF5D55AF"
+domain = "example.nl"
+[auth]
+challenge = "s3cret-challenge"
+)";
+
+const std::string kMicCn = "CP-8875-SEP001A2B3C4D5E";
+
+struct Phone {
+    X509Ptr mic = fixtureCert("mic-cp8875");
+    EvpPkeyPtr mic_key = fixtureKey("mic-cp8875");
+    EvpPkeyPtr new_key = fixtureKey("newkey-1");
+};
+
+// The refusal left an audit row naming the reason, and issued nothing.
+void checkRefused(TestRa& ra, const TestRa::Reply& reply, FailInfo fail, const std::string& reason) {
+    CHECK(reply.rep.status == PkiStatus::failure);
+    REQUIRE(reply.rep.fail);
+    CHECK(*reply.rep.fail == fail);
+    CHECK_FALSE(reply.cert);
+    CHECK(ra.certificateCount() == 0);
+    const auto audit = ra.audit();
+    REQUIRE_FALSE(audit.empty());
+    CHECK(audit.front().outcome == "failure");
+    CAPTURE(audit.front().reason);
+    CHECK(audit.front().reason.find(reason) != std::string::npos);
+}
+
+}  // namespace
+
+TEST_CASE("a MIC-signed request for the MIC's own CN is issued with CN only, KU and EKU") {
+    TestRa ra(kProfiles + "[ca]\nvalidity-days = 30\n");
+    Phone phone;
+    const auto reply = ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}});
+    REQUIRE(reply.rep.status == PkiStatus::success);
+    REQUIRE(reply.cert);
+    CHECK(nameText(X509_get_subject_name(reply.cert.get())) == "CN=" + kMicCn);
+    CHECK(X509_check_issued(&ra.state.ca->certificate(), reply.cert.get()) == X509_V_OK);
+    CHECK((X509_get_key_usage(reply.cert.get()) & (KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT)) ==
+          (KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT));
+    CHECK((X509_get_extended_key_usage(reply.cert.get()) & XKU_SSL_CLIENT) != 0);
+    CHECK(asn1TimeToUnix(X509_get0_notAfter(reply.cert.get())) == ra.now + 30 * 86400);
+    // Random serials of at least 64 bits.
+    BignumPtr serial(ASN1_INTEGER_to_BN(X509_get0_serialNumber(reply.cert.get()), nullptr));
+    CHECK(BN_num_bits(serial.get()) >= 64);
+    // The issued key is the CSR's, not the MIC's.
+    CHECK(EVP_PKEY_eq(X509_get0_pubkey(reply.cert.get()), phone.new_key.get()) == 1);
+    const auto audit = ra.audit();
+    CHECK(audit.front().method == "mic");
+    CHECK(audit.front().outcome == "success");
+    const auto request = ra.store->listRequests(std::nullopt).front();
+    CHECK(request.details.find("\"mac\":\"00:1A:2B:3C:4D:5E\"") != std::string::npos);
+    CHECK(request.details.find("\"pid\":\"CP-8875\"") != std::string::npos);
+    CHECK(request.details.find("Test Manufacturing CA SHA2") != std::string::npos);
+}
+
+TEST_CASE("the option-15 domain rule: CN.domain and the User ID SAN are allowed") {
+    TestRa ra(kProfiles + "[ca]\norganization = \"Example\"\ncountry = \"NL\"\n");
+    Phone phone;
+    const auto reply = ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key,
+                                 {kMicCn + ".example.nl",
+                                  {{SubjectAltName::Type::email, kMicCn + "@example.nl"},
+                                   {SubjectAltName::Type::dns, kMicCn + ".example.nl"}},
+                                  {}});
+    REQUIRE(reply.cert);
+    CHECK(nameText(X509_get_subject_name(reply.cert.get())) ==
+          "CN=" + kMicCn + ".example.nl,O=Example,C=NL");
+    GeneralNamesPtr names(static_cast<GENERAL_NAMES*>(
+        X509_get_ext_d2i(reply.cert.get(), NID_subject_alt_name, nullptr, nullptr)));
+    REQUIRE(names);
+    CHECK(sk_GENERAL_NAME_num(names.get()) == 2);
+}
+
+TEST_CASE("DP models carry CP- in their MIC CN; the profile is found by model number") {
+    TestRa ra(kProfiles);
+    const auto mic = fixtureCert("mic-dp9841");
+    const auto key = fixtureKey("mic-dp9841");
+    const auto new_key = fixtureKey("newkey-2");
+    const std::string cn = commonName(*mic) + ".example.nl";
+    CHECK(cn.rfind("CP-9841-SEP", 0) == 0);
+    const auto reply = ra.enroll(*mic, *key, *new_key, {cn, {}, {}});
+    CHECK(reply.rep.status == PkiStatus::success);
+}
+
+TEST_CASE("MIC requests for anything else are refused and audited") {
+    Phone phone;
+    SUBCASE("the CN of another device") {
+        TestRa ra(kProfiles);
+        const auto other = fixtureCert("mic-cp8875-b");
+        checkRefused(ra, ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key,
+                                   {commonName(*other), {}, {}}),
+                     FailInfo::badRequest, "is neither the MIC CN '" + kMicCn + "'");
+    }
+    SUBCASE("a domain that is not the profile's") {
+        TestRa ra(kProfiles);
+        checkRefused(ra, ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key,
+                                   {kMicCn + ".evil.example", {}, {}}),
+                     FailInfo::badRequest, "nor '" + kMicCn + ".example.nl'");
+    }
+    SUBCASE("a SAN that is not the User ID or the CN") {
+        TestRa ra(kProfiles);
+        checkRefused(ra, ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key,
+                                   {kMicCn, {{SubjectAltName::Type::dns, "www.bank.example"}}, {}}),
+                     FailInfo::badRequest, "subjectAltName DNS:www.bank.example is not allowed");
+    }
+    SUBCASE("without a profile domain only the bare MIC CN is allowed") {
+        TestRa ra("[auth]\n");
+        checkRefused(ra, ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key,
+                                   {kMicCn + ".example.nl", {}, {}}),
+                     FailInfo::badRequest, "is neither the MIC CN");
+    }
+}
+
+TEST_CASE("expired MICs need allow-expired-mic") {
+    const auto mic = fixtureCert("mic-expired");
+    const auto key = fixtureKey("mic-expired");
+    const auto new_key = fixtureKey("newkey-1");
+    const CsrSpec spec{commonName(*mic), {}, {}};
+    {
+        TestRa ra(kProfiles);
+        checkRefused(ra, ra.enroll(*mic, *key, *new_key, spec), FailInfo::badRequest,
+                     "certificate has expired");
+    }
+    TestRa lenient(kProfiles + "allow-expired-mic = true\n");
+    CHECK(lenient.enroll(*mic, *key, *new_key, spec).rep.status == PkiStatus::success);
+}
+
+TEST_CASE("signers that do not chain to the manufacturer roots are refused") {
+    const auto new_key = fixtureKey("newkey-1");
+    for (const char* name : {"untrusted-mic", "mic-spoofed-issuer"}) {
+        CAPTURE(name);
+        TestRa ra(kProfiles);
+        const auto cert = fixtureCert(name);
+        const auto key = fixtureKey("untrusted-mic");
+        checkRefused(ra, ra.enroll(*cert, *key, *new_key, {kMicCn, {}, {}}), FailInfo::badRequest,
+                     "is neither issued by this CA nor trusted by manufacturer-roots");
+    }
+}
+
+TEST_CASE("a self-signed MIC look-alike is a challenge request, and fails without the secret") {
+    const auto fake = fixtureCert("fake-mic-selfsigned");
+    const auto key = fixtureKey("fake-mic-selfsigned");
+    const auto new_key = fixtureKey("newkey-1");
+    {
+        TestRa ra("[auth]\n");  // challenge disabled
+        checkRefused(ra, ra.enroll(*fake, *key, *new_key, {kMicCn, {}, {}}), FailInfo::badRequest,
+                     "challenge authentication is disabled");
+    }
+    TestRa ra(kProfiles);
+    checkRefused(ra, ra.enroll(*fake, *key, *new_key, {kMicCn, {}, {}}), FailInfo::badRequest,
+                 "without a challengePassword");
+    CHECK(ra.audit().front().method == "challenge");
+}
+
+TEST_CASE("challenge authentication") {
+    TestRa ra(kProfiles);
+    const auto key = fixtureKey("newkey-3");
+    const auto signer = makeSelfSigned(*key, "SCEP SIGNER");
+    const auto new_key = fixtureKey("newkey-1");
+    SUBCASE("the wrong secret is refused without echoing either secret") {
+        checkRefused(ra, ra.enroll(*signer, *key, *new_key, {"device-1", {}, std::string("guess")}),
+                     FailInfo::badRequest, "challengePassword does not match");
+        for (const auto& event : ra.audit()) {
+            CHECK(event.reason.find("guess") == std::string::npos);
+            CHECK(event.reason.find("s3cret") == std::string::npos);
+        }
+    }
+    SUBCASE("the right secret issues; the CN is then bound to the first key") {
+        const auto first = ra.enroll(*signer, *key, *new_key,
+                                     {"device-1", {}, std::string("s3cret-challenge")});
+        REQUIRE(first.rep.status == PkiStatus::success);
+        const auto other_key = fixtureKey("newkey-2");
+        const auto second = ra.enroll(*signer, *key, *other_key,
+                                      {"device-1", {}, std::string("s3cret-challenge")});
+        CHECK(second.rep.status == PkiStatus::failure);
+        CHECK(ra.certificateCount() == 1);
+        CHECK(ra.audit().front().reason.find("already holds active certificate") != std::string::npos);
+    }
+    SUBCASE("only a DNS SAN equal to the CN") {
+        checkRefused(ra, ra.enroll(*signer, *key, *new_key,
+                                   {"device-1", {{SubjectAltName::Type::email, "a@b.c"}},
+                                    std::string("s3cret-challenge")}),
+                     FailInfo::badRequest, "not allowed with challenge authentication");
+    }
+}
+
+TEST_CASE("renewal is decided by the signer: a certificate this RA issued") {
+    TestRa ra(kProfiles);
+    Phone phone;
+    const auto first = ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}});
+    REQUIRE(first.cert);
+    const auto next_key = fixtureKey("newkey-2");
+    SUBCASE("with a new key and the same CN, as RenewalReq or as PKCSReq") {
+        for (MessageType type : {MessageType::RenewalReq, MessageType::PKCSReq}) {
+            const auto fresh = generateKey("rsa:2048");
+            const auto renewed =
+                ra.enroll(*first.cert, *phone.new_key, *fresh, {kMicCn, {}, {}}, "", type);
+            REQUIRE(renewed.rep.status == PkiStatus::success);
+            CHECK(ra.audit().front().method == "renewal");
+        }
+        CHECK(ra.certificateCount() == 3);
+    }
+    SUBCASE("the old key is refused") {
+        const auto reply = ra.enroll(*first.cert, *phone.new_key, *phone.new_key, {kMicCn, {}, {}});
+        CHECK(reply.rep.status == PkiStatus::failure);
+        CHECK(ra.audit().front().reason.find("renewal must use a new key") != std::string::npos);
+    }
+    SUBCASE("a different CN is refused") {
+        const auto reply = ra.enroll(*first.cert, *phone.new_key, *next_key, {"someone-else", {}, {}});
+        CHECK(reply.rep.status == PkiStatus::failure);
+        CHECK(ra.audit().front().reason.find("differs from the renewed certificate") != std::string::npos);
+    }
+    SUBCASE("a revoked certificate is refused") {
+        ra.service->revoke(serialHex(X509_get0_serialNumber(first.cert.get())), 1, "test");
+        const auto reply = ra.enroll(*first.cert, *phone.new_key, *next_key, {kMicCn, {}, {}});
+        CHECK(reply.rep.status == PkiStatus::failure);
+        CHECK(ra.audit().front().reason.find("is revoked") != std::string::npos);
+        CHECK(ra.certificateCount() == 1);
+    }
+}
+
+TEST_CASE("an EC SUDI cannot receive an encrypted reply: badAlg") {
+    TestRa ra(kProfiles);
+    const auto sudi = fixtureCert("sudi-ec");
+    const auto key = fixtureKey("sudi-ec");
+    const auto new_key = fixtureKey("newkey-1");
+    checkRefused(ra, ra.enroll(*sudi, *key, *new_key, {commonName(*sudi), {}, {}}), FailInfo::badAlg,
+                 "not RSA");
+}
+
+TEST_CASE("MIC identity and profile lookup") {
+    const auto mic = fixtureCert("mic-cp8875");
+    const MicIdentity identity = parseMicIdentity(*mic);
+    CHECK(identity.common_name == kMicCn);
+    CHECK(identity.model == "CP-8875");
+    CHECK(identity.mac == "00:1A:2B:3C:4D:5E");
+    CHECK(identity.pid == "CP-8875");
+    CHECK(identity.serial_number == "FCH2133E8B9");
+    CHECK(identity.issuer.find("CN=Test Manufacturing CA SHA2") != std::string::npos);
+
+    const DhcpConfig dhcp = parseDhcpConfig(
+        "[[profile]]\nname=\"a\"\nvendor-class=[\"*CP-8875*\"]\nserver=\"10.0.0.1\"\n"
+        "fingerprint=\"" + std::string(40, 'a') + "\"\ndomain=\"a.example\"\n"
+        "[[profile]]\nname=\"b\"\nvendor-class=[\"Cisco IP Phone DP-9841\"]\nserver=\"10.0.0.1\"\n"
+        "fingerprint=\"" + std::string(40, 'a') + "\"\ndomain=\"b.example\"\n",
+        "x.toml");
+    CHECK(profileForModel(dhcp, identity) == &dhcp.profiles[0]);
+    const MicIdentity dp = parseMicIdentity(*fixtureCert("mic-dp9841"));
+    CHECK(profileForModel(dhcp, dp) == &dhcp.profiles[1]);
+    MicIdentity unknown;
+    unknown.model = "CP-7821";
+    CHECK(profileForModel(dhcp, unknown) == nullptr);
+}
+
+TEST_CASE("Cisco's real manufacturing bundle loads and does not trust a test MIC") {
+    const ManufacturerRoots cisco(TEST_SOURCE_DIR "/conf/manufacturer-roots.pem");
+    CHECK(cisco.anchorCount() == 5);
+    CHECK(cisco.intermediateCount() == 4);
+    const auto mic = fixtureCert("mic-cp8875");
+    CHECK(cisco.verify(*mic, {}, false, std::time(nullptr)) ==
+          "unable to get local issuer certificate");
+    const ManufacturerRoots test(fixturePki() + "/manufacturer-roots.pem");
+    CHECK(test.verify(*mic, {}, false, std::time(nullptr)).empty());
+}
+
+TEST_CASE("CSR inspection refuses what must never be issued") {
+    const auto key = fixtureKey("newkey-1");
+    SUBCASE("two CNs") {
+        auto csr = makeCsr(*key, {"a", {}, {}});
+        X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(csr.get()), "CN", MBSTRING_ASC,
+                                   reinterpret_cast<const unsigned char*>("b"), -1, -1, 0);
+        X509_REQ_sign(csr.get(), key.get(), EVP_sha256());
+        CHECK_THROWS_WITH(inspectCsr(*csr), doctest::Contains("exactly one CN"));
+    }
+    SUBCASE("a broken self-signature") {
+        auto csr = makeCsr(*key, {"a", {}, {}});
+        X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(csr.get()), "O", MBSTRING_ASC,
+                                   reinterpret_cast<const unsigned char*>("changed"), -1, -1, 0);
+        CHECK_THROWS_WITH(inspectCsr(*csr), doctest::Contains("signature does not verify"));
+    }
+    SUBCASE("a weak key") {
+        const auto weak = EvpPkeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{1024}));
+        CHECK_THROWS_WITH(inspectCsr(*makeCsr(*weak, {"a", {}, {}})), doctest::Contains("at least 2048"));
+    }
+    SUBCASE("a CN longer than 64 characters") {
+        CHECK_THROWS_WITH(inspectCsr(*makeCsr(*key, {std::string(65, 'x'), {}, {}})),
+                          doctest::Contains("1-64 printable"));
+    }
+    SUBCASE("the challenge is read") {
+        const auto summary = inspectCsr(*makeCsr(*key, {"a", {}, std::string("pw")}));
+        CHECK(summary.challenge == std::string("pw"));
+    }
+}
+
+TEST_CASE("secrets compare in constant time and an empty secret never matches") {
+    CHECK(secretsEqual("abc", "abc"));
+    CHECK_FALSE(secretsEqual("abd", "abc"));
+    CHECK_FALSE(secretsEqual("abcd", "abc"));
+    CHECK_FALSE(secretsEqual("", ""));
+}
+
+TEST_CASE("GET message parameters in every alphabet clients use") {
+    const Bytes data = {0xfb, 0xff, 0xbf, 0x00, 0x01};  // base64 "+/+/AAE=" / "-_-_AAE"
+    CHECK(decodeMessageParameter("+/+/AAE=") == data);
+    CHECK(decodeMessageParameter("-_-_AAE") == data);
+    CHECK(decodeMessageParameter(" / /AAE=") == data);  // '+' turned into ' ' by URL decoding
+    CHECK(decodeMessageParameter("+/+/\r\nAAE=") == data);
+    CHECK_FALSE(decodeMessageParameter(""));
+    CHECK_FALSE(decodeMessageParameter("!!!!"));
+    CHECK_FALSE(decodeMessageParameter("+/+/A"));  // truncated
+}

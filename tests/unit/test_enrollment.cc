@@ -1,0 +1,249 @@
+// The enrollment service's decisions: idempotency per transactionID, manual
+// approval and polling, default deny, GetCert/GetCRL, admin errors.
+#include <doctest/doctest.h>
+
+#include "ra/crypto.h"
+#include "ra_support.h"
+
+using namespace scep;
+using namespace testsupport;
+
+namespace {
+
+const std::string kMicCn = "CP-8875-SEP001A2B3C4D5E";
+
+struct Phone {
+    X509Ptr mic = fixtureCert("mic-cp8875");
+    EvpPkeyPtr mic_key = fixtureKey("mic-cp8875");
+    EvpPkeyPtr new_key = fixtureKey("newkey-1");
+};
+
+Bytes issuerAndSerialOf(X509& cert) {
+    return issuerAndSerialDer(*X509_get_issuer_name(&cert), *X509_get0_serialNumber(&cert));
+}
+
+}  // namespace
+
+TEST_CASE("the same transaction and key get the same certificate, never a second one") {
+    TestRa ra;
+    Phone phone;
+    const std::string txid = randomTransactionId();
+    const auto first = ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}, txid);
+    const auto again = ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}, txid);
+    REQUIRE(first.cert);
+    REQUIRE(again.cert);
+    CHECK(X509_cmp(first.cert.get(), again.cert.get()) == 0);
+    CHECK(ra.certificateCount() == 1);
+    CHECK(again.rep.transaction_id == txid);
+}
+
+TEST_CASE("the same transaction with another key is refused") {
+    TestRa ra;
+    Phone phone;
+    const std::string txid = randomTransactionId();
+    REQUIRE(ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}, txid).cert);
+    const auto other = fixtureKey("newkey-2");
+    const auto reply = ra.enroll(*phone.mic, *phone.mic_key, *other, {kMicCn, {}, {}}, txid);
+    CHECK(reply.rep.status == PkiStatus::failure);
+    CHECK(reply.rep.fail == FailInfo::badRequest);
+    CHECK(ra.certificateCount() == 1);
+    CHECK(ra.audit().front().reason.find("already used with a different key") != std::string::npos);
+}
+
+TEST_CASE("replies echo the request's nonce and transaction and carry a fresh nonce") {
+    TestRa ra;
+    Phone phone;
+    RequestParams params;
+    params.transaction_id = randomTransactionId();
+    params.sender_nonce = Bytes(16, 0x42);
+    const Bytes csr = requestDer(*makeCsr(*phone.new_key, {kMicCn, {}, {}}));
+    const Bytes message = buildPkiMessage(params, csr, *phone.mic, *phone.mic_key, *ra.state.ra.cert);
+    const auto a = parseCertRep(ra.service->pkiOperation(message, "peer"), *ra.state.ra.cert);
+    const auto b = parseCertRep(ra.service->pkiOperation(message, "peer"), *ra.state.ra.cert);
+    CHECK(a.recipient_nonce == params.sender_nonce);
+    CHECK(a.transaction_id == params.transaction_id);
+    CHECK(a.sender_nonce.size() == 16);
+    CHECK(a.sender_nonce != b.sender_nonce);
+}
+
+TEST_CASE("manual approval: PENDING, polling, approve, and the poller gets the certificate") {
+    TestRa ra("[auth]\napproval-mic = \"manual\"\n");
+    Phone phone;
+    const std::string txid = randomTransactionId();
+    const auto first = ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}, txid);
+    CHECK(first.rep.status == PkiStatus::pending);
+    CHECK(ra.certificateCount() == 0);
+    const auto pending = ra.store->listRequests(RequestStatus::pending);
+    REQUIRE(pending.size() == 1);
+    CHECK(pending[0].method == "mic");
+    CHECK(pending[0].peer == "192.0.2.7");
+
+    // CertPoll content (IssuerAndSubject) is ignored: clients disagree on it.
+    const Bytes poll_content = issuerAndSerialOf(*phone.mic);
+    CHECK(ra.send(*phone.mic, *phone.mic_key, MessageType::CertPoll, poll_content, txid).rep.status ==
+          PkiStatus::pending);
+    // Re-sending the whole PKCSReq (micromdm's way of polling) is also PENDING.
+    CHECK(ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}, txid).rep.status ==
+          PkiStatus::pending);
+
+    const std::string serial = ra.service->approve(pending[0].id, "cli:alice");
+    const auto done = ra.send(*phone.mic, *phone.mic_key, MessageType::CertPoll, poll_content, txid);
+    REQUIRE(done.cert);
+    CHECK(serialHex(X509_get0_serialNumber(done.cert.get())) == serial);
+    CHECK(ra.certificateCount() == 1);
+    CHECK(ra.audit().front().action == "approve");
+    CHECK(ra.audit().front().actor == "cli:alice");
+
+    SUBCASE("deciding twice is a conflict; unknown ids are not found") {
+        CHECK_THROWS_AS(ra.service->approve(pending[0].id, "x"), AdminError);
+        try {
+            ra.service->reject(pending[0].id, "late", "x");
+        } catch (const AdminError& e) {
+            CHECK(e.kind() == AdminError::Kind::conflict);
+        }
+        try {
+            ra.service->approve(999, "x");
+        } catch (const AdminError& e) {
+            CHECK(e.kind() == AdminError::Kind::not_found);
+        }
+        CHECK(ra.certificateCount() == 1);
+    }
+    SUBCASE("only the requester's key may collect") {
+        const auto other = fixtureCert("mic-cp8875-b");
+        const auto other_key = fixtureKey("mic-cp8875-b");
+        const auto reply = ra.send(*other, *other_key, MessageType::CertPoll, poll_content, txid);
+        CHECK(reply.rep.status == PkiStatus::failure);
+        CHECK(reply.rep.fail == FailInfo::badRequest);
+    }
+}
+
+TEST_CASE("manual approval: rejection turns polling into FAILURE") {
+    TestRa ra("[auth]\napproval = \"manual\"\n");
+    Phone phone;
+    const std::string txid = randomTransactionId();
+    REQUIRE(ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}, txid).rep.status ==
+            PkiStatus::pending);
+    const auto id = ra.store->listRequests(RequestStatus::pending).front().id;
+    CHECK_THROWS_AS(ra.service->reject(id, "", "cli:bob"), AdminError);  // a reason is required
+    ra.service->reject(id, "unknown phone", "cli:bob");
+    const auto reply = ra.send(*phone.mic, *phone.mic_key, MessageType::CertPoll, Bytes{0x30, 0x00}, txid);
+    CHECK(reply.rep.status == PkiStatus::failure);
+    CHECK(reply.rep.fail == FailInfo::badRequest);
+    CHECK(ra.certificateCount() == 0);
+    CHECK(ra.store->findRequest(id)->reason == "unknown phone");
+}
+
+TEST_CASE("polling an unknown transaction is badCertId") {
+    TestRa ra;
+    Phone phone;
+    const auto reply = ra.send(*phone.mic, *phone.mic_key, MessageType::CertPoll, Bytes{0x30, 0x00},
+                               randomTransactionId());
+    CHECK(reply.rep.fail == FailInfo::badCertId);
+}
+
+TEST_CASE("message types the RA does not handle are refused: default deny") {
+    TestRa ra;
+    Phone phone;
+    const Bytes csr = requestDer(*makeCsr(*phone.new_key, {kMicCn, {}, {}}));
+    for (int type : {3, 18, 23, 99}) {
+        CAPTURE(type);
+        const auto reply =
+            ra.send(*phone.mic, *phone.mic_key, static_cast<MessageType>(type), csr, randomTransactionId());
+        CHECK(reply.rep.status == PkiStatus::failure);
+        CHECK(reply.rep.fail == FailInfo::badRequest);
+        CHECK(ra.audit().front().reason.find("is not accepted") != std::string::npos);
+    }
+    CHECK(ra.certificateCount() == 0);
+}
+
+TEST_CASE("single DES needs allow-des; 3DES and AES are always accepted") {
+    Phone phone;
+    {
+        TestRa ra;
+        const auto reply = ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}, "",
+                                     MessageType::PKCSReq, NID_des_cbc);
+        CHECK(reply.rep.fail == FailInfo::badAlg);
+        CHECK(ra.certificateCount() == 0);
+        for (int nid : {NID_des_ede3_cbc, NID_aes_128_cbc, NID_aes_256_cbc}) {
+            CHECK(ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}, "",
+                            MessageType::PKCSReq, nid)
+                      .cert);
+        }
+    }
+    TestRa des("[auth]\nallow-des = true\n");
+    CHECK(des.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}, "",
+                     MessageType::PKCSReq, NID_des_cbc)
+              .cert);
+}
+
+TEST_CASE("garbage is unanswerable, audited, and issues nothing") {
+    TestRa ra;
+    for (const Bytes& junk : {Bytes{}, Bytes{0x30, 0x03, 0x02, 0x01}, Bytes(300, 0x41)}) {
+        CHECK_THROWS_AS(ra.service->pkiOperation(junk, "198.51.100.9"), UnanswerableMessage);
+        CHECK(ra.audit().front().peer == "198.51.100.9");
+        CHECK(ra.audit().front().outcome == "failure");
+    }
+    CHECK(ra.certificateCount() == 0);
+}
+
+TEST_CASE("an envelope that does not hold a CSR is badRequest") {
+    TestRa ra;
+    Phone phone;
+    const auto reply = ra.send(*phone.mic, *phone.mic_key, MessageType::PKCSReq, Bytes{1, 2, 3},
+                               randomTransactionId());
+    CHECK(reply.rep.fail == FailInfo::badRequest);
+}
+
+TEST_CASE("GetCert and GetCRL") {
+    TestRa ra;
+    Phone phone;
+    const auto issued = ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}});
+    REQUIRE(issued.cert);
+    const auto got = ra.send(*phone.mic, *phone.mic_key, MessageType::GetCert,
+                             issuerAndSerialOf(*issued.cert), randomTransactionId());
+    REQUIRE(got.cert);
+    CHECK(X509_cmp(got.cert.get(), issued.cert.get()) == 0);
+
+    const auto unknown = ra.send(*phone.mic, *phone.mic_key, MessageType::GetCert,
+                                 issuerAndSerialOf(*phone.mic), randomTransactionId());
+    CHECK(unknown.rep.fail == FailInfo::badCertId);
+
+    const std::string serial = serialHex(X509_get0_serialNumber(issued.cert.get()));
+    ra.service->revoke(serial, 1, "cli:carol");
+    const auto crl_reply = ra.send(*phone.mic, *phone.mic_key, MessageType::GetCRL,
+                                   issuerAndSerialOf(*issued.cert), randomTransactionId());
+    REQUIRE(crl_reply.rep.status == PkiStatus::success);
+    const auto content = openCertRep(crl_reply.rep.envelope, *phone.mic_key, *phone.mic);
+    REQUIRE(content.crls.size() == 1);
+    X509_REVOKED* entry = nullptr;
+    CHECK(X509_CRL_get0_by_serial(content.crls[0].get(), &entry,
+                                  X509_get0_serialNumber(issued.cert.get())) == 1);
+    CHECK(X509_CRL_verify(content.crls[0].get(), X509_get0_pubkey(&ra.state.ca->certificate())) == 1);
+}
+
+TEST_CASE("revocation: reasons, twice, unknown") {
+    TestRa ra;
+    Phone phone;
+    const std::string txid = randomTransactionId();
+    const auto issued = ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}, txid);
+    const std::string serial = serialHex(X509_get0_serialNumber(issued.cert.get()));
+    auto kind = [&](const std::string& s, int reason) {
+        try {
+            ra.service->revoke(s, reason, "t");
+        } catch (const AdminError& e) {
+            return e.kind();
+        }
+        return AdminError::Kind::invalid;  // not reached when the call throws as expected
+    };
+    CHECK(kind(serial, 7) == AdminError::Kind::invalid);
+    CHECK(kind(serial, 11) == AdminError::Kind::invalid);
+    CHECK(kind("00", 1) == AdminError::Kind::not_found);
+    ra.service->revoke(serial, 4, "t");
+    CHECK(kind(serial, 4) == AdminError::Kind::conflict);
+    CHECK(ra.store->findCertificate(serial)->revocation_reason == 4);
+    CHECK(ra.store->revokedCertificates().size() == 1);
+    // The same transaction cannot fetch its revoked certificate again.
+    const auto again = ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}, txid);
+    CHECK(again.rep.fail == FailInfo::badRequest);
+    CHECK_FALSE(again.cert);
+}

@@ -1,0 +1,149 @@
+// The embedded CA and state-dir bootstrap: file modes, reuse, refusal to
+// create from admin commands, bring-your-own material, CRLs.
+#include <doctest/doctest.h>
+
+#include <sys/stat.h>
+
+#include "common/fingerprint.h"
+#include "ra/crypto.h"
+#include "ra/local_ca.h"
+#include "ra_support.h"
+
+using namespace scep;
+using namespace testsupport;
+
+namespace {
+
+unsigned modeOf(const std::string& path) {
+    struct stat info {};
+    REQUIRE(::stat(path.c_str(), &info) == 0);
+    return info.st_mode & 07777;
+}
+
+Config configIn(const TempDir& dir, const std::string& extra = "") {
+    return parseConfig("[ra]\nstate-dir = \"state\"\n" + extra, dir.file("scep.toml"));
+}
+
+}  // namespace
+
+TEST_CASE("first start creates CA and RA with 0600 keys in a 0700 state-dir; later starts reuse them") {
+    TempDir dir;
+    const Config config = configIn(dir);
+    const std::time_t now = std::time(nullptr);
+    const State first = bootstrapState(config, now);
+    CHECK(first.created.size() == 4);
+    CHECK(modeOf(dir.file("state")) == 0700);
+    CHECK(modeOf(dir.file("state/ca.key")) == 0600);
+    CHECK(modeOf(dir.file("state/ra.key")) == 0600);
+    CHECK(modeOf(dir.file("state/ca.pem")) == 0644);
+
+    X509& ca = first.ca->certificate();
+    CHECK(X509_check_ca(&ca) != 0);
+    CHECK(isSelfSigned(ca));
+    X509& ra = *first.ra.cert;
+    CHECK(isRsa(*X509_get0_pubkey(&ra)));
+    CHECK(X509_check_issued(&ca, &ra) == X509_V_OK);
+    CHECK(X509_get_key_usage(&ra) == (KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT));
+    CHECK(X509_check_ca(&ra) == 0);
+
+    const State second = bootstrapState(config, now);
+    CHECK(second.created.empty());
+    CHECK(X509_cmp(&second.ca->certificate(), &ca) == 0);
+    CHECK(X509_cmp(second.ra.cert.get(), &ra) == 0);
+}
+
+TEST_CASE("admin commands never create a CA") {
+    TempDir dir;
+    CHECK_THROWS_WITH(bootstrapState(configIn(dir), std::time(nullptr), false),
+                      doctest::Contains("holds no CA yet"));
+}
+
+TEST_CASE("an RA certificate close to expiry is replaced at start") {
+    TempDir dir;
+    const Config config = configIn(dir);
+    const std::time_t now = std::time(nullptr);
+    const State first = bootstrapState(config, now);
+    const State later = bootstrapState(config, now + 2 * 365 * 86400 - 10 * 86400);
+    CHECK(X509_cmp(later.ra.cert.get(), first.ra.cert.get()) != 0);
+    CHECK(X509_cmp(&later.ca->certificate(), &first.ca->certificate()) == 0);
+}
+
+TEST_CASE("the CA key type follows [ca] key") {
+    TempDir dir;
+    const State state = bootstrapState(configIn(dir, "[ca]\nkey = \"ec:p256\"\n"), std::time(nullptr));
+    CHECK(EVP_PKEY_get_base_id(X509_get0_pubkey(&state.ca->certificate())) == EVP_PKEY_EC);
+    CHECK(isRsa(*X509_get0_pubkey(state.ra.cert.get())));  // the RA stays RSA
+}
+
+TEST_CASE("bring-your-own CA and RA files are checked") {
+    TempDir generated;
+    const State made = bootstrapState(configIn(generated), std::time(nullptr));
+    TempDir dir;
+    const std::string own = "[ca]\ncert = \"" + generated.file("state/ca.pem") + "\"\nkey-file = \"" +
+                            generated.file("state/ca.key") + "\"\n";
+    const State state = bootstrapState(configIn(dir, own), std::time(nullptr));
+    CHECK(X509_cmp(&state.ca->certificate(), &made.ca->certificate()) == 0);
+    CHECK(state.created.size() == 2);  // only the RA material
+
+    TempDir wrong;
+    const std::string mismatched = "[ca]\ncert = \"" + generated.file("state/ca.pem") +
+                                   "\"\nkey-file = \"" + generated.file("state/ra.key") + "\"\n";
+    CHECK_THROWS_WITH(bootstrapState(configIn(wrong, mismatched), std::time(nullptr)),
+                      doctest::Contains("does not match certificate"));
+    const std::string not_ca = "[ca]\ncert = \"" + generated.file("state/ra.pem") + "\"\nkey-file = \"" +
+                               generated.file("state/ra.key") + "\"\n";
+    CHECK_THROWS_WITH(bootstrapState(configIn(wrong, not_ca), std::time(nullptr)),
+                      doctest::Contains("is not a CA certificate"));
+}
+
+TEST_CASE("issued certificates never outlive the CA") {
+    TempDir dir;
+    const std::time_t now = std::time(nullptr);
+    const State state = bootstrapState(configIn(dir, "[ca]\nvalidity-days = 3650\n"), now);
+    const auto key = generateKey("rsa:2048");
+    const X509Ptr cert = state.ca->issue({key.get(), "x", {}}, now + 15 * 365 * 86400);
+    CHECK(asn1TimeToUnix(X509_get0_notAfter(cert.get())) ==
+          asn1TimeToUnix(X509_get0_notAfter(&state.ca->certificate())));
+}
+
+TEST_CASE("CRLs list revoked serials with reason codes and are signed by the CA") {
+    TempDir dir;
+    const std::time_t now = std::time(nullptr);
+    const State state = bootstrapState(configIn(dir, "[ca]\ncrl-days = 3\n"), now);
+    CertificateRecord revoked;
+    revoked.serial = "0A1B2C3D4E5F60718293A4B5C6D7E8F9";
+    revoked.revocation_reason = 1;
+    revoked.revoked_at = now - 100;
+    CertificateRecord unspecified = revoked;
+    unspecified.serial = "11";
+    unspecified.revocation_reason = 0;
+    const X509CrlPtr crl = state.ca->crl({revoked, unspecified}, now);
+    CHECK(X509_CRL_verify(crl.get(), X509_get0_pubkey(&state.ca->certificate())) == 1);
+    CHECK(asn1TimeToUnix(X509_CRL_get0_nextUpdate(crl.get())) == now + 3 * 86400);
+    CHECK(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl.get())) == 2);
+    bool saw_reason = false;
+    for (int i = 0; i < sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl.get())); ++i) {
+        X509_REVOKED* entry = sk_X509_REVOKED_value(X509_CRL_get_REVOKED(crl.get()), i);
+        OpenSslPtr<ASN1_ENUMERATED, ASN1_ENUMERATED_free> reason(static_cast<ASN1_ENUMERATED*>(
+            X509_REVOKED_get_ext_d2i(entry, NID_crl_reason, nullptr, nullptr)));
+        const std::string serial = serialHex(X509_REVOKED_get0_serialNumber(entry));
+        if (serial == revoked.serial) {
+            REQUIRE(reason);
+            CHECK(ASN1_ENUMERATED_get(reason.get()) == 1);
+            saw_reason = true;
+        } else {
+            CHECK(serial == "11");
+            CHECK_FALSE(reason);  // unspecified is left out, per RFC 5280
+        }
+    }
+    CHECK(saw_reason);
+}
+
+TEST_CASE("private key files refuse to be overwritten") {
+    TempDir dir;
+    const auto key = generateKey("ec:p256");
+    writePrivateKeyFile(dir.file("k.pem"), *key);
+    CHECK(modeOf(dir.file("k.pem")) == 0600);
+    CHECK_THROWS(writePrivateKeyFile(dir.file("k.pem"), *key));
+    CHECK(EVP_PKEY_eq(loadPrivateKeyFile(dir.file("k.pem")).get(), key.get()) == 1);
+}
