@@ -1,8 +1,11 @@
 #!/bin/sh
 # The main job on its embedded defaults, on a fresh Debian 12 machine as root:
-# installs what it needs, builds, starts a real kea-dhcp4 with the SCEP hook
-# and conf/scep.toml in a network namespace, and shows what a factory-reset
-# CP-8875 phone on the other end of a veth pair receives.
+# installs what it needs, builds, then plays a factory-reset CP-8875's whole
+# journey. In one network namespace run scep-ra (embedded CA, created on
+# first start) and kea-dhcp4 with libdhcp_scep.so; on the other end of a veth
+# pair a simulated phone with a MIC from a test manufacturer hierarchy gets
+# option 43/15, fetches and checks the CA, enrolls signed with its MIC, and
+# shows the certificate it was issued.
 set -eu
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -10,32 +13,83 @@ ROOT=$(pwd)
 ./scripts/install-deps.sh
 ./scripts/build.sh >/dev/null
 
-CONFIG=${SCEP_CONFIG:-$ROOT/conf/scep.toml}
 MODEL=${PHONE_MODEL:-CP-8875}
 MAC=${PHONE_MAC:-00:1a:2b:3c:4d:5e}
 SRV=scepdemo-srv
 PHONE=scepdemo-phone
+SERVER_IP=192.0.2.1
 WORK=$(mktemp -d /tmp/scep-demo.XXXXXX)
 KEA_PID=""
+RA_PID=""
 
 cleanup() {
-    [ -n "$KEA_PID" ] && kill "$KEA_PID" 2>/dev/null && wait "$KEA_PID" 2>/dev/null
+    for pid in $KEA_PID $RA_PID; do
+        kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    done
     ip netns del "$SRV" 2>/dev/null || true
     ip netns del "$PHONE" 2>/dev/null || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM
 
+wait_for() {  # PATTERN FILE PID WHAT
+    tries=0
+    until grep -q "$1" "$2" 2>/dev/null; do
+        tries=$((tries + 1))
+        if ! kill -0 "$3" 2>/dev/null || [ "$tries" -gt 150 ]; then
+            echo "$4 did not start:" >&2
+            cat "$2" >&2 2>/dev/null || true
+            exit 1
+        fi
+        sleep 0.1
+    done
+}
+
 ip netns del "$SRV" 2>/dev/null || true
 ip netns del "$PHONE" 2>/dev/null || true
 ip netns add "$SRV"
 ip netns add "$PHONE"
 ip link add scepdemo0 netns "$SRV" type veth peer name scepdemo1 netns "$PHONE"
-ip -n "$SRV" addr add 192.0.2.1/24 dev scepdemo0
+ip -n "$SRV" addr add "$SERVER_IP/24" dev scepdemo0
 ip -n "$SRV" link set scepdemo0 up
 ip -n "$SRV" link set lo up
 ip -n "$PHONE" link set scepdemo1 address "$MAC"
 ip -n "$PHONE" link set scepdemo1 up
+ip -n "$PHONE" link set lo up
+
+# The phone's factory certificate comes from a test manufacturer; the RA
+# trusts Cisco's real manufacturing CAs (its default) plus that test root.
+/usr/bin/python3 tests/fixtures/test_pki.py "$WORK/pki" >/dev/null
+cat conf/manufacturer-roots.pem "$WORK/pki/manufacturer-roots.pem" > "$WORK/manufacturer-roots.pem"
+
+# One file for both: the profile's fingerprint is computed from the CA that
+# scep-ra creates on its first start.
+cat > "$WORK/scep.toml" <<TOML
+[[profile]]
+name = "cisco-9800"
+vendor-class = ["DP-9841", "DP-9851", "DP-9861", "DP-9871", "CP-8875"]
+server = "http://$SERVER_IP:8080"
+ca-cert = "state/ca.pem"
+fingerprint-digest = "sha256"
+fips = false
+dot1x = true
+cert-select = "custom"
+domain = "example.nl"
+
+[ra]
+listen = "$SERVER_IP:8080"
+state-dir = "state"
+
+[auth]
+manufacturer-roots = "manufacturer-roots.pem"
+TOML
+
+echo "== scep-ra (embedded CA) on http://$SERVER_IP:8080"
+ip netns exec "$SRV" "$ROOT/build/ra/scep-ra" serve --config "$WORK/scep.toml" \
+    >"$WORK/ra.out" 2>"$WORK/ra.log" &
+RA_PID=$!
+wait_for '"listening"' "$WORK/ra.log" "$RA_PID" "scep-ra"
+sed 's/^/   /' "$WORK/ra.out"
 
 cat > "$WORK/kea-dhcp4.json" <<JSON
 { "Dhcp4": {
@@ -44,50 +98,29 @@ cat > "$WORK/kea-dhcp4.json" <<JSON
     "lease-database": { "type": "memfile", "persist": false },
     "subnet4": [ { "id": 1, "subnet": "192.0.2.0/24",
                    "pools": [ { "pool": "192.0.2.100 - 192.0.2.200" } ],
-                   "option-data": [ { "name": "routers", "data": "192.0.2.1" } ] } ],
+                   "option-data": [ { "name": "routers", "data": "$SERVER_IP" } ] } ],
     "hooks-libraries": [ { "library": "$ROOT/build/hooks/libdhcp_scep.so",
-                           "parameters": { "config": "$CONFIG" } } ],
+                           "parameters": { "config": "$WORK/scep.toml" } } ],
     "loggers": [ { "name": "kea-dhcp4", "severity": "INFO",
                    "output_options": [ { "output": "$WORK/kea.log" } ] } ]
 } }
 JSON
 
-echo "== kea-dhcp4 with libdhcp_scep.so and $CONFIG"
+echo
+echo "== kea-dhcp4 with libdhcp_scep.so"
 KEA_PIDFILE_DIR=$WORK KEA_LOCKFILE_DIR=$WORK ip netns exec "$SRV" kea-dhcp4 -c "$WORK/kea-dhcp4.json" \
     >"$WORK/kea.out" 2>&1 &
 KEA_PID=$!
-tries=0
-until grep -q "SCEP_LOAD_OK" "$WORK/kea.log" 2>/dev/null && [ -S "$WORK/kea.sock" ]; do
-    tries=$((tries + 1))
-    if ! kill -0 "$KEA_PID" 2>/dev/null || [ "$tries" -gt 100 ]; then
-        echo "kea-dhcp4 did not start:" >&2
-        cat "$WORK/kea.out" "$WORK/kea.log" >&2 2>/dev/null || true
-        exit 1
-    fi
-    sleep 0.1
-done
-grep -E "SCEP_(LOAD_OK|PROFILE_LOADED)" "$WORK/kea.log" | sed 's/^.*\] /   /'
+wait_for "DHCP4_STARTED" "$WORK/kea.log" "$KEA_PID" "kea-dhcp4"
+grep -E "SCEP_PROFILE_LOADED" "$WORK/kea.log" | sed 's/^.*\] /   /'
 
 echo
-echo "== factory-reset $MODEL ($MAC) asks for an address"
-ip netns exec "$PHONE" /usr/bin/python3 "$ROOT/tests/phone/dhcp_phone.py" \
-    --iface scepdemo1 --mac "$MAC" --vendor-class "$MODEL"
+ip netns exec "$PHONE" /usr/bin/python3 tests/phone/scep_phone.py \
+    --iface scepdemo1 --mac "$MAC" --vendor-class "$MODEL" \
+    --mic "$WORK/pki/mic-cp8875.pem" --mic-key "$WORK/pki/mic-cp8875.key" \
+    --new-key "$WORK/pki/newkey-1.key" --workdir "$WORK/phone"
 
 echo
-echo "== Kea's view (control socket: scep-profiles-get, statistic-get)"
-/usr/bin/python3 - "$WORK/kea.sock" <<'PY'
-import json, socket, sys
-def ask(command, arguments=None):
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(sys.argv[1])
-    s.sendall(json.dumps({"command": command, "arguments": arguments or {}}).encode())
-    data = b""
-    while chunk := s.recv(65536):
-        data += chunk
-    return json.loads(data)
-for p in ask("scep-profiles-get")["arguments"]["profiles"]:
-    print(f"   profile {p['name']}: option 43 ({p['option-43-length']} bytes, challenge masked) {p['option-43']}")
-    name = f"scep.{p['name']}.replies-decorated"
-    value = ask("statistic-get", {"name": name})["arguments"][name][0][0]
-    print(f"   {name} = {value}")
-PY
+echo "== The CA admin's view: scep-ra requests / certs"
+"$ROOT/build/ra/scep-ra" requests --config "$WORK/scep.toml" | sed 's/^/   /'
+"$ROOT/build/ra/scep-ra" certs --config "$WORK/scep.toml" | sed 's/^/   /'
