@@ -27,6 +27,8 @@ PYTHON = "/usr/bin/python3"  # Debian's, which has python3-scapy
 SOURCE_DIR = os.path.normpath(os.path.join(HERE, "..", ".."))  # set by main()
 HOOK = None
 CHECKER = None
+SCEP_RA = None
+SCEP_PHONE = os.path.join(HERE, "..", "phone", "scep_phone.py")
 
 # The worked example of Cisco's CDC guide (seed 001) and conf/scep.toml.
 SEED_HEX = ("0a01010b12687474703a2f2f31302e37392e35372e39310c1412040870625c5b755d73f5"
@@ -96,7 +98,12 @@ def missing_prerequisites():
         problems.append(f"{PYTHON} not found: install the Debian package python3")
     elif subprocess.run([PYTHON, "-c", "import scapy.all"], capture_output=True).returncode:
         problems.append(f"{PYTHON} cannot import scapy: install the Debian package python3-scapy")
-    for built in (HOOK, CHECKER):
+    for tool, package in (("pki", "strongswan-pki libstrongswan-extra-plugins"),):
+        if not shutil.which(tool):
+            problems.append(f"{tool} not found: install the Debian packages {package}")
+    if subprocess.run([PYTHON, "-c", "import cryptography"], capture_output=True).returncode:
+        problems.append(f"{PYTHON} cannot import cryptography: install python3-cryptography")
+    for built in (HOOK, CHECKER, SCEP_RA):
         if not os.path.isfile(built):
             problems.append(f"{built} not found: build it with ninja -C build")
     return problems
@@ -666,6 +673,93 @@ class InvalidConfigTest(unittest.TestCase):
         self.assertNotIn(CHALLENGE, output)
 
 
+class JourneyTest(unittest.TestCase):
+    """The whole product: scep-ra and Kea with the hook share one TOML; a
+    factory-reset phone (scep_phone.py: DHCP, then strongSwan pki) gets
+    option 43/15, checks the CA against the fingerprint and enrolls with its
+    MIC."""
+
+    def setUp(self):
+        self.workdir = workdir()
+        self.link = Link()
+        self.ra = None
+        self.kea = None
+        run(PYTHON, os.path.join(SOURCE_DIR, "tests", "fixtures", "test_pki.py"),
+            os.path.join(self.workdir, "pki"))
+        self.toml = f"""\
+[[profile]]
+name = "cisco-9800"
+vendor-class = ["DP-9841", "CP-8875"]
+server = "http://{SUBNET}.1:8080"
+ca-cert = "state/ca.pem"
+fingerprint-digest = "sha256"
+domain = "example.nl"
+
+[ra]
+listen = "{SUBNET}.1:8080"
+state-dir = "state"
+
+[auth]
+manufacturer-roots = "pki/manufacturer-roots.pem"
+"""
+
+    def tearDown(self):
+        if self.kea:
+            self.kea.stop()
+        if self.ra and self.ra.poll() is None:
+            self.ra.terminate()
+            self.ra.wait(timeout=HANG_GUARD)
+        self.link.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def start_ra(self):
+        # The Kea helper writes the TOML; scep-ra must create its CA first so
+        # that the hook can hash it.
+        toml = os.path.join(self.workdir, "scep.toml")
+        with open(toml, "w") as f:
+            f.write(self.toml)
+        log = open(os.path.join(self.workdir, "ra.log"), "w")
+        self.ra = subprocess.Popen(["ip", "netns", "exec", self.link.server_ns, SCEP_RA, "serve",
+                                    "--config", toml], stdout=subprocess.DEVNULL, stderr=log)
+        _processes.append(self.ra)
+        deadline = time.monotonic() + HANG_GUARD
+        while '"listening"' not in open(log.name).read():
+            if self.ra.poll() is not None or time.monotonic() > deadline:
+                self.fail("scep-ra did not start:\n" + open(log.name).read())
+            time.sleep(0.1)
+        return toml
+
+    def test_factory_reset_phone_enrolls_with_its_mic(self):
+        toml = self.start_ra()
+        self.kea = Kea(self.link, self.workdir, self.toml)
+        self.kea.start()
+        pki = os.path.join(self.workdir, "pki")
+        cmd = ["ip", "netns", "exec", self.link.client_ns, PYTHON, SCEP_PHONE, "--iface", "cli0",
+               "--mac", "00:1a:2b:3c:4d:5e", "--vendor-class", "CP-8875",
+               "--mic", f"{pki}/mic-cp8875.pem", "--mic-key", f"{pki}/mic-cp8875.key",
+               "--new-key", f"{pki}/newkey-1.key", "--workdir", os.path.join(self.workdir, "phone"),
+               "--json"]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=HANG_GUARD * 3)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        journey = json.loads(result.stdout)
+        self.assertEqual(journey["domain"], "example.nl")
+        self.assertEqual(journey["server"], f"http://{SUBNET}.1:8080")
+        self.assertEqual(journey["subject"], "CN=CP-8875-SEP001A2B3C4D5E.example.nl")
+        self.assertEqual(journey["issuer"], "CN=kea-scep-ra Root CA")
+        # The fingerprint in option 43 is the SHA-256 of the CA scep-ra serves.
+        ca = subprocess.run(["openssl", "x509", "-in", os.path.join(self.workdir, "state", "ca.pem"),
+                             "-noout", "-fingerprint", "-sha256"], capture_output=True, text=True)
+        self.assertEqual(ca.stdout.split("=", 1)[1].strip().replace(":", ""), journey["fingerprint"])
+        # The RA recorded a MIC-authenticated request from the leased address.
+        listing = subprocess.run([SCEP_RA, "requests", "--config", toml], capture_output=True,
+                                 text=True, timeout=HANG_GUARD)
+        self.assertEqual(listing.returncode, 0, listing.stderr)
+        row = listing.stdout.splitlines()[1].split()
+        self.assertEqual(row[1:4], ["issued", "mic", "CP-8875-SEP001A2B3C4D5E.example.nl"])
+        self.assertIn(journey["address"], listing.stdout)
+        self.assertEqual(self.kea.stat("scep.cisco-9800.replies-decorated"), 2)
+
+
 class PhoneWithoutServerTest(unittest.TestCase):
     def test_phone_reports_timeout(self):
         link = Link()
@@ -681,17 +775,19 @@ class PhoneWithoutServerTest(unittest.TestCase):
 
 
 def main():
-    global HOOK, CHECKER, SOURCE_DIR
+    global HOOK, CHECKER, SCEP_RA, SOURCE_DIR
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--source-dir", default=SOURCE_DIR)
     parser.add_argument("--hook", help="default: SOURCE_DIR/build/hooks/libdhcp_scep.so")
     parser.add_argument("--checker", help="default: SOURCE_DIR/build/hooks/kea-scep-check")
+    parser.add_argument("--scep-ra", help="default: SOURCE_DIR/build/ra/scep-ra")
     args, rest = parser.parse_known_args()
     SOURCE_DIR = os.path.abspath(args.source_dir)
     HOOK = os.path.abspath(args.hook or os.path.join(SOURCE_DIR, "build", "hooks",
                                                      "libdhcp_scep.so"))
     CHECKER = os.path.abspath(args.checker or os.path.join(SOURCE_DIR, "build", "hooks",
                                                            "kea-scep-check"))
+    SCEP_RA = os.path.abspath(args.scep_ra or os.path.join(SOURCE_DIR, "build", "ra", "scep-ra"))
     atexit.register(cleanup_everything)
     signal.signal(signal.SIGTERM, _on_sigterm)
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
