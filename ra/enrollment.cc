@@ -271,6 +271,9 @@ Bytes EnrollmentService::getCrl(Context& ctx) {
     const Bytes der = crl();
     const unsigned char* p = der.data();
     const X509CrlPtr current(d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size())));
+    if (!current) {
+        throw CryptoError("the current CRL does not parse");  // never SUCCESS without it
+    }
     return success(ctx, degenerateSignedData({}, current.get()));
 }
 

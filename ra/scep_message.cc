@@ -131,8 +131,8 @@ BioPtr readBio(const Bytes& bytes) {
     if (bytes.size() > static_cast<std::size_t>(INT_MAX)) {
         throw std::invalid_argument("content too large for a memory BIO");
     }
-    BioPtr bio(BIO_new_mem_buf(bytes.empty() ? &kNothing : bytes.data(),
-                               static_cast<int>(bytes.size())));
+    BioPtr bio(
+        BIO_new_mem_buf(bytes.empty() ? &kNothing : bytes.data(), static_cast<int>(bytes.size())));
     if (!bio) {
         throw CryptoError("BIO_new_mem_buf");
     }
@@ -263,8 +263,7 @@ void checkContentCipher(int nid, bool allow_des) {
         }
         reject("single DES content encryption is not allowed", FailInfo::badAlg, true);
     default:
-        reject("content cipher " + algorithmName(nid) + " is not accepted",
-               FailInfo::badAlg, true);
+        reject("content cipher " + algorithmName(nid) + " is not accepted", FailInfo::badAlg, true);
     }
 }
 
@@ -284,8 +283,7 @@ Bytes envelopeTo(X509& recipient, const Bytes& content, int cipher_nid) {
     const BioPtr in = readBio(content);
     // issuerAndSerialNumber recipient (no CMS_USE_KEYID) and no streaming:
     // strongSwan parses only that, and CMS_STREAM would emit indefinite BER.
-    const CmsPtr cms(
-        CMS_encrypt(recipients.get(), in.get(), &cipherFor(cipher_nid), CMS_BINARY));
+    const CmsPtr cms(CMS_encrypt(recipients.get(), in.get(), &cipherFor(cipher_nid), CMS_BINARY));
     if (!cms) {
         throw CryptoError("cannot build the pkcsPKIEnvelope");
     }
@@ -376,8 +374,8 @@ SignedMessage decodeSignedMessage(const Bytes& der) {
 // Checks the signature only: whether the signer is trusted is the caller's
 // question. `detached_content` is null when the content must be embedded.
 void verifySignature(const SignedMessage& message, X509& signer, BIO* detached_content) {
-    // With the signer set, CMS_verify cannot pick another embedded
-    // certificate with the same issuer and serial.
+    // Set explicitly, so the key that verifies is that of the certificate we
+    // hand out as the signer, not one CMS_verify looks up on its own.
     CMS_SignerInfo_set1_signer_cert(message.signer_info, &signer);
     if (CMS_verify(message.cms.get(), nullptr, nullptr, detached_content, nullptr,
                    CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY) != 1) {
@@ -497,7 +495,8 @@ PkiStatus statusFrom(int value) {
 }
 
 FailInfo failInfoFrom(int value) {
-    if (value < static_cast<int>(FailInfo::badAlg) || value > static_cast<int>(FailInfo::badCertId)) {
+    if (value < static_cast<int>(FailInfo::badAlg) ||
+        value > static_cast<int>(FailInfo::badCertId)) {
         reject("unknown failInfo " + std::to_string(value));
     }
     return static_cast<FailInfo>(value);
@@ -581,8 +580,7 @@ PkiRequest parsePkiMessage(const Bytes& der) {
     return request;
 }
 
-Decrypted decryptEnvelope(const Bytes& envelope, EVP_PKEY& ra_key, X509& ra_cert,
-                          bool allow_des) {
+Decrypted decryptEnvelope(const Bytes& envelope, EVP_PKEY& ra_key, X509& ra_cert, bool allow_des) {
     loadProviders();
     if (envelope.size() > kMaxEnvelopeSize) {
         reject("pkcsPKIEnvelope is too large", FailInfo::badRequest, true);

@@ -60,15 +60,15 @@ struct PkiRequest {
 // Verifies the outer signature and reads the SCEP attributes. Throws
 // ScepError, never answerable (the HTTP layer answers 400), when the input is
 // not exactly one DER CMS SignedData with one signer; the digest is not SHA-1
-// or SHA-2; the content is absent (detached); the signer certificate is not
-// embedded, or two embedded certificates match the signer identifier; the
-// signature is wrong; messageType, transactionID or senderNonce is missing,
-// repeated or not a PrintableString/OCTET STRING; messageType is not a
-// decimal number; transactionID is empty, over 128 characters or not
-// printable ASCII; senderNonce is not 8 to 64 bytes; the envelope is empty
-// for a type we handle. A message type we do not handle (e.g. 99, or 3) is
-// returned, envelope possibly empty, so that the caller can answer a signed
-// FAILURE badRequest: default deny is the caller's job.
+// or SHA-224/256/384/512 (MD5 is refused); the content is absent (detached);
+// the signer certificate is not embedded, or two embedded certificates match
+// the signer identifier; the signature is wrong; messageType, transactionID
+// or senderNonce is missing, repeated or not a PrintableString/OCTET STRING;
+// messageType is not a decimal number; transactionID is empty, over 128
+// characters or not printable ASCII; senderNonce is not 8 to 64 bytes; the
+// envelope is empty for a type we handle. A message type we do not handle
+// (e.g. 99, or 3) is returned, envelope possibly empty, so that the caller
+// can answer a signed FAILURE badRequest: default deny is the caller's job.
 PkiRequest parsePkiMessage(const Bytes& der);
 
 struct Decrypted {

@@ -93,8 +93,8 @@ RequestParams requestParams(MessageType type, int digest_nid = 0, int cipher_nid
     return params;
 }
 
-Bytes clientRequest(const RequestParams& params, const Bytes& content, const Party& signer = client(),
-                    const Party& recipient = ra()) {
+Bytes clientRequest(const RequestParams& params, const Bytes& content,
+                    const Party& signer = client(), const Party& recipient = ra()) {
     return buildPkiMessage(params, content, *signer.cert, *signer.key, *recipient.cert);
 }
 
@@ -107,8 +107,10 @@ struct RawAttribute {
 };
 
 const std::string kMessageTypeOid = "2.16.840.1.113733.1.9.2";
+const std::string kPkiStatusOid = "2.16.840.1.113733.1.9.3";
 const std::string kFailInfoOid = "2.16.840.1.113733.1.9.4";
 const std::string kSenderNonceOid = "2.16.840.1.113733.1.9.5";
+const std::string kRecipientNonceOid = "2.16.840.1.113733.1.9.6";
 const std::string kTransactionIdOid = "2.16.840.1.113733.1.9.7";
 
 std::vector<RawAttribute> validAttributes() {
@@ -171,8 +173,8 @@ Bytes rawMessage(const RawOptions& options) {
     }
     for (const Party* signer : options.signers) {
         const unsigned signer_flags = CMS_NOSMIMECAP | (options.embed_signer ? 0u : CMS_NOCERTS);
-        CMS_SignerInfo* signer_info = CMS_add1_signer(cms.get(), signer->cert.get(),
-                                                      signer->key.get(), options.digest, signer_flags);
+        CMS_SignerInfo* signer_info = CMS_add1_signer(
+            cms.get(), signer->cert.get(), signer->key.get(), options.digest, signer_flags);
         REQUIRE(signer_info);
         for (const RawAttribute& attribute : options.attributes) {
             addRawAttribute(*signer_info, attribute);
@@ -275,10 +277,9 @@ void expectRejected(const Bytes& der, const std::string& reason) {
     CHECK(ERR_peek_error() == 0);
 }
 
-void expectDecryptRejected(const Bytes& envelope, FailInfo fail, bool allow_des = true,
-                           const Party& recipient = ra()) {
+void expectDecryptRejected(const Bytes& envelope, FailInfo fail, bool allow_des = true) {
     try {
-        decryptEnvelope(envelope, *recipient.key, *recipient.cert, allow_des);
+        decryptEnvelope(envelope, *ra().key, *ra().cert, allow_des);
         FAIL("decrypted");
     } catch (const ScepError& error) {
         CHECK(error.answerable());
@@ -337,8 +338,8 @@ TEST_CASE("PKCSReq round trip for every accepted cipher and digest") {
         for (const int digest : kMirroredDigests) {
             CAPTURE(OBJ_nid2sn(cipher));
             CAPTURE(OBJ_nid2sn(digest));
-            const PkiRequest request =
-                parsePkiMessage(clientRequest(requestParams(MessageType::PKCSReq, digest, cipher), csr));
+            const PkiRequest request = parsePkiMessage(
+                clientRequest(requestParams(MessageType::PKCSReq, digest, cipher), csr));
             CHECK(request.message_type == static_cast<int>(MessageType::PKCSReq));
             CHECK(request.transaction_id == "3GAbUtMXXC8zXyP11dxRE4LIpNI=");
             CHECK(request.sender_nonce == kNonce);
@@ -349,7 +350,8 @@ TEST_CASE("PKCSReq round trip for every accepted cipher and digest") {
             CHECK(sameCert(*request.certificates[0], *client().cert));
             CHECK(envelopeCipherNid(request.envelope) == cipher);
 
-            const Decrypted decrypted = decryptEnvelope(request.envelope, *ra().key, *ra().cert, true);
+            const Decrypted decrypted =
+                decryptEnvelope(request.envelope, *ra().key, *ra().cert, true);
             CHECK(decrypted.content == csr);
             CHECK(decrypted.cipher_nid == cipher);
         }
@@ -370,7 +372,8 @@ TEST_CASE("a request defaults to SHA-256, AES-128-CBC and a fresh 16-byte nonce"
 
 TEST_CASE("binary content with LF and CRLF bytes survives unchanged") {
     const Bytes content = {'a', '\n', 'b', '\r', '\n', '\n', 0, 0xff, '\r'};
-    const PkiRequest request = parsePkiMessage(clientRequest(requestParams(MessageType::PKCSReq), content));
+    const PkiRequest request =
+        parsePkiMessage(clientRequest(requestParams(MessageType::PKCSReq), content));
     CHECK(decryptEnvelope(request.envelope, *ra().key, *ra().cert, false).content == content);
 }
 
@@ -414,7 +417,8 @@ TEST_CASE("an envelope for several recipients decrypts with the RA's (micromdm s
 }
 
 TEST_CASE("an envelope for another RA, or no envelope at all, is answerable badMessageCheck") {
-    const Bytes request = clientRequest(requestParams(MessageType::PKCSReq), Bytes{7}, client(), otherRa());
+    const Bytes request =
+        clientRequest(requestParams(MessageType::PKCSReq), Bytes{7}, client(), otherRa());
     expectDecryptRejected(parsePkiMessage(request).envelope, FailInfo::badMessageCheck);
     expectDecryptRejected(Bytes{}, FailInfo::badMessageCheck);
     expectDecryptRejected(Bytes{0x30, 0x03, 0x02, 0x01, 0x00}, FailInfo::badMessageCheck);
@@ -466,8 +470,12 @@ TEST_CASE("CertRep SUCCESS carries exactly the expected signed attributes and th
         "1.2.840.113549.1.9.3",  // contentType
         "1.2.840.113549.1.9.5",  // signingTime
         "1.2.840.113549.1.9.4",  // messageDigest
-        kMessageTypeOid, "2.16.840.1.113733.1.9.3", kSenderNonceOid, "2.16.840.1.113733.1.9.6",
-        kTransactionIdOid};
+        kMessageTypeOid,         // "3"
+        kPkiStatusOid,           // "0"
+        kSenderNonceOid,         // fresh
+        kRecipientNonceOid,      // the request's senderNonce
+        kTransactionIdOid,       // the request's
+    };
     CHECK(signedAttributeOids(onlySignerInfo(*cms)) == expected);
     CHECK(CMS_signed_get_attr_by_NID(&onlySignerInfo(*cms), NID_SMIMECapabilities, -1) < 0);
     CHECK(CMS_is_detached(cms.get()) == 0);
@@ -496,8 +504,8 @@ TEST_CASE("CertRep PENDING and FAILURE have no envelope") {
         CHECK(signedAttributeOids(onlySignerInfo(*cms)).count(kFailInfoOid) == 0);
     }
     SUBCASE("FAILURE with every failInfo") {
-        for (const FailInfo fail : {FailInfo::badAlg, FailInfo::badMessageCheck, FailInfo::badRequest,
-                                    FailInfo::badTime, FailInfo::badCertId}) {
+        for (const FailInfo fail : {FailInfo::badAlg, FailInfo::badMessageCheck,
+                                    FailInfo::badRequest, FailInfo::badTime, FailInfo::badCertId}) {
             CAPTURE(failInfoName(fail));
             const Bytes reply = statusReply(request, PkiStatus::failure, fail);
             const CertRepView view = parseCertRep(reply, *ra().cert);
@@ -514,7 +522,8 @@ TEST_CASE("CertRep PENDING and FAILURE have no envelope") {
 }
 
 TEST_CASE("every CertRep has a fresh senderNonce") {
-    const PkiRequest request = parsePkiMessage(clientRequest(requestParams(MessageType::CertPoll), Bytes{1}));
+    const PkiRequest request =
+        parsePkiMessage(clientRequest(requestParams(MessageType::CertPoll), Bytes{1}));
     const CertRepView first = parseCertRep(statusReply(request, PkiStatus::pending), *ra().cert);
     const CertRepView second = parseCertRep(statusReply(request, PkiStatus::pending), *ra().cert);
     CHECK(first.sender_nonce.size() == 16);
@@ -557,16 +566,18 @@ TEST_CASE("an EC signer parses but can only be answered with FAILURE") {
 
 TEST_CASE("GetCert and GetCRL carry an IssuerAndSerialNumber") {
     // A 20-byte serial, as CAs issue them, with the high bit set.
-    const Bytes serial_bytes = {0x85, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19};
-    BignumPtr serial_number(BN_bin2bn(serial_bytes.data(), static_cast<int>(serial_bytes.size()), nullptr));
+    const Bytes serial_bytes = {0x85, 1,  2,  3,  4,  5,  6,  7,  8,  9,
+                                10,   11, 12, 13, 14, 15, 16, 17, 18, 19};
+    BignumPtr serial_number(
+        BN_bin2bn(serial_bytes.data(), static_cast<int>(serial_bytes.size()), nullptr));
     Asn1IntegerPtr serial(BN_to_ASN1_INTEGER(serial_number.get(), nullptr));
     REQUIRE(serial);
     const X509_NAME& issuer = *X509_get_subject_name(ra().cert.get());
 
     for (const MessageType type : {MessageType::GetCert, MessageType::GetCRL}) {
         CAPTURE(messageTypeName(static_cast<int>(type)));
-        const PkiRequest request =
-            parsePkiMessage(clientRequest(requestParams(type), issuerAndSerialDer(issuer, *serial)));
+        const PkiRequest request = parsePkiMessage(
+            clientRequest(requestParams(type), issuerAndSerialDer(issuer, *serial)));
         CHECK(request.message_type == static_cast<int>(type));
         const IssuerAndSerial parsed = parseIssuerAndSerial(
             decryptEnvelope(request.envelope, *ra().key, *ra().cert, false).content);
@@ -582,7 +593,8 @@ TEST_CASE("a malformed IssuerAndSerialNumber is answerable badRequest") {
                                     *X509_get0_serialNumber(ra().cert.get()));
     Bytes trailing = good;
     trailing.push_back(0);
-    for (const Bytes& der : {Bytes{}, Bytes{0x30, 0x00}, trailing, Bytes(good.begin(), good.end() - 1)}) {
+    for (const Bytes& der :
+         {Bytes{}, Bytes{0x30, 0x00}, trailing, Bytes(good.begin(), good.end() - 1)}) {
         try {
             parseIssuerAndSerial(der);
             FAIL("accepted");
@@ -609,9 +621,11 @@ TEST_CASE("degenerate SignedData holds certificates in order and a CRL") {
 
     SUBCASE("a CRL alone, as a GetCRL reply") {
         const Bytes crl_only = degenerateSignedData({}, crl.get());
-        const PkiRequest request = parsePkiMessage(clientRequest(requestParams(MessageType::GetCRL), Bytes{1}));
+        const PkiRequest request =
+            parsePkiMessage(clientRequest(requestParams(MessageType::GetCRL), Bytes{1}));
         const Decrypted decrypted = decryptEnvelope(request.envelope, *ra().key, *ra().cert, false);
-        const CertRepView view = parseCertRep(successReply(request, decrypted, crl_only), *ra().cert);
+        const CertRepView view =
+            parseCertRep(successReply(request, decrypted, crl_only), *ra().cert);
         const DegenerateContent opened = openCertRep(view.envelope, *client().key, *client().cert);
         CHECK(opened.certificates.empty());
         REQUIRE(opened.crls.size() == 1);
@@ -629,7 +643,8 @@ TEST_CASE("garbage is not a pkiMessage") {
     std::mt19937 random(8894);
     for (int i = 0; i < 300; ++i) {
         Bytes noise(random() % 600);
-        std::generate(noise.begin(), noise.end(), [&] { return static_cast<std::uint8_t>(random()); });
+        std::generate(noise.begin(), noise.end(),
+                      [&] { return static_cast<std::uint8_t>(random()); });
         if (i % 2 == 0 && noise.size() > 4) {
             // Looks like a long SEQUENCE, so the parser gets further.
             noise[0] = 0x30;
@@ -643,8 +658,9 @@ TEST_CASE("garbage is not a pkiMessage") {
 TEST_CASE("every truncation of a valid request is refused") {
     const Bytes der = clientRequest(requestParams(MessageType::PKCSReq), csrFor(client()));
     for (std::size_t length = 0; length < der.size(); ++length) {
-        CHECK_THROWS_AS(parsePkiMessage(Bytes(der.begin(), der.begin() + static_cast<long>(length))),
-                        ScepError);
+        CHECK_THROWS_AS(
+            parsePkiMessage(Bytes(der.begin(), der.begin() + static_cast<long>(length))),
+            ScepError);
     }
     Bytes trailing = der;
     trailing.push_back(0);
@@ -655,14 +671,16 @@ TEST_CASE("a tampered request fails signature verification") {
     const Bytes der = clientRequest(requestParams(MessageType::PKCSReq), csrFor(client()));
     const PkiRequest request = parsePkiMessage(der);
     const std::size_t envelope_at = offsetOf(der, request.envelope);
-    expectRejected(flipped(der, envelope_at + request.envelope.size() / 2), "signature does not verify");
+    expectRejected(flipped(der, envelope_at + request.envelope.size() / 2),
+                   "signature does not verify");
 
     CmsPtr cms = decodeCms(der);
     const ASN1_OCTET_STRING* signature = CMS_SignerInfo_get0_signature(&onlySignerInfo(*cms));
     const Bytes signature_bytes(ASN1_STRING_get0_data(signature),
                                 ASN1_STRING_get0_data(signature) + ASN1_STRING_length(signature));
     const std::size_t signature_at = offsetOf(der, signature_bytes);
-    expectRejected(flipped(der, signature_at + signature_bytes.size() - 1), "signature does not verify");
+    expectRejected(flipped(der, signature_at + signature_bytes.size() - 1),
+                   "signature does not verify");
 
     const Bytes transaction_id(request.transaction_id.begin(), request.transaction_id.end());
     expectRejected(flipped(der, offsetOf(der, transaction_id)), "signature does not verify");
@@ -692,10 +710,13 @@ TEST_CASE("the raw message builder makes a valid request") {
 
 TEST_CASE("structural problems are refused") {
     SUBCASE("not SignedData") {
-        expectRejected(parsePkiMessage(clientRequest(requestParams(MessageType::PKCSReq), Bytes{1})).envelope,
-                       "not a CMS SignedData");
+        expectRejected(
+            parsePkiMessage(clientRequest(requestParams(MessageType::PKCSReq), Bytes{1})).envelope,
+            "not a CMS SignedData");
     }
-    SUBCASE("no signer") { expectRejected(degenerateWith(*client().cert), "exactly one signer"); }
+    SUBCASE("no signer") {
+        expectRejected(degenerateWith(*client().cert), "exactly one signer");
+    }
     SUBCASE("two signers") {
         RawOptions options;
         options.signers = {&client(), &otherRa()};
@@ -742,15 +763,17 @@ TEST_CASE("missing, repeated or mistyped SCEP attributes are refused") {
     std::vector<RawAttribute> twice = validAttributes();
     twice.push_back({kTransactionIdOid, V_ASN1_PRINTABLESTRING, {"TX-2"}});
     expectRefused(twice, "transactionID is missing, repeated");
-    expectRefused(withAttribute(kTransactionIdOid, {kTransactionIdOid, V_ASN1_PRINTABLESTRING, {"A", "B"}}),
-                  "transactionID is missing, repeated");
+    expectRefused(
+        withAttribute(kTransactionIdOid, {kTransactionIdOid, V_ASN1_PRINTABLESTRING, {"A", "B"}}),
+        "transactionID is missing, repeated");
     expectRefused(withAttribute(kTransactionIdOid, {kTransactionIdOid, V_ASN1_PRINTABLESTRING, {}}),
                   "transactionID is missing, repeated");
     expectRefused(withAttribute(kMessageTypeOid, {kMessageTypeOid, V_ASN1_OCTET_STRING, {"19"}}),
                   "messageType is missing, repeated");
     expectRefused(withAttribute(kTransactionIdOid, {kTransactionIdOid, V_ASN1_UTF8STRING, {"TX"}}),
                   "transactionID is missing, repeated");
-    expectRefused(withAttribute(kSenderNonceOid, {kSenderNonceOid, V_ASN1_PRINTABLESTRING, {std::string(16, 'n')}}),
+    expectRefused(withAttribute(kSenderNonceOid,
+                                {kSenderNonceOid, V_ASN1_PRINTABLESTRING, {std::string(16, 'n')}}),
                   "senderNonce is missing, repeated");
 }
 
@@ -767,18 +790,22 @@ TEST_CASE("attribute values are validated") {
     for (const std::string& id : {std::string(), std::string(129, 'A'), std::string("TX\x01"),
                                   std::string("TX\x7f"), std::string("caf\xc3\xa9")}) {
         CAPTURE(id);
-        expectRejected(parseWith(kTransactionIdOid, V_ASN1_PRINTABLESTRING, id), "transactionID is empty");
+        expectRejected(parseWith(kTransactionIdOid, V_ASN1_PRINTABLESTRING, id),
+                       "transactionID is empty");
     }
-    CHECK(parsePkiMessage(parseWith(kTransactionIdOid, V_ASN1_PRINTABLESTRING, std::string(128, 'A')))
-              .transaction_id.size() == 128);
+    CHECK(
+        parsePkiMessage(parseWith(kTransactionIdOid, V_ASN1_PRINTABLESTRING, std::string(128, 'A')))
+            .transaction_id.size() == 128);
     for (const std::size_t size : {0, 7, 65}) {
         CAPTURE(size);
-        expectRejected(parseWith(kSenderNonceOid, V_ASN1_OCTET_STRING, std::string(size, 'n')), "senderNonce is not");
+        expectRejected(parseWith(kSenderNonceOid, V_ASN1_OCTET_STRING, std::string(size, 'n')),
+                       "senderNonce is not");
     }
     for (const std::size_t size : {8, 64}) {
         CAPTURE(size);
-        CHECK(parsePkiMessage(parseWith(kSenderNonceOid, V_ASN1_OCTET_STRING, std::string(size, 'n')))
-                  .sender_nonce.size() == size);
+        CHECK(
+            parsePkiMessage(parseWith(kSenderNonceOid, V_ASN1_OCTET_STRING, std::string(size, 'n')))
+                .sender_nonce.size() == size);
     }
 }
 
@@ -786,7 +813,8 @@ TEST_CASE("unknown message types parse so that the caller can deny them") {
     for (const std::string type : {"99", "3", "0"}) {
         CAPTURE(type);
         RawOptions options;
-        options.attributes = withAttribute(kMessageTypeOid, {kMessageTypeOid, V_ASN1_PRINTABLESTRING, {type}});
+        options.attributes =
+            withAttribute(kMessageTypeOid, {kMessageTypeOid, V_ASN1_PRINTABLESTRING, {type}});
         options.content.clear();
         const PkiRequest request = parsePkiMessage(rawMessage(options));
         CHECK(request.message_type == std::stoi(type));
@@ -797,16 +825,18 @@ TEST_CASE("unknown message types parse so that the caller can deny them") {
 }
 
 TEST_CASE("parseCertRep accepts only the RA's intact signature") {
-    const PkiRequest request = parsePkiMessage(clientRequest(requestParams(MessageType::PKCSReq), Bytes{1}));
+    const PkiRequest request =
+        parsePkiMessage(clientRequest(requestParams(MessageType::PKCSReq), Bytes{1}));
     const Bytes reply = statusReply(request, PkiStatus::pending);
     CHECK_THROWS_WITH_AS(parseCertRep(reply, *otherRa().cert),
                          doctest::Contains("not signed by the RA"), ScepError);
     const Bytes id(request.transaction_id.begin(), request.transaction_id.end());
     CHECK_THROWS_AS(parseCertRep(flipped(reply, offsetOf(reply, id)), *ra().cert), ScepError);
     // A request is not a CertRep, even when signed by the RA.
-    CHECK_THROWS_WITH(parseCertRep(clientRequest(requestParams(MessageType::PKCSReq), Bytes{1}, ra()),
-                                   *ra().cert),
-                      doctest::Contains("not a CertRep"));
+    CHECK_THROWS_WITH(
+        parseCertRep(clientRequest(requestParams(MessageType::PKCSReq), Bytes{1}, ra()),
+                     *ra().cert),
+        doctest::Contains("not a CertRep"));
     CHECK(ERR_peek_error() == 0);
 }
 
@@ -817,10 +847,10 @@ TEST_CASE("parseCertRep refuses SUCCESS without an envelope") {
     options.content.clear();
     options.attributes = {
         {kMessageTypeOid, V_ASN1_PRINTABLESTRING, {"3"}},
-        {"2.16.840.1.113733.1.9.3", V_ASN1_PRINTABLESTRING, {"0"}},
+        {kPkiStatusOid, V_ASN1_PRINTABLESTRING, {"0"}},
         {kTransactionIdOid, V_ASN1_PRINTABLESTRING, {"TX-1"}},
         {kSenderNonceOid, V_ASN1_OCTET_STRING, {std::string(16, 'n')}},
-        {"2.16.840.1.113733.1.9.6", V_ASN1_OCTET_STRING, {std::string(16, 'r')}},
+        {kRecipientNonceOid, V_ASN1_OCTET_STRING, {std::string(16, 'r')}},
     };
     CHECK_THROWS_WITH_AS(parseCertRep(rawMessage(options), *ra().cert),
                          doctest::Contains("without pkcsPKIEnvelope"), ScepError);
