@@ -352,31 +352,46 @@ Bytes EnrollmentService::crl() {
     return crl_der_;
 }
 
-std::string EnrollmentService::approve(std::int64_t request_id, const std::string& actor) {
-    const auto record = store_.findRequest(request_id);
+namespace {
+
+// An administrator's decision on a request, for the audit trail.
+AuditEvent decisionEvent(const RequestRecord& record, const std::string& actor, const char* action) {
+    AuditEvent event;
+    event.actor = actor;
+    event.action = action;
+    event.outcome = "success";
+    event.method = record.method;
+    event.identity = record.identity;
+    event.request_id = record.id;
+    event.transaction_id = record.transaction_id;
+    event.peer = record.peer;
+    return event;
+}
+
+}  // namespace
+
+RequestRecord EnrollmentService::requestOrThrow(std::int64_t request_id) {
+    auto record = store_.findRequest(request_id);
     if (!record) {
         throw AdminError(AdminError::Kind::not_found, "no request " + std::to_string(request_id));
     }
-    if (record->status != RequestStatus::pending) {
+    return std::move(*record);
+}
+
+std::string EnrollmentService::approve(std::int64_t request_id, const std::string& actor) {
+    const auto record = requestOrThrow(request_id);
+    if (record.status != RequestStatus::pending) {
         throw AdminError(AdminError::Kind::conflict, "request " + std::to_string(request_id) +
                                                          " is already " +
-                                                         requestStatusName(record->status));
+                                                         requestStatusName(record.status));
     }
     const std::time_t now = clock_();
-    const X509ReqPtr csr = requestFromDer(record->csr);
+    const X509ReqPtr csr = requestFromDer(record.csr);
     const X509Ptr cert = state_.ca->issue(
-        {X509_REQ_get0_pubkey(csr.get()), record->common_name, sansFromJson(record->details)}, now);
+        {X509_REQ_get0_pubkey(csr.get()), record.common_name, sansFromJson(record.details)}, now);
     const CertificateRecord cert_record = recordOf(*cert, request_id);
-    AuditEvent event;
-    event.actor = actor;
-    event.action = "approve";
-    event.outcome = "success";
-    event.method = record->method;
-    event.identity = record->identity;
-    event.request_id = request_id;
+    AuditEvent event = decisionEvent(record, actor, "approve");
     event.serial = cert_record.serial;
-    event.transaction_id = record->transaction_id;
-    event.peer = record->peer;
     if (!store_.issuePending(request_id, cert_record, event)) {
         throw AdminError(AdminError::Kind::conflict,
                          "request " + std::to_string(request_id) + " was decided meanwhile");
@@ -390,20 +405,8 @@ void EnrollmentService::reject(std::int64_t request_id, const std::string& reaso
     if (reason.empty()) {
         throw AdminError(AdminError::Kind::invalid, "a rejection needs a reason");
     }
-    const auto record = store_.findRequest(request_id);
-    if (!record) {
-        throw AdminError(AdminError::Kind::not_found, "no request " + std::to_string(request_id));
-    }
-    AuditEvent event;
-    event.actor = actor;
-    event.action = "reject";
-    event.outcome = "success";
-    event.method = record->method;
-    event.identity = record->identity;
-    event.request_id = request_id;
+    AuditEvent event = decisionEvent(requestOrThrow(request_id), actor, "reject");
     event.reason = reason;
-    event.transaction_id = record->transaction_id;
-    event.peer = record->peer;
     if (!store_.rejectPending(request_id, reason, event)) {
         throw AdminError(AdminError::Kind::conflict, "request " + std::to_string(request_id) +
                                                          " is not pending");

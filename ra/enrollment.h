@@ -78,6 +78,7 @@ private:
     Bytes pending(Context& ctx);
     Bytes failure(Context& ctx, FailInfo fail, const std::string& reason, bool audit = true);
     Approval approvalFor(AuthMethod method) const;
+    RequestRecord requestOrThrow(std::int64_t request_id);
     CertificateRecord recordOf(X509& cert, std::int64_t request_id) const;
     std::mutex& lockFor(const std::string& transaction_id);
 
