@@ -39,6 +39,25 @@ std::string toJson(const AuthResult& auth) {
     return details.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+bool sameSignerKey(const RequestRecord& request, X509& signer) {
+    const X509Ptr original = certificateFromDer(request.signer);
+    return publicKeyId(*X509_get0_pubkey(original.get())) == publicKeyId(*X509_get0_pubkey(&signer));
+}
+
+// The CSR as stored: without its challengePassword, which is a secret. The
+// signature no longer covers the result; it was verified on arrival.
+Bytes csrWithoutSecrets(X509_REQ& csr) {
+    const X509ReqPtr copy(X509_REQ_dup(&csr));
+    if (!copy) {
+        throw CryptoError("cannot copy CSR");
+    }
+    int index;
+    while ((index = X509_REQ_get_attr_by_NID(copy.get(), NID_pkcs9_challengePassword, -1)) >= 0) {
+        X509_ATTRIBUTE_free(X509_REQ_delete_attr(copy.get(), index));
+    }
+    return requestDer(*copy);
+}
+
 std::vector<SubjectAltName> sansFromJson(const std::string& details) {
     std::vector<SubjectAltName> out;
     const auto parsed = nlohmann::json::parse(details, nullptr, false);
@@ -135,6 +154,34 @@ Bytes EnrollmentService::pkiOperation(const Bytes& message, const std::string& p
 }
 
 Bytes EnrollmentService::enroll(Context& ctx) {
+    EVP_PKEY* public_key = X509_REQ_get0_pubkey(ctx.csr.get());
+    if (!public_key) {
+        return failure(ctx, FailInfo::badRequest, "the CSR has no usable public key");
+    }
+    const Bytes key_id = publicKeyId(*public_key);
+
+    // One decision per transactionID, even when a client sends it twice at
+    // once; different transactions proceed in parallel.
+    const std::lock_guard<std::mutex> lock(lockFor(ctx.request.transaction_id));
+    if (const auto existing = store_.findRequestByTransaction(ctx.request.transaction_id)) {
+        // A resend (lost reply, or micromdm polling by resending): the same
+        // requester with the same key gets the earlier answer. Checking
+        // authentication again would wrongly trip rules such as one
+        // challenge certificate per CN, which that answer itself satisfied.
+        if (existing->public_key_id != key_id) {
+            return failure(ctx, FailInfo::badRequest,
+                           "transactionID " + ctx.request.transaction_id +
+                               " was already used with a different key");
+        }
+        if (!sameSignerKey(*existing, *ctx.request.signer)) {
+            return failure(ctx, FailInfo::badRequest,
+                           "transactionID " + ctx.request.transaction_id +
+                               " belongs to another requester");
+        }
+        ctx.event.method = existing->method;
+        return answerExisting(ctx, *existing);
+    }
+
     const AuthResult auth = authenticator_.authenticate(ctx.request, *ctx.csr, store_, ctx.now);
     if (auth.method) {
         ctx.event.method = authMethodName(*auth.method);
@@ -145,20 +192,6 @@ Bytes EnrollmentService::enroll(Context& ctx) {
     if (!auth.ok) {
         return failure(ctx, auth.fail, auth.reason);
     }
-    EVP_PKEY* public_key = X509_REQ_get0_pubkey(ctx.csr.get());
-    const Bytes key_id = publicKeyId(*public_key);
-
-    // One decision per transactionID, even when a client sends it twice at
-    // once; different transactions proceed in parallel.
-    const std::lock_guard<std::mutex> lock(lockFor(ctx.request.transaction_id));
-    if (const auto existing = store_.findRequestByTransaction(ctx.request.transaction_id)) {
-        if (existing->public_key_id != key_id) {
-            return failure(ctx, FailInfo::badRequest,
-                           "transactionID " + ctx.request.transaction_id +
-                               " was already used with a different key");
-        }
-        return answerExisting(ctx, *existing);
-    }
 
     RequestRecord record;
     record.transaction_id = ctx.request.transaction_id;
@@ -166,7 +199,7 @@ Bytes EnrollmentService::enroll(Context& ctx) {
     record.method = authMethodName(*auth.method);
     record.identity = auth.identity;
     record.common_name = auth.common_name;
-    record.csr = ctx.content;
+    record.csr = csrWithoutSecrets(*ctx.csr);
     record.public_key_id = key_id;
     record.signer = certificateDer(*ctx.request.signer);
     record.peer = ctx.peer;
@@ -230,9 +263,7 @@ Bytes EnrollmentService::poll(Context& ctx) {
                        "no request with transactionID " + ctx.request.transaction_id);
     }
     // Only the requester may collect: the reply is encrypted to the poller.
-    const X509Ptr original = certificateFromDer(existing->signer);
-    if (publicKeyId(*X509_get0_pubkey(original.get())) !=
-        publicKeyId(*X509_get0_pubkey(ctx.request.signer.get()))) {
+    if (!sameSignerKey(*existing, *ctx.request.signer)) {
         return failure(ctx, FailInfo::badRequest,
                        "CertPoll signed by a different key than the request");
     }
@@ -386,6 +417,16 @@ std::string EnrollmentService::approve(std::int64_t request_id, const std::strin
                                                          requestStatusName(record.status));
     }
     const std::time_t now = clock_();
+    // The challenge rule "one active certificate per CN" holds for approvals
+    // too: two requests for one CN may be pending at the same time.
+    if (record.method == authMethodName(AuthMethod::challenge)) {
+        const auto active = store_.activeCertificatesFor(record.common_name, now);
+        if (!active.empty()) {
+            throw AdminError(AdminError::Kind::conflict,
+                             "CN '" + record.common_name + "' already holds active certificate " +
+                                 active.front().serial + "; revoke it first or reject this request");
+        }
+    }
     const X509ReqPtr csr = requestFromDer(record.csr);
     const X509Ptr cert = state_.ca->issue(
         {X509_REQ_get0_pubkey(csr.get()), record.common_name, sansFromJson(record.details)}, now);

@@ -27,6 +27,27 @@ void refuse(httplib::Response& res, int status, const std::string& reason, const
     res.set_content(reason + "\n", "text/plain");
 }
 
+// The raw `message` value from the request target. httplib's own parameter
+// parsing splits at every '=', and base64 padding arrives unescaped from
+// some clients, so only the first '=' of the pair separates name and value.
+std::optional<std::string> rawMessageParameter(const std::string& target) {
+    const auto query = target.find('?');
+    if (query == std::string::npos) {
+        return std::nullopt;
+    }
+    std::size_t start = query + 1;
+    while (start <= target.size()) {
+        const std::size_t end = std::min(target.find('&', start), target.size());
+        const std::string pair = target.substr(start, end - start);
+        const auto equals = pair.find('=');
+        if (equals != std::string::npos && pair.compare(0, equals, "message") == 0) {
+            return httplib::detail::decode_url(pair.substr(equals + 1), false);
+        }
+        start = end + 1;
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<Bytes> decodeMessageParameter(const std::string& text) {
@@ -77,8 +98,8 @@ void installScepRoutes(httplib::Server& server, EnrollmentService& service, Stor
             std::optional<Bytes> message;
             if (req.method == "POST") {
                 message = Bytes(req.body.begin(), req.body.end());
-            } else if (req.has_param("message")) {
-                message = decodeMessageParameter(req.get_param_value("message"));
+            } else if (const auto raw = rawMessageParameter(req.target)) {
+                message = decodeMessageParameter(*raw);
             }
             if (!message || message->empty()) {
                 refuse(res, 400, "PKIOperation without a (base64) message", req.remote_addr, store, log);

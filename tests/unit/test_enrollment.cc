@@ -2,6 +2,9 @@
 // approval and polling, default deny, GetCert/GetCRL, admin errors.
 #include <doctest/doctest.h>
 
+#include <fstream>
+#include <iterator>
+
 #include "ra/crypto.h"
 #include "ra_support.h"
 
@@ -246,4 +249,85 @@ TEST_CASE("revocation: reasons, twice, unknown") {
     const auto again = ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}, txid);
     CHECK(again.rep.fail == FailInfo::badRequest);
     CHECK_FALSE(again.cert);
+}
+
+namespace {
+
+// Every byte the store wrote: the database and its WAL.
+std::string databaseBytes(const TestRa& ra) {
+    std::string all;
+    for (const char* suffix : {"", "-wal"}) {
+        std::ifstream in(ra.dir.file(std::string("state/scep-ra.db") + suffix), std::ios::binary);
+        all.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    return all;
+}
+
+const std::string kChallengeConfig = "[auth]\nchallenge = \"Un1que-Challenge-Secret\"\n";
+
+}  // namespace
+
+TEST_CASE("a challenge client re-sending its request gets its certificate again, not a refusal") {
+    TestRa ra(kChallengeConfig);
+    const auto key = fixtureKey("newkey-3");
+    const auto signer = makeSelfSigned(*key, "SCEP SIGNER");
+    const auto new_key = fixtureKey("newkey-1");
+    const std::string txid = randomTransactionId();
+    const CsrSpec spec{"device-7", {}, std::string("Un1que-Challenge-Secret")};
+    const auto first = ra.enroll(*signer, *key, *new_key, spec, txid);
+    const auto again = ra.enroll(*signer, *key, *new_key, spec, txid);
+    REQUIRE(first.cert);
+    REQUIRE(again.cert);
+    CHECK(X509_cmp(first.cert.get(), again.cert.get()) == 0);
+    CHECK(ra.certificateCount() == 1);
+
+    SUBCASE("but not for another signer") {
+        const auto intruder_key = fixtureKey("newkey-2");
+        const auto intruder = makeSelfSigned(*intruder_key, "SCEP SIGNER");
+        const auto stolen = ra.enroll(*intruder, *intruder_key, *new_key, spec, txid);
+        CHECK(stolen.rep.fail == FailInfo::badRequest);
+        CHECK(ra.audit().front().reason.find("belongs to another requester") != std::string::npos);
+    }
+}
+
+TEST_CASE("the challenge never reaches the database, not even inside the stored CSR") {
+    TestRa ra(kChallengeConfig + "approval = \"manual\"\n");
+    const auto key = fixtureKey("newkey-3");
+    const auto signer = makeSelfSigned(*key, "SCEP SIGNER");
+    const auto new_key = fixtureKey("newkey-1");
+    CHECK(ra.enroll(*signer, *key, *new_key, {"device-8", {}, std::string("Un1que-Challenge-Secret")})
+              .rep.status == PkiStatus::pending);
+    const auto wrong = ra.enroll(*signer, *key, *new_key, {"device-9", {}, std::string("Wr0ng-Guess")});
+    CHECK(wrong.rep.status == PkiStatus::failure);
+    const std::string bytes = databaseBytes(ra);
+    REQUIRE(bytes.size() > 4096);
+    CHECK(bytes.find("Un1que-Challenge-Secret") == std::string::npos);
+    CHECK(bytes.find("Wr0ng-Guess") == std::string::npos);
+    // The stored CSR still names the key and CN, so approval can issue.
+    const auto pending = ra.store->listRequests(RequestStatus::pending).front();
+    const auto stored = requestFromDer(pending.csr);
+    CHECK(X509_REQ_get_attr_by_NID(stored.get(), NID_pkcs9_challengePassword, -1) < 0);
+    CHECK_FALSE(ra.service->approve(pending.id, "cli:alice").empty());
+}
+
+TEST_CASE("approving keeps the one-active-certificate-per-CN rule of challenge enrollment") {
+    TestRa ra(kChallengeConfig + "approval = \"manual\"\n");
+    const auto key = fixtureKey("newkey-3");
+    const auto signer = makeSelfSigned(*key, "SCEP SIGNER");
+    const CsrSpec spec{"shared-cn", {}, std::string("Un1que-Challenge-Secret")};
+    const auto key_a = fixtureKey("newkey-1");
+    const auto key_b = fixtureKey("newkey-2");
+    REQUIRE(ra.enroll(*signer, *key, *key_a, spec).rep.status == PkiStatus::pending);
+    REQUIRE(ra.enroll(*signer, *key, *key_b, spec).rep.status == PkiStatus::pending);
+    const auto pending = ra.store->listRequests(RequestStatus::pending);
+    REQUIRE(pending.size() == 2);
+    ra.service->approve(pending[0].id, "cli:alice");
+    try {
+        ra.service->approve(pending[1].id, "cli:alice");
+        FAIL("a second certificate for the CN was issued");
+    } catch (const AdminError& e) {
+        CHECK(e.kind() == AdminError::Kind::conflict);
+        CHECK(std::string(e.what()).find("already holds active certificate") != std::string::npos);
+    }
+    CHECK(ra.certificateCount() == 1);
 }
