@@ -230,7 +230,7 @@ CsrSummary inspectCsr(X509_REQ& csr) {
         }
         summary.challenge = asciiString(value->value.asn1_string);
     }
-    summary.public_key_id = publicKeyId(*key);
+    summary.public_key_id = publicKeyId(*X509_REQ_get_X509_PUBKEY(&csr));
     ERR_clear_error();
     return summary;
 }
@@ -326,7 +326,7 @@ AuthResult Authenticator::viaRenewal(const PkiRequest& request, const CsrSummary
     } else if (csr.common_name != record->common_name) {
         result.reason = "CSR CN '" + csr.common_name + "' differs from the renewed certificate's CN '" +
                         record->common_name + "'";
-    } else if (csr.public_key_id == publicKeyId(*X509_get0_pubkey(&signer))) {
+    } else if (csr.public_key_id == publicKeyId(*X509_get_X509_PUBKEY(&signer))) {
         result.reason = "renewal must use a new key; the CSR reuses the old certificate's key";
     } else {
         const auto allowed = altNamesOf(signer);

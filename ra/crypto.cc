@@ -61,7 +61,7 @@ CryptoError::CryptoError(const std::string& what)
           return reasons.empty() ? what : what + ": " + reasons;
       }()) {}
 
-void loadProviders() {
+void enableSingleDes() {
     static std::once_flag once;
     std::call_once(once, [] {
         if (!OSSL_PROVIDER_load(nullptr, "default") || !OSSL_PROVIDER_load(nullptr, "legacy")) {
@@ -212,12 +212,9 @@ void writeFileAtomically(const std::string& path, const std::string& content, un
     }
 }
 
-Bytes publicKeyId(const EVP_PKEY& key) {
-    unsigned char* der = nullptr;
-    const int length = i2d_PUBKEY(&key, &der);
-    if (length <= 0) {
-        throw CryptoError("cannot encode public key");
-    }
+namespace {
+
+Bytes sha256Of(unsigned char* der, int length) {
     Bytes digest(EVP_MAX_MD_SIZE);
     unsigned int size = 0;
     const bool ok = EVP_Digest(der, static_cast<size_t>(length), digest.data(), &size,
@@ -228,6 +225,26 @@ Bytes publicKeyId(const EVP_PKEY& key) {
     }
     digest.resize(size);
     return digest;
+}
+
+}  // namespace
+
+Bytes publicKeyId(const X509_PUBKEY& key) {
+    unsigned char* der = nullptr;
+    const int length = i2d_X509_PUBKEY(&key, &der);
+    if (length <= 0) {
+        throw CryptoError("cannot encode public key");
+    }
+    return sha256Of(der, length);
+}
+
+Bytes publicKeyId(const EVP_PKEY& key) {
+    unsigned char* der = nullptr;
+    const int length = i2d_PUBKEY(&key, &der);
+    if (length <= 0) {
+        throw CryptoError("cannot encode public key");
+    }
+    return sha256Of(der, length);
 }
 
 std::string nameText(const X509_NAME* name) {

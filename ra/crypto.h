@@ -20,10 +20,11 @@ public:
     explicit CryptoError(const std::string& what);
 };
 
-// Loads OpenSSL's "default" and "legacy" providers once per process. Both are
-// needed: loading any provider switches off the implicit default one, and
-// single DES (still sent by some SCEP clients) lives in "legacy".
-void loadProviders();
+// Loads OpenSSL's "default" and "legacy" providers once per process, for
+// single DES (still sent by some SCEP clients). Both are needed: loading any
+// provider switches off the implicit default one. Only done when DES is
+// allowed or used: the legacy provider slows down every key operation.
+void enableSingleDes();
 
 Bytes certificateDer(const X509& cert);
 X509Ptr certificateFromDer(const Bytes& der);
@@ -49,8 +50,10 @@ void writePrivateKeyFile(const std::string& path, const EVP_PKEY& key);
 void writeFileAtomically(const std::string& path, const std::string& content, unsigned mode);
 
 // SHA-256 of the DER SubjectPublicKeyInfo: identifies a key across CSRs and
-// certificates.
+// certificates. The X509_PUBKEY form reuses the encoding the key arrived in,
+// which OpenSSL 3.0 makes far cheaper than encoding an EVP_PKEY again.
 Bytes publicKeyId(const EVP_PKEY& key);
+Bytes publicKeyId(const X509_PUBKEY& key);
 
 // "CN=CP-8875-SEP001A2B3C4D5E,OU=CTG,O=Cisco Systems Inc." (RFC 2253 order).
 std::string nameText(const X509_NAME* name);

@@ -41,21 +41,19 @@ std::string toJson(const AuthResult& auth) {
 
 bool sameSignerKey(const RequestRecord& request, X509& signer) {
     const X509Ptr original = certificateFromDer(request.signer);
-    return publicKeyId(*X509_get0_pubkey(original.get())) == publicKeyId(*X509_get0_pubkey(&signer));
+    return publicKeyId(*X509_get_X509_PUBKEY(original.get())) ==
+           publicKeyId(*X509_get_X509_PUBKEY(&signer));
 }
 
-// The CSR as stored: without its challengePassword, which is a secret. The
-// signature no longer covers the result; it was verified on arrival.
+// The CSR as stored: its challengePassword, a secret, is removed (in place;
+// the request needs it no more). The signature no longer covers the result;
+// it was verified on arrival.
 Bytes csrWithoutSecrets(X509_REQ& csr) {
-    const X509ReqPtr copy(X509_REQ_dup(&csr));
-    if (!copy) {
-        throw CryptoError("cannot copy CSR");
-    }
     int index;
-    while ((index = X509_REQ_get_attr_by_NID(copy.get(), NID_pkcs9_challengePassword, -1)) >= 0) {
-        X509_ATTRIBUTE_free(X509_REQ_delete_attr(copy.get(), index));
+    while ((index = X509_REQ_get_attr_by_NID(&csr, NID_pkcs9_challengePassword, -1)) >= 0) {
+        X509_ATTRIBUTE_free(X509_REQ_delete_attr(&csr, index));
     }
-    return requestDer(*copy);
+    return requestDer(csr);
 }
 
 std::vector<SubjectAltName> sansFromJson(const std::string& details) {
@@ -158,7 +156,7 @@ Bytes EnrollmentService::enroll(Context& ctx) {
     if (!public_key) {
         return failure(ctx, FailInfo::badRequest, "the CSR has no usable public key");
     }
-    const Bytes key_id = publicKeyId(*public_key);
+    const Bytes key_id = publicKeyId(*X509_REQ_get_X509_PUBKEY(ctx.csr.get()));
 
     // One decision per transactionID, even when a client sends it twice at
     // once; different transactions proceed in parallel.
@@ -217,7 +215,8 @@ Bytes EnrollmentService::enroll(Context& ctx) {
         return pending(ctx);
     }
 
-    const X509Ptr cert = state_.ca->issue({public_key, auth.common_name, auth.sans}, ctx.now);
+    const X509Ptr cert = state_.ca->issue(
+        {public_key, X509_REQ_get_X509_PUBKEY(ctx.csr.get()), auth.common_name, auth.sans}, ctx.now);
     const CertificateRecord cert_record = recordOf(*cert, 0);
     record.status = RequestStatus::issued;
     record.cert_serial = cert_record.serial;
@@ -428,8 +427,9 @@ std::string EnrollmentService::approve(std::int64_t request_id, const std::strin
         }
     }
     const X509ReqPtr csr = requestFromDer(record.csr);
-    const X509Ptr cert = state_.ca->issue(
-        {X509_REQ_get0_pubkey(csr.get()), record.common_name, sansFromJson(record.details)}, now);
+    const X509Ptr cert = state_.ca->issue({X509_REQ_get0_pubkey(csr.get()), X509_REQ_get_X509_PUBKEY(csr.get()),
+                                           record.common_name, sansFromJson(record.details)},
+                                          now);
     const CertificateRecord cert_record = recordOf(*cert, request_id);
     AuditEvent event = decisionEvent(record, actor, "approve");
     event.serial = cert_record.serial;

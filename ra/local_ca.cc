@@ -98,6 +98,39 @@ void addSubjectAltNames(X509& cert, const std::vector<SubjectAltName>& sans) {
     }
 }
 
+// The SubjectPublicKeyInfo's parts, duplicated into the certificate.
+bool copyPublicKey(X509& cert, const X509_PUBKEY& from) {
+    ASN1_OBJECT* algorithm = nullptr;
+    const unsigned char* key = nullptr;
+    int key_length = 0;
+    X509_ALGOR* parameters = nullptr;
+    if (X509_PUBKEY_get0_param(&algorithm, &key, &key_length, &parameters, &from) != 1) {
+        return false;
+    }
+    const ASN1_OBJECT* ignored = nullptr;
+    int type = V_ASN1_UNDEF;
+    const void* value = nullptr;
+    X509_ALGOR_get0(&ignored, &type, &value, parameters);
+    void* value_copy = nullptr;
+    if (type == V_ASN1_OBJECT) {
+        value_copy = OBJ_dup(static_cast<const ASN1_OBJECT*>(value));
+    } else if (type == V_ASN1_SEQUENCE) {
+        value_copy = ASN1_STRING_dup(static_cast<const ASN1_STRING*>(value));
+    } else if (type != V_ASN1_NULL && type != V_ASN1_UNDEF) {
+        return false;
+    }
+    auto* key_copy = static_cast<unsigned char*>(OPENSSL_memdup(key, static_cast<size_t>(key_length)));
+    ASN1_OBJECT* algorithm_copy = OBJ_dup(algorithm);
+    if (!key_copy || !algorithm_copy || (value == nullptr) != (value_copy == nullptr) ||
+        X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(&cert), algorithm_copy, type, value_copy,
+                               key_copy, key_length) != 1) {
+        OPENSSL_free(key_copy);
+        ASN1_OBJECT_free(algorithm_copy);
+        return false;
+    }
+    return true;
+}
+
 void setTime(ASN1_TIME* field, std::time_t when, const char* what) {
     if (!ASN1_TIME_set(field, when)) {
         throw CryptoError(std::string("cannot set ") + what);
@@ -258,7 +291,8 @@ X509Ptr signCertificate(const CertificateSpec& spec, X509* issuer_cert, EVP_PKEY
         X509_set_subject_name(cert.get(), spec.subject) != 1 ||
         X509_set_issuer_name(cert.get(), issuer_cert ? X509_get_subject_name(issuer_cert)
                                                      : spec.subject) != 1 ||
-        X509_set_pubkey(cert.get(), spec.subject_key) != 1) {
+        !(spec.subject_key_info ? copyPublicKey(*cert, *spec.subject_key_info)
+                                : X509_set_pubkey(cert.get(), spec.subject_key) == 1)) {
         throw CryptoError("cannot fill certificate");
     }
     setTime(X509_getm_notBefore(cert.get()), spec.not_before, "notBefore");
@@ -288,6 +322,7 @@ X509Ptr LocalCa::issue(const IssueRequest& request, std::time_t now) {
     CertificateSpec spec;
     spec.subject = subject.get();
     spec.subject_key = request.public_key;
+    spec.subject_key_info = request.public_key_info;
     spec.not_before = now - kClockSkew;
     // Never outlive the CA: relying parties would reject the chain anyway.
     spec.not_after =

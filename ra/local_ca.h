@@ -25,6 +25,9 @@ struct SubjectAltName {
 
 struct IssueRequest {
     EVP_PKEY* public_key = nullptr;  // from the CSR
+    // The CSR's SubjectPublicKeyInfo, copied into the certificate as it
+    // came: re-encoding the EVP_PKEY costs more than an RSA signature.
+    const X509_PUBKEY* public_key_info = nullptr;
     std::string common_name;
     std::vector<SubjectAltName> sans;
 };
@@ -80,6 +83,10 @@ std::string stateFile(const Config& config, const char* name);
 struct CertificateSpec {
     X509_NAME* subject = nullptr;
     EVP_PKEY* subject_key = nullptr;
+    // Preferred over subject_key when set. The returned certificate's
+    // X509_get0_pubkey() is then unset until it is encoded and decoded again;
+    // callers only encode it.
+    const X509_PUBKEY* subject_key_info = nullptr;
     std::time_t not_before = 0;
     std::time_t not_after = 0;
     bool ca = false;

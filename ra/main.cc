@@ -199,7 +199,9 @@ std::string operatorName() {
 
 int run(const Arguments& args) {
     const Config config = loadConfig(args.option("config", kDefaultConfig));
-    loadProviders();
+    if (config.auth.allow_des) {
+        enableSingleDes();  // before any thread starts: provider loading is not for busy processes
+    }
     if (args.command == "check-config") {
         const ManufacturerRoots roots(config.auth.manufacturer_roots);
         std::cout << config.path << ": OK, " << config.dhcp.profiles.size() << " profile(s); "

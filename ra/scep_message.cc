@@ -243,6 +243,9 @@ const EVP_MD& digestFor(int nid) {
 }
 
 const EVP_CIPHER& cipherFor(int nid) {
+    if (nid == NID_des_cbc) {
+        enableSingleDes();
+    }
     const EVP_CIPHER* cipher = EVP_get_cipherbynid(nid == 0 ? NID_aes_128_cbc : nid);
     if (!cipher) {
         throw std::invalid_argument("unknown cipher " + algorithmName(nid));
@@ -259,6 +262,7 @@ void checkContentCipher(int nid, bool allow_des) {
         return;
     case NID_des_cbc:
         if (allow_des) {
+            enableSingleDes();
             return;
         }
         reject("single DES content encryption is not allowed", FailInfo::badAlg, true);
@@ -581,7 +585,6 @@ PkiRequest parsePkiMessage(const Bytes& der) {
 }
 
 Decrypted decryptEnvelope(const Bytes& envelope, EVP_PKEY& ra_key, X509& ra_cert, bool allow_des) {
-    loadProviders();
     if (envelope.size() > kMaxEnvelopeSize) {
         reject("pkcsPKIEnvelope is too large", FailInfo::badRequest, true);
     }
@@ -644,7 +647,6 @@ Bytes degenerateSignedData(const std::vector<const X509*>& certs, const X509_CRL
 Bytes buildCertRep(const CertRepParams& params, const Bytes* content, EVP_PKEY& ra_key,
                    X509& ra_cert) {
     checkCertRepParams(params, content);
-    loadProviders();  // the client may have chosen single DES
     const bool success = params.status == PkiStatus::success;
     // RFC 8894 omits the envelope from PENDING and FAILURE; both clients
     // accept the detached form.
@@ -671,7 +673,6 @@ bool canEncryptTo(const X509& cert) {
 
 Bytes buildPkiMessage(const RequestParams& params, const Bytes& content, X509& signer,
                       EVP_PKEY& signer_key, X509& recipient) {
-    loadProviders();  // single DES lives in the legacy provider
     const Bytes envelope = envelopeTo(recipient, content, params.cipher_nid);
     PkiMessageSigner message(signer, signer_key, params.digest_nid, false);
     message.add(Attribute::messageType, std::to_string(static_cast<int>(params.type)));
@@ -721,10 +722,12 @@ CertRepView parseCertRep(const Bytes& der, X509& ra_cert) {
 }
 
 DegenerateContent openCertRep(const Bytes& envelope, EVP_PKEY& key, X509& cert) {
-    loadProviders();
     const CmsPtr cms = decodeCms(envelope);
     if (!cms || cmsType(*cms) != NID_pkcs7_enveloped) {
         throw CryptoError("the CertRep envelope is not a CMS EnvelopedData");
+    }
+    if (envelopeCipher(envelope) == NID_des_cbc) {
+        enableSingleDes();
     }
     const BioPtr out = writeBio();
     if (CMS_decrypt(cms.get(), &key, &cert, nullptr, out.get(), CMS_BINARY) != 1) {

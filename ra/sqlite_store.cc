@@ -106,6 +106,9 @@ CREATE TABLE requests (
 ) STRICT;
 CREATE INDEX requests_status ON requests (status, id);
 CREATE INDEX requests_common_name ON requests (common_name);
+-- The deferred foreign key from requests.cert_serial is checked at every
+-- commit that adds a certificate; without this index that is a table scan.
+CREATE INDEX requests_cert_serial ON requests (cert_serial);
 
 CREATE TABLE certificates (
     serial            TEXT    NOT NULL PRIMARY KEY CHECK (serial <> ''),

@@ -419,7 +419,6 @@ int read(const Arguments& args) {
 
 int main(int argc, char** argv) {
     try {
-        scep::loadProviders();
         const Arguments args = parse(argc, argv);
         if (args.command == "build") {
             return build(args);

@@ -94,7 +94,6 @@ std::string randomTransactionId() {
 }
 
 TestRa::TestRa(const std::string& toml) : now(std::time(nullptr)) {
-    loadProviders();
     const std::string text = toml + "\n[ra]\nstate-dir = \"" + dir.file("state") +
                              "\"\n" +
                              (toml.find("[auth]") == std::string::npos ? "[auth]\n" : "");

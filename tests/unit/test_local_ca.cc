@@ -101,7 +101,7 @@ TEST_CASE("issued certificates never outlive the CA") {
     const std::time_t now = std::time(nullptr);
     const State state = bootstrapState(configIn(dir, "[ca]\nvalidity-days = 3650\n"), now);
     const auto key = generateKey("rsa:2048");
-    const X509Ptr cert = state.ca->issue({key.get(), "x", {}}, now + 15 * 365 * 86400);
+    const X509Ptr cert = state.ca->issue({key.get(), nullptr, "x", {}}, now + 15 * 365 * 86400);
     CHECK(asn1TimeToUnix(X509_get0_notAfter(cert.get())) ==
           asn1TimeToUnix(X509_get0_notAfter(&state.ca->certificate())));
 }
@@ -146,4 +146,23 @@ TEST_CASE("private key files refuse to be overwritten") {
     CHECK(modeOf(dir.file("k.pem")) == 0600);
     CHECK_THROWS(writePrivateKeyFile(dir.file("k.pem"), *key));
     CHECK(EVP_PKEY_eq(loadPrivateKeyFile(dir.file("k.pem")).get(), key.get()) == 1);
+}
+
+TEST_CASE("the CSR's public key is copied into the certificate exactly, RSA and EC alike") {
+    TempDir dir;
+    const std::time_t now = std::time(nullptr);
+    const State state = bootstrapState(configIn(dir), now);
+    for (const char* spec : {"rsa:2048", "ec:p256", "ec:p384"}) {
+        CAPTURE(spec);
+        const auto key = generateKey(spec);
+        const auto csr = makeCsr(*key, {"device", {}, {}});
+        const X509Ptr issued = state.ca->issue(
+            {X509_REQ_get0_pubkey(csr.get()), X509_REQ_get_X509_PUBKEY(csr.get()), "device", {}}, now);
+        // As the client receives it.
+        const X509Ptr cert = certificateFromDer(certificateDer(*issued));
+        CHECK(EVP_PKEY_eq(X509_get0_pubkey(cert.get()), key.get()) == 1);
+        CHECK(X509_verify(cert.get(), X509_get0_pubkey(&state.ca->certificate())) == 1);
+        CHECK(X509_get0_subject_key_id(cert.get()) != nullptr);
+        CHECK(publicKeyId(*X509_get_X509_PUBKEY(cert.get())) == publicKeyId(*key));
+    }
 }

@@ -1,0 +1,302 @@
+#!/usr/bin/env bash
+# SCEP enrollment benchmark (issue "scep-ra"): scep-ra against micromdm's
+# scepserver and against the RSA crypto floor, in one invocation.
+#
+#   1. builds scep-ra and the load generator if needed;
+#   2. generates the test manufacturer PKI (tests/fixtures/test_pki.py);
+#   3. ROUNDS times, in rotating order:
+#        floor      openssl speed -seconds SPEED_SECONDS rsa2048 (one core):
+#                   3 RSA-2048 private-key ops per enrollment (decrypt the
+#                   envelope, sign the certificate, sign the CertRep)
+#        scep-ra    fresh state dir, rsa:2048 CA, MIC-signed PKCSReqs
+#        scepserver fresh depot, 2048-bit CA, self-signed + challengePassword
+#      each server run = N timed enrollments at concurrency C (scep_load),
+#      server CPU = utime+stime of the server process over the timed window;
+#   4. prints the medians, the ratios and PASS/MISS per target:
+#        scep-ra CPU-s/enrollment / floor     <= TARGET_FLOOR   (1.3)
+#        scep-ra enrollments/s / scepserver's >= TARGET_SPEEDUP (2)
+#
+# Exit status: 0 when the bench ran (PASS or MISS), 1 when it could not
+# (missing tool, build failure, a server did not start, scep_load failed, or
+# a scep-ra reply was not a SUCCESS carrying the requested certificate).
+# See bench/scep/README.md.
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$BENCH_DIR/../.." && pwd)
+BUILD=${BUILD:-$ROOT/build}
+
+N=${N:-2000}                          # timed enrollments per server run
+C=${C:-8}                             # concurrent keep-alive connections
+ROUNDS=${ROUNDS:-3}
+WARMUP=${WARMUP:-0}                   # untimed requests first; 0 = 2 per connection
+POOL=${POOL:-64}                      # RSA-2048 CSR keys, reused round-robin
+CIPHER=${CIPHER:-aes128}              # aes128 | aes256 | des3 | des (both servers: aes128/des3)
+DIGEST=${DIGEST:-sha256}              # sha256 | sha1
+SPEED_SECONDS=${SPEED_SECONDS:-3}
+RA_PORT=${RA_PORT:-18480}
+REF_PORT=${REF_PORT:-18481}
+SERVERS=${SERVERS:-"scep-ra scepserver"}   # add "scep-ra-challenge" for scep-ra's challenge path
+CHALLENGE=${CHALLENGE:-bench-challenge-secret}
+REF_TOLERATE=${REF_TOLERATE:-1}       # 1: scepserver 2.1.0's concurrency failures are reported, not fatal
+SERVER_CPUS=${SERVER_CPUS:-}          # e.g. "0": taskset -c for the servers (default: unpinned)
+LOAD_CPUS=${LOAD_CPUS:-}              # taskset -c for scep_load
+TARGET_FLOOR=${TARGET_FLOOR:-1.3}
+TARGET_SPEEDUP=${TARGET_SPEEDUP:-2}
+KEEP_TMP=${KEEP_TMP:-0}               # 1: keep state dirs, depots, logs, outputs
+PYTHON=${PYTHON:-/usr/bin/python3}    # needs python3-cryptography (tests/fixtures/README.md)
+POOL_KEYS=${POOL_KEYS:-}              # PEM file to keep the pool keys across invocations (default: per run)
+
+die() { echo "enroll-bench: $*" >&2; exit 1; }
+
+for tool in openssl scepserver curl ninja awk ss "$PYTHON"; do
+    command -v "$tool" >/dev/null || die "$tool not found"
+done
+
+# ------------------------------------------------------------------ build --
+echo "== build"
+ninja -C "$BUILD" ra/scep-ra >/dev/null || die "cannot build scep-ra (ninja -C $BUILD ra/scep-ra)"
+SCEP_RA=$BUILD/ra/scep-ra
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/enroll-bench.XXXXXX")
+SERVER_PID=
+cleanup() {
+    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    if [ "$KEEP_TMP" = 1 ]; then
+        echo "kept $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+if ninja -C "$BUILD" -t targets all 2>/dev/null | grep -q '^bench/scep/scep_load:'; then
+    ninja -C "$BUILD" bench/scep/scep_load >/dev/null || die "cannot build bench/scep/scep_load"
+    LOAD=$BUILD/bench/scep/scep_load
+else
+    # The root meson.build does not include bench/scep yet: compile it
+    # against the libraries meson built.
+    echo "   (bench/scep not in the meson build: compiling scep_load directly)"
+    ninja -C "$BUILD" ra/libscepra.a common/libscepcommon.a >/dev/null || die "cannot build the RA libraries"
+    LOAD=$WORK/scep_load
+    # shellcheck disable=SC2046
+    c++ -std=c++17 -O2 -g -pthread -I"$ROOT" $(pkg-config --cflags cpp-httplib openssl) \
+        "$BENCH_DIR/scep_load.cc" -o "$LOAD" \
+        "$BUILD/ra/libscepra.a" "$BUILD/common/libscepcommon.a" \
+        $(pkg-config --libs cpp-httplib openssl sqlite3 tomlplusplus) \
+        || die "cannot compile scep_load"
+fi
+ra_identity() {
+    local rev dirty
+    rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
+    dirty=
+    if git -C "$ROOT" status --porcelain -- ra common 2>/dev/null | grep -q .; then dirty=+dirty; fi
+    echo "commit $rev$dirty, scep-ra sha256 $(sha256sum "$SCEP_RA" | cut -c1-12)"
+}
+
+# ---------------------------------------------------------------- fixture --
+echo "== fixture"
+"$PYTHON" "$ROOT/tests/fixtures/test_pki.py" "$WORK/pki" >/dev/null || die "test_pki.py failed"
+PKI=$WORK/pki
+MICS=(--mic "$PKI/mic-cp8875.pem,$PKI/mic-cp8875.key"
+      --mic "$PKI/mic-dp9841.pem,$PKI/mic-dp9841.key"
+      --mic "$PKI/mic-cp8875-b.pem,$PKI/mic-cp8875-b.key")
+
+for port in "$RA_PORT" "$REF_PORT"; do
+    if ss -Hltn "sport = :$port" | grep -q .; then
+        die "TCP port $port is in use (set RA_PORT / REF_PORT)"
+    fi
+done
+
+SERVER_WRAP=()
+LOAD_WRAP=()
+[ -n "$SERVER_CPUS" ] && SERVER_WRAP=(taskset -c "$SERVER_CPUS")
+[ -n "$LOAD_CPUS" ] && LOAD_WRAP=(taskset -c "$LOAD_CPUS")
+
+echo "== scep-ra $(ra_identity); scepserver $(dpkg-query -W -f='${Version}' scep 2>/dev/null || echo '?');" \
+     "$(openssl version | cut -d' ' -f1-2); $(nproc) CPUs; $(date -u '+%F %T') UTC"
+echo "   N=$N C=$C rounds=$ROUNDS pool=$POOL cipher=$CIPHER digest=$DIGEST" \
+     "servers=${SERVER_CPUS:-unpinned} load=${LOAD_CPUS:-unpinned}"
+
+# Waits until the server answers GetCACaps, or dies.
+wait_for() {
+    local port=$1 log=$2 i
+    for i in $(seq 1 300); do
+        if curl -sf -o /dev/null "http://127.0.0.1:$port/scep?operation=GetCACaps"; then
+            return 0
+        fi
+        kill -0 "$SERVER_PID" 2>/dev/null || { tail -5 "$log" >&2; die "server on port $port exited"; }
+        sleep 0.1
+    done
+    tail -5 "$log" >&2
+    die "server on port $port did not answer within 30 s"
+}
+
+stop_server() {
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+}
+
+# Runs scep_load; keeps its RESULT line in RESULT_LINE.
+run_load() {
+    local out=$1 rc=0
+    shift
+    "${LOAD_WRAP[@]}" "$LOAD" -n "$N" -c "$C" --warmup "$WARMUP" --pool "$POOL" \
+        --pool-keys "${POOL_KEYS:-$WORK/pool-keys.pem}" --cipher "$CIPHER" --digest "$DIGEST" \
+        --server-pid "$SERVER_PID" "$@" >"$out" 2>"$out.err" || rc=$?
+    sed 's/^/     /' "$out" | grep -v '^     RESULT' || true
+    sed 's/^/     ! /' "$out.err" | head -8
+    RESULT_LINE=$(grep '^RESULT ' "$out" || true)
+    return $rc
+}
+
+# `server` is scep-ra (MIC), scep-ra-challenge or scepserver.
+run_server() {
+    local server=$1 round=$2
+    local dir=$WORK/r$round/$server
+    mkdir -p "$dir"
+    case $server in
+    scep-ra|scep-ra-challenge)
+        cat >"$dir/scep.toml" <<EOF
+[ra]
+listen = "127.0.0.1:$RA_PORT"
+state-dir = "$dir/state"
+
+[ca]
+key = "rsa:2048"
+
+[auth]
+manufacturer-roots = "$PKI/manufacturer-roots.pem"
+challenge = "$CHALLENGE"
+allow-des = true
+approval = "auto"
+EOF
+        "${SERVER_WRAP[@]}" "$SCEP_RA" serve --config "$dir/scep.toml" >"$dir/server.out" 2>"$dir/server.log" &
+        SERVER_PID=$!
+        wait_for "$RA_PORT" "$dir/server.log"
+        local mode=("${MICS[@]}")
+        [ "$server" = scep-ra-challenge ] && mode=(--challenge "$CHALLENGE")
+        echo "   [$round] $server (pid $SERVER_PID)"
+        local rc=0
+        run_load "$dir/load.out" --url "http://127.0.0.1:$RA_PORT/scep" "${mode[@]}" || rc=$?
+        if [ $rc != 0 ]; then
+            stop_server
+            die "$server run failed (scep_load exit status $rc, see above; logs in $dir)"
+        fi
+        ;;
+    scepserver)
+        scepserver ca -init -keySize 2048 -depot "$dir/depot" >"$dir/ca-init.log" 2>&1 \
+            || die "scepserver ca -init failed"
+        "${SERVER_WRAP[@]}" scepserver -depot "$dir/depot" -port "$REF_PORT" -challenge "$CHALLENGE" \
+            -allowrenew 0 >"$dir/server.out" 2>"$dir/server.log" &
+        SERVER_PID=$!
+        wait_for "$REF_PORT" "$dir/server.log"
+        echo "   [$round] scepserver (pid $SERVER_PID)"
+        local tolerate=()
+        [ "$REF_TOLERATE" = 1 ] && tolerate=(--tolerate-failures)
+        local rc=0
+        run_load "$dir/load.out" --url "http://127.0.0.1:$REF_PORT/scep" --challenge "$CHALLENGE" \
+            "${tolerate[@]}" || rc=$?
+        if [ $rc != 0 ]; then
+            stop_server
+            die "scepserver run failed (scep_load exit status $rc, see above; logs in $dir)"
+        fi
+        ;;
+    esac
+    stop_server
+    echo "$server $round $RESULT_LINE" >>"$WORK/results.txt"
+}
+
+run_floor() {
+    local round=$1 out=$WORK/speed-$1.txt signs
+    "${SERVER_WRAP[@]}" openssl speed -seconds "$SPEED_SECONDS" rsa2048 >"$out" 2>&1 \
+        || die "openssl speed failed"
+    signs=$(awk '/^rsa +2048 bits/ {print $6}' "$out")
+    [ -n "$signs" ] || die "cannot read sign/s from openssl speed"
+    echo "   [$round] floor: openssl speed rsa2048: $signs private-key signs/s (one core)" \
+         "-> $(awk -v s="$signs" 'BEGIN {printf "%.4f", 3000 / s}') ms CPU per enrollment"
+    echo "floor $round signs=$signs" >>"$WORK/results.txt"
+}
+
+# ----------------------------------------------------------------- rounds --
+: >"$WORK/results.txt"
+read -ra STEPS <<<"floor $SERVERS"
+for round in $(seq 1 "$ROUNDS"); do
+    echo "== round $round/$ROUNDS"
+    # rotate the order so that no server always runs first or last
+    count=${#STEPS[@]}
+    for i in $(seq 0 $((count - 1))); do
+        step=${STEPS[$(((i + round - 1) % count))]}
+        if [ "$step" = floor ]; then
+            run_floor "$round"
+        else
+            run_server "$step" "$round"
+        fi
+    done
+done
+
+# ---------------------------------------------------------------- summary --
+echo
+awk -v servers="$SERVERS" -v target_floor="$TARGET_FLOOR" -v target_speedup="$TARGET_SPEEDUP" \
+    -v n="$N" -v c="$C" '
+function median(list,    a, k, i, j, t) {
+    k = split(list, a, " ")
+    for (i = 2; i <= k; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+    if (k == 0) return -1
+    return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
+}
+function add(key, value) { values[key] = (key in values) ? values[key] " " value : value }
+$1 == "floor" { split($3, kv, "="); add("floor signs", kv[2]); floor_round[$2] = 3 / kv[2]; next }
+{
+    server = $1; round = $2
+    for (i = 4; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+    add(server " rate", f["rate"]); add(server " p50", f["p50_ms"]); add(server " p99", f["p99_ms"])
+    add(server " cpu", f["cpu_ms_per_enroll"] / 1000)
+    add(server " failed", f["failed"]); add(server " dup", f["duplicate_serials"])
+    rate[server, round] = f["rate"]; cpu[server, round] = f["cpu_ms_per_enroll"] / 1000
+}
+END {
+    signs = median(values["floor signs"]); floor_cpu = 3 / signs
+    printf "== summary: medians of %d rounds, N=%d enrollments per run, concurrency %d\n", split(values["floor signs"], tmp, " "), n, c
+    printf "   crypto floor: openssl speed rsa2048 %.0f signs/s on one core -> 3 private-key ops = %.3f ms CPU/enrollment\n\n", signs, 1000 * floor_cpu
+    printf "   %-18s %13s %9s %9s %16s %9s %s\n", "server", "enrollments/s", "p50 ms", "p99 ms", "CPU-s/enrollment", "x floor", "failed/dup-serials (all runs)"
+    k = split(servers, names, " ")
+    for (i = 1; i <= k; i++) {
+        s = names[i]
+        if (!((s " rate") in values)) continue
+        m_rate[s] = median(values[s " rate"]); m_cpu[s] = median(values[s " cpu"])
+        split(values[s " failed"], fl, " "); split(values[s " dup"], dp, " "); nf = 0; nd = 0
+        for (j in fl) nf += fl[j]; for (j in dp) nd += dp[j]
+        printf "   %-18s %13.1f %9.1f %9.1f %16.5f %9.2f %d/%d\n", s, m_rate[s], median(values[s " p50"]), median(values[s " p99"]), m_cpu[s], m_cpu[s] / floor_cpu, nf, nd
+    }
+    printf "   %-18s %13s %9s %9s %16.5f %9.2f\n", "floor (3 RSA ops)", "", "", "", floor_cpu, 1
+    print ""
+    if ("scep-ra" in m_rate) {
+        r = m_cpu["scep-ra"] / floor_cpu
+        printf "   scep-ra CPU / floor           %6.2f   target <= %s   %s\n", r, target_floor, (r <= target_floor ? "PASS" : "MISS")
+        line = ""
+        for (round = 1; (("scep-ra", round) in cpu); round++)
+            line = line sprintf(" %.2f", cpu["scep-ra", round] / floor_round[round])
+        printf "     per round:%s\n", line
+    }
+    if (("scep-ra" in m_rate) && ("scepserver" in m_rate) && m_rate["scepserver"] > 0) {
+        r = m_rate["scep-ra"] / m_rate["scepserver"]
+        printf "   scep-ra / scepserver enr/s    %6.2f   target >= %s     %s\n", r, target_speedup, (r >= target_speedup ? "PASS" : "MISS")
+        line = ""
+        for (round = 1; (("scep-ra", round) in rate) && (("scepserver", round) in rate); round++)
+            line = line sprintf(" %.2f", rate["scep-ra", round] / rate["scepserver", round])
+        printf "     per round:%s\n", line
+        printf "   scepserver CPU / scep-ra CPU  %6.2f\n", m_cpu["scepserver"] / m_cpu["scep-ra"]
+    }
+}' "$WORK/results.txt"
+if grep -q '^scepserver .* \(failed=[1-9]\|duplicate_serials=[1-9]\)' "$WORK/results.txt"; then
+    echo
+    echo "   note: scepserver 2.1.0's file depot has no locking; under concurrency it answers some"
+    echo "   requests FAILURE (\"could not convert  to serial number\") and issues duplicate serials."
+    echo "   Its enrollments/s counts successful timed replies only (REF_TOLERATE=1)."
+fi
