@@ -382,6 +382,21 @@ public:
     void audit(const AuditEvent& event) override;
     std::vector<AuditEvent> listAudit(std::size_t limit, std::int64_t before_id) override;
 
+    // TODO(store v2): placeholders until the admin queries land.
+    Page<RequestRecord> findRequests(const RequestFilter&) override { throw StoreError("not yet"); }
+    Page<CertificateView> findCertificates(const CertificateFilter&) override {
+        throw StoreError("not yet");
+    }
+    std::size_t countRequests(RequestStatus) override { throw StoreError("not yet"); }
+    std::size_t countValidCertificates(std::int64_t, std::int64_t) override {
+        throw StoreError("not yet");
+    }
+    void addToken(const TokenRecord&, const AuditEvent&) override { throw StoreError("not yet"); }
+    std::optional<TokenRecord> findToken(const std::string&) override { throw StoreError("not yet"); }
+    std::vector<TokenRecord> listTokens() override { throw StoreError("not yet"); }
+    bool deleteToken(const std::string&, const AuditEvent&) override { throw StoreError("not yet"); }
+    void ping() override { throw StoreError("not yet"); }
+
 private:
     // BEGIN IMMEDIATE on construction; ROLLBACK on destruction unless
     // commit() succeeded. Declared after the lock and before any Query, so

@@ -80,6 +80,58 @@ public:
     using StoreError::StoreError;
 };
 
+// Admin API token: the secret is only ever stored as its SHA-256.
+struct TokenRecord {
+    std::string id;          // 8 hex characters, part of the token text, unique
+    std::string name;        // unique, e.g. "alice"
+    std::string role;        // "viewer" | "approver"
+    Bytes secret_hash;       // SHA-256 of the secret part
+    std::int64_t created_at = 0;  // set by the store when 0
+    std::string created_by;
+};
+
+class DuplicateToken : public StoreError {
+public:
+    using StoreError::StoreError;
+};
+
+struct RequestFilter {
+    std::optional<RequestStatus> status;
+    std::string model;        // exact, from the MIC (details JSON "model")
+    std::string mac;          // normalized "00:1A:2B:3C:4D:5E" (details JSON "mac")
+    std::string text;         // substring of common_name or identity
+    std::int64_t since = 0;   // created_at >= since (0: no bound)
+    std::int64_t until = 0;   // created_at <  until (0: no bound)
+    std::size_t limit = 50;
+    std::size_t offset = 0;
+};
+
+enum class CertificateState { valid, revoked, expired };
+
+struct CertificateFilter {
+    // Substring of the CN, a prefix of the serial (upper-case hex), or the
+    // MAC (normalized, as recorded with the request that led to it).
+    std::string text;
+    std::optional<CertificateState> state;  // evaluated at `now`
+    std::int64_t expiring_before = 0;       // valid and not_after < this (0: no bound)
+    std::int64_t now = 0;
+    std::size_t limit = 50;
+    std::size_t offset = 0;
+};
+
+template <typename T>
+struct Page {
+    std::vector<T> items;
+    std::size_t total = 0;  // all matches, ignoring limit and offset
+};
+
+// A certificate with what the request it came from says about the device.
+struct CertificateView {
+    CertificateRecord certificate;
+    std::string model;
+    std::string mac;
+};
+
 class Store {
 public:
     virtual ~Store() = default;
@@ -129,6 +181,24 @@ public:
                         const AuditEvent& event) = 0;
     // Ordered by revoked_at, then serial.
     virtual std::vector<CertificateRecord> revokedCertificates() = 0;
+
+    // Newest first; filters combine with AND.
+    virtual Page<RequestRecord> findRequests(const RequestFilter& filter) = 0;
+    virtual Page<CertificateView> findCertificates(const CertificateFilter& filter) = 0;
+    virtual std::size_t countRequests(RequestStatus status) = 0;
+    // Not revoked, not_after in [from, to).
+    virtual std::size_t countValidCertificates(std::int64_t from, std::int64_t to) = 0;
+
+    // Throws DuplicateToken when the name or id exists.
+    virtual void addToken(const TokenRecord& token, const AuditEvent& event) = 0;
+    virtual std::optional<TokenRecord> findToken(const std::string& id) = 0;
+    virtual std::vector<TokenRecord> listTokens() = 0;  // by name
+    // False when no token has this name.
+    virtual bool deleteToken(const std::string& name, const AuditEvent& event) = 0;
+
+    // Cheap round trip for health checks; throws StoreError when the
+    // database cannot be read.
+    virtual void ping() = 0;
 
     virtual void audit(const AuditEvent& event) = 0;
     // Newest first, at most `limit` events (0 returns none) with
