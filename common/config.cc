@@ -608,6 +608,29 @@ std::optional<std::size_t> parseSize(const toml::node& node) {
     return std::nullopt;
 }
 
+// "ADDRESS:PORT" or "[IPv6]:PORT" into host and port; false when malformed.
+bool parseListen(const std::string& text, std::string& host, std::uint16_t& port) {
+    const auto colon = text.rfind(':');
+    if (colon == std::string::npos) {
+        return false;
+    }
+    std::string address = text.substr(0, colon);
+    const std::string digits = text.substr(colon + 1);
+    if (address.size() > 2 && address.front() == '[' && address.back() == ']') {
+        address = address.substr(1, address.size() - 2);
+    }
+    const bool port_ok = !digits.empty() && digits.size() <= 5 &&
+                         std::all_of(digits.begin(), digits.end(),
+                                     [](unsigned char c) { return std::isdigit(c); }) &&
+                         std::stoul(digits) >= 1 && std::stoul(digits) <= 65535;
+    if (address.empty() || !port_ok || !(isIpAddress(address) || isValidDnsName(address))) {
+        return false;
+    }
+    host = address;
+    port = static_cast<std::uint16_t>(std::stoul(digits));
+    return true;
+}
+
 void readRa(Reader& reader, const toml::table& root, const std::string& base_dir, RaSettings& ra) {
     const toml::table* table = subTable(reader, root, "ra");
     if (!table) {
@@ -619,22 +642,9 @@ void readRa(Reader& reader, const toml::table& root, const std::string& base_dir
                              {"listen", "state-dir", "max-body", "paths", "cert", "key-file"},
                              context);
     if (const auto listen = reader.string(*table, "listen", context)) {
-        const auto colon = listen->rfind(':');
-        std::string host = colon == std::string::npos ? "" : listen->substr(0, colon);
-        const std::string port = colon == std::string::npos ? "" : listen->substr(colon + 1);
-        if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-            host = host.substr(1, host.size() - 2);
-        }
-        const bool port_ok = !port.empty() && port.size() <= 5 &&
-                             std::all_of(port.begin(), port.end(),
-                                         [](unsigned char c) { return std::isdigit(c); }) &&
-                             std::stoul(port) >= 1 && std::stoul(port) <= 65535;
-        if (host.empty() || !port_ok || !(isIpAddress(host) || isValidDnsName(host))) {
+        if (!parseListen(*listen, ra.listen_host, ra.listen_port)) {
             reader.keyProblem(*table->get("listen"), context, "listen",
                               "must be ADDRESS:PORT, e.g. \"0.0.0.0:8080\" or \"[::]:8080\"");
-        } else {
-            ra.listen_host = host;
-            ra.listen_port = static_cast<std::uint16_t>(std::stoul(port));
         }
     }
     if (const auto dir = reader.string(*table, "state-dir", context)) {
@@ -801,6 +811,74 @@ void readAuth(Reader& reader, const toml::table& root, const std::string& base_d
         readApproval(reader, *table, "approval-renewal", context).value_or(auth.approval_renewal);
 }
 
+void readAdmin(Reader& reader, const toml::table& root, const std::string& base_dir,
+               AdminSettings& admin) {
+    const toml::table* table = subTable(reader, root, "admin");
+    if (!table) {
+        return;
+    }
+    const std::string context = "[admin]";
+    reader.rejectUnknownKeys(*table,
+                             {"listen", "cert", "key-file", "client-ca", "client-cert-roles",
+                              "notify-url"},
+                             context);
+    if (const auto listen = reader.string(*table, "listen", context)) {
+        if (listen->empty()) {
+            admin.enabled = false;
+        } else if (!parseListen(*listen, admin.listen_host, admin.listen_port)) {
+            reader.keyProblem(*table->get("listen"), context, "listen",
+                              "must be ADDRESS:PORT such as \"127.0.0.1:8443\", or \"\" to disable "
+                              "the admin listener");
+        }
+    }
+    admin.cert = resolvePath(base_dir, reader.string(*table, "cert", context).value_or(""));
+    admin.key_file = resolvePath(base_dir, reader.string(*table, "key-file", context).value_or(""));
+    if (admin.cert.empty() != admin.key_file.empty()) {
+        reader.problem(table->source(), context,
+                       "keys 'cert' and 'key-file' go together: set both or neither");
+    }
+    admin.client_ca = resolvePath(base_dir, reader.string(*table, "client-ca", context).value_or(""));
+    if (const toml::node* node = table->get("client-cert-roles")) {
+        const toml::table* roles = node->as_table();
+        if (!roles) {
+            reader.keyProblem(*node, context, "client-cert-roles",
+                              "must be a table of CN = \"viewer\" | \"approver\"");
+        } else {
+            for (auto&& [cn, role] : *roles) {
+                const auto value = role.value<std::string>();
+                if (!role.is_string() || (*value != "viewer" && *value != "approver")) {
+                    reader.keyProblem(role, context, "client-cert-roles",
+                                      "entry '" + std::string(cn.str()) +
+                                          "' must be \"viewer\" or \"approver\"");
+                } else {
+                    admin.client_cert_roles[std::string(cn.str())] = *value;
+                }
+            }
+            if (admin.client_ca.empty() && !admin.client_cert_roles.empty()) {
+                reader.keyProblem(*node, context, "client-cert-roles",
+                                  "needs 'client-ca' to say which certificates to trust");
+            }
+        }
+    }
+    if (const auto url = reader.string(*table, "notify-url", context)) {
+        const bool http = url->rfind("http://", 0) == 0 || url->rfind("https://", 0) == 0;
+        const std::string rest = http ? url->substr(url->find("://") + 3) : "";
+        const std::string authority = rest.substr(0, rest.find('/'));
+        std::string host;
+        std::uint16_t port = 0;
+        const bool ok = http && isPrintableAscii(*url) && url->find(' ') == std::string::npos &&
+                        !authority.empty() &&
+                        (parseListen(authority, host, port) || isIpAddress(authority) ||
+                         isValidDnsName(authority));
+        if (!ok) {
+            reader.keyProblem(*table->get("notify-url"), context, "notify-url",
+                              "must be an http:// or https:// URL");
+        } else {
+            admin.notify_url = *url;
+        }
+    }
+}
+
 }  // namespace
 
 const char* approvalName(Approval approval) {
@@ -823,17 +901,18 @@ Config parseConfig(std::string_view toml_text, const std::string& source) {
     config.path = source;
     const std::string base_dir = directoryOf(source);
     for (auto&& [key, node] : root) {
-        static const std::set<std::string_view> known = {"profile", "ra", "ca", "auth"};
+        static const std::set<std::string_view> known = {"profile", "ra", "ca", "auth", "admin"};
         if (known.count(key.str()) == 0) {
             reader.problem(key.source(), "top level",
                            "unknown table or key '" + std::string(key.str()) +
-                               "' (known: [[profile]], [ra], [ca], [auth])");
+                               "' (known: [[profile]], [ra], [ca], [auth], [admin])");
         }
     }
     readProfiles(reader, root, false, config.dhcp);
     readRa(reader, root, base_dir, config.ra);
     readCa(reader, root, base_dir, config.ca);
     readAuth(reader, root, base_dir, config.auth);
+    readAdmin(reader, root, base_dir, config.admin);
     reader.throwIfFailed();
     return config;
 }

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -103,6 +104,21 @@ struct AuthSettings {
     bool allow_des = false;
 };
 
+// [admin]: the HTTPS listener of the admin API and web console.
+struct AdminSettings {
+    bool enabled = true;                  // listen = "" disables it
+    std::string listen_host = "127.0.0.1";
+    std::uint16_t listen_port = 8443;
+    // TLS server certificate and key; issued by the embedded CA when empty.
+    std::string cert;
+    std::string key_file;
+    // Client certificates chaining to this PEM bundle may log in, with the
+    // role their CN is given in `client_cert_roles`.
+    std::string client_ca;
+    std::map<std::string, std::string> client_cert_roles;  // CN -> "viewer" | "approver"
+    std::string notify_url;               // webhook for new pending requests
+};
+
 // The whole file as the RA reads it: profiles are optional here (the RA uses
 // their domains for CN checks), every table is validated and unknown tables
 // are errors.
@@ -112,6 +128,7 @@ struct Config {
     RaSettings ra;
     CaSettings ca;
     AuthSettings auth;
+    AdminSettings admin;
 };
 
 Config parseConfig(std::string_view toml_text, const std::string& source);

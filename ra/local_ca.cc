@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -81,17 +82,26 @@ void addSubjectAltNames(X509& cert, const std::vector<SubjectAltName>& sans) {
     }
     GeneralNamesPtr names(sk_GENERAL_NAME_new_null());
     for (const auto& san : sans) {
-        ASN1_IA5STRING* text = ASN1_IA5STRING_new();
-        GENERAL_NAME* name = GENERAL_NAME_new();
-        if (!text || !name ||
-            ASN1_STRING_set(text, san.value.data(), static_cast<int>(san.value.size())) != 1) {
-            ASN1_IA5STRING_free(text);
-            GENERAL_NAME_free(name);
-            throw CryptoError("cannot build subjectAltName");
+        GENERAL_NAME* name = nullptr;
+        if (san.type == SubjectAltName::Type::ip) {
+            name = a2i_GENERAL_NAME(nullptr, nullptr, nullptr, GEN_IPADD, san.value.c_str(), 0);
+        } else {
+            ASN1_IA5STRING* text = ASN1_IA5STRING_new();
+            name = GENERAL_NAME_new();
+            if (!text || !name ||
+                ASN1_STRING_set(text, san.value.data(), static_cast<int>(san.value.size())) != 1) {
+                ASN1_IA5STRING_free(text);
+                GENERAL_NAME_free(name);
+                name = nullptr;
+            } else {
+                GENERAL_NAME_set0_value(
+                    name, san.type == SubjectAltName::Type::dns ? GEN_DNS : GEN_EMAIL, text);
+            }
         }
-        GENERAL_NAME_set0_value(name, san.type == SubjectAltName::Type::dns ? GEN_DNS : GEN_EMAIL,
-                                text);
-        sk_GENERAL_NAME_push(names.get(), name);
+        if (!name || !sk_GENERAL_NAME_push(names.get(), name)) {
+            GENERAL_NAME_free(name);
+            throw CryptoError("cannot build subjectAltName " + san.value);
+        }
     }
     if (X509_add1_ext_i2d(&cert, NID_subject_alt_name, names.get(), 0, 0) != 1) {
         throw CryptoError("cannot add subjectAltName");
@@ -279,6 +289,81 @@ RaIdentity loadOrCreateRa(const Config& config, LocalCa& ca, std::time_t now, bo
     return {std::move(cert), std::move(key)};
 }
 
+// Names a browser may use to reach the admin listener.
+std::vector<SubjectAltName> adminNames(const AdminSettings& admin) {
+    std::vector<SubjectAltName> names = {{SubjectAltName::Type::dns, "localhost"},
+                                         {SubjectAltName::Type::ip, "127.0.0.1"},
+                                         {SubjectAltName::Type::ip, "::1"}};
+    char host[256] = {};
+    if (::gethostname(host, sizeof(host) - 1) == 0 && isValidDnsName(host) &&
+        std::string(host) != "localhost") {
+        names.push_back({SubjectAltName::Type::dns, host});
+    }
+    const std::string& listen = admin.listen_host;
+    const bool wildcard = listen == "0.0.0.0" || listen == "::";
+    const bool ip = listen.find(':') != std::string::npos ||
+                    listen.find_first_not_of("0123456789.") == std::string::npos;
+    const SubjectAltName own{ip ? SubjectAltName::Type::ip : SubjectAltName::Type::dns, listen};
+    if (!wildcard && std::find(names.begin(), names.end(), own) == names.end()) {
+        names.push_back(own);
+    }
+    return names;
+}
+
+bool coversNames(X509& cert, const std::vector<SubjectAltName>& wanted) {
+    for (const auto& name : wanted) {
+        const int ok = name.type == SubjectAltName::Type::ip
+                           ? X509_check_ip_asc(&cert, name.value.c_str(), 0)
+                           : X509_check_host(&cert, name.value.c_str(), name.value.size(), 0, nullptr);
+        if (ok != 1) {
+            return false;
+        }
+    }
+    return true;
+}
+
+RaIdentity loadOrCreateAdmin(const Config& config, LocalCa& ca, std::time_t now, bool create,
+                             std::vector<std::string>& created) {
+    if (!config.admin.enabled) {
+        return {};
+    }
+    if (!config.admin.cert.empty()) {
+        Loaded own = loadPair(config.admin.cert, config.admin.key_file, "admin TLS");
+        return {std::move(own.cert), std::move(own.key)};
+    }
+    const std::string cert_path = stateFile(config, "admin.pem");
+    const std::string key_path = stateFile(config, "admin.key");
+    const std::vector<SubjectAltName> names = adminNames(config.admin);
+    if (exists(cert_path)) {
+        Loaded admin = loadPair(cert_path, key_path, "admin TLS");
+        if (!create || (issuedBy(*admin.cert, ca.certificate()) &&
+                        notAfterOf(*admin.cert) > now + kRaRenewBefore && coversNames(*admin.cert, names))) {
+            return {std::move(admin.cert), std::move(admin.key)};
+        }
+        ::unlink(cert_path.c_str());
+        ::unlink(key_path.c_str());
+    } else if (!create) {
+        return {};  // admin commands do not serve TLS
+    }
+    EvpPkeyPtr key = generateKey("ec:p256");
+    CaSettings subject_only;
+    subject_only.organization = config.ca.organization;
+    const X509NamePtr name = makeName(config.ca.name + " admin console", subject_only);
+    CertificateSpec spec;
+    spec.subject = name.get();
+    spec.subject_key = key.get();
+    spec.not_before = now - kClockSkew;
+    spec.not_after = std::min(now + kRaLifetime, notAfterOf(ca.certificate()));
+    spec.key_usage = "critical,digitalSignature";
+    spec.extended_key_usage = "serverAuth";
+    spec.sans = names;
+    X509Ptr cert = signCertificate(spec, &ca.certificate(), ca.key());
+    saveKeyAndCertificate(key_path, cert_path, *key, *cert);
+    created.push_back(key_path);
+    created.push_back(cert_path);
+    return {std::move(cert), std::move(key)};
+}
+
 }  // namespace
 
 X509Ptr signCertificate(const CertificateSpec& spec, X509* issuer_cert, EVP_PKEY& issuer_key) {
@@ -394,6 +479,7 @@ State bootstrapState(const Config& config, std::time_t now, bool create) {
     State state;
     state.ca = loadOrCreateCa(config, now, create, state.created);
     state.ra = loadOrCreateRa(config, *state.ca, now, create, state.created);
+    state.admin = loadOrCreateAdmin(config, *state.ca, now, create, state.created);
     return state;
 }
 

@@ -16,7 +16,7 @@
 namespace scep {
 
 struct SubjectAltName {
-    enum class Type { dns, email } type;
+    enum class Type { dns, email, ip } type;
     std::string value;
     bool operator==(const SubjectAltName& other) const {
         return type == other.type && value == other.value;
@@ -64,6 +64,7 @@ struct RaIdentity {
 struct State {
     std::unique_ptr<LocalCa> ca;
     RaIdentity ra;
+    RaIdentity admin;  // TLS server identity of the admin listener (empty when disabled)
     std::vector<std::string> created;  // files created by this start, for the operator
 };
 

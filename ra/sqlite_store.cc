@@ -22,17 +22,21 @@
 // Because every use of the connection holds the mutex, it is opened with
 // SQLITE_OPEN_NOMUTEX (SQLite's own per-connection mutex would be redundant).
 //
-// All SQL text is constant; values are only ever bound as parameters.
+// All SQL text is constant or, for the admin searches, assembled from
+// constant fragments chosen by which filters are set; values are only ever
+// bound as parameters.
 
 #include "ra/store.h"
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <ctime>
 #include <limits>
 #include <mutex>
 #include <unordered_map>
 #include <utility>
+#include <variant>
 
 namespace scep {
 
@@ -64,13 +68,16 @@ std::optional<RequestStatus> requestStatusFromName(const std::string& name) {
 namespace {
 
 // Bump together with a migration step in SqliteStore::migrate().
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 // PRAGMA application_id: "SCEP", so `file` and we can tell our databases
 // from other SQLite files.
 constexpr std::int64_t kApplicationId = 0x53434550;
 constexpr int kBusyTimeoutMs = 5000;
 
-// Version 1, created in one transaction together with user_version.
+// Version 1, as released: a new database is created with it and then
+// migrated step by step (kMigrationV2...), all in one transaction together
+// with user_version, so a fresh and an upgraded database have the same
+// schema by construction. Never edit it; add a migration instead.
 //
 // Invariants the schema enforces on its own (also against the admin CLI or
 // a hand-written sqlite3 session, as long as foreign_keys is on):
@@ -160,6 +167,42 @@ BEGIN
 END;
 )sql";
 
+// Version 1 -> 2: the admin API's searches and its tokens.
+//  - requests.model / requests.mac: VIRTUAL generated columns over the
+//    details JSON (JSON1), so they cost nothing per row on disk and the
+//    indexes on them make "all requests of this phone" a lookup instead of
+//    parsing every row's JSON. A row whose details is not valid JSON, or
+//    whose value is not a string (or absent: non-MIC requests), gets NULL:
+//    json_extract() on malformed JSON would raise, which in an indexed
+//    column would make the INSERT itself fail. (CASE only evaluates the
+//    branch it takes.) ADD COLUMN of a VIRTUAL column rewrites nothing.
+//  - requests_created_at for since/until; certificates_not_before for the
+//    newest-first certificate list (ORDER BY not_before DESC, serial).
+//  - tokens: admin API tokens; only the SHA-256 of the secret is stored.
+constexpr const char* kMigrationV2 = R"sql(
+ALTER TABLE requests ADD COLUMN model TEXT GENERATED ALWAYS AS (
+    CASE WHEN json_valid(details) THEN
+        CASE json_type(details, '$.model') WHEN 'text' THEN json_extract(details, '$.model') END
+    END) VIRTUAL;
+ALTER TABLE requests ADD COLUMN mac TEXT GENERATED ALWAYS AS (
+    CASE WHEN json_valid(details) THEN
+        CASE json_type(details, '$.mac') WHEN 'text' THEN json_extract(details, '$.mac') END
+    END) VIRTUAL;
+CREATE INDEX requests_model ON requests (model);
+CREATE INDEX requests_mac ON requests (mac);
+CREATE INDEX requests_created_at ON requests (created_at);
+CREATE INDEX certificates_not_before ON certificates (not_before DESC, serial);
+
+CREATE TABLE tokens (
+    id          TEXT    NOT NULL PRIMARY KEY CHECK (id <> ''),
+    name        TEXT    NOT NULL UNIQUE CHECK (name <> ''),
+    role        TEXT    NOT NULL CHECK (role IN ('viewer', 'approver')),
+    secret_hash BLOB    NOT NULL CHECK (length(secret_hash) = 32),
+    created_at  INTEGER NOT NULL,
+    created_by  TEXT    NOT NULL
+) STRICT;
+)sql";
+
 // Column lists shared by the SELECTs and the row readers below.
 #define SCEP_REQUEST_COLUMNS                                                                   \
     "id, transaction_id, message_type, method, identity, common_name, csr, public_key_id, "   \
@@ -167,6 +210,11 @@ END;
 #define SCEP_CERTIFICATE_COLUMNS                                                               \
     "serial, subject, issuer, common_name, not_before, not_after, der, request_id, revoked, " \
     "revocation_reason, revoked_at"
+// The same, qualified, for the certificate search that joins requests.
+#define SCEP_CERTIFICATE_COLUMNS_C                                                             \
+    "c.serial, c.subject, c.issuer, c.common_name, c.not_before, c.not_after, c.der, "        \
+    "c.request_id, c.revoked, c.revocation_reason, c.revoked_at"
+#define SCEP_TOKEN_COLUMNS "id, name, role, secret_hash, created_at, created_by"
 #define SCEP_AUDIT_COLUMNS                                                                     \
     "id, at, actor, action, outcome, method, identity, reason, request_id, serial, peer, "    \
     "transaction_id"
@@ -184,6 +232,11 @@ std::int64_t now() {
     if (code == SQLITE_CONSTRAINT_UNIQUE &&
         message.find("requests.transaction_id") != std::string::npos) {
         throw DuplicateTransaction(what);
+    }
+    if ((code == SQLITE_CONSTRAINT_UNIQUE || code == SQLITE_CONSTRAINT_PRIMARYKEY) &&
+        (message.find("tokens.name") != std::string::npos ||
+         message.find("tokens.id") != std::string::npos)) {
+        throw DuplicateToken(what);
     }
     throw StoreError(what);
 }
@@ -382,20 +435,17 @@ public:
     void audit(const AuditEvent& event) override;
     std::vector<AuditEvent> listAudit(std::size_t limit, std::int64_t before_id) override;
 
-    // TODO(store v2): placeholders until the admin queries land.
-    Page<RequestRecord> findRequests(const RequestFilter&) override { throw StoreError("not yet"); }
-    Page<CertificateView> findCertificates(const CertificateFilter&) override {
-        throw StoreError("not yet");
-    }
-    std::size_t countRequests(RequestStatus) override { throw StoreError("not yet"); }
-    std::size_t countValidCertificates(std::int64_t, std::int64_t) override {
-        throw StoreError("not yet");
-    }
-    void addToken(const TokenRecord&, const AuditEvent&) override { throw StoreError("not yet"); }
-    std::optional<TokenRecord> findToken(const std::string&) override { throw StoreError("not yet"); }
-    std::vector<TokenRecord> listTokens() override { throw StoreError("not yet"); }
-    bool deleteToken(const std::string&, const AuditEvent&) override { throw StoreError("not yet"); }
-    void ping() override { throw StoreError("not yet"); }
+    Page<RequestRecord> findRequests(const RequestFilter& filter) override;
+    Page<CertificateView> findCertificates(const CertificateFilter& filter) override;
+    std::size_t countRequests(RequestStatus status) override;
+    std::size_t countValidCertificates(std::int64_t from, std::int64_t to) override;
+
+    void addToken(const TokenRecord& token, const AuditEvent& event) override;
+    std::optional<TokenRecord> findToken(const std::string& id) override;
+    std::vector<TokenRecord> listTokens() override;
+    bool deleteToken(const std::string& name, const AuditEvent& event) override;
+
+    void ping() override;
 
 private:
     // BEGIN IMMEDIATE on construction; ROLLBACK on destruction unless
@@ -428,6 +478,27 @@ private:
         SqliteStore& store_;
         const std::string& operation_;
         bool committed_ = false;
+    };
+
+    // A read transaction (BEGIN DEFERRED): the statements run inside it see
+    // one snapshot, so a search's total and its page agree even while the
+    // CLI writes. Same declaration order rules as Transaction; nothing to
+    // commit, so it always ends with ROLLBACK.
+    class ReadTransaction {
+    public:
+        ReadTransaction(SqliteStore& store, const std::string& operation) : store_(store) {
+            store_.query("BEGIN DEFERRED", operation).run();
+        }
+        ~ReadTransaction() {
+            if (!sqlite3_get_autocommit(store_.db_.get())) {
+                sqlite3_exec(store_.db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+            }
+        }
+        ReadTransaction(const ReadTransaction&) = delete;
+        ReadTransaction& operator=(const ReadTransaction&) = delete;
+
+    private:
+        SqliteStore& store_;
     };
 
     // A cached prepared statement for constant SQL. Caller holds mutex_.
@@ -543,11 +614,18 @@ void SqliteStore::migrate() {
         // Integer constants from this file, not values: no parameter binding
         // exists for PRAGMA arguments.
         exec("PRAGMA application_id = 1396917584", operation);  // kApplicationId
-        exec("PRAGMA user_version = 1", operation);             // kSchemaVersion
-        static_assert(kApplicationId == 1396917584 && kSchemaVersion == 1,
-                      "keep the PRAGMA texts above in step");
+        static_assert(kApplicationId == 1396917584, "keep the PRAGMA text above in step");
+        version = 1;
     }
-    // Future: `if (version < 2) { migrate 1 -> 2 }` here, same transaction.
+    // Each step upgrades in place; a failing step rolls back all of them,
+    // leaving the file exactly as it was (and still usable by the old
+    // release).
+    if (version < 2) {
+        exec(kMigrationV2, operation);
+    }
+    // Future: `if (version < 3) { exec(kMigrationV3) }` here, same transaction.
+    exec("PRAGMA user_version = 2", operation);  // kSchemaVersion
+    static_assert(kSchemaVersion == 2, "keep the PRAGMA text above in step");
     tx.commit();
 }
 

@@ -404,3 +404,35 @@ TEST_CASE("the RA also validates profiles and never echoes a secret") {
     CHECK(message.find("https is not supported") != std::string::npos);
     CHECK(message.find("'challenge' must be a string") != std::string::npos);
 }
+
+TEST_CASE("[admin]: listener, TLS files, client-certificate roles, webhook") {
+    const Config defaults = parseConfig("", "/etc/kea-scep-ra/scep.toml");
+    CHECK(defaults.admin.enabled);
+    CHECK(defaults.admin.listen_host == "127.0.0.1");
+    CHECK(defaults.admin.listen_port == 8443);
+    const Config config = parseConfig(R"(
+[admin]
+listen = "[::1]:9443"
+client-ca = "admins.pem"
+notify-url = "https://hooks.example.nl:8443/scep?x=1"
+[admin.client-cert-roles]
+"alice" = "approver"
+"Bob Viewer" = "viewer"
+)", "/etc/kea-scep-ra/scep.toml");
+    CHECK(config.admin.listen_host == "::1");
+    CHECK(config.admin.listen_port == 9443);
+    CHECK(config.admin.client_ca == "/etc/kea-scep-ra/admins.pem");
+    CHECK(config.admin.client_cert_roles.at("alice") == "approver");
+    CHECK(config.admin.client_cert_roles.at("Bob Viewer") == "viewer");
+    CHECK(config.admin.notify_url == "https://hooks.example.nl:8443/scep?x=1");
+    CHECK_FALSE(parseConfig("[admin]\nlisten = \"\"\n", "x.toml").admin.enabled);
+
+    checkRaRefused("[admin]\nlisten = \"8443\"\n", "[admin]", "listen", "ADDRESS:PORT");
+    checkRaRefused("[admin]\nnotify-url = \"ftp://x\"\n", "[admin]", "notify-url", "http:// or https://");
+    checkRaRefused("[admin]\ncert = \"a.pem\"\n", "[admin]", "key-file", "go together");
+    checkRaRefused("[admin]\nclient-ca = \"a.pem\"\n[admin.client-cert-roles]\nalice = \"root\"\n",
+                   "[admin]", "client-cert-roles", "\"viewer\" or \"approver\"");
+    checkRaRefused("[admin.client-cert-roles]\nalice = \"viewer\"\n", "[admin]", "client-cert-roles",
+                   "needs 'client-ca'");
+    checkRaRefused("[admin]\nlistn = \"x\"\n", "[admin]", "listn", "unknown key");
+}

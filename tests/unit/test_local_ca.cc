@@ -31,7 +31,7 @@ TEST_CASE("first start creates CA and RA with 0600 keys in a 0700 state-dir; lat
     const Config config = configIn(dir);
     const std::time_t now = std::time(nullptr);
     const State first = bootstrapState(config, now);
-    CHECK(first.created.size() == 4);
+    CHECK(first.created.size() == 6);  // CA, RA and admin TLS: certificate and key each
     CHECK(modeOf(dir.file("state")) == 0700);
     CHECK(modeOf(dir.file("state/ca.key")) == 0600);
     CHECK(modeOf(dir.file("state/ra.key")) == 0600);
@@ -83,7 +83,7 @@ TEST_CASE("bring-your-own CA and RA files are checked") {
                             generated.file("state/ca.key") + "\"\n";
     const State state = bootstrapState(configIn(dir, own), std::time(nullptr));
     CHECK(X509_cmp(&state.ca->certificate(), &made.ca->certificate()) == 0);
-    CHECK(state.created.size() == 2);  // only the RA material
+    CHECK(state.created.size() == 4);  // only the RA and admin TLS material
 
     TempDir wrong;
     const std::string mismatched = "[ca]\ncert = \"" + generated.file("state/ca.pem") +
@@ -165,4 +165,29 @@ TEST_CASE("the CSR's public key is copied into the certificate exactly, RSA and 
         CHECK(X509_get0_subject_key_id(cert.get()) != nullptr);
         CHECK(publicKeyId(*X509_get_X509_PUBKEY(cert.get())) == publicKeyId(*key));
     }
+}
+
+TEST_CASE("the admin listener gets a TLS server certificate from the CA, for the names a browser uses") {
+    TempDir dir;
+    const std::time_t now = std::time(nullptr);
+    const Config config = configIn(dir, "[admin]\nlisten = \"192.0.2.10:8443\"\n");
+    const State state = bootstrapState(config, now);
+    X509& tls = *state.admin.cert;
+    CHECK(modeOf(dir.file("state/admin.key")) == 0600);
+    CHECK(X509_check_issued(&state.ca->certificate(), &tls) == X509_V_OK);
+    CHECK((X509_get_extended_key_usage(&tls) & XKU_SSL_SERVER) != 0);
+    CHECK(X509_check_host(&tls, "localhost", 0, 0, nullptr) == 1);
+    CHECK(X509_check_ip_asc(&tls, "127.0.0.1", 0) == 1);
+    CHECK(X509_check_ip_asc(&tls, "::1", 0) == 1);
+    CHECK(X509_check_ip_asc(&tls, "192.0.2.10", 0) == 1);
+    CHECK(X509_check_private_key(&tls, state.admin.key.get()) == 1);
+
+    // A new listen address gets a certificate that names it.
+    const State moved = bootstrapState(configIn(dir, "[admin]\nlisten = \"192.0.2.11:8443\"\n"), now);
+    CHECK(X509_check_ip_asc(moved.admin.cert.get(), "192.0.2.11", 0) == 1);
+    // Disabled: no TLS identity at all.
+    TempDir off;
+    const State none = bootstrapState(configIn(off, "[admin]\nlisten = \"\"\n"), now);
+    CHECK_FALSE(none.admin.cert);
+    CHECK(none.created.size() == 4);
 }
