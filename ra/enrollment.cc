@@ -8,6 +8,8 @@ namespace scep {
 
 struct EnrollmentService::Context {
     PkiRequest request;
+    std::string outcome;  // "success" | "pending" | "failure", for the hooks
+    bool issued = false;  // a certificate was issued by this message
     Bytes content;      // decrypted: CSR, IssuerAndSubject or IssuerAndSerialNumber
     X509ReqPtr csr;     // PKCSReq / RenewalReq
     int cipher_nid = 0;
@@ -91,6 +93,7 @@ std::mutex& EnrollmentService::lockFor(const std::string& transaction_id) {
 }
 
 Bytes EnrollmentService::pkiOperation(const Bytes& message, const std::string& peer) {
+    const auto started = std::chrono::steady_clock::now();
     Context ctx;
     ctx.peer = peer;
     ctx.now = clock_();
@@ -104,8 +107,21 @@ Bytes EnrollmentService::pkiOperation(const Bytes& message, const std::string& p
         ctx.event.reason = std::string("unusable SCEP message: ") + e.what();
         store_.audit(ctx.event);
         log_.audit(ctx.event);
+        if (hooks_.on_message) {
+            hooks_.on_message({"unparseable", "failure", "", 0, false});
+        }
         throw UnanswerableMessage(ctx.event.reason);
     }
+    Bytes reply = answer(ctx);
+    if (hooks_.on_message) {
+        const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
+        hooks_.on_message({messageTypeName(ctx.request.message_type), ctx.outcome, ctx.event.method,
+                           took.count(), ctx.issued});
+    }
+    return reply;
+}
+
+Bytes EnrollmentService::answer(Context& ctx) {
     ctx.event.transaction_id = ctx.request.transaction_id;
     ctx.event.action = messageTypeName(ctx.request.message_type);
     ctx.event.identity = nameText(X509_get_subject_name(ctx.request.signer.get()));
@@ -212,6 +228,9 @@ Bytes EnrollmentService::enroll(Context& ctx) {
         store_.addPendingRequest(record, ctx.event);
         ctx.event.request_id = record.id;
         log_.audit(ctx.event);
+        if (hooks_.on_pending) {
+            hooks_.on_pending(record);
+        }
         return pending(ctx);
     }
 
@@ -227,6 +246,7 @@ Bytes EnrollmentService::enroll(Context& ctx) {
     store_.addIssuedRequest(record, cert_record, ctx.event);
     ctx.event.request_id = record.id;
     log_.audit(ctx.event);
+    ctx.issued = true;
     return success(ctx, degenerateSignedData({cert.get()}));
 }
 
@@ -308,6 +328,7 @@ Bytes EnrollmentService::getCrl(Context& ctx) {
 }
 
 Bytes EnrollmentService::success(Context& ctx, const Bytes& content) {
+    ctx.outcome = "success";
     CertRepParams params;
     params.status = PkiStatus::success;
     params.transaction_id = ctx.request.transaction_id;
@@ -319,6 +340,7 @@ Bytes EnrollmentService::success(Context& ctx, const Bytes& content) {
 }
 
 Bytes EnrollmentService::pending(Context& ctx) {
+    ctx.outcome = "pending";
     CertRepParams params;
     params.status = PkiStatus::pending;
     params.transaction_id = ctx.request.transaction_id;
@@ -328,6 +350,7 @@ Bytes EnrollmentService::pending(Context& ctx) {
 }
 
 Bytes EnrollmentService::failure(Context& ctx, FailInfo fail, const std::string& reason, bool audit) {
+    ctx.outcome = "failure";
     if (audit) {
         ctx.event.outcome = "failure";
         ctx.event.reason = std::string(failInfoName(fail)) + ": " + reason;
@@ -378,8 +401,19 @@ Bytes EnrollmentService::crl() {
         crl_der_ = crlDer(*state_.ca->crl(revoked, now));
         crl_revocations_ = fingerprint;
         crl_built_ = now;
+        crl_revoked_count_ = revoked.size();
+        // Published beside the CA for web servers and distribution points.
+        writeFileAtomically(stateFile(config_, "crl.der"),
+                            std::string(crl_der_.begin(), crl_der_.end()), 0644);
     }
     return crl_der_;
+}
+
+CrlInfo EnrollmentService::crlInfo() {
+    crl();
+    const std::lock_guard<std::mutex> lock(crl_mutex_);
+    return {crl_built_, crl_built_ + static_cast<std::time_t>(config_.ca.crl_days) * 24 * 3600,
+            crl_revoked_count_};
 }
 
 namespace {
@@ -478,6 +512,7 @@ void EnrollmentService::revoke(const std::string& serial, int reason, const std:
         throw AdminError(AdminError::Kind::conflict, "certificate " + serial + " is already revoked");
     }
     log_.audit(event);
+    crl();  // regenerated on every revocation
 }
 
 }  // namespace scep

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <ctime>
 #include <functional>
@@ -41,6 +42,27 @@ private:
 
 using Clock = std::function<std::time_t()>;
 
+struct MessageOutcome {
+    std::string message_type;  // "PKCSReq", ..., "unknown", "unparseable"
+    std::string outcome;       // "success" | "pending" | "failure"
+    std::string method;        // auth method, "" when none
+    double seconds = 0;        // receipt to reply
+    bool issued = false;       // a certificate was issued for this message
+};
+
+// Observers for metrics and notifications; called on the request's thread,
+// so they must be quick and must not throw.
+struct EnrollmentHooks {
+    std::function<void(const MessageOutcome&)> on_message;
+    std::function<void(const RequestRecord&)> on_pending;
+};
+
+struct CrlInfo {
+    std::time_t this_update = 0;
+    std::time_t next_update = 0;
+    std::size_t revoked = 0;
+};
+
 class EnrollmentService {
 public:
     EnrollmentService(const Config& config, State& state, Store& store, EventLog& log,
@@ -59,6 +81,10 @@ public:
     // Current CRL (DER), rebuilt when revocations changed or it is half-way
     // to its nextUpdate.
     Bytes crl();
+    CrlInfo crlInfo();
+    void setHooks(EnrollmentHooks hooks) { hooks_ = std::move(hooks); }
+    const Config& config() const { return config_; }
+    State& state() { return state_; }
 
     // Issues the certificate of a pending request; returns its serial.
     std::string approve(std::int64_t request_id, const std::string& actor);
@@ -69,6 +95,7 @@ public:
 private:
     struct Context;
 
+    Bytes answer(Context& ctx);
     Bytes enroll(Context& ctx);
     Bytes poll(Context& ctx);
     Bytes getCertificate(Context& ctx);
@@ -94,6 +121,8 @@ private:
     Bytes crl_der_;
     std::string crl_revocations_;  // what the cached CRL was built from
     std::time_t crl_built_ = 0;
+    std::size_t crl_revoked_count_ = 0;
+    EnrollmentHooks hooks_;
 };
 
 }  // namespace scep

@@ -3,25 +3,33 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <cstdlib>
 #include <ctime>
 #include <iomanip>
 #include <iostream>
 #include <map>
 #include <sstream>
+#include <functional>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include <httplib.h>
 
 #include "common/config.h"
 #include "common/fingerprint.h"
+#include "ra/admin_api.h"
 #include "ra/authenticator.h"
 #include "ra/crypto.h"
 #include "ra/enrollment.h"
 #include "ra/event_log.h"
 #include "ra/local_ca.h"
+#include "ra/metrics.h"
+#include "ra/notifier.h"
 #include "ra/scep_http.h"
 #include "ra/store.h"
+#include "ra/tokens.h"
 
 namespace {
 
@@ -40,6 +48,9 @@ const char* kUsage =
     "  reject ID --reason TEXT        reject a pending request\n"
     "  certs                          list issued certificates\n"
     "  revoke SERIAL [--reason R]     revoke (R: RFC 5280 reason name or number)\n"
+    "  token create --name N --role R create an admin API token (viewer|approver); shown once\n"
+    "  token list                     list admin API tokens (never their secrets)\n"
+    "  token delete NAME              delete an admin API token\n"
     "\n"
     "  --config defaults to " "/etc/kea-scep-ra/scep.toml" "\n";
 
@@ -118,20 +129,85 @@ void printFingerprints(X509& ca, std::ostream& out) {
         << "  SHA-256 fingerprint: " << toHex(certificateFingerprint(ca, Digest::sha256)) << "\n";
 }
 
-// SIGINT/SIGTERM stop the listener from a thread that waits for them, so
-// the store closes cleanly.
-void stopOnSignal(httplib::Server& server) {
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-    std::thread([&server, signals] {
-        int received = 0;
-        sigwait(&signals, &received);
-        server.stop();
-    }).detach();
+std::string operatorName() {
+    const char* user = std::getenv("SUDO_USER");
+    if (!user) {
+        const passwd* entry = getpwuid(geteuid());
+        user = entry ? entry->pw_name : nullptr;
+    }
+    return std::string("cli:") + (user ? user : std::to_string(geteuid()).c_str());
 }
+
+std::string endpoint(const std::string& host, std::uint16_t port) {
+    return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+// Everything `serve` runs besides the listeners' own threads: the CRL kept
+// fresh (and published to state-dir) and a clean stop on SIGINT/SIGTERM.
+class Background {
+public:
+    Background(EnrollmentService& service, EventLog& log) : service_(service), log_(log) {
+        sigset_t signals;
+        sigemptyset(&signals);
+        sigaddset(&signals, SIGINT);
+        sigaddset(&signals, SIGTERM);
+        pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+        signals_ = std::thread([this, signals] {
+            int received = 0;
+            sigwait(&signals, &received);
+            stop();
+        });
+        crl_ = std::thread([this] { keepCrlFresh(); });
+    }
+    ~Background() {
+        stop();
+        crl_.join();
+        // The signal thread waits for a signal that may never come.
+        signals_.detach();
+    }
+    void onStop(std::function<void()> action) { stop_actions_.push_back(std::move(action)); }
+
+private:
+    void stop() {
+        std::vector<std::function<void()>> actions;
+        {
+            const std::lock_guard<std::mutex> lock(mutex_);
+            if (stopping_) {
+                return;
+            }
+            stopping_ = true;
+            actions = stop_actions_;
+        }
+        wake_.notify_all();
+        for (auto& action : actions) {
+            action();
+        }
+    }
+    // Revocations by other processes (the CLI) and the approaching
+    // nextUpdate are picked up here even when nobody asks for the CRL.
+    void keepCrlFresh() {
+        std::unique_lock<std::mutex> lock(mutex_);
+        while (!stopping_) {
+            lock.unlock();
+            try {
+                service_.crl();
+            } catch (const std::exception& e) {
+                log_.error("cannot refresh the CRL", {{"error", e.what()}});
+            }
+            lock.lock();
+            wake_.wait_for(lock, std::chrono::seconds(30), [this] { return stopping_; });
+        }
+    }
+
+    EnrollmentService& service_;
+    EventLog& log_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool stopping_ = false;
+    std::vector<std::function<void()>> stop_actions_;
+    std::thread signals_;
+    std::thread crl_;
+};
 
 int serve(const Config& config) {
     EventLog log;
@@ -143,19 +219,113 @@ int serve(const Config& config) {
     std::cout.flush();
     const auto store = openSqliteStore(stateFile(config, "scep-ra.db"));
     EnrollmentService service(config, state, *store, log);
-    httplib::Server server;
-    installScepRoutes(server, service, *store, log, config.ra);
-    stopOnSignal(server);
-    if (!server.bind_to_port(config.ra.listen_host.c_str(), config.ra.listen_port)) {
-        log.error("cannot listen", {{"listen", config.ra.listen_host + ":" +
-                                                   std::to_string(config.ra.listen_port)}});
+    Metrics metrics;
+    std::unique_ptr<Notifier> notifier;
+    if (!config.admin.notify_url.empty()) {
+        notifier = std::make_unique<Notifier>(config.admin.notify_url, log, metrics);
+    }
+    service.setHooks({[&metrics](const MessageOutcome& outcome) {
+                          metrics.countScep("PKIOperation", outcome.message_type, outcome.outcome,
+                                            outcome.method);
+                          if (outcome.issued) {
+                              metrics.observeIssuance(outcome.seconds);
+                          }
+                      },
+                      [&notifier](const RequestRecord& request) {
+                          if (notifier) {
+                              notifier->notify({{"event", "request.pending"},
+                                                {"request", requestToJson(request)}});
+                          }
+                      }});
+
+    httplib::Server scep;
+    installScepRoutes(scep, service, *store, log, config.ra, metrics);
+    if (!scep.bind_to_port(config.ra.listen_host.c_str(), config.ra.listen_port)) {
+        log.error("cannot listen", {{"listen", endpoint(config.ra.listen_host, config.ra.listen_port)}});
         return 1;
     }
-    log.info("listening", {{"listen", config.ra.listen_host + ":" + std::to_string(config.ra.listen_port)},
-                           {"state_dir", config.ra.state_dir}});
-    server.listen_after_bind();
+    std::unique_ptr<AdminApi> api;
+    std::unique_ptr<httplib::SSLServer> admin;
+    if (config.admin.enabled) {
+        api = std::make_unique<AdminApi>(service, *store, log, metrics);
+        admin = std::make_unique<httplib::SSLServer>(
+            [&api](SSL_CTX& ctx) { return api->configureTls(ctx); });
+        if (!admin->is_valid()) {
+            log.error("cannot set up TLS for the admin listener");
+            return 1;
+        }
+        api->install(*admin);
+        admin->set_tcp_nodelay(true);
+        if (!admin->bind_to_port(config.admin.listen_host.c_str(), config.admin.listen_port)) {
+            log.error("cannot listen",
+                      {{"admin_listen", endpoint(config.admin.listen_host, config.admin.listen_port)}});
+            return 1;
+        }
+    }
+    Background background(service, log);
+    background.onStop([&scep] { scep.stop(); });
+    std::thread admin_thread;
+    if (admin) {
+        background.onStop([&admin] { admin->stop(); });
+        admin_thread = std::thread([&admin] { admin->listen_after_bind(); });
+    }
+    log.info("listening",
+             {{"listen", endpoint(config.ra.listen_host, config.ra.listen_port)},
+              {"admin_listen", admin ? endpoint(config.admin.listen_host, config.admin.listen_port) : "off"},
+              {"state_dir", config.ra.state_dir}});
+    scep.listen_after_bind();
+    if (admin_thread.joinable()) {
+        admin_thread.join();
+    }
     log.info("stopped");
     return 0;
+}
+
+int tokens(Store& store, const Arguments& args) {
+    const std::string action = args.positional.empty() ? "" : args.positional[0];
+    if (action == "list") {
+        std::cout << std::left << std::setw(24) << "NAME" << std::setw(10) << "ROLE" << std::setw(22)
+                  << "CREATED" << "CREATED BY\n";
+        for (const auto& token : store.listTokens()) {
+            std::cout << std::left << std::setw(24) << token.name << std::setw(10) << token.role
+                      << std::setw(22) << utc(token.created_at) << token.created_by << "\n";
+        }
+        return 0;
+    }
+    AuditEvent event;
+    event.actor = operatorName();
+    event.outcome = "success";
+    if (action == "create") {
+        const std::string name = args.option("name");
+        const std::string role = args.option("role");
+        if (!isValidTokenName(name) || !isRole(role)) {
+            throw std::invalid_argument(
+                "token create needs --name (1-64 of letters, digits, . _ @ -) and --role viewer|approver");
+        }
+        const NewToken token = makeToken(name, role, event.actor);
+        event.action = "token-create";
+        event.identity = name;
+        event.reason = "role " + role;
+        try {
+            store.addToken(token.record, event);
+        } catch (const DuplicateToken&) {
+            throw AdminError(AdminError::Kind::conflict, "a token named '" + name + "' exists");
+        }
+        std::cout << token.text << "\n";
+        std::cerr << "token '" << name << "' (" << role
+                  << ") created; it is shown only now, store it safely\n";
+        return 0;
+    }
+    if (action == "delete" && args.positional.size() == 2) {
+        event.action = "token-delete";
+        event.identity = args.positional[1];
+        if (!store.deleteToken(args.positional[1], event)) {
+            throw AdminError(AdminError::Kind::not_found, "no token named '" + args.positional[1] + "'");
+        }
+        std::cout << "deleted\n";
+        return 0;
+    }
+    throw std::invalid_argument("usage: scep-ra token create --name N --role viewer|approver | list | delete NAME");
 }
 
 void listRequests(Store& store, const Arguments& args) {
@@ -188,14 +358,6 @@ void listCertificates(Store& store) {
     }
 }
 
-std::string operatorName() {
-    const char* user = std::getenv("SUDO_USER");
-    if (!user) {
-        const passwd* entry = getpwuid(geteuid());
-        user = entry ? entry->pw_name : nullptr;
-    }
-    return std::string("cli:") + (user ? user : std::to_string(geteuid()).c_str());
-}
 
 int run(const Arguments& args) {
     const Config config = loadConfig(args.option("config", kDefaultConfig));
@@ -222,6 +384,9 @@ int run(const Arguments& args) {
         return 0;
     }
     const auto store = openSqliteStore(stateFile(config, "scep-ra.db"));
+    if (args.command == "token") {
+        return tokens(*store, args);
+    }
     EventLog log;
     EnrollmentService service(config, state, *store, log);
     if (args.command == "requests") {

@@ -85,17 +85,20 @@ std::optional<Bytes> decodeMessageParameter(const std::string& text) {
 }
 
 void installScepRoutes(httplib::Server& server, EnrollmentService& service, Store& store,
-                       EventLog& log, const RaSettings& settings) {
+                       EventLog& log, const RaSettings& settings, Metrics& metrics) {
     server.set_payload_max_length(settings.max_body);
     // httplib writes headers and body separately; with Nagle on, every reply
     // would wait for the client's delayed ACK (~40 ms).
     server.set_tcp_nodelay(true);
 
-    auto handle = [&service, &store, &log](const httplib::Request& req, httplib::Response& res) {
+    auto handle = [&service, &store, &log, &metrics](const httplib::Request& req,
+                                                     httplib::Response& res) {
         const std::string operation = req.get_param_value("operation");
         if (operation == "GetCACaps") {
+            metrics.countScep(operation, "", "success", "");
             res.set_content(EnrollmentService::capabilities(), "text/plain");
         } else if (operation == "GetCACert") {
+            metrics.countScep(operation, "", "success", "");
             res.set_content(text(service.caCertificates()), "application/x-x509-ca-ra-cert");
         } else if (operation == "PKIOperation") {
             std::optional<Bytes> message;
@@ -105,6 +108,7 @@ void installScepRoutes(httplib::Server& server, EnrollmentService& service, Stor
                 message = decodeMessageParameter(*raw);
             }
             if (!message || message->empty()) {
+                metrics.countScep(operation, "", "failure", "");
                 refuse(res, 400, "PKIOperation without a (base64) message", req.remote_addr, store, log);
                 return;
             }
@@ -115,6 +119,7 @@ void installScepRoutes(httplib::Server& server, EnrollmentService& service, Stor
                 res.set_content(std::string(e.what()) + "\n", "text/plain");
             }
         } else {
+            metrics.countScep("unknown", "", "failure", "");
             refuse(res, 400, "unknown SCEP operation", req.remote_addr, store, log);
         }
     };
@@ -126,7 +131,8 @@ void installScepRoutes(httplib::Server& server, EnrollmentService& service, Stor
         server.Get(path, handle);
         server.Post(path, handle);
     }
-    server.Get("/crl", [&service](const httplib::Request&, httplib::Response& res) {
+    server.Get("/crl", [&service, &metrics](const httplib::Request&, httplib::Response& res) {
+        metrics.countScep("CRL", "", "success", "");
         res.set_content(text(service.crl()), "application/pkix-crl");
     });
 

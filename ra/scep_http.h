@@ -10,6 +10,7 @@
 
 #include "common/config.h"
 #include "ra/enrollment.h"
+#include "ra/metrics.h"
 
 namespace scep {
 
@@ -19,7 +20,9 @@ namespace scep {
 // is not base64.
 std::optional<Bytes> decodeMessageParameter(const std::string& text);
 
+// PKIOperation outcomes reach `metrics` through the service's hooks; the
+// other operations are counted here.
 void installScepRoutes(httplib::Server& server, EnrollmentService& service, Store& store,
-                       EventLog& log, const RaSettings& settings);
+                       EventLog& log, const RaSettings& settings, Metrics& metrics);
 
 }  // namespace scep

@@ -1,0 +1,656 @@
+#include "ra/admin_api.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+
+#include <nlohmann/json.hpp>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "common/fingerprint.h"
+#include "ra/authenticator.h"
+#include "ra/console_assets.h"
+#include "ra/crypto.h"
+#include "ra/tokens.h"
+
+namespace scep {
+
+namespace {
+
+using nlohmann::json;
+
+// A client mistake in a request: 400 with this reason.
+class BadInput : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+const std::map<std::string, int> kReasons = {
+    {"unspecified", 0}, {"keyCompromise", 1}, {"cACompromise", 2}, {"affiliationChanged", 3},
+    {"superseded", 4}, {"cessationOfOperation", 5}, {"certificateHold", 6},
+    {"removeFromCRL", 8}, {"privilegeWithdrawn", 9}, {"aACompromise", 10}};
+
+std::string reasonName(int code) {
+    for (const auto& [name, value] : kReasons) {
+        if (value == code) {
+            return name;
+        }
+    }
+    return std::to_string(code);
+}
+
+std::string dump(const json& value) {
+    return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+void sendJson(httplib::Response& res, const json& body, int status = 200) {
+    res.status = status;
+    res.set_content(dump(body), "application/json");
+}
+
+json parseBody(const httplib::Request& req) {
+    if (req.body.empty()) {
+        return json::object();
+    }
+    json body = json::parse(req.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object()) {
+        throw BadInput("the body must be a JSON object");
+    }
+    return body;
+}
+
+std::int64_t integerParam(const httplib::Request& req, const char* name, std::int64_t fallback,
+                          std::int64_t min, std::int64_t max) {
+    if (!req.has_param(name)) {
+        return fallback;
+    }
+    const std::string text = req.get_param_value(name);
+    if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos) {
+        throw BadInput(std::string("parameter '") + name + "' must be a whole number");
+    }
+    const std::int64_t value = std::stoll(text);
+    if (value < min || value > max) {
+        throw BadInput(std::string("parameter '") + name + "' must be from " + std::to_string(min) +
+                       " to " + std::to_string(max));
+    }
+    return value;
+}
+
+std::int64_t pathId(const httplib::Request& req) {
+    const std::string text = req.matches[1];
+    if (text.size() > 18) {
+        throw AdminError(AdminError::Kind::not_found, "no request " + text);
+    }
+    return std::stoll(text);
+}
+
+}  // namespace
+
+json requestToJson(const RequestRecord& r) {
+    json details = json::parse(r.details, nullptr, false);
+    if (!details.is_object()) {
+        details = json::object();
+    }
+    return {{"id", r.id},
+            {"transaction_id", r.transaction_id},
+            {"status", requestStatusName(r.status)},
+            {"method", r.method},
+            {"message_type", r.message_type},
+            {"common_name", r.common_name},
+            {"identity", r.identity},
+            {"model", details.value("model", "")},
+            {"mac", details.value("mac", "")},
+            {"pid", details.value("pid", "")},
+            {"sn", details.value("sn", "")},
+            {"manufacturer_issuer", details.value("manufacturer_issuer", "")},
+            {"sans", details.value("sans", json::array())},
+            {"peer", r.peer},
+            {"reason", r.reason},
+            {"serial", r.cert_serial},
+            {"created_at", r.created_at},
+            {"updated_at", r.updated_at}};
+}
+
+namespace {
+
+const char* stateName(const CertificateRecord& c, std::int64_t now) {
+    return c.revoked ? "revoked" : c.not_after < now ? "expired" : "valid";
+}
+
+json certificateJson(const CertificateView& view, std::int64_t now) {
+    const CertificateRecord& c = view.certificate;
+    return {{"serial", c.serial},
+            {"subject", c.subject},
+            {"common_name", c.common_name},
+            {"issuer", c.issuer},
+            {"not_before", c.not_before},
+            {"not_after", c.not_after},
+            {"status", stateName(c, now)},
+            {"revoked_at", c.revoked_at},
+            {"revocation_reason", c.revocation_reason},
+            {"revocation_reason_name", c.revoked ? reasonName(c.revocation_reason) : ""},
+            {"request_id", c.request_id},
+            {"model", view.model},
+            {"mac", view.mac}};
+}
+
+json auditJson(const AuditEvent& e) {
+    return {{"id", e.id},
+            {"at", e.at},
+            {"actor", e.actor},
+            {"action", e.action},
+            {"outcome", e.outcome},
+            {"method", e.method},
+            {"identity", e.identity},
+            {"reason", e.reason},
+            {"request_id", e.request_id ? json(*e.request_id) : json(nullptr)},
+            {"serial", e.serial},
+            {"peer", e.peer},
+            {"transaction_id", e.transaction_id}};
+}
+
+std::string keyDescription(const EVP_PKEY& key) {
+    if (isRsa(key)) {
+        return "RSA " + std::to_string(EVP_PKEY_get_bits(&key));
+    }
+    char group[64] = {};
+    std::size_t length = 0;
+    EVP_PKEY_get_group_name(&key, group, sizeof(group), &length);
+    return "EC " + std::string(group, length);
+}
+
+json certificateInfo(X509& cert) {
+    json fingerprints = json::object();
+    for (Digest digest : {Digest::sha1, Digest::sha256, Digest::sha384, Digest::sha512}) {
+        fingerprints[digestName(digest)] = toHex(certificateFingerprint(cert, digest));
+    }
+    const EVP_PKEY* key = X509_get0_pubkey(&cert);
+    return {{"subject", nameText(X509_get_subject_name(&cert))},
+            {"issuer", nameText(X509_get_issuer_name(&cert))},
+            {"serial", serialHex(X509_get0_serialNumber(&cert))},
+            {"not_before", asn1TimeToUnix(X509_get0_notBefore(&cert))},
+            {"not_after", asn1TimeToUnix(X509_get0_notAfter(&cert))},
+            {"key", key ? keyDescription(*key) : ""},
+            {"fingerprints", fingerprints},
+            {"pem", certificatePem(cert)}};
+}
+
+// The CN of a client certificate's subject, or "".
+std::string commonNameOf(X509& cert) {
+    return nameEntry(X509_get_subject_name(&cert), NID_commonName);
+}
+
+// Responses of the admin listener never end up in caches, frames or other
+// origins' scripts.
+void securityHeaders(httplib::Response& res) {
+    res.set_header("Content-Security-Policy",
+                   "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+    res.set_header("X-Content-Type-Options", "nosniff");
+    res.set_header("Referrer-Policy", "no-referrer");
+    res.set_header("X-Frame-Options", "DENY");
+    res.set_header("Strict-Transport-Security", "max-age=31536000");
+    if (!res.has_header("Cache-Control")) {
+        res.set_header("Cache-Control", "no-store");
+    }
+}
+
+}  // namespace
+
+std::optional<std::string> normalizeMac(const std::string& text) {
+    std::string hex;
+    for (char c : text) {
+        if (c == ':' || c == '-' || c == '.') {
+            continue;
+        }
+        if (!std::isxdigit(static_cast<unsigned char>(c))) {
+            return std::nullopt;
+        }
+        hex += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    }
+    if (hex.size() != 12) {
+        return std::nullopt;
+    }
+    std::string out;
+    for (std::size_t i = 0; i < 12; i += 2) {
+        out += (i ? ":" : "") + hex.substr(i, 2);
+    }
+    return out;
+}
+
+AdminApi::AdminApi(EnrollmentService& service, Store& store, EventLog& log, Metrics& metrics)
+    : service_(service),
+      store_(store),
+      log_(log),
+      metrics_(metrics),
+      settings_(service.config().admin) {
+    if (!settings_.client_ca.empty()) {
+        client_cas_.reset(X509_STORE_new());
+        for (X509Ptr& cert : loadCertificateBundle(settings_.client_ca)) {
+            if (X509_STORE_add_cert(client_cas_.get(), cert.get()) != 1) {
+                throw CryptoError("cannot use client-ca '" + settings_.client_ca + "'");
+            }
+        }
+    }
+}
+
+bool AdminApi::configureTls(SSL_CTX& ctx) const {
+    const RaIdentity& identity = service_.state().admin;
+    if (!identity.cert || SSL_CTX_use_certificate(&ctx, identity.cert.get()) != 1 ||
+        SSL_CTX_use_PrivateKey(&ctx, identity.key.get()) != 1 ||
+        SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION) != 1) {
+        return false;
+    }
+    SSL_CTX_set_options(&ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    if (!settings_.client_ca.empty()) {
+        // Offered, not required: token users have no certificate. The chain
+        // is verified per request so that failures reach the audit trail.
+        STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(settings_.client_ca.c_str());
+        if (names) {
+            SSL_CTX_set_client_CA_list(&ctx, names);
+        }
+        SSL_CTX_set_verify(&ctx, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
+    }
+    ERR_clear_error();
+    return true;
+}
+
+std::optional<Principal> AdminApi::authenticate(const httplib::Request& req, std::string& why) const {
+    if (req.has_header("Authorization")) {
+        const std::string header = req.get_header_value("Authorization");
+        const std::string bearer = "Bearer ";
+        const auto parts = header.rfind(bearer, 0) == 0 ? splitToken(header.substr(bearer.size()))
+                                                        : std::nullopt;
+        if (!parts) {
+            why = "malformed Authorization header (expected a scep-ra bearer token)";
+            return std::nullopt;
+        }
+        const auto record = store_.findToken(parts->id);
+        if (!record || !tokenMatches(*record, parts->secret)) {
+            why = "unknown, deleted or wrong token (id " + parts->id + ")";
+            return std::nullopt;
+        }
+        return Principal{record->name, record->role, "token"};
+    }
+    X509* peer = req.ssl ? SSL_get0_peer_certificate(req.ssl) : nullptr;
+    if (peer && client_cas_) {
+        X509StoreCtxPtr ctx(X509_STORE_CTX_new());
+        STACK_OF(X509)* chain = SSL_get_peer_cert_chain(req.ssl);
+        const bool trusted = ctx && X509_STORE_CTX_init(ctx.get(), client_cas_.get(), peer, chain) == 1 &&
+                             X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_CLIENT) == 1 &&
+                             X509_verify_cert(ctx.get()) == 1;
+        const std::string cn = commonNameOf(*peer);
+        if (!trusted) {
+            why = "client certificate '" + cn + "' is not trusted: " +
+                  X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get()));
+            ERR_clear_error();
+            return std::nullopt;
+        }
+        const auto role = settings_.client_cert_roles.find(cn);
+        if (role == settings_.client_cert_roles.end()) {
+            why = "client certificate '" + cn + "' has no role in [admin.client-cert-roles]";
+            return std::nullopt;
+        }
+        return Principal{"cert:" + cn, role->second, "client-certificate"};
+    }
+    why = "authentication required";
+    return std::nullopt;
+}
+
+void AdminApi::refuse(httplib::Response& res, int status, const std::string& why,
+                      const std::string& actor, const httplib::Request& req) {
+    AuditEvent event;
+    event.actor = actor;
+    event.action = "api";
+    event.outcome = "failure";
+    event.reason = std::to_string(status) + " " + req.method + " " + req.path + ": " + why;
+    event.peer = req.remote_addr;
+    store_.audit(event);
+    log_.audit(event);
+    // The client sees the reason, except which part of a token was wrong.
+    sendJson(res, {{"error", status == 401 ? std::string("authentication required or invalid") : why}},
+             status);
+    if (status == 401) {
+        res.set_header("WWW-Authenticate", "Bearer realm=\"scep-ra\"");
+    }
+}
+
+httplib::Server::Handler AdminApi::guard(const char* role, Handler handler) {
+    return [this, role, handler](const httplib::Request& req, httplib::Response& res) {
+        std::string why;
+        const auto principal = authenticate(req, why);
+        if (!principal) {
+            metrics_.countAuthFailure();
+            refuse(res, 401, why, "anonymous", req);
+            return;
+        }
+        if (!roleAllows(principal->role, role)) {
+            refuse(res, 403, "role " + principal->role + " may not do this (needs " + role + ")",
+                   principal->name, req);
+            return;
+        }
+        try {
+            handler(*principal, req, res);
+        } catch (const AdminError& e) {
+            const int status = e.kind() == AdminError::Kind::not_found ? 404
+                               : e.kind() == AdminError::Kind::conflict ? 409
+                                                                         : 400;
+            refuse(res, status, e.what(), principal->name, req);
+        } catch (const BadInput& e) {
+            refuse(res, 400, e.what(), principal->name, req);
+        } catch (const json::exception& e) {
+            refuse(res, 400, std::string("malformed request: ") + e.what(), principal->name, req);
+        }
+    };
+}
+
+void AdminApi::install(httplib::Server& server) {
+    server.set_post_routing_handler([](const httplib::Request&, httplib::Response& res) {
+        securityHeaders(res);
+    });
+    server.set_error_handler(httplib::Server::HandlerWithResponse(
+        [](const httplib::Request&, httplib::Response& res) {
+            if (!res.body.empty()) {
+                return httplib::Server::HandlerResponse::Unhandled;
+            }
+            sendJson(res, {{"error", res.status == 404 ? std::string("not found")
+                                                        : "request refused (HTTP " +
+                                                              std::to_string(res.status) + ")"}},
+                     res.status);
+            return httplib::Server::HandlerResponse::Handled;
+        }));
+    server.set_exception_handler(
+        [this](const httplib::Request& req, httplib::Response& res, std::exception_ptr error) {
+            std::string what = "unknown error";
+            try {
+                std::rethrow_exception(error);
+            } catch (const std::exception& e) {
+                what = e.what();
+            } catch (...) {
+            }
+            log_.error("admin request failed", {{"path", req.path}, {"error", what}});
+            sendJson(res, {{"error", "internal error"}}, 500);
+        });
+    routes(server);
+}
+
+void AdminApi::routes(httplib::Server& server) {
+    auto asset = [](std::string_view body, const char* type) {
+        return [body, type](const httplib::Request&, httplib::Response& res) {
+            res.set_content(body.data(), body.size(), type);
+            res.set_header("Cache-Control", "no-cache");
+        };
+    };
+    server.Get("/", asset(kConsoleIndexHtml, "text/html; charset=utf-8"));
+    server.Get("/assets/console.js", asset(kConsoleJs, "text/javascript; charset=utf-8"));
+    server.Get("/assets/console.css", asset(kConsoleCss, "text/css; charset=utf-8"));
+
+    server.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
+        json checks = json::object();
+        bool ok = true;
+        try {
+            store_.ping();
+            checks["database"] = "ok";
+        } catch (const std::exception& e) {
+            checks["database"] = e.what();
+            ok = false;
+        }
+        const Config& config = service_.config();
+        const std::string key_file =
+            config.ca.key_file.empty() ? stateFile(config, "ca.key") : config.ca.key_file;
+        if (::access(key_file.c_str(), R_OK) != 0) {
+            checks["ca_key"] = "cannot read " + key_file;
+            ok = false;
+        } else {
+            checks["ca_key"] = "ok";
+        }
+        sendJson(res, {{"status", ok ? "ok" : "fail"}, {"checks", checks}}, ok ? 200 : 503);
+    });
+
+    server.Get("/metrics", guard("viewer", [this](const Principal&, const httplib::Request&,
+                                                  httplib::Response& res) {
+                   const std::string text =
+                       metrics_.render(store_, std::time(nullptr), service_.crlInfo().next_update);
+                   res.set_content(text, "text/plain; version=0.0.4");
+               }));
+
+    server.Get("/api/whoami", guard("viewer", [](const Principal& who, const httplib::Request&,
+                                                 httplib::Response& res) {
+                   sendJson(res, {{"name", who.name}, {"role", who.role}, {"via", who.via}});
+               }));
+
+    server.Get("/api/requests", guard("viewer", [this](const Principal&, const httplib::Request& req,
+                                                       httplib::Response& res) {
+                   RequestFilter filter;
+                   if (req.has_param("status") && !req.get_param_value("status").empty()) {
+                       filter.status = requestStatusFromName(req.get_param_value("status"));
+                       if (!filter.status) {
+                           throw BadInput("status must be pending, issued or rejected");
+                       }
+                   }
+                   filter.model = req.get_param_value("model");
+                   if (req.has_param("mac") && !req.get_param_value("mac").empty()) {
+                       const auto mac = normalizeMac(req.get_param_value("mac"));
+                       if (!mac) {
+                           throw BadInput("mac must be 12 hex digits, separators optional");
+                       }
+                       filter.mac = *mac;
+                   }
+                   filter.text = req.get_param_value("q");
+                   filter.since = integerParam(req, "since", 0, 0, INT64_MAX / 2);
+                   filter.until = integerParam(req, "until", 0, 0, INT64_MAX / 2);
+                   filter.limit = static_cast<std::size_t>(integerParam(req, "limit", 50, 1, 500));
+                   filter.offset = static_cast<std::size_t>(integerParam(req, "offset", 0, 0, INT64_MAX / 2));
+                   const auto page = store_.findRequests(filter);
+                   json items = json::array();
+                   for (const auto& request : page.items) {
+                       items.push_back(requestToJson(request));
+                   }
+                   sendJson(res, {{"total", page.total}, {"items", items}});
+               }));
+
+    server.Get(R"(/api/requests/(\d+))",
+               guard("viewer", [this](const Principal&, const httplib::Request& req, httplib::Response& res) {
+                   const auto request = store_.findRequest(pathId(req));
+                   if (!request) {
+                       throw AdminError(AdminError::Kind::not_found, "no request " + std::string(req.matches[1]));
+                   }
+                   sendJson(res, requestToJson(*request));
+               }));
+
+    server.Post(R"(/api/requests/(\d+)/approve)",
+                guard("approver", [this](const Principal& who, const httplib::Request& req,
+                                         httplib::Response& res) {
+                    sendJson(res, {{"serial", service_.approve(pathId(req), who.name)}});
+                }));
+
+    server.Post(R"(/api/requests/(\d+)/reject)",
+                guard("approver", [this](const Principal& who, const httplib::Request& req,
+                                         httplib::Response& res) {
+                    const json body = parseBody(req);
+                    if (!body.contains("reason") || !body["reason"].is_string() ||
+                        body["reason"].get<std::string>().empty()) {
+                        throw BadInput("a rejection needs a non-empty \"reason\"");
+                    }
+                    service_.reject(pathId(req), body["reason"].get<std::string>(), who.name);
+                    sendJson(res, {{"status", "rejected"}});
+                }));
+
+    server.Get("/api/certificates", guard("viewer", [this](const Principal&, const httplib::Request& req,
+                                                           httplib::Response& res) {
+                   CertificateFilter filter;
+                   filter.now = std::time(nullptr);
+                   const std::string q = req.get_param_value("q");
+                   const bool separated = q.find_first_of(":-.") != std::string::npos;
+                   const auto mac = separated ? normalizeMac(q) : std::nullopt;
+                   filter.text = mac ? *mac : q;
+                   const std::string status = req.get_param_value("status");
+                   if (status == "valid") {
+                       filter.state = CertificateState::valid;
+                   } else if (status == "revoked") {
+                       filter.state = CertificateState::revoked;
+                   } else if (status == "expired") {
+                       filter.state = CertificateState::expired;
+                   } else if (!status.empty() && status != "all") {
+                       throw BadInput("status must be valid, revoked or expired");
+                   }
+                   const std::int64_t days = integerParam(req, "expiring_within_days", 0, 0, 36500);
+                   if (days > 0) {
+                       filter.expiring_before = filter.now + days * 86400;
+                   }
+                   filter.limit = static_cast<std::size_t>(integerParam(req, "limit", 50, 1, 500));
+                   filter.offset = static_cast<std::size_t>(integerParam(req, "offset", 0, 0, INT64_MAX / 2));
+                   const auto page = store_.findCertificates(filter);
+                   json items = json::array();
+                   for (const auto& view : page.items) {
+                       items.push_back(certificateJson(view, filter.now));
+                   }
+                   sendJson(res, {{"total", page.total}, {"items", items}});
+               }));
+
+    auto findCertificate = [this](const httplib::Request& req) {
+        const std::string serial = req.matches[1];
+        auto record = store_.findCertificate(serial);
+        if (!record) {
+            throw AdminError(AdminError::Kind::not_found, "no certificate " + serial);
+        }
+        return std::move(*record);
+    };
+
+    server.Get(R"(/api/certificates/([0-9A-F]{1,64}))",
+               guard("viewer", [this, findCertificate](const Principal&, const httplib::Request& req,
+                                                       httplib::Response& res) {
+                   const CertificateRecord record = findCertificate(req);
+                   CertificateFilter filter;
+                   filter.now = std::time(nullptr);
+                   filter.text = record.serial;
+                   filter.limit = 1;
+                   auto page = store_.findCertificates(filter);
+                   CertificateView view{record, "", ""};
+                   if (!page.items.empty() && page.items.front().certificate.serial == record.serial) {
+                       view = std::move(page.items.front());
+                   }
+                   json body = certificateJson(view, filter.now);
+                   body["pem"] = certificatePem(*certificateFromDer(record.der));
+                   sendJson(res, body);
+               }));
+
+    server.Get(R"(/api/certificates/([0-9A-F]{1,64})/pem)",
+               guard("viewer", [findCertificate](const Principal&, const httplib::Request& req,
+                                                 httplib::Response& res) {
+                   const CertificateRecord record = findCertificate(req);
+                   res.set_content(certificatePem(*certificateFromDer(record.der)), "application/x-pem-file");
+                   res.set_header("Content-Disposition", "attachment; filename=\"" + record.serial + ".pem\"");
+               }));
+
+    server.Post(R"(/api/certificates/([0-9A-F]{1,64})/revoke)",
+                guard("approver", [this](const Principal& who, const httplib::Request& req,
+                                         httplib::Response& res) {
+                    const json body = parseBody(req);
+                    int reason = 0;
+                    if (body.contains("reason")) {
+                        const json& value = body["reason"];
+                        if (value.is_number_integer()) {
+                            reason = value.get<int>();
+                        } else if (value.is_string() && kReasons.count(value.get<std::string>())) {
+                            reason = kReasons.at(value.get<std::string>());
+                        } else {
+                            throw BadInput("reason must be an RFC 5280 CRLReason name or number");
+                        }
+                    }
+                    service_.revoke(req.matches[1], reason, who.name);
+                    sendJson(res, {{"status", "revoked"}});
+                }));
+
+    server.Get("/api/audit", guard("viewer", [this](const Principal&, const httplib::Request& req,
+                                                    httplib::Response& res) {
+                   const auto limit = static_cast<std::size_t>(integerParam(req, "limit", 100, 1, 500));
+                   const auto events = store_.listAudit(limit, integerParam(req, "before", 0, 0, INT64_MAX / 2));
+                   json items = json::array();
+                   for (const auto& event : events) {
+                       items.push_back(auditJson(event));
+                   }
+                   const json next = events.size() == limit ? json(events.back().id) : json(nullptr);
+                   sendJson(res, {{"items", items}, {"next_before", next}});
+               }));
+
+    server.Get("/api/ca", guard("viewer", [this](const Principal&, const httplib::Request&,
+                                                 httplib::Response& res) {
+                   State& state = service_.state();
+                   const CrlInfo crl = service_.crlInfo();
+                   const Config& config = service_.config();
+                   json paths = json::array({"/scep", "/cgi-bin/pkiclient.exe"});
+                   for (const auto& path : config.ra.paths) {
+                       paths.push_back(path);
+                   }
+                   sendJson(res, {{"ca", certificateInfo(state.ca->certificate())},
+                                  {"ra", certificateInfo(*state.ra.cert)},
+                                  {"crl", {{"this_update", crl.this_update},
+                                           {"next_update", crl.next_update},
+                                           {"revoked", crl.revoked}}},
+                                  {"scep_paths", paths},
+                                  {"scep_listen", config.ra.listen_host + ":" +
+                                                      std::to_string(config.ra.listen_port)}});
+               }));
+
+    server.Get("/api/tokens", guard("approver", [this](const Principal&, const httplib::Request&,
+                                                       httplib::Response& res) {
+                   json items = json::array();
+                   for (const auto& token : store_.listTokens()) {
+                       items.push_back({{"name", token.name},
+                                        {"role", token.role},
+                                        {"created_at", token.created_at},
+                                        {"created_by", token.created_by}});
+                   }
+                   sendJson(res, {{"items", items}});
+               }));
+
+    server.Post("/api/tokens", guard("approver", [this](const Principal& who, const httplib::Request& req,
+                                                        httplib::Response& res) {
+                    const json body = parseBody(req);
+                    const std::string name = body.value("name", "");
+                    const std::string role = body.value("role", "");
+                    if (!isValidTokenName(name)) {
+                        throw BadInput("name must be 1-64 of letters, digits, '.', '_', '@', '-'");
+                    }
+                    if (!isRole(role)) {
+                        throw BadInput("role must be viewer or approver");
+                    }
+                    const NewToken token = makeToken(name, role, who.name);
+                    AuditEvent event;
+                    event.actor = who.name;
+                    event.action = "token-create";
+                    event.outcome = "success";
+                    event.identity = name;
+                    event.reason = "role " + role;
+                    event.peer = req.remote_addr;
+                    try {
+                        store_.addToken(token.record, event);
+                    } catch (const DuplicateToken&) {
+                        throw AdminError(AdminError::Kind::conflict, "a token named '" + name + "' exists");
+                    }
+                    log_.audit(event);
+                    sendJson(res, {{"name", name}, {"role", role}, {"token", token.text}}, 201);
+                }));
+
+    server.Delete(R"(/api/tokens/([A-Za-z0-9._@-]{1,64}))",
+                  guard("approver", [this](const Principal& who, const httplib::Request& req,
+                                           httplib::Response& res) {
+                      AuditEvent event;
+                      event.actor = who.name;
+                      event.action = "token-delete";
+                      event.outcome = "success";
+                      event.identity = req.matches[1];
+                      event.peer = req.remote_addr;
+                      if (!store_.deleteToken(req.matches[1], event)) {
+                          throw AdminError(AdminError::Kind::not_found,
+                                           "no token named '" + std::string(req.matches[1]) + "'");
+                      }
+                      log_.audit(event);
+                      sendJson(res, {{"status", "deleted"}});
+                  }));
+}
+
+}  // namespace scep
