@@ -303,6 +303,19 @@ public:
         return value && *value != 0 ? bindInt(index, *value) : bindNull(index);
     }
 
+    // Binds `params` to ?first, ?first+1, ...; returns the next index.
+    template <typename Params>
+    int bindAll(const Params& params, int first = 1) {
+        for (const auto& param : params) {
+            if (const auto* number = std::get_if<std::int64_t>(&param)) {
+                bindInt(first++, *number);
+            } else {
+                bindText(first++, std::get<std::string>(param));
+            }
+        }
+        return first;
+    }
+
     // True while there is a row to read, false once done.
     bool step() {
         const int rc = sqlite3_step(stmt_);
@@ -405,6 +418,160 @@ AuditEvent readAudit(const Query& q) {
     e.peer = q.text(10);
     e.transaction_id = q.text(11);
     return e;
+}
+
+TokenRecord readToken(const Query& q) {
+    TokenRecord t;
+    t.id = q.text(0);
+    t.name = q.text(1);
+    t.role = q.text(2);
+    t.secret_hash = q.blob(3);
+    t.created_at = q.integer(4);
+    t.created_by = q.text(5);
+    return t;
+}
+
+// ---- Admin searches -------------------------------------------------------
+//
+// The WHERE clause is assembled from the constant fragments below, one per
+// filter that is set, so every combination is a plain conjunction the
+// planner can match against an index ("?1 IS NULL OR status = ?1" could not
+// use one). Each shape is prepared once and cached like any other statement:
+// at most 2^6 request and 2^4 certificate shapes, times count/page.
+
+constexpr std::size_t kMaxPageSize = 500;
+
+using Param = std::variant<std::int64_t, std::string>;
+
+struct Search {
+    std::string where;          // "" or " WHERE a AND b ..."
+    std::vector<Param> params;  // one per '?' in `where`, in order
+
+    void add(const char* condition) {
+        where += where.empty() ? " WHERE " : " AND ";
+        where += condition;
+    }
+};
+
+// For LIKE ... ESCAPE '\': the user's '%', '_' and '\' match themselves.
+std::string escapeLike(const std::string& text) {
+    std::string out;
+    out.reserve(text.size() + 8);
+    for (const char ch : text) {
+        if (ch == '\\' || ch == '%' || ch == '_') {
+            out += '\\';
+        }
+        out += ch;
+    }
+    return out;
+}
+
+std::string upperAscii(std::string text) {
+    for (char& ch : text) {
+        if (ch >= 'a' && ch <= 'z') {
+            ch = static_cast<char>(ch - 'a' + 'A');
+        }
+    }
+    return text;
+}
+
+std::int64_t pageLimit(std::size_t limit) {
+    return static_cast<std::int64_t>(std::clamp<std::size_t>(limit, 1, kMaxPageSize));
+}
+
+std::int64_t pageOffset(std::size_t offset) {
+    constexpr auto kMax = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+    return offset > kMax ? std::numeric_limits<std::int64_t>::max()
+                         : static_cast<std::int64_t>(offset);
+}
+
+Search requestSearch(const RequestFilter& f) {
+    Search s;
+    if (f.status) {
+        s.add("status = ?");  // requests_status (status, id)
+        s.params.emplace_back(std::string(requestStatusName(*f.status)));
+    }
+    if (!f.model.empty()) {
+        s.add("model = ?");  // requests_model
+        s.params.emplace_back(f.model);
+    }
+    if (!f.mac.empty()) {
+        s.add("mac = ?");  // requests_mac
+        s.params.emplace_back(f.mac);
+    }
+    if (!f.text.empty()) {
+        // A substring search cannot use an index: a scan in id order that
+        // stops once the page is full (the total still counts them all).
+        s.add("(common_name LIKE ? ESCAPE '\\' OR identity LIKE ? ESCAPE '\\')");
+        const std::string pattern = "%" + escapeLike(f.text) + "%";
+        s.params.emplace_back(pattern);
+        s.params.emplace_back(pattern);
+    }
+    if (f.since != 0) {
+        s.add("created_at >= ?");
+        s.params.emplace_back(f.since);
+    }
+    if (f.until != 0) {
+        s.add("created_at < ?");
+        s.params.emplace_back(f.until);
+    }
+    return s;
+}
+
+std::string requestCountSql(const Search& s) {
+    return "SELECT count(*) FROM requests" + s.where;
+}
+
+std::string requestPageSql(const Search& s) {
+    return "SELECT " SCEP_REQUEST_COLUMNS " FROM requests" + s.where +
+           " ORDER BY id DESC LIMIT ? OFFSET ?";
+}
+
+// `at` is the filter's `now`, already defaulted.
+Search certificateSearch(const CertificateFilter& f, std::int64_t at) {
+    Search s;
+    if (!f.text.empty()) {
+        // CN substring (any case), serial prefix, or exactly the MAC of the
+        // request the certificate came from (through requests_mac, once).
+        s.add("(c.common_name LIKE ? ESCAPE '\\' OR c.serial LIKE ? ESCAPE '\\' OR "
+              "c.request_id IN (SELECT id FROM requests WHERE mac = ?))");
+        const std::string upper = upperAscii(f.text);
+        s.params.emplace_back("%" + escapeLike(f.text) + "%");
+        s.params.emplace_back(escapeLike(upper) + "%");
+        s.params.emplace_back(upper);
+    }
+    if (f.state) {
+        switch (*f.state) {
+        case CertificateState::revoked:
+            s.add("c.revoked = 1");  // certificates_revoked (partial)
+            break;
+        case CertificateState::expired:
+            s.add("c.revoked = 0 AND c.not_after < ?");
+            s.params.emplace_back(at);
+            break;
+        case CertificateState::valid:
+            // notAfter is inclusive (RFC 5280 4.1.2.5).
+            s.add("c.revoked = 0 AND c.not_after >= ?");
+            s.params.emplace_back(at);
+            break;
+        }
+    }
+    if (f.expiring_before != 0) {
+        s.add("c.revoked = 0 AND c.not_after >= ? AND c.not_after < ?");
+        s.params.emplace_back(at);
+        s.params.emplace_back(f.expiring_before);
+    }
+    return s;
+}
+
+std::string certificateCountSql(const Search& s) {
+    return "SELECT count(*) FROM certificates AS c" + s.where;
+}
+
+std::string certificatePageSql(const Search& s) {
+    return "SELECT " SCEP_CERTIFICATE_COLUMNS_C ", coalesce(r.model, ''), coalesce(r.mac, '') "
+           "FROM certificates AS c LEFT JOIN requests AS r ON r.id = c.request_id" +
+           s.where + " ORDER BY c.not_before DESC, c.serial LIMIT ? OFFSET ?";
 }
 
 class SqliteStore final : public Store {
@@ -960,10 +1127,177 @@ std::vector<AuditEvent> SqliteStore::listAudit(std::size_t limit, std::int64_t b
     return out;
 }
 
+Page<RequestRecord> SqliteStore::findRequests(const RequestFilter& filter) {
+    static const std::string operation = "findRequests";
+    const Search search = requestSearch(filter);
+    const std::string count_sql = requestCountSql(search);
+    const std::string page_sql = requestPageSql(search);
+    Page<RequestRecord> page;
+    std::lock_guard<std::mutex> lock(mutex_);
+    ReadTransaction snapshot(*this, operation);
+    {
+        Query q = query(count_sql.c_str(), operation);
+        q.bindAll(search.params);
+        page.total = q.step() ? static_cast<std::size_t>(q.integer(0)) : 0;
+    }
+    if (page.total == 0) {
+        return page;
+    }
+    Query q = query(page_sql.c_str(), operation);
+    const int next = q.bindAll(search.params);
+    q.bindInt(next, pageLimit(filter.limit)).bindInt(next + 1, pageOffset(filter.offset));
+    while (q.step()) {
+        page.items.push_back(readRequest(q));
+    }
+    return page;
+}
+
+Page<CertificateView> SqliteStore::findCertificates(const CertificateFilter& filter) {
+    static const std::string operation = "findCertificates";
+    const Search search = certificateSearch(filter, filter.now != 0 ? filter.now : now());
+    const std::string count_sql = certificateCountSql(search);
+    const std::string page_sql = certificatePageSql(search);
+    Page<CertificateView> page;
+    std::lock_guard<std::mutex> lock(mutex_);
+    ReadTransaction snapshot(*this, operation);
+    {
+        Query q = query(count_sql.c_str(), operation);
+        q.bindAll(search.params);
+        page.total = q.step() ? static_cast<std::size_t>(q.integer(0)) : 0;
+    }
+    if (page.total == 0) {
+        return page;
+    }
+    Query q = query(page_sql.c_str(), operation);
+    const int next = q.bindAll(search.params);
+    q.bindInt(next, pageLimit(filter.limit)).bindInt(next + 1, pageOffset(filter.offset));
+    while (q.step()) {
+        CertificateView view;
+        view.certificate = readCertificate(q);
+        view.model = q.text(11);
+        view.mac = q.text(12);
+        page.items.push_back(std::move(view));
+    }
+    return page;
+}
+
+std::size_t SqliteStore::countRequests(RequestStatus status) {
+    static const std::string operation = "countRequests";
+    static const char* const sql = "SELECT count(*) FROM requests WHERE status = ?1";
+    std::lock_guard<std::mutex> lock(mutex_);
+    Query q = query(sql, operation);
+    q.bindText(1, requestStatusName(status));
+    return q.step() ? static_cast<std::size_t>(q.integer(0)) : 0;
+}
+
+std::size_t SqliteStore::countValidCertificates(std::int64_t from, std::int64_t to) {
+    static const std::string operation = "countValidCertificates";
+    static const char* const sql =
+        "SELECT count(*) FROM certificates WHERE revoked = 0 AND not_after >= ?1 AND "
+        "not_after < ?2";
+    std::lock_guard<std::mutex> lock(mutex_);
+    Query q = query(sql, operation);
+    q.bindInt(1, from).bindInt(2, to);
+    return q.step() ? static_cast<std::size_t>(q.integer(0)) : 0;
+}
+
+void SqliteStore::addToken(const TokenRecord& token, const AuditEvent& event) {
+    static const std::string operation = "addToken";
+    static const char* const sql =
+        "INSERT INTO tokens (" SCEP_TOKEN_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    std::lock_guard<std::mutex> lock(mutex_);
+    Transaction tx(*this, operation);
+    {
+        // A clashing id or name is DuplicateToken (see fail()); the
+        // transaction then rolls back and the audit event is not written.
+        Query q = query(sql, operation);
+        q.bindText(1, token.id)
+            .bindText(2, token.name)
+            .bindText(3, token.role)
+            .bindBlob(4, token.secret_hash)
+            .bindInt(5, token.created_at != 0 ? token.created_at : now())
+            .bindText(6, token.created_by)
+            .run();
+    }
+    insertAudit(event, operation);
+    tx.commit();
+}
+
+std::optional<TokenRecord> SqliteStore::findToken(const std::string& id) {
+    static const std::string operation = "findToken";
+    static const char* const sql = "SELECT " SCEP_TOKEN_COLUMNS " FROM tokens WHERE id = ?1";
+    std::lock_guard<std::mutex> lock(mutex_);
+    Query q = query(sql, operation);
+    q.bindText(1, id);
+    if (!q.step()) {
+        return std::nullopt;
+    }
+    return readToken(q);
+}
+
+std::vector<TokenRecord> SqliteStore::listTokens() {
+    static const std::string operation = "listTokens";
+    static const char* const sql = "SELECT " SCEP_TOKEN_COLUMNS " FROM tokens ORDER BY name";
+    std::lock_guard<std::mutex> lock(mutex_);
+    Query q = query(sql, operation);
+    std::vector<TokenRecord> out;
+    while (q.step()) {
+        out.push_back(readToken(q));
+    }
+    return out;
+}
+
+bool SqliteStore::deleteToken(const std::string& name, const AuditEvent& event) {
+    static const std::string operation = "deleteToken";
+    static const char* const sql = "DELETE FROM tokens WHERE name = ?1 RETURNING id";
+    std::lock_guard<std::mutex> lock(mutex_);
+    Transaction tx(*this, operation);
+    {
+        Query q = query(sql, operation);
+        q.bindText(1, name);
+        if (!q.step()) {
+            return false;  // unknown name: nothing written, rolled back
+        }
+        q.run();
+    }
+    insertAudit(event, operation);
+    tx.commit();
+    return true;
+}
+
+void SqliteStore::ping() {
+    static const std::string operation = "ping";
+    // Starts a read transaction on the file (header and WAL index), and
+    // notices another process having moved the schema past this code.
+    std::lock_guard<std::mutex> lock(mutex_);
+    const std::int64_t version = pragmaInteger("PRAGMA user_version", operation);
+    if (version != kSchemaVersion) {
+        throw StoreError("ping " + path_ + ": database schema version is " +
+                         std::to_string(version) + ", expected " +
+                         std::to_string(kSchemaVersion));
+    }
+}
+
 }  // namespace
 
 std::unique_ptr<Store> openSqliteStore(const std::string& path) {
     return std::make_unique<SqliteStore>(path);
+}
+
+// For tests/unit/test_store.cc only (it declares them itself; they are not
+// part of the Store interface): the exact SQL findRequests/findCertificates
+// prepare for a filter, so the test can EXPLAIN QUERY PLAN it.
+std::string sqliteStoreSearchSqlForTesting(const RequestFilter& filter, bool count);
+std::string sqliteStoreSearchSqlForTesting(const CertificateFilter& filter, bool count);
+
+std::string sqliteStoreSearchSqlForTesting(const RequestFilter& filter, bool count) {
+    const Search search = requestSearch(filter);
+    return count ? requestCountSql(search) : requestPageSql(search);
+}
+
+std::string sqliteStoreSearchSqlForTesting(const CertificateFilter& filter, bool count) {
+    const Search search = certificateSearch(filter, filter.now);
+    return count ? certificateCountSql(search) : certificatePageSql(search);
 }
 
 }  // namespace scep

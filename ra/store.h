@@ -81,11 +81,13 @@ public:
 };
 
 // Admin API token: the secret is only ever stored as its SHA-256.
+// The database refuses (StoreError) an empty id or name, any other role and
+// a secret_hash that is not 32 bytes.
 struct TokenRecord {
     std::string id;          // 8 hex characters, part of the token text, unique
     std::string name;        // unique, e.g. "alice"
     std::string role;        // "viewer" | "approver"
-    Bytes secret_hash;       // SHA-256 of the secret part
+    Bytes secret_hash;       // SHA-256 of the secret part (32 bytes)
     std::int64_t created_at = 0;  // set by the store when 0
     std::string created_by;
 };
@@ -95,11 +97,14 @@ public:
     using StoreError::StoreError;
 };
 
+// Empty strings and 0 bounds mean "no filter". limit is clamped to 1..500.
 struct RequestFilter {
     std::optional<RequestStatus> status;
-    std::string model;        // exact, from the MIC (details JSON "model")
-    std::string mac;          // normalized "00:1A:2B:3C:4D:5E" (details JSON "mac")
-    std::string text;         // substring of common_name or identity
+    std::string model;        // exact, case-sensitive, from the MIC (details JSON "model")
+    std::string mac;          // exact: the caller normalizes to "00:1A:2B:3C:4D:5E"
+                              // (details JSON "mac")
+    std::string text;         // substring of common_name or identity; ASCII letters match
+                              // in any case, '%' '_' '\' are literal
     std::int64_t since = 0;   // created_at >= since (0: no bound)
     std::int64_t until = 0;   // created_at <  until (0: no bound)
     std::size_t limit = 50;
@@ -108,13 +113,18 @@ struct RequestFilter {
 
 enum class CertificateState { valid, revoked, expired };
 
+// At `now`: revoked if revoked; else expired if not_after < now; else valid
+// (notAfter is inclusive). limit is clamped to 1..500.
 struct CertificateFilter {
-    // Substring of the CN, a prefix of the serial (upper-case hex), or the
-    // MAC (normalized, as recorded with the request that led to it).
+    // Substring of the CN (ASCII letters in any case, '%' '_' '\' literal),
+    // a prefix of the serial, or exactly the MAC as recorded with the
+    // request that led to it; any of them matching. The input is upper-cased
+    // (ASCII) for the serial and MAC comparisons, so the caller passes a MAC
+    // normalized to "00:1A:2B:3C:4D:5E" (lower-case hex also matches).
     std::string text;
     std::optional<CertificateState> state;  // evaluated at `now`
     std::int64_t expiring_before = 0;       // valid and not_after < this (0: no bound)
-    std::int64_t now = 0;
+    std::int64_t now = 0;                   // unix seconds; 0: the current time
     std::size_t limit = 50;
     std::size_t offset = 0;
 };
@@ -182,22 +192,28 @@ public:
     // Ordered by revoked_at, then serial.
     virtual std::vector<CertificateRecord> revokedCertificates() = 0;
 
-    // Newest first; filters combine with AND.
+    // Newest first (requests by id descending; certificates by not_before
+    // descending, then serial); filters combine with AND. `total` and the
+    // page come from one snapshot. model / mac are "" when the request had
+    // none (non-MIC) or the certificate has no request.
     virtual Page<RequestRecord> findRequests(const RequestFilter& filter) = 0;
     virtual Page<CertificateView> findCertificates(const CertificateFilter& filter) = 0;
     virtual std::size_t countRequests(RequestStatus status) = 0;
     // Not revoked, not_after in [from, to).
     virtual std::size_t countValidCertificates(std::int64_t from, std::int64_t to) = 0;
 
-    // Throws DuplicateToken when the name or id exists.
+    // Token and audit event in one transaction. Throws DuplicateToken when
+    // the name or id exists (nothing written).
     virtual void addToken(const TokenRecord& token, const AuditEvent& event) = 0;
     virtual std::optional<TokenRecord> findToken(const std::string& id) = 0;
     virtual std::vector<TokenRecord> listTokens() = 0;  // by name
-    // False when no token has this name.
+    // Deletes it with its audit event in one transaction; false when no
+    // token has this name (nothing written).
     virtual bool deleteToken(const std::string& name, const AuditEvent& event) = 0;
 
     // Cheap round trip for health checks; throws StoreError when the
-    // database cannot be read.
+    // database cannot be read or another process has changed its schema
+    // version since this store opened it.
     virtual void ping() = 0;
 
     virtual void audit(const AuditEvent& event) = 0;

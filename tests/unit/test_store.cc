@@ -11,6 +11,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <ctime>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
@@ -51,8 +53,8 @@ public:
         sqlite3_free(error);
         return message.empty() ? "error" : message;
     }
-    // First column of every row, as text.
-    std::vector<std::string> column(const std::string& sql) {
+    // One column (the first by default) of every row, as text.
+    std::vector<std::string> column(const std::string& sql, int index = 0) {
         sqlite3_stmt* stmt = nullptr;
         if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
             throw std::runtime_error(sql + ": " + sqlite3_errmsg(db_));
@@ -60,7 +62,7 @@ public:
         std::vector<std::string> out;
         int rc;
         while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-            const auto* text = sqlite3_column_text(stmt, 0);
+            const auto* text = sqlite3_column_text(stmt, index);
             out.emplace_back(text ? reinterpret_cast<const char*>(text) : "NULL");
         }
         sqlite3_finalize(stmt);
@@ -74,6 +76,10 @@ public:
         return rows.empty() ? "" : rows.front();
     }
     long long count(const std::string& sql) { return std::stoll(scalar(sql)); }
+    // The `detail` lines of EXPLAIN QUERY PLAN (parameters left unbound).
+    std::vector<std::string> plan(const std::string& sql) {
+        return column("EXPLAIN QUERY PLAN " + sql, 3);
+    }
 
 private:
     sqlite3* db_ = nullptr;
@@ -667,14 +673,16 @@ TEST_CASE("store: WAL mode, schema version and reopening with data intact") {
 
         RawDb raw(path);
         CHECK(raw.scalar("PRAGMA journal_mode") == "wal");
-        CHECK(raw.scalar("PRAGMA user_version") == "1");
+        CHECK(raw.scalar("PRAGMA user_version") == "2");
         CHECK(raw.scalar("PRAGMA application_id") == "1396917584");
         const auto indexes = raw.column("SELECT name FROM sqlite_master WHERE type = 'index' "
                                         "AND name NOT LIKE 'sqlite_%' ORDER BY name");
         const std::set<std::string> names(indexes.begin(), indexes.end());
-        for (const char* expected : {"requests_status", "requests_common_name",
-                                     "certificates_common_name", "certificates_not_after",
-                                     "certificates_revoked", "certificates_request"}) {
+        for (const char* expected :
+             {"requests_status", "requests_common_name", "requests_cert_serial", "requests_model",
+              "requests_mac", "requests_created_at", "certificates_common_name",
+              "certificates_not_after", "certificates_not_before", "certificates_revoked",
+              "certificates_request"}) {
             CHECK_MESSAGE(names.count(expected) == 1, expected);
         }
     }
@@ -1032,4 +1040,1086 @@ TEST_CASE("store: SIGKILL mid-write loses no commit and leaves no half-written s
                       " reported commits are missing, first request id ",
                       lost.empty() ? 0 : lost.front());
     }
+}
+
+// ---- Store v2: admin searches, counts, tokens, ping, migration 1 -> 2 ------
+
+namespace scep {
+// Defined in ra/sqlite_store.cc for this file only: the SQL text the store
+// prepares for a filter (count: the COUNT query, else the page query).
+std::string sqliteStoreSearchSqlForTesting(const RequestFilter& filter, bool count);
+std::string sqliteStoreSearchSqlForTesting(const CertificateFilter& filter, bool count);
+}  // namespace scep
+
+namespace {
+
+// The version 1 schema exactly as the first release created it (a frozen copy
+// of kSchemaV1 in ra/sqlite_store.cc): the migration must upgrade databases
+// that look like this, whatever later edits happen to the source.
+const char* const kV1Schema = R"sql(
+CREATE TABLE requests (
+    id             INTEGER PRIMARY KEY,
+    transaction_id TEXT    NOT NULL UNIQUE,
+    message_type   TEXT    NOT NULL,
+    method         TEXT    NOT NULL,
+    identity       TEXT    NOT NULL,
+    common_name    TEXT    NOT NULL,
+    csr            BLOB    NOT NULL,
+    public_key_id  BLOB    NOT NULL,
+    signer         BLOB    NOT NULL,
+    status         TEXT    NOT NULL CHECK (status IN ('pending', 'issued', 'rejected')),
+    reason         TEXT    NOT NULL,
+    peer           TEXT    NOT NULL,
+    cert_serial    TEXT    REFERENCES certificates (serial) DEFERRABLE INITIALLY DEFERRED,
+    details        TEXT    NOT NULL,
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL,
+    CHECK ((status = 'issued') = (cert_serial IS NOT NULL))
+) STRICT;
+CREATE INDEX requests_status ON requests (status, id);
+CREATE INDEX requests_common_name ON requests (common_name);
+-- The deferred foreign key from requests.cert_serial is checked at every
+-- commit that adds a certificate; without this index that is a table scan.
+CREATE INDEX requests_cert_serial ON requests (cert_serial);
+
+CREATE TABLE certificates (
+    serial            TEXT    NOT NULL PRIMARY KEY CHECK (serial <> ''),
+    subject           TEXT    NOT NULL,
+    issuer            TEXT    NOT NULL,
+    common_name       TEXT    NOT NULL,
+    not_before        INTEGER NOT NULL,
+    not_after         INTEGER NOT NULL,
+    der               BLOB    NOT NULL,
+    request_id        INTEGER REFERENCES requests (id),
+    revoked           INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1)),
+    revocation_reason INTEGER NOT NULL DEFAULT 0,
+    revoked_at        INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE UNIQUE INDEX certificates_request ON certificates (request_id)
+    WHERE request_id IS NOT NULL;
+CREATE INDEX certificates_common_name ON certificates (common_name, not_after);
+CREATE INDEX certificates_not_after ON certificates (not_after);
+CREATE INDEX certificates_revoked ON certificates (revoked_at, serial) WHERE revoked = 1;
+
+CREATE TABLE audit (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    at             INTEGER NOT NULL,
+    actor          TEXT    NOT NULL,
+    action         TEXT    NOT NULL,
+    outcome        TEXT    NOT NULL,
+    method         TEXT    NOT NULL,
+    identity       TEXT    NOT NULL,
+    reason         TEXT    NOT NULL,
+    request_id     INTEGER,
+    serial         TEXT    NOT NULL,
+    peer           TEXT    NOT NULL,
+    transaction_id TEXT    NOT NULL
+) STRICT;
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN
+    SELECT RAISE(ABORT, 'audit log is append-only');
+END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+BEGIN
+    SELECT RAISE(ABORT, 'audit log is append-only');
+END;
+-- INSERT OR REPLACE deletes the clashing row without firing DELETE
+-- triggers (unless recursive_triggers is on in that connection).
+CREATE TRIGGER audit_no_replace BEFORE INSERT ON audit
+WHEN EXISTS (SELECT 1 FROM audit WHERE id = NEW.id)
+BEGIN
+    SELECT RAISE(ABORT, 'audit log is append-only');
+END;
+)sql";
+
+// A v1 database as the first release left it: WAL, application_id,
+// user_version 1.
+void createV1Database(const std::string& path) {
+    RawDb raw(path, true);
+    REQUIRE(raw.scalar("PRAGMA journal_mode = WAL") == "wal");
+    REQUIRE(raw.exec(std::string("BEGIN;") + kV1Schema +
+                     "PRAGMA application_id = 1396917584; PRAGMA user_version = 1; COMMIT;") ==
+            "");
+}
+
+constexpr std::int64_t kNow = 2000000000;
+constexpr std::int64_t kDay = 86400;
+
+// A MIC-authenticated request as enrollment.cc records it, or (empty model)
+// a challenge request without model / mac in its details.
+RequestRecord deviceRequest(const std::string& transaction_id, const std::string& cn,
+                            const std::string& model, const std::string& mac,
+                            std::int64_t created_at) {
+    RequestRecord r = sampleRequest(transaction_id, cn);
+    if (model.empty()) {
+        r.method = "challenge";
+        r.identity = "challenge for CN " + cn;
+        r.details = R"({"sans":[]})";
+    } else {
+        r.identity = "CN=" + model + "-SEP,OU=CTG,O=Cisco Systems Inc.,serialNumber=PID:" + model;
+        r.details = R"({"model":")" + model + R"(","mac":")" + mac + R"(","pid":")" + model +
+                    R"(","sn":"FCH0001","manufacturer_issuer":"CN=Cisco Manufacturing CA SHA2",)" +
+                    R"("sans":[{"type":"dns","value":")" + cn + R"("}]})";
+    }
+    r.created_at = created_at;
+    r.updated_at = created_at;
+    return r;
+}
+
+std::vector<std::int64_t> ids(const Page<RequestRecord>& page) {
+    std::vector<std::int64_t> out;
+    for (const auto& r : page.items) {
+        out.push_back(r.id);
+    }
+    return out;
+}
+
+std::vector<std::string> serials(const Page<CertificateView>& page) {
+    std::vector<std::string> out;
+    for (const auto& v : page.items) {
+        out.push_back(v.certificate.serial);
+    }
+    return out;
+}
+
+using Ids = std::vector<std::int64_t>;
+using Serials = std::vector<std::string>;
+
+// The requests the search tests share; ids 1..6 in this order.
+//  1  pending   CP-8841 00:1A:2B:3C:4D:5E  t=1000
+//  2  issued    CP-8875 00:AA:BB:CC:DD:EE  t=2000
+//  3  pending   challenge (no model/mac)   t=3000
+//  4  rejected  CP-8841 00:1A:2B:3C:4D:5E  t=4000
+//  5  pending   CP-8841 00:11:22:33:44:FF  t=5000
+//  6  pending   details not JSON           t=6000
+void addSearchRequests(Store& store) {
+    RequestRecord r1 = deviceRequest("tx1", "SEP001A2B3C4D5E", "CP-8841", "00:1A:2B:3C:4D:5E", 1000);
+    store.addPendingRequest(r1, event("enroll", "pending"));
+    RequestRecord r2 = deviceRequest("tx2", "SEP00AABBCCDDEE", "CP-8875", "00:AA:BB:CC:DD:EE", 2000);
+    store.addIssuedRequest(r2, sampleCertificate("0A02", "SEP00AABBCCDDEE"), event("enroll"));
+    RequestRecord r3 = deviceRequest("tx3", "laptop-7", "", "", 3000);
+    store.addPendingRequest(r3, event("enroll", "pending"));
+    RequestRecord r4 = deviceRequest("tx4", "SEP001A2B3C4D5E", "CP-8841", "00:1A:2B:3C:4D:5E", 4000);
+    store.addPendingRequest(r4, event("enroll", "pending"));
+    REQUIRE(store.rejectPending(r4.id, "not this one", event("reject")));
+    RequestRecord r5 = deviceRequest("tx5", "SEP0011223344FF", "CP-8841", "00:11:22:33:44:FF", 5000);
+    store.addPendingRequest(r5, event("enroll", "pending"));
+    RequestRecord r6 = deviceRequest("tx6", "printer", "", "", 6000);
+    r6.details = "not json {";  // never written by enrollment, but must not break anything
+    store.addPendingRequest(r6, event("enroll", "pending"));
+    REQUIRE(Ids{r1.id, r2.id, r3.id, r4.id, r5.id, r6.id} == Ids{1, 2, 3, 4, 5, 6});
+}
+
+Ids findIds(Store& store, RequestFilter filter) {
+    const auto page = store.findRequests(filter);
+    CHECK(page.total == page.items.size());  // the small data set fits one page
+    return ids(page);
+}
+
+}  // namespace
+
+TEST_CASE("store v2: findRequests — each filter alone, newest first") {
+    TempDir dir;
+    auto store = openSqliteStore(dir.file("ra.db"));
+    addSearchRequests(*store);
+
+    RequestFilter f;
+    CHECK(findIds(*store, f) == Ids{6, 5, 4, 3, 2, 1});
+
+    SUBCASE("status") {
+        f.status = RequestStatus::pending;
+        CHECK(findIds(*store, f) == Ids{6, 5, 3, 1});
+        f.status = RequestStatus::issued;
+        CHECK(findIds(*store, f) == Ids{2});
+        f.status = RequestStatus::rejected;
+        CHECK(findIds(*store, f) == Ids{4});
+    }
+    SUBCASE("model: exact and case-sensitive") {
+        f.model = "CP-8841";
+        CHECK(findIds(*store, f) == Ids{5, 4, 1});
+        f.model = "CP-8875";
+        CHECK(findIds(*store, f) == Ids{2});
+        f.model = "CP-884";
+        CHECK(findIds(*store, f).empty());
+        f.model = "cp-8841";
+        CHECK(findIds(*store, f).empty());
+    }
+    SUBCASE("mac: the normalized form, compared exactly") {
+        f.mac = "00:1A:2B:3C:4D:5E";
+        CHECK(findIds(*store, f) == Ids{4, 1});
+        f.mac = "00:11:22:33:44:FF";
+        CHECK(findIds(*store, f) == Ids{5});
+        // Normalizing the other notations is the caller's job; the store
+        // neither normalizes nor matches prefixes or substrings.
+        for (const char* other : {"001A2B3C4D5E", "00-1A-2B-3C-4D-5E", "00:1a:2b:3c:4d:5e",
+                                  "00:1A:2B:3C:4D", "1A:2B:3C:4D:5E", "%", "00:1A:2B:3C:4D:5_"}) {
+            f.mac = other;
+            CHECK_MESSAGE(findIds(*store, f).empty(), other);
+        }
+    }
+    SUBCASE("text: substring of common_name or identity, any case") {
+        f.text = "laptop";
+        CHECK(findIds(*store, f) == Ids{3});
+        f.text = "challenge for CN";  // identity only
+        CHECK(findIds(*store, f) == Ids{6, 3});
+        f.text = "for CN laptop";
+        CHECK(findIds(*store, f) == Ids{3});
+        f.text = "CP-8875";  // identity only
+        CHECK(findIds(*store, f) == Ids{2});
+        f.text = "sep001a2b";  // CN, other case
+        CHECK(findIds(*store, f) == Ids{4, 1});
+        f.text = "SEP";
+        CHECK(findIds(*store, f) == Ids{5, 4, 2, 1});
+        f.text = "nothing like it";
+        CHECK(findIds(*store, f).empty());
+    }
+    SUBCASE("since / until on created_at: [since, until)") {
+        f.since = 3000;
+        CHECK(findIds(*store, f) == Ids{6, 5, 4, 3});
+        f.since = 0;
+        f.until = 3000;
+        CHECK(findIds(*store, f) == Ids{2, 1});
+        f.since = 2000;
+        f.until = 5000;
+        CHECK(findIds(*store, f) == Ids{4, 3, 2});
+        f.since = 5000;
+        f.until = 5000;
+        CHECK(findIds(*store, f).empty());
+    }
+}
+
+TEST_CASE("store v2: findRequests — filters combine with AND") {
+    TempDir dir;
+    auto store = openSqliteStore(dir.file("ra.db"));
+    addSearchRequests(*store);
+
+    RequestFilter f;
+    f.status = RequestStatus::pending;
+    f.model = "CP-8841";
+    CHECK(findIds(*store, f) == Ids{5, 1});
+
+    f = {};
+    f.mac = "00:1A:2B:3C:4D:5E";
+    f.status = RequestStatus::rejected;
+    CHECK(findIds(*store, f) == Ids{4});
+    f.status = RequestStatus::issued;
+    CHECK(findIds(*store, f).empty());
+
+    f = {};
+    f.model = "CP-8841";
+    f.since = 2000;
+    f.until = 5000;
+    CHECK(findIds(*store, f) == Ids{4});
+
+    f = {};
+    f.text = "SEP";
+    f.status = RequestStatus::pending;
+    f.until = 5001;
+    CHECK(findIds(*store, f) == Ids{5, 1});
+
+    f = {};
+    f.status = RequestStatus::pending;
+    f.model = "CP-8841";
+    f.mac = "00:11:22:33:44:FF";
+    f.text = "44ff";
+    f.since = 5000;
+    f.until = 5001;
+    CHECK(findIds(*store, f) == Ids{5});
+    f.status = RequestStatus::issued;  // one filter off: nothing
+    const auto none = store->findRequests(f);
+    CHECK(none.items.empty());
+    CHECK(none.total == 0);
+
+    // Records come back whole.
+    f = {};
+    f.status = RequestStatus::issued;
+    const auto page = store->findRequests(f);
+    REQUIRE(page.items.size() == 1);
+    checkSameRequest(page.items[0], *store->findRequest(2));
+    CHECK(page.items[0].cert_serial == "0A02");
+}
+
+TEST_CASE("store v2: findRequests — paging, total, limit clamp") {
+    TempDir dir;
+    auto store = openSqliteStore(dir.file("ra.db"));
+    for (int i = 1; i <= 12; ++i) {
+        RequestRecord r = deviceRequest("tx" + std::to_string(i), "SEP" + std::to_string(i),
+                                        i % 2 ? "CP-8841" : "CP-8875", "00:00:00:00:00:01", i);
+        store->addPendingRequest(r, event("enroll", "pending"));
+    }
+    RequestFilter f;
+    f.limit = 5;
+    auto page = store->findRequests(f);
+    CHECK(page.total == 12);
+    CHECK(ids(page) == Ids{12, 11, 10, 9, 8});
+    f.offset = 5;
+    page = store->findRequests(f);
+    CHECK(page.total == 12);
+    CHECK(ids(page) == Ids{7, 6, 5, 4, 3});
+    f.offset = 10;
+    page = store->findRequests(f);
+    CHECK(page.total == 12);
+    CHECK(ids(page) == Ids{2, 1});
+    f.offset = 12;
+    page = store->findRequests(f);
+    CHECK(page.total == 12);  // total ignores offset even past the end
+    CHECK(page.items.empty());
+    f.offset = std::numeric_limits<std::size_t>::max();
+    page = store->findRequests(f);
+    CHECK(page.total == 12);
+    CHECK(page.items.empty());
+
+    f.offset = 0;
+    f.limit = 0;  // clamped up to 1
+    page = store->findRequests(f);
+    CHECK(page.total == 12);
+    CHECK(ids(page) == Ids{12});
+
+    // Paging over a filtered set: total is the filtered count.
+    f.model = "CP-8875";
+    f.limit = 4;
+    f.offset = 4;
+    page = store->findRequests(f);
+    CHECK(page.total == 6);
+    CHECK(ids(page) == Ids{4, 2});
+}
+
+TEST_CASE("store v2: LIKE wildcards in the search text are literal") {
+    TempDir dir;
+    auto store = openSqliteStore(dir.file("ra.db"));
+    const std::vector<std::string> cns = {"50%off", "50Xoff", "a_b", "aXb", "back\\slash",
+                                          "backXslash"};
+    for (std::size_t i = 0; i < cns.size(); ++i) {
+        RequestRecord r = deviceRequest("tx" + std::to_string(i), cns[i], "", "", 100);
+        r.identity = "challenge";
+        const std::string serial = "C" + std::to_string(i);
+        store->addIssuedRequest(r, sampleCertificate(serial, cns[i]), event("enroll"));
+    }
+    auto requestCns = [&](const std::string& text) {
+        RequestFilter f;
+        f.text = text;
+        std::vector<std::string> out;
+        for (const auto& r : store->findRequests(f).items) {
+            out.push_back(r.common_name);
+        }
+        std::sort(out.begin(), out.end());
+        return out;
+    };
+    auto certificateCns = [&](const std::string& text) {
+        CertificateFilter f;
+        f.text = text;
+        f.now = 1;
+        std::vector<std::string> out;
+        for (const auto& v : store->findCertificates(f).items) {
+            out.push_back(v.certificate.common_name);
+        }
+        std::sort(out.begin(), out.end());
+        return out;
+    };
+    using Cns = std::vector<std::string>;
+    for (const auto& search : {std::function<Cns(const std::string&)>(requestCns),
+                               std::function<Cns(const std::string&)>(certificateCns)}) {
+        CHECK(search("%") == Cns{"50%off"});
+        CHECK(search("50%") == Cns{"50%off"});
+        CHECK(search("0%o") == Cns{"50%off"});
+        CHECK(search("_") == Cns{"a_b"});
+        CHECK(search("a_b") == Cns{"a_b"});
+        CHECK(search("\\") == Cns{"back\\slash"});
+        CHECK(search("k\\s") == Cns{"back\\slash"});
+        CHECK(search("%%").empty());
+        CHECK(search("off") == Cns{"50%off", "50Xoff"});  // plain text still a substring
+    }
+}
+
+TEST_CASE("store v2: findCertificates — text, state at now, expiring_before, paging") {
+    TempDir dir;
+    const std::string path = dir.file("ra.db");
+    auto store = openSqliteStore(path);
+    int n = 0;
+    auto issue = [&](const std::string& serial, const std::string& cn, const std::string& model,
+                     const std::string& mac, std::int64_t not_before, std::int64_t not_after) {
+        ++n;
+        RequestRecord r = deviceRequest("tx" + std::to_string(n), cn, model, mac, 100 + n);
+        CertificateRecord c = sampleCertificate(serial, cn, not_after);
+        c.not_before = not_before;
+        store->addIssuedRequest(r, c, event("enroll"));
+    };
+    // Newest first is by not_before: 0A01, 0A02, 0B03 = 0B04 (serial), 0C05, 0C06.
+    issue("0A01", "phone-1.example.nl", "CP-8841", "00:1A:2B:3C:4D:5E", kNow - 100,
+          kNow + 10 * kDay);  // valid, expiring within 30 days
+    issue("0A02", "phone-2.example.nl", "CP-8875", "00:AA:BB:CC:DD:EE", kNow - 200,
+          kNow + 400 * kDay);  // valid
+    {  // no request: valid through the last second kNow
+        RawDb raw(path);
+        REQUIRE(raw.exec("INSERT INTO certificates (serial, subject, issuer, common_name, "
+                         "not_before, not_after, der) VALUES ('0B03', 'CN=phone-1.example.nl', "
+                         "'CN=CA', 'phone-1.example.nl', " +
+                         std::to_string(kNow - 300) + ", " + std::to_string(kNow) +
+                         ", x'30')") == "");
+    }
+    issue("0B04", "laptop_7", "", "", kNow - 300, kNow - 1);  // expired, non-MIC
+    issue("0C05", "phone-3.example.nl", "CP-8841", "00:11:22:33:44:FF", kNow - 400,
+          kNow + 5 * kDay);  // revoked below
+    issue("0C06", "laptopX7", "", "", kNow - 500, kNow - 1000);  // expired, then revoked
+    REQUIRE(store->revoke("0C05", 1, kNow - 50, event("revoke")));
+    REQUIRE(store->revoke("0C06", 4, kNow - 40, event("revoke")));
+
+    auto find = [&](CertificateFilter f) {
+        if (f.now == 0) {
+            f.now = kNow;
+        }
+        const auto page = store->findCertificates(f);
+        CHECK(page.total == page.items.size());
+        return serials(page);
+    };
+    CertificateFilter f;
+    CHECK(find(f) == Serials{"0A01", "0A02", "0B03", "0B04", "0C05", "0C06"});
+
+    SUBCASE("the view carries the request's model and mac") {
+        f.now = kNow;
+        const auto page = store->findCertificates(f);
+        REQUIRE(page.items.size() == 6);
+        CHECK(page.items[0].model == "CP-8841");
+        CHECK(page.items[0].mac == "00:1A:2B:3C:4D:5E");
+        checkSameCertificate(page.items[0].certificate, *store->findCertificate("0A01"));
+        CHECK(page.items[1].model == "CP-8875");
+        CHECK(page.items[1].mac == "00:AA:BB:CC:DD:EE");
+        CHECK(page.items[2].certificate.request_id == 0);  // no request
+        CHECK(page.items[2].model.empty());
+        CHECK(page.items[2].mac.empty());
+        CHECK(page.items[3].certificate.serial == "0B04");  // non-MIC request
+        CHECK(page.items[3].model.empty());
+        CHECK(page.items[3].mac.empty());
+        CHECK(page.items[4].certificate.revoked);
+        CHECK(page.items[4].certificate.revocation_reason == 1);
+    }
+    SUBCASE("state at a given now; notAfter inclusive; revoked wins over expired") {
+        f.state = CertificateState::valid;
+        CHECK(find(f) == Serials{"0A01", "0A02", "0B03"});
+        f.state = CertificateState::expired;
+        CHECK(find(f) == Serials{"0B04"});
+        f.state = CertificateState::revoked;
+        CHECK(find(f) == Serials{"0C05", "0C06"});
+        f.now = kNow + 1;
+        f.state = CertificateState::valid;
+        CHECK(find(f) == Serials{"0A01", "0A02"});
+        f.state = CertificateState::expired;
+        CHECK(find(f) == Serials{"0B03", "0B04"});
+        f.now = kNow + 11 * kDay;
+        f.state = CertificateState::valid;
+        CHECK(find(f) == Serials{"0A02"});
+        f.now = kNow - 2000;  // before anything expired
+        f.state = CertificateState::expired;
+        CHECK(find(f).empty());
+    }
+    SUBCASE("now = 0 is the current time") {
+        f.state = CertificateState::valid;
+        f.now = 0;
+        const auto implicit = serials(store->findCertificates(f));
+        f.now = static_cast<std::int64_t>(std::time(nullptr));
+        CHECK(serials(store->findCertificates(f)) == implicit);
+        f.now = std::numeric_limits<std::int64_t>::max();  // nothing is valid then
+        CHECK(store->findCertificates(f).items.empty());
+    }
+    SUBCASE("expiring_before: valid and not_after before it") {
+        f.expiring_before = kNow + 30 * kDay;
+        CHECK(find(f) == Serials{"0A01", "0B03"});  // 0C05 is revoked, 0B04 expired
+        f.now = kNow + 1;
+        CHECK(find(f) == Serials{"0A01"});
+        f.now = kNow;
+        f.expiring_before = kNow + 10 * kDay;  // exclusive
+        CHECK(find(f) == Serials{"0B03"});
+        f.expiring_before = kNow + 10 * kDay + 1;
+        CHECK(find(f) == Serials{"0A01", "0B03"});
+        f.state = CertificateState::valid;
+        CHECK(find(f) == Serials{"0A01", "0B03"});
+        f.state = CertificateState::expired;
+        CHECK(find(f).empty());
+        f.state = CertificateState::revoked;
+        CHECK(find(f).empty());
+        f.state.reset();
+        f.text = "phone-1";
+        f.expiring_before = kNow + 30 * kDay;
+        CHECK(find(f) == Serials{"0A01", "0B03"});
+        f.text = "phone-2";
+        CHECK(find(f).empty());
+    }
+    SUBCASE("text: CN substring, serial prefix, or exactly the MAC") {
+        f.text = "phone-1";
+        CHECK(find(f) == Serials{"0A01", "0B03"});
+        f.text = "PHONE-1.EXAMPLE";  // CN in any case
+        CHECK(find(f) == Serials{"0A01", "0B03"});
+        f.text = "0a";  // serial prefix, upper-cased
+        CHECK(find(f) == Serials{"0A01", "0A02"});
+        f.text = "0C0";
+        CHECK(find(f) == Serials{"0C05", "0C06"});
+        f.text = "A01";  // inside the serial, but not a prefix
+        CHECK(find(f).empty());
+        f.text = "00:1A:2B:3C:4D:5E";
+        CHECK(find(f) == Serials{"0A01"});
+        f.text = "00:1a:2b:3c:4d:5e";  // upper-cased like the serial
+        CHECK(find(f) == Serials{"0A01"});
+        f.text = "00:11:22:33:44:FF";  // revoked ones are found too
+        CHECK(find(f) == Serials{"0C05"});
+        for (const char* other : {"00:1A:2B:3C:4D", "1A:2B:3C:4D:5E", "001A2B3C4D5E",
+                                  "00-1A-2B-3C-4D-5E"}) {
+            f.text = other;
+            CHECK_MESSAGE(find(f).empty(), other);
+        }
+        f.text = "laptop";
+        CHECK(find(f) == Serials{"0B04", "0C06"});
+        f.state = CertificateState::revoked;
+        CHECK(find(f) == Serials{"0C06"});
+        f.text = "phone";
+        f.state = CertificateState::valid;
+        CHECK(find(f) == Serials{"0A01", "0A02", "0B03"});
+        f.state = CertificateState::revoked;
+        CHECK(find(f) == Serials{"0C05"});
+    }
+    SUBCASE("paging and total") {
+        f.now = kNow;
+        f.limit = 2;
+        auto page = store->findCertificates(f);
+        CHECK(page.total == 6);
+        CHECK(serials(page) == Serials{"0A01", "0A02"});
+        f.offset = 2;
+        page = store->findCertificates(f);
+        CHECK(page.total == 6);
+        CHECK(serials(page) == Serials{"0B03", "0B04"});
+        f.offset = 4;
+        page = store->findCertificates(f);
+        CHECK(serials(page) == Serials{"0C05", "0C06"});
+        f.offset = 6;
+        page = store->findCertificates(f);
+        CHECK(page.total == 6);
+        CHECK(page.items.empty());
+        f.offset = 1;
+        f.limit = 0;  // clamped to 1
+        page = store->findCertificates(f);
+        CHECK(serials(page) == Serials{"0A02"});
+        f.offset = 0;
+        f.limit = 1;
+        f.state = CertificateState::valid;
+        page = store->findCertificates(f);
+        CHECK(page.total == 3);
+        CHECK(serials(page) == Serials{"0A01"});
+    }
+}
+
+TEST_CASE("store v2: countRequests and countValidCertificates") {
+    TempDir dir;
+    auto store = openSqliteStore(dir.file("ra.db"));
+    CHECK(store->countRequests(RequestStatus::pending) == 0);
+    CHECK(store->countValidCertificates(0, std::numeric_limits<std::int64_t>::max()) == 0);
+    addSearchRequests(*store);
+    CHECK(store->countRequests(RequestStatus::pending) == 4);
+    CHECK(store->countRequests(RequestStatus::issued) == 1);
+    CHECK(store->countRequests(RequestStatus::rejected) == 1);
+
+    int n = 0;
+    auto issue = [&](const std::string& serial, std::int64_t not_after) {
+        ++n;
+        RequestRecord r = sampleRequest("c" + std::to_string(n), "cn" + std::to_string(n));
+        store->addIssuedRequest(r, sampleCertificate(serial, r.common_name, not_after),
+                                event("enroll"));
+    };
+    issue("V1", kNow);             // last valid second is kNow
+    issue("V2", kNow + 10 * kDay);
+    issue("V3", kNow - 1);
+    issue("R1", kNow + kDay);      // revoked below
+    REQUIRE(store->revoke("R1", 0, kNow, event("revoke")));
+    CHECK(store->countRequests(RequestStatus::issued) == 5);
+
+    constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
+    // 0A02 from addSearchRequests expires in 2100.
+    CHECK(store->countValidCertificates(kNow, kMax) == 3);      // V1, V2, 0A02
+    CHECK(store->countValidCertificates(kNow + 1, kMax) == 2);  // V2, 0A02
+    CHECK(store->countValidCertificates(kNow, kNow + 30 * kDay) == 2);  // V1, V2
+    CHECK(store->countValidCertificates(kNow - 1, kNow) == 1);  // V3: [from, to)
+    CHECK(store->countValidCertificates(kNow, kNow) == 0);
+    CHECK(store->countValidCertificates(0, kMax) == 4);
+}
+
+TEST_CASE("store v2: tokens — add, find, list, delete, each with its audit event") {
+    TempDir dir;
+    const std::string path = dir.file("ra.db");
+    auto store = openSqliteStore(path);
+    const Bytes hash(32, 0xab);
+    auto token = [&](const std::string& id, const std::string& name, const std::string& role) {
+        TokenRecord t;
+        t.id = id;
+        t.name = name;
+        t.role = role;
+        t.secret_hash = hash;
+        t.secret_hash[0] = static_cast<std::uint8_t>(name.size());
+        t.created_by = "cli:root";
+        return t;
+    };
+    auto auditEvent = [](const std::string& action, const std::string& name) {
+        AuditEvent e = event(action);
+        e.actor = "cli:root";
+        e.identity = name;
+        return e;
+    };
+
+    TokenRecord bob = token("0000ffff", "bob", "viewer");
+    bob.created_at = 1234;
+    store->addToken(bob, auditEvent("token-create", "bob"));
+    TokenRecord alice = token("0a1b2c3d", "alice", "approver");
+    store->addToken(alice, auditEvent("token-create", "alice"));
+    CHECK(auditCount(*store) == 2);
+    const auto created = store->listAudit(1, 0);
+    REQUIRE(created.size() == 1);
+    CHECK(created[0].action == "token-create");
+    CHECK(created[0].identity == "alice");
+    CHECK(created[0].at > 0);
+
+    const auto found = store->findToken("0a1b2c3d");
+    REQUIRE(found);
+    CHECK(found->id == "0a1b2c3d");
+    CHECK(found->name == "alice");
+    CHECK(found->role == "approver");
+    CHECK(found->secret_hash == alice.secret_hash);
+    CHECK(found->created_at > 0);  // stamped
+    CHECK(found->created_by == "cli:root");
+    CHECK(store->findToken("0000ffff")->created_at == 1234);  // kept
+    CHECK_FALSE(store->findToken("alice"));  // by id, not name
+    CHECK_FALSE(store->findToken("0A1B2C3D"));
+    CHECK_FALSE(store->findToken(""));
+
+    auto names = [&] {
+        std::vector<std::string> out;
+        for (const auto& t : store->listTokens()) {
+            out.push_back(t.name);
+        }
+        return out;
+    };
+    CHECK(names() == std::vector<std::string>{"alice", "bob"});
+
+    SUBCASE("a clashing name or id is DuplicateToken and writes nothing") {
+        CHECK_THROWS_AS(store->addToken(token("12345678", "alice", "viewer"),
+                                        auditEvent("token-create", "alice")),
+                        DuplicateToken);
+        CHECK_THROWS_AS(store->addToken(token("0a1b2c3d", "carol", "viewer"),
+                                        auditEvent("token-create", "carol")),
+                        DuplicateToken);
+        CHECK(names() == std::vector<std::string>{"alice", "bob"});
+        CHECK(store->findToken("0a1b2c3d")->name == "alice");
+        CHECK_FALSE(store->findToken("12345678"));
+        CHECK(auditCount(*store) == 2);
+    }
+    SUBCASE("invalid tokens are a StoreError, not a duplicate, and write nothing") {
+        auto kind = [&](const TokenRecord& t) -> std::string {
+            try {
+                store->addToken(t, auditEvent("token-create", t.name));
+            } catch (const DuplicateToken&) {
+                return "duplicate";
+            } catch (const StoreError&) {
+                return "error";
+            }
+            return "added";
+        };
+        CHECK(kind(token("11111111", "carol", "admin")) == "error");
+        CHECK(kind(token("11111111", "", "viewer")) == "error");
+        CHECK(kind(token("", "carol", "viewer")) == "error");
+        TokenRecord short_hash = token("11111111", "carol", "viewer");
+        short_hash.secret_hash = Bytes{1, 2, 3};
+        CHECK(kind(short_hash) == "error");
+        CHECK(names() == std::vector<std::string>{"alice", "bob"});
+        CHECK(auditCount(*store) == 2);
+        CHECK(kind(token("11111111", "carol", "viewer")) == "added");
+    }
+    SUBCASE("delete by name") {
+        CHECK(store->deleteToken("alice", auditEvent("token-delete", "alice")));
+        CHECK_FALSE(store->findToken("0a1b2c3d"));
+        CHECK(names() == std::vector<std::string>{"bob"});
+        CHECK(auditCount(*store) == 3);
+        CHECK(store->listAudit(1, 0)[0].action == "token-delete");
+        // Unknown (or already deleted): false, no audit row.
+        CHECK_FALSE(store->deleteToken("alice", auditEvent("token-delete", "alice")));
+        CHECK_FALSE(store->deleteToken("0000ffff", auditEvent("token-delete", "x")));  // an id
+        CHECK(auditCount(*store) == 3);
+        // The name and id are free again.
+        store->addToken(token("0a1b2c3d", "alice", "viewer"), auditEvent("token-create", "alice"));
+        CHECK(store->findToken("0a1b2c3d")->role == "viewer");
+    }
+    SUBCASE("token and audit row are one transaction") {
+        // Make the audit insert fail for one action, from outside the store.
+        RawDb raw(path);
+        REQUIRE(raw.exec("CREATE TRIGGER test_explode BEFORE INSERT ON audit "
+                         "WHEN NEW.action = 'explode' BEGIN SELECT RAISE(ABORT, 'boom'); END") ==
+                "");
+        CHECK_THROWS_AS(store->addToken(token("22222222", "dave", "viewer"),
+                                        auditEvent("explode", "dave")),
+                        StoreError);
+        CHECK_FALSE(store->findToken("22222222"));  // the token insert was rolled back
+        CHECK_THROWS_AS(store->deleteToken("bob", auditEvent("explode", "bob")), StoreError);
+        CHECK(store->findToken("0000ffff"));  // the delete was rolled back
+        CHECK(names() == std::vector<std::string>{"alice", "bob"});
+        CHECK(auditCount(*store) == 2);
+    }
+    SUBCASE("tokens survive reopening and are visible to a second store") {
+        store.reset();
+        auto reopened = openSqliteStore(path);
+        REQUIRE(reopened->listTokens().size() == 2);
+        CHECK(reopened->listTokens()[0].secret_hash == alice.secret_hash);
+        RawDb raw(path);
+        std::string expected_hex = "03";  // first byte: the name's length, then 0xab
+        for (int i = 1; i < 32; ++i) {
+            expected_hex += "AB";
+        }
+        CHECK(raw.scalar("SELECT hex(secret_hash) FROM tokens WHERE name = 'bob'") ==
+              expected_hex);
+        // Only the hash is stored: the table has no other blob or secret column.
+        CHECK(raw.column("SELECT name FROM pragma_table_info('tokens') ORDER BY cid") ==
+              std::vector<std::string>{"id", "name", "role", "secret_hash", "created_at",
+                                       "created_by"});
+    }
+}
+
+TEST_CASE("store v2: ping") {
+    TempDir dir;
+    const std::string path = dir.file("ra.db");
+    auto store = openSqliteStore(path);
+    CHECK_NOTHROW(store->ping());
+    RawDb raw(path);
+    // Another process moved the schema on (a newer release migrated it):
+    // this store must not keep reporting healthy.
+    REQUIRE(raw.exec("PRAGMA user_version = 3") == "");
+    std::string message;
+    try {
+        store->ping();
+    } catch (const StoreError& e) {
+        message = e.what();
+    }
+    CHECK(message.find("ping") != std::string::npos);
+    CHECK(message.find("3") != std::string::npos);
+    REQUIRE(raw.exec("PRAGMA user_version = 2") == "");
+    CHECK_NOTHROW(store->ping());
+}
+
+TEST_CASE("store v2: a v1 database with data is migrated in place to v2") {
+    TempDir dir;
+    const std::string path = dir.file("ra.db");
+    createV1Database(path);
+    {
+        RawDb raw(path);
+        const std::string columns =
+            "INSERT INTO requests (id, transaction_id, message_type, method, identity, "
+            "common_name, csr, public_key_id, signer, status, reason, peer, cert_serial, "
+            "details, created_at, updated_at) VALUES ";
+        const std::string mic =
+            R"('{"model":"CP-8841","mac":"00:1A:2B:3C:4D:5E","pid":"CP-8841","sn":"FCH1","manufacturer_issuer":"CN=Cisco","sans":[]}')";
+        const std::string mic2 =
+            R"('{"model":"CP-8875","mac":"00:1A:2B:3C:4D:5E","pid":"CP-8875","sn":"FCH2","manufacturer_issuer":"CN=Cisco","sans":[],"renews":"AA"}')";
+        REQUIRE(raw.exec(
+                    "PRAGMA foreign_keys = ON; BEGIN;" + columns +
+                    "(1, 'tx1', 'PKCSReq', 'mic', 'CN=CP-8841-SEP', 'SEP001A2B3C4D5E', x'3001', "
+                    "x'aa', x'3002', 'pending', 'approval-mic is manual', '192.0.2.1', NULL, " +
+                    mic + ", 1000, 1000);" + columns +
+                    "(2, 'tx2', 'RenewalReq', 'renewal', 'CN=CP-8875-SEP', 'SEP001A2B3C4D5E', "
+                    "x'3003', x'bb', x'3004', 'issued', '', '192.0.2.2', 'V1CERT1', " +
+                    mic2 + ", 2000, 2100);" + columns +
+                    "(3, 'tx3', 'PKCSReq', 'challenge', 'challenge for CN laptop', 'laptop', "
+                    "x'30', x'cc', x'30', 'rejected', 'no', '192.0.2.3', NULL, "
+                    "'{\"sans\":[]}', 3000, 3100);" + columns +
+                    "(4, 'tx4', 'PKCSReq', 'mic', 'x', 'odd1', x'30', x'dd', x'30', 'pending', "
+                    "'', '', NULL, '', 4000, 4000);" + columns +
+                    "(5, 'tx5', 'PKCSReq', 'mic', 'x', 'odd2', x'30', x'ee', x'30', 'pending', "
+                    "'', '', NULL, '{\"model\":8841,\"mac\":null}', 5000, 5000);"
+                    "INSERT INTO certificates (serial, subject, issuer, common_name, not_before, "
+                    "not_after, der, request_id) VALUES ('V1CERT1', 'CN=SEP001A2B3C4D5E', "
+                    "'CN=CA', 'SEP001A2B3C4D5E', 2000, 4102444800, x'308201', 2);"
+                    "INSERT INTO certificates (serial, subject, issuer, common_name, not_before, "
+                    "not_after, der, request_id, revoked, revocation_reason, revoked_at) VALUES "
+                    "('V1CERT2', 'CN=old', 'CN=CA', 'old', 500, 4102444800, x'308202', NULL, 1, "
+                    "1, 900);"
+                    "INSERT INTO audit (at, actor, action, outcome, method, identity, reason, "
+                    "request_id, serial, peer, transaction_id) VALUES "
+                    "(1000, 'scep', 'enroll', 'pending', 'mic', 'i', '', 1, '', 'p', 'tx1'), "
+                    "(2000, 'scep', 'enroll', 'success', 'renewal', 'i', '', 2, 'V1CERT1', "
+                    "'p', 'tx2'), "
+                    "(3100, 'cli:root', 'reject', 'success', '', '', 'no', 3, '', '', 'tx3');"
+                    "COMMIT;") == "");
+    }
+    auto store = openSqliteStore(path);
+    RawDb raw(path);
+    CHECK(raw.scalar("PRAGMA user_version") == "2");
+    CHECK(raw.scalar("PRAGMA application_id") == "1396917584");
+    CHECK(raw.scalar("PRAGMA integrity_check") == "ok");
+    CHECK(raw.column("PRAGMA foreign_key_check").empty());
+
+    SUBCASE("the data is intact") {
+        const auto requests = store->listRequests(std::nullopt);
+        REQUIRE(requests.size() == 5);
+        CHECK(requests[0].transaction_id == "tx1");
+        CHECK(requests[0].csr == bytes({0x30, 0x01}));
+        CHECK(requests[0].reason == "approval-mic is manual");
+        CHECK(requests[0].details.find("\"model\":\"CP-8841\"") != std::string::npos);
+        CHECK(requests[1].status == RequestStatus::issued);
+        CHECK(requests[1].cert_serial == "V1CERT1");
+        CHECK(requests[1].message_type == "RenewalReq");
+        CHECK(requests[1].updated_at == 2100);
+        CHECK(requests[2].status == RequestStatus::rejected);
+        CHECK(requests[3].details.empty());
+        const auto certificates = store->listCertificates();
+        REQUIRE(certificates.size() == 2);
+        CHECK(certificates[0].request_id == 2);
+        CHECK(certificates[0].der == bytes({0x30, 0x82, 0x01}));
+        CHECK(certificates[1].revoked);
+        CHECK(certificates[1].revoked_at == 900);
+        CHECK(serials(store->revokedCertificates()) == std::vector<std::string>{"V1CERT2"});
+        const auto audit = store->listAudit(10, 0);
+        REQUIRE(audit.size() == 3);
+        CHECK(audit[0].action == "reject");
+        CHECK(audit[2].transaction_id == "tx1");
+        // Still append-only after the migration.
+        CHECK(raw.exec("UPDATE audit SET reason = 'forged'").find("append-only") !=
+              std::string::npos);
+        CHECK(raw.exec("DELETE FROM audit").find("append-only") != std::string::npos);
+    }
+    SUBCASE("the new searches work on the old rows") {
+        RequestFilter f;
+        f.mac = "00:1A:2B:3C:4D:5E";
+        CHECK(findIds(*store, f) == Ids{2, 1});
+        f = {};
+        f.model = "CP-8841";
+        CHECK(findIds(*store, f) == Ids{1});  // row 5's numeric model is not a match
+        f.model = "8841";
+        CHECK(findIds(*store, f).empty());
+        f = {};
+        f.status = RequestStatus::pending;
+        f.text = "odd";
+        CHECK(findIds(*store, f) == Ids{5, 4});
+
+        CertificateFilter c;
+        c.now = 3000;
+        c.text = "00:1A:2B:3C:4D:5E";
+        const auto page = store->findCertificates(c);
+        REQUIRE(page.items.size() == 1);
+        CHECK(page.items[0].certificate.serial == "V1CERT1");
+        CHECK(page.items[0].model == "CP-8875");
+        CHECK(page.items[0].mac == "00:1A:2B:3C:4D:5E");
+        c.text.clear();
+        CHECK(serials(store->findCertificates(c)) ==
+              std::vector<std::string>{"V1CERT1", "V1CERT2"});
+        c.state = CertificateState::revoked;
+        CHECK(serials(store->findCertificates(c)) == std::vector<std::string>{"V1CERT2"});
+        CHECK(store->countRequests(RequestStatus::pending) == 3);
+        CHECK(store->countValidCertificates(0, std::numeric_limits<std::int64_t>::max()) == 1);
+    }
+    SUBCASE("new rows, tokens, reopening") {
+        RequestRecord r = deviceRequest("tx6", "SEP001A2B3C4D5E", "CP-8841", "00:1A:2B:3C:4D:5E",
+                                        6000);
+        store->addPendingRequest(r, event("enroll", "pending"));
+        CHECK(r.id == 6);
+        TokenRecord t;
+        t.id = "abcdef01";
+        t.name = "alice";
+        t.role = "approver";
+        t.secret_hash = Bytes(32, 1);
+        store->addToken(t, event("token-create"));
+        store.reset();
+        auto reopened = openSqliteStore(path);  // already v2: no second migration
+        CHECK(raw.scalar("PRAGMA user_version") == "2");
+        RequestFilter f;
+        f.mac = "00:1A:2B:3C:4D:5E";
+        CHECK(findIds(*reopened, f) == Ids{6, 2, 1});
+        CHECK(reopened->listTokens().size() == 1);
+        CHECK(reopened->listAudit(100, 0).size() == 5);
+        CHECK_NOTHROW(reopened->ping());
+    }
+    SUBCASE("a migrated database has the same schema as a new one") {
+        auto fresh_store = openSqliteStore(dir.file("fresh.db"));
+        RawDb fresh(dir.file("fresh.db"));
+        const std::string schema =
+            "SELECT type || ' ' || name || ' ' || tbl_name || ' ' || coalesce(sql, '') "
+            "FROM sqlite_master WHERE name <> 'sqlite_sequence' ORDER BY type, name";
+        const auto migrated = raw.column(schema);
+        CHECK(migrated == fresh.column(schema));
+        CHECK(migrated.size() > 10);
+        CHECK(raw.count("SELECT count(*) FROM pragma_table_xinfo('requests') "
+                        "WHERE name IN ('model', 'mac') AND hidden = 2") == 2);  // VIRTUAL
+    }
+}
+
+TEST_CASE("store v2: a failing migration leaves the v1 database untouched") {
+    TempDir dir;
+    const std::string path = dir.file("ra.db");
+    createV1Database(path);
+    {
+        RawDb raw(path);
+        // Something in the way of the migration's last step, after the
+        // ALTERs and CREATE INDEXes have run.
+        REQUIRE(raw.exec("INSERT INTO requests (transaction_id, message_type, method, identity, "
+                         "common_name, csr, public_key_id, signer, status, reason, peer, "
+                         "details, created_at, updated_at) VALUES ('tx1', 'PKCSReq', 'mic', '', "
+                         "'SEP1', x'', x'', x'', 'pending', '', '', '{\"mac\":\"M\"}', 1, 1);"
+                         "CREATE TABLE tokens (x INTEGER);") == "");
+    }
+    std::string message;
+    try {
+        openSqliteStore(path);
+    } catch (const StoreError& e) {
+        message = e.what();
+    }
+    CHECK(message.find("tokens") != std::string::npos);
+    RawDb raw(path);
+    CHECK(raw.scalar("PRAGMA user_version") == "1");
+    CHECK(raw.count("SELECT count(*) FROM pragma_table_xinfo('requests') "
+                    "WHERE name IN ('model', 'mac')") == 0);
+    CHECK(raw.count("SELECT count(*) FROM sqlite_master WHERE name IN ('requests_model', "
+                    "'requests_mac', 'requests_created_at', 'certificates_not_before')") == 0);
+    CHECK(raw.scalar("SELECT common_name FROM requests") == "SEP1");
+    // Once the obstacle is gone, the migration goes through.
+    REQUIRE(raw.exec("DROP TABLE tokens") == "");
+    auto store = openSqliteStore(path);
+    RequestFilter f;
+    f.mac = "M";
+    CHECK(findIds(*store, f) == Ids{1});
+}
+
+TEST_CASE("store v2: a v3 database is refused and left alone") {
+    TempDir dir;
+    const std::string path = dir.file("ra.db");
+    openSqliteStore(path).reset();
+    RawDb raw(path);
+    REQUIRE(raw.exec("PRAGMA user_version = 3") == "");
+    std::string message;
+    try {
+        openSqliteStore(path);
+    } catch (const StoreError& e) {
+        message = e.what();
+    }
+    CHECK(message.find("version 3") != std::string::npos);
+    CHECK(message.find("newer") != std::string::npos);
+    CHECK(raw.scalar("PRAGMA user_version") == "3");
+}
+
+TEST_CASE("store v2: 10,000 requests — mac/model/status searches use an index") {
+    TempDir dir;
+    const std::string path = dir.file("ra.db");
+    auto store = openSqliteStore(path);
+    RawDb raw(path);
+    // One transaction from a second connection: 10,000 requests (every third
+    // issued), their 3,333 certificates and 6,667 certificates without one.
+    REQUIRE(raw.exec(R"sql(
+        BEGIN;
+        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000)
+        INSERT INTO requests (id, transaction_id, message_type, method, identity, common_name,
+                              csr, public_key_id, signer, status, reason, peer, cert_serial,
+                              details, created_at, updated_at)
+        SELECT i, 'tx-' || i, 'PKCSReq', 'mic', 'CN=CP-' || (8800 + i % 50) || '-SEP',
+               printf('SEP%012X', i), x'30', x'00', x'30',
+               CASE i % 3 WHEN 0 THEN 'issued' WHEN 1 THEN 'pending' ELSE 'rejected' END,
+               '', '192.0.2.1', CASE WHEN i % 3 = 0 THEN printf('R%08X', i) END,
+               json_object('model', 'CP-' || (8800 + i % 50),
+                           'mac', printf('00:00:00:00:%02X:%02X', i / 256, i % 256),
+                           'pid', 'CP-' || (8800 + i % 50), 'sn', 'FCH' || i, 'sans', json('[]')),
+               1700000000 + i, 1700000000 + i
+        FROM n;
+        INSERT INTO certificates (serial, subject, issuer, common_name, not_before, not_after,
+                                  der, request_id)
+        SELECT cert_serial, 'CN=' || common_name, 'CN=CA', common_name, created_at,
+               created_at + 365 * 86400, x'30', id
+        FROM requests WHERE status = 'issued';
+        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 6667)
+        INSERT INTO certificates (serial, subject, issuer, common_name, not_before, not_after,
+                                  der, request_id)
+        SELECT printf('U%08X', i), 'CN=x', 'CN=CA', 'x', 1600000000 + i, 1700000000 + i, x'30',
+               NULL
+        FROM n;
+        COMMIT;)sql") == "");
+    REQUIRE(raw.count("SELECT count(*) FROM requests") == 10000);
+    REQUIRE(raw.count("SELECT count(*) FROM certificates") == 10000);
+
+    // The plans of the exact statements the store prepares.
+    auto usesIndex = [&](const std::string& sql, const std::string& index) {
+        const auto plan = raw.plan(sql);
+        std::string text;
+        bool scans = false;
+        bool uses = false;
+        for (const auto& line : plan) {
+            text += line + "\n";
+            scans = scans || line.rfind("SCAN requests", 0) == 0 || line.rfind("SCAN r", 0) == 0;
+            uses = uses || line.find("INDEX " + index + " ") != std::string::npos;
+        }
+        INFO(sql);
+        INFO(text);
+        CHECK_FALSE(scans);
+        CHECK(uses);
+    };
+    RequestFilter f;
+    f.mac = "00:00:00:00:10:92";
+    for (bool count : {true, false}) {
+        usesIndex(sqliteStoreSearchSqlForTesting(f, count), "requests_mac");
+    }
+    f = {};
+    f.model = "CP-8842";
+    for (bool count : {true, false}) {
+        usesIndex(sqliteStoreSearchSqlForTesting(f, count), "requests_model");
+    }
+    f = {};
+    f.status = RequestStatus::pending;
+    for (bool count : {true, false}) {
+        usesIndex(sqliteStoreSearchSqlForTesting(f, count), "requests_status");
+    }
+    f = {};
+    f.mac = "00:00:00:00:10:92";
+    f.status = RequestStatus::issued;
+    f.model = "CP-8842";
+    f.text = "SEP";
+    f.since = 1;
+    f.until = 2000000000;
+    for (bool count : {true, false}) {
+        usesIndex(sqliteStoreSearchSqlForTesting(f, count), "requests_mac");
+    }
+    // The certificate search reaches requests through requests_mac only.
+    CertificateFilter c;
+    c.text = "00:00:00:00:10:92";
+    for (bool count : {true, false}) {
+        usesIndex(sqliteStoreSearchSqlForTesting(c, count), "requests_mac");
+    }
+
+    // And the answers are right at this size.
+    f = {};
+    f.mac = "00:00:00:00:10:92";  // 0x1092 = 4242
+    auto page = store->findRequests(f);
+    CHECK(page.total == 1);
+    CHECK(ids(page) == Ids{4242});
+    f = {};
+    f.model = "CP-8842";  // i % 50 == 42
+    page = store->findRequests(f);
+    CHECK(page.total == 200);
+    CHECK(page.items.size() == 50);
+    CHECK(page.items.front().id == 9992);
+    f = {};
+    f.status = RequestStatus::pending;
+    f.limit = 100000;  // clamped to 500
+    page = store->findRequests(f);
+    CHECK(page.total == 3334);
+    CHECK(page.items.size() == 500);
+    CHECK(page.items.front().id == 10000);
+    f.limit = 500;
+    f.offset = 3000;
+    page = store->findRequests(f);
+    CHECK(page.items.size() == 334);
+    CHECK(page.items.back().id == 1);
+    CHECK(store->countRequests(RequestStatus::issued) == 3333);
+
+    c.now = 1800000000;
+    const auto certs = store->findCertificates(c);
+    CHECK(certs.total == 1);
+    REQUIRE(certs.items.size() == 1);
+    CHECK(certs.items[0].certificate.serial == "R00001092");
+    CHECK(certs.items[0].model == "CP-8842");
+    c = {};
+    c.now = 1700010000;  // after every unlinked one, before every issued one
+    c.state = CertificateState::expired;
+    CHECK(store->findCertificates(c).total == 6667);
+    c.limit = 100000;
+    CHECK(store->findCertificates(c).items.size() == 500);
+    c.state = CertificateState::valid;
+    CHECK(store->findCertificates(c).total == 3333);
+    CHECK(store->countValidCertificates(c.now, std::numeric_limits<std::int64_t>::max()) == 3333);
 }
