@@ -553,7 +553,9 @@ void AdminApi::routes(httplib::Server& server) {
                     if (body.contains("reason")) {
                         const json& value = body["reason"];
                         if (value.is_number_integer()) {
-                            reason = value.get<int>();
+                            // Range-checked before narrowing: 2^32 + 1 must not become 1.
+                            const auto number = value.get<std::int64_t>();
+                            reason = number >= 0 && number <= 10 ? static_cast<int>(number) : -1;
                         } else if (value.is_string() && kReasons.count(value.get<std::string>())) {
                             reason = kReasons.at(value.get<std::string>());
                         } else {
