@@ -319,6 +319,14 @@ void AdminApi::refuse(httplib::Response& res, int status, const std::string& why
 
 httplib::Server::Handler AdminApi::guard(const char* role, Handler handler) {
     return [this, role, handler](const httplib::Request& req, httplib::Response& res) {
+        // Browsers send client certificates on their own, so a form on
+        // another site could POST here in an admin's name. Such a form cannot
+        // send application/json without a CORS preflight, which never passes.
+        if (req.method == "POST" &&
+            req.get_header_value("Content-Type").rfind("application/json", 0) != 0) {
+            refuse(res, 415, "POST bodies must be Content-Type: application/json", "anonymous", req);
+            return;
+        }
         std::string why;
         const auto principal = authenticate(req, why);
         if (!principal) {
@@ -384,6 +392,7 @@ void AdminApi::routes(httplib::Server& server) {
         };
     };
     server.Get("/", asset(kConsoleIndexHtml, "text/html; charset=utf-8"));
+    server.Get("/favicon.ico", [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
     server.Get("/assets/console.js", asset(kConsoleJs, "text/javascript; charset=utf-8"));
     server.Get("/assets/console.css", asset(kConsoleCss, "text/css; charset=utf-8"));
 
@@ -471,8 +480,9 @@ void AdminApi::routes(httplib::Server& server) {
                                          httplib::Response& res) {
                     const json body = parseBody(req);
                     if (!body.contains("reason") || !body["reason"].is_string() ||
-                        body["reason"].get<std::string>().empty()) {
-                        throw BadInput("a rejection needs a non-empty \"reason\"");
+                        body["reason"].get<std::string>().empty() ||
+                        body["reason"].get<std::string>().size() > 500) {
+                        throw BadInput("a rejection needs a \"reason\" of 1-500 characters");
                     }
                     service_.reject(pathId(req), body["reason"].get<std::string>(), who.name);
                     sendJson(res, {{"status", "rejected"}});
