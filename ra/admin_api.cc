@@ -178,6 +178,17 @@ json certificateInfo(X509& cert) {
             {"pem", certificatePem(cert)}};
 }
 
+// "application/json", in any case, with or without parameters.
+bool isJson(std::string content_type) {
+    content_type = content_type.substr(0, content_type.find(';'));
+    content_type.erase(std::remove_if(content_type.begin(), content_type.end(),
+                                      [](unsigned char c) { return std::isspace(c); }),
+                       content_type.end());
+    std::transform(content_type.begin(), content_type.end(), content_type.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
+    return content_type == "application/json";
+}
+
 // The CN of a client certificate's subject, or "".
 std::string commonNameOf(X509& cert) {
     return nameEntry(X509_get_subject_name(&cert), NID_commonName);
@@ -319,19 +330,18 @@ void AdminApi::refuse(httplib::Response& res, int status, const std::string& why
 
 httplib::Server::Handler AdminApi::guard(const char* role, Handler handler) {
     return [this, role, handler](const httplib::Request& req, httplib::Response& res) {
-        // Browsers send client certificates on their own, so a form on
-        // another site could POST here in an admin's name. Such a form cannot
-        // send application/json without a CORS preflight, which never passes.
-        if (req.method == "POST" &&
-            req.get_header_value("Content-Type").rfind("application/json", 0) != 0) {
-            refuse(res, 415, "POST bodies must be Content-Type: application/json", "anonymous", req);
-            return;
-        }
         std::string why;
         const auto principal = authenticate(req, why);
         if (!principal) {
             metrics_.countAuthFailure();
             refuse(res, 401, why, "anonymous", req);
+            return;
+        }
+        // Browsers send client certificates on their own, so a form on
+        // another site could POST here in an admin's name. Such a form cannot
+        // send application/json without a CORS preflight, which never passes.
+        if (req.method == "POST" && !isJson(req.get_header_value("Content-Type"))) {
+            refuse(res, 415, "POST bodies must be Content-Type: application/json", principal->name, req);
             return;
         }
         if (!roleAllows(principal->role, role)) {
@@ -472,7 +482,7 @@ void AdminApi::routes(httplib::Server& server) {
     server.Post(R"(/api/requests/(\d+)/approve)",
                 guard("approver", [this](const Principal& who, const httplib::Request& req,
                                          httplib::Response& res) {
-                    sendJson(res, {{"serial", service_.approve(pathId(req), who.name)}});
+                    sendJson(res, {{"serial", service_.approve(pathId(req), who.name, req.remote_addr)}});
                 }));
 
     server.Post(R"(/api/requests/(\d+)/reject)",
@@ -484,7 +494,8 @@ void AdminApi::routes(httplib::Server& server) {
                         body["reason"].get<std::string>().size() > 500) {
                         throw BadInput("a rejection needs a \"reason\" of 1-500 characters");
                     }
-                    service_.reject(pathId(req), body["reason"].get<std::string>(), who.name);
+                    service_.reject(pathId(req), body["reason"].get<std::string>(), who.name,
+                                    req.remote_addr);
                     sendJson(res, {{"status", "rejected"}});
                 }));
 
@@ -533,16 +544,15 @@ void AdminApi::routes(httplib::Server& server) {
                guard("viewer", [this, findCertificate](const Principal&, const httplib::Request& req,
                                                        httplib::Response& res) {
                    const CertificateRecord record = findCertificate(req);
-                   CertificateFilter filter;
-                   filter.now = std::time(nullptr);
-                   filter.text = record.serial;
-                   filter.limit = 1;
-                   auto page = store_.findCertificates(filter);
                    CertificateView view{record, "", ""};
-                   if (!page.items.empty() && page.items.front().certificate.serial == record.serial) {
-                       view = std::move(page.items.front());
+                   if (record.request_id != 0) {
+                       if (const auto request = store_.findRequest(record.request_id)) {
+                           const json details = requestToJson(*request);
+                           view.model = details["model"];
+                           view.mac = details["mac"];
+                       }
                    }
-                   json body = certificateJson(view, filter.now);
+                   json body = certificateJson(view, std::time(nullptr));
                    body["pem"] = certificatePem(*certificateFromDer(record.der));
                    sendJson(res, body);
                }));
@@ -572,7 +582,7 @@ void AdminApi::routes(httplib::Server& server) {
                             throw BadInput("reason must be an RFC 5280 CRLReason name or number");
                         }
                     }
-                    service_.revoke(req.matches[1], reason, who.name);
+                    service_.revoke(req.matches[1], reason, who.name, req.remote_addr);
                     sendJson(res, {{"status", "revoked"}});
                 }));
 
@@ -647,6 +657,12 @@ void AdminApi::routes(httplib::Server& server) {
                     sendJson(res, {{"name", name}, {"role", role}, {"token", token.text}}, 201);
                 }));
 
+    // Anything else under /api/ still needs a credential (and is audited)
+    // before it learns that it does not exist.
+    const auto unknown = guard("viewer", [](const Principal&, const httplib::Request& req,
+                                            httplib::Response&) {
+        throw AdminError(AdminError::Kind::not_found, "no such endpoint: " + req.method + " " + req.path);
+    });
     server.Delete(R"(/api/tokens/([A-Za-z0-9._@-]{1,64}))",
                   guard("approver", [this](const Principal& who, const httplib::Request& req,
                                            httplib::Response& res) {
@@ -663,6 +679,11 @@ void AdminApi::routes(httplib::Server& server) {
                       log_.audit(event);
                       sendJson(res, {{"status", "deleted"}});
                   }));
+    server.Get(R"(/api/.*)", unknown);
+    server.Post(R"(/api/.*)", unknown);
+    server.Put(R"(/api/.*)", unknown);
+    server.Patch(R"(/api/.*)", unknown);
+    server.Delete(R"(/api/.*)", unknown);
 }
 
 }  // namespace scep

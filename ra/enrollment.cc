@@ -23,7 +23,9 @@ namespace {
 std::string toJson(const AuthResult& auth) {
     nlohmann::json details = nlohmann::json::object();
     if (auth.mic) {
-        details["model"] = auth.mic->model;
+        // The PID names the product as admins know it (DP-9841); the CN
+        // says CP-9841 for DP models.
+        details["model"] = auth.mic->pid.empty() ? auth.mic->model : auth.mic->pid;
         details["mac"] = auth.mic->mac;
         details["pid"] = auth.mic->pid;
         details["sn"] = auth.mic->serial_number;
@@ -418,8 +420,10 @@ CrlInfo EnrollmentService::crlInfo() {
 
 namespace {
 
-// An administrator's decision on a request, for the audit trail.
-AuditEvent decisionEvent(const RequestRecord& record, const std::string& actor, const char* action) {
+// An administrator's decision on a request, for the audit trail. The peer
+// is the administrator's address; the phone's is on the request itself.
+AuditEvent decisionEvent(const RequestRecord& record, const std::string& actor, const char* action,
+                         const std::string& peer) {
     AuditEvent event;
     event.actor = actor;
     event.action = action;
@@ -428,7 +432,7 @@ AuditEvent decisionEvent(const RequestRecord& record, const std::string& actor, 
     event.identity = record.identity;
     event.request_id = record.id;
     event.transaction_id = record.transaction_id;
-    event.peer = record.peer;
+    event.peer = peer;
     return event;
 }
 
@@ -442,7 +446,8 @@ RequestRecord EnrollmentService::requestOrThrow(std::int64_t request_id) {
     return std::move(*record);
 }
 
-std::string EnrollmentService::approve(std::int64_t request_id, const std::string& actor) {
+std::string EnrollmentService::approve(std::int64_t request_id, const std::string& actor,
+                                       const std::string& peer) {
     const auto record = requestOrThrow(request_id);
     if (record.status != RequestStatus::pending) {
         throw AdminError(AdminError::Kind::conflict, "request " + std::to_string(request_id) +
@@ -465,7 +470,7 @@ std::string EnrollmentService::approve(std::int64_t request_id, const std::strin
                                            record.common_name, sansFromJson(record.details)},
                                           now);
     const CertificateRecord cert_record = recordOf(*cert, request_id);
-    AuditEvent event = decisionEvent(record, actor, "approve");
+    AuditEvent event = decisionEvent(record, actor, "approve", peer);
     event.serial = cert_record.serial;
     if (!store_.issuePending(request_id, cert_record, event)) {
         throw AdminError(AdminError::Kind::conflict,
@@ -476,11 +481,11 @@ std::string EnrollmentService::approve(std::int64_t request_id, const std::strin
 }
 
 void EnrollmentService::reject(std::int64_t request_id, const std::string& reason,
-                               const std::string& actor) {
+                               const std::string& actor, const std::string& peer) {
     if (reason.empty()) {
         throw AdminError(AdminError::Kind::invalid, "a rejection needs a reason");
     }
-    AuditEvent event = decisionEvent(requestOrThrow(request_id), actor, "reject");
+    AuditEvent event = decisionEvent(requestOrThrow(request_id), actor, "reject", peer);
     event.reason = reason;
     if (!store_.rejectPending(request_id, reason, event)) {
         throw AdminError(AdminError::Kind::conflict, "request " + std::to_string(request_id) +
@@ -489,7 +494,8 @@ void EnrollmentService::reject(std::int64_t request_id, const std::string& reaso
     log_.audit(event);
 }
 
-void EnrollmentService::revoke(const std::string& serial, int reason, const std::string& actor) {
+void EnrollmentService::revoke(const std::string& serial, int reason, const std::string& actor,
+                               const std::string& peer) {
     if (reason < 0 || reason > 10 || reason == 7) {
         throw AdminError(AdminError::Kind::invalid,
                          "revocation reason must be an RFC 5280 CRLReason (0-10, not 7)");
@@ -505,6 +511,7 @@ void EnrollmentService::revoke(const std::string& serial, int reason, const std:
     event.identity = record->subject;
     event.serial = serial;
     event.reason = "CRLReason " + std::to_string(reason);
+    event.peer = peer;
     if (record->request_id != 0) {
         event.request_id = record->request_id;
     }

@@ -87,10 +87,14 @@ public:
     State& state() { return state_; }
 
     // Issues the certificate of a pending request; returns its serial.
-    std::string approve(std::int64_t request_id, const std::string& actor);
-    void reject(std::int64_t request_id, const std::string& reason, const std::string& actor);
+    // `peer` is where the administrator acted from ("" for the local CLI).
+    std::string approve(std::int64_t request_id, const std::string& actor,
+                        const std::string& peer = "");
+    void reject(std::int64_t request_id, const std::string& reason, const std::string& actor,
+                const std::string& peer = "");
     // RFC 5280 reason code (0-10 without 7).
-    void revoke(const std::string& serial, int reason, const std::string& actor);
+    void revoke(const std::string& serial, int reason, const std::string& actor,
+                const std::string& peer = "");
 
 private:
     struct Context;

@@ -105,7 +105,7 @@ int reasonCode(const std::string& text) {
     if (it != names.end()) {
         return it->second;
     }
-    if (!text.empty() && text.size() <= 2 && std::isdigit(static_cast<unsigned char>(text[0]))) {
+    if (!text.empty() && text.size() <= 2 && text.find_first_not_of("0123456789") == std::string::npos) {
         return std::stoi(text);
     }
     throw std::invalid_argument("unknown revocation reason '" + text + "'");
@@ -144,14 +144,21 @@ std::string endpoint(const std::string& host, std::uint16_t port) {
 
 // Everything `serve` runs besides the listeners' own threads: the CRL kept
 // fresh (and published to state-dir) and a clean stop on SIGINT/SIGTERM.
+// SIGINT/SIGTERM, blocked in every thread (call before starting any) and
+// taken by Background's own thread.
+sigset_t blockStopSignals() {
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    return signals;
+}
+
 class Background {
 public:
-    Background(EnrollmentService& service, EventLog& log) : service_(service), log_(log) {
-        sigset_t signals;
-        sigemptyset(&signals);
-        sigaddset(&signals, SIGINT);
-        sigaddset(&signals, SIGTERM);
-        pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    Background(EnrollmentService& service, EventLog& log, sigset_t signals)
+        : service_(service), log_(log) {
         signals_ = std::thread([this, signals] {
             int received = 0;
             sigwait(&signals, &received);
@@ -210,6 +217,7 @@ private:
 };
 
 int serve(const Config& config) {
+    const sigset_t stop_signals = blockStopSignals();  // before any thread exists
     EventLog log;
     State state = bootstrapState(config, std::time(nullptr));
     for (const auto& file : state.created) {
@@ -256,13 +264,14 @@ int serve(const Config& config) {
         }
         api->install(*admin);
         admin->set_tcp_nodelay(true);
+        admin->set_payload_max_length(64 * 1024);  // API bodies are tiny; refuse floods unread
         if (!admin->bind_to_port(config.admin.listen_host.c_str(), config.admin.listen_port)) {
             log.error("cannot listen",
                       {{"admin_listen", endpoint(config.admin.listen_host, config.admin.listen_port)}});
             return 1;
         }
     }
-    Background background(service, log);
+    Background background(service, log, stop_signals);
     background.onStop([&scep] { scep.stop(); });
     std::thread admin_thread;
     if (admin) {

@@ -11,7 +11,7 @@ PACKAGES="
   iproute2 python3 python3-scapy python3-cryptography
   libsqlite3-dev libcpp-httplib-dev nlohmann-json3-dev
   scep strongswan-pki libstrongswan-extra-plugins curl
-  python3-selenium chromium chromium-driver
+  python3-selenium chromium chromium-driver libnss3-tools
 "
 
 if [ "$(id -u)" -ne 0 ]; then
