@@ -381,14 +381,7 @@ void AdminApi::install(httplib::Server& server) {
         }));
     server.set_exception_handler(
         [this](const httplib::Request& req, httplib::Response& res, std::exception_ptr error) {
-            std::string what = "unknown error";
-            try {
-                std::rethrow_exception(error);
-            } catch (const std::exception& e) {
-                what = e.what();
-            } catch (...) {
-            }
-            log_.error("admin request failed", {{"path", req.path}, {"error", what}});
+            log_.error("admin request failed", {{"path", req.path}, {"error", describe(error)}});
             sendJson(res, {{"error", "internal error"}}, 500);
         });
     routes(server);

@@ -21,6 +21,16 @@ std::mutex output_mutex;
 
 }  // namespace
 
+std::string describe(std::exception_ptr error) {
+    try {
+        std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+        return e.what();
+    } catch (...) {
+        return "unknown error";
+    }
+}
+
 void EventLog::write(const char* level, const std::string& message, nlohmann::json fields) {
     fields["ts"] = utcNow();
     fields["level"] = level;

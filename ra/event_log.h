@@ -3,6 +3,7 @@
 // never hand it secrets; untrusted text is escaped by the JSON encoder.
 #pragma once
 
+#include <exception>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -10,6 +11,9 @@
 #include "ra/store.h"
 
 namespace scep {
+
+// The message of whatever `error` holds, for a log line.
+std::string describe(std::exception_ptr error);
 
 class EventLog {
 public:

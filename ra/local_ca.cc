@@ -180,10 +180,42 @@ void saveKeyAndCertificate(const std::string& key_path, const std::string& cert_
     writeFileAtomically(cert_path, certificatePem(cert), 0644);
 }
 
+// A certificate for one of the RA's own services (SCEP RA, admin TLS),
+// issued by the CA and saved in state-dir.
+struct ServiceSpec {
+    const char* key_type;
+    const char* cn_suffix;       // after the CA's name
+    const char* key_usage;
+    const char* extended_key_usage;
+    std::vector<SubjectAltName> sans;
+};
+
 struct Loaded {
     X509Ptr cert;
     EvpPkeyPtr key;
 };
+
+RaIdentity issueServiceIdentity(const Config& config, LocalCa& ca, std::time_t now,
+                                const ServiceSpec& service, const std::string& key_path,
+                                const std::string& cert_path, std::vector<std::string>& created) {
+    EvpPkeyPtr key = generateKey(service.key_type);
+    CaSettings subject_only;
+    subject_only.organization = config.ca.organization;
+    const X509NamePtr name = makeName(config.ca.name + service.cn_suffix, subject_only);
+    CertificateSpec spec;
+    spec.subject = name.get();
+    spec.subject_key = key.get();
+    spec.not_before = now - kClockSkew;
+    spec.not_after = std::min(now + kRaLifetime, notAfterOf(ca.certificate()));
+    spec.key_usage = service.key_usage;
+    spec.extended_key_usage = service.extended_key_usage;
+    spec.sans = service.sans;
+    X509Ptr cert = signCertificate(spec, &ca.certificate(), ca.key());
+    saveKeyAndCertificate(key_path, cert_path, *key, *cert);
+    created.push_back(key_path);
+    created.push_back(cert_path);
+    return {std::move(cert), std::move(key)};
+}
 
 Loaded loadPair(const std::string& cert_path, const std::string& key_path, const char* role) {
     Loaded pair{loadCertificateFile(cert_path), loadPrivateKeyFile(key_path)};
@@ -270,23 +302,11 @@ RaIdentity loadOrCreateRa(const Config& config, LocalCa& ca, std::time_t now, bo
         throw std::runtime_error("state-dir '" + config.ra.state_dir +
                                  "' holds no RA certificate yet; start 'scep-ra serve' once");
     }
-    EvpPkeyPtr key = generateKey("rsa:2048");
-    CaSettings subject_only;
-    subject_only.organization = config.ca.organization;
-    const X509NamePtr name = makeName(config.ca.name + " SCEP RA", subject_only);
-    CertificateSpec spec;
-    spec.subject = name.get();
-    spec.subject_key = key.get();
-    spec.not_before = now - kClockSkew;
-    spec.not_after = std::min(now + kRaLifetime, notAfterOf(ca.certificate()));
-    // Windows/Intune-style clients want both: replies are signed with this
-    // key and requests are encrypted to it.
-    spec.key_usage = "critical,digitalSignature,keyEncipherment";
-    X509Ptr cert = signCertificate(spec, &ca.certificate(), ca.key());
-    saveKeyAndCertificate(key_path, cert_path, *key, *cert);
-    created.push_back(key_path);
-    created.push_back(cert_path);
-    return {std::move(cert), std::move(key)};
+    // Windows/Intune-style clients want both key usages: replies are signed
+    // with this key and requests are encrypted to it.
+    return issueServiceIdentity(config, ca, now, {"rsa:2048", " SCEP RA",
+                                                  "critical,digitalSignature,keyEncipherment", "", {}},
+                                key_path, cert_path, created);
 }
 
 // Names a browser may use to reach the admin listener.
@@ -345,23 +365,10 @@ RaIdentity loadOrCreateAdmin(const Config& config, LocalCa& ca, std::time_t now,
     } else if (!create) {
         return {};  // admin commands do not serve TLS
     }
-    EvpPkeyPtr key = generateKey("ec:p256");
-    CaSettings subject_only;
-    subject_only.organization = config.ca.organization;
-    const X509NamePtr name = makeName(config.ca.name + " admin console", subject_only);
-    CertificateSpec spec;
-    spec.subject = name.get();
-    spec.subject_key = key.get();
-    spec.not_before = now - kClockSkew;
-    spec.not_after = std::min(now + kRaLifetime, notAfterOf(ca.certificate()));
-    spec.key_usage = "critical,digitalSignature";
-    spec.extended_key_usage = "serverAuth";
-    spec.sans = names;
-    X509Ptr cert = signCertificate(spec, &ca.certificate(), ca.key());
-    saveKeyAndCertificate(key_path, cert_path, *key, *cert);
-    created.push_back(key_path);
-    created.push_back(cert_path);
-    return {std::move(cert), std::move(key)};
+    return issueServiceIdentity(config, ca, now,
+                                {"ec:p256", " admin console", "critical,digitalSignature", "serverAuth",
+                                 names},
+                                key_path, cert_path, created);
 }
 
 }  // namespace

@@ -155,14 +155,8 @@ void installScepRoutes(httplib::Server& server, EnrollmentService& service, Stor
     }));
     server.set_exception_handler(
         [&log](const httplib::Request& req, httplib::Response& res, std::exception_ptr error) {
-            std::string what = "unknown error";
-            try {
-                std::rethrow_exception(error);
-            } catch (const std::exception& e) {
-                what = e.what();
-            } catch (...) {
-            }
-            log.error("request failed", {{"path", req.path}, {"peer", req.remote_addr}, {"error", what}});
+            log.error("request failed",
+                      {{"path", req.path}, {"peer", req.remote_addr}, {"error", describe(error)}});
             res.status = 500;
             res.set_content("internal error\n", "text/plain");
         });

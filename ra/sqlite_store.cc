@@ -615,6 +615,11 @@ public:
     void ping() override;
 
 private:
+    template <typename T, typename ReadRow>
+    Page<T> searchPage(const std::string& operation, const Search& search,
+                       const std::string& count_sql, const std::string& page_sql,
+                       std::size_t limit, std::size_t offset, ReadRow readRow);
+
     // BEGIN IMMEDIATE on construction; ROLLBACK on destruction unless
     // commit() succeeded. Declared after the lock and before any Query, so
     // the statements are reset before the rollback and the rollback happens
@@ -1127,12 +1132,12 @@ std::vector<AuditEvent> SqliteStore::listAudit(std::size_t limit, std::int64_t b
     return out;
 }
 
-Page<RequestRecord> SqliteStore::findRequests(const RequestFilter& filter) {
-    static const std::string operation = "findRequests";
-    const Search search = requestSearch(filter);
-    const std::string count_sql = requestCountSql(search);
-    const std::string page_sql = requestPageSql(search);
-    Page<RequestRecord> page;
+// The total and the page come from one read snapshot, so they agree.
+template <typename T, typename ReadRow>
+Page<T> SqliteStore::searchPage(const std::string& operation, const Search& search,
+                                const std::string& count_sql, const std::string& page_sql,
+                                std::size_t limit, std::size_t offset, ReadRow readRow) {
+    Page<T> page;
     std::lock_guard<std::mutex> lock(mutex_);
     ReadTransaction snapshot(*this, operation);
     {
@@ -1145,40 +1150,31 @@ Page<RequestRecord> SqliteStore::findRequests(const RequestFilter& filter) {
     }
     Query q = query(page_sql.c_str(), operation);
     const int next = q.bindAll(search.params);
-    q.bindInt(next, pageLimit(filter.limit)).bindInt(next + 1, pageOffset(filter.offset));
+    q.bindInt(next, pageLimit(limit)).bindInt(next + 1, pageOffset(offset));
     while (q.step()) {
-        page.items.push_back(readRequest(q));
+        page.items.push_back(readRow(q));
     }
     return page;
 }
 
+Page<RequestRecord> SqliteStore::findRequests(const RequestFilter& filter) {
+    const Search search = requestSearch(filter);
+    return searchPage<RequestRecord>("findRequests", search, requestCountSql(search),
+                                     requestPageSql(search), filter.limit, filter.offset,
+                                     [](Query& q) { return readRequest(q); });
+}
+
 Page<CertificateView> SqliteStore::findCertificates(const CertificateFilter& filter) {
-    static const std::string operation = "findCertificates";
     const Search search = certificateSearch(filter, filter.now != 0 ? filter.now : now());
-    const std::string count_sql = certificateCountSql(search);
-    const std::string page_sql = certificatePageSql(search);
-    Page<CertificateView> page;
-    std::lock_guard<std::mutex> lock(mutex_);
-    ReadTransaction snapshot(*this, operation);
-    {
-        Query q = query(count_sql.c_str(), operation);
-        q.bindAll(search.params);
-        page.total = q.step() ? static_cast<std::size_t>(q.integer(0)) : 0;
-    }
-    if (page.total == 0) {
-        return page;
-    }
-    Query q = query(page_sql.c_str(), operation);
-    const int next = q.bindAll(search.params);
-    q.bindInt(next, pageLimit(filter.limit)).bindInt(next + 1, pageOffset(filter.offset));
-    while (q.step()) {
-        CertificateView view;
-        view.certificate = readCertificate(q);
-        view.model = q.text(11);
-        view.mac = q.text(12);
-        page.items.push_back(std::move(view));
-    }
-    return page;
+    return searchPage<CertificateView>("findCertificates", search, certificateCountSql(search),
+                                       certificatePageSql(search), filter.limit, filter.offset,
+                                       [](Query& q) {
+                                           CertificateView view;
+                                           view.certificate = readCertificate(q);
+                                           view.model = q.text(11);
+                                           view.mac = q.text(12);
+                                           return view;
+                                       });
 }
 
 std::size_t SqliteStore::countRequests(RequestStatus status) {
