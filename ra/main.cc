@@ -169,8 +169,10 @@ public:
     ~Background() {
         stop();
         crl_.join();
-        // The signal thread waits for a signal that may never come.
-        signals_.detach();
+        // The signal thread may still be waiting: hand it the signal it
+        // waits for (blocked everywhere else), so it ends and can be joined.
+        pthread_kill(signals_.native_handle(), SIGTERM);
+        signals_.join();
     }
     void onStop(std::function<void()> action) { stop_actions_.push_back(std::move(action)); }
 
