@@ -14,6 +14,7 @@
 #include "ra/authenticator.h"
 #include "ra/console_assets.h"
 #include "ra/crypto.h"
+#include "ra/scep_http.h"
 #include "ra/tokens.h"
 
 namespace scep {
@@ -365,6 +366,16 @@ httplib::Server::Handler AdminApi::guard(const char* role, Handler handler) {
 }
 
 void AdminApi::install(httplib::Server& server) {
+    server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+        if (!hasTransferEncoding(req)) {  // see scep_http.h: chunked bodies escape the size limit
+            return httplib::Server::HandlerResponse::Unhandled;
+        }
+        refuse(res, 411, "request bodies need a Content-Length (Transfer-Encoding refused)",
+               "anonymous", req);
+        res.set_header("Connection", "close");
+        securityHeaders(res);
+        return httplib::Server::HandlerResponse::Handled;
+    });
     server.set_post_routing_handler([](const httplib::Request&, httplib::Response& res) {
         securityHeaders(res);
     });

@@ -50,6 +50,10 @@ std::optional<std::string> rawMessageParameter(const std::string& target) {
 
 }  // namespace
 
+bool hasTransferEncoding(const httplib::Request& req) {
+    return req.has_header("Transfer-Encoding");
+}
+
 std::optional<Bytes> decodeMessageParameter(const std::string& text) {
     std::string normalized;
     normalized.reserve(text.size() + 3);
@@ -87,6 +91,15 @@ std::optional<Bytes> decodeMessageParameter(const std::string& text) {
 void installScepRoutes(httplib::Server& server, EnrollmentService& service, Store& store,
                        EventLog& log, const RaSettings& settings, Metrics& metrics) {
     server.set_payload_max_length(settings.max_body);
+    server.set_pre_routing_handler([&store, &log](const httplib::Request& req, httplib::Response& res) {
+        if (!hasTransferEncoding(req)) {
+            return httplib::Server::HandlerResponse::Unhandled;
+        }
+        refuse(res, 411, "request bodies need a Content-Length (Transfer-Encoding refused)",
+               req.remote_addr, store, log);
+        res.set_header("Connection", "close");
+        return httplib::Server::HandlerResponse::Handled;
+    });
     // httplib writes headers and body separately; with Nagle on, every reply
     // would wait for the client's delayed ACK (~40 ms).
     server.set_tcp_nodelay(true);

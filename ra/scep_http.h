@@ -14,6 +14,13 @@
 
 namespace scep {
 
+// Debian's cpp-httplib 0.11 enforces payload_max_length only on bodies with
+// a Content-Length (CVE-2025-46728): chunked bodies are read whole, before
+// any handler runs. Both listeners therefore refuse Transfer-Encoding in a
+// pre-routing handler (which runs before the body is read); SCEP clients and
+// the console always send Content-Length.
+bool hasTransferEncoding(const httplib::Request& req);
+
 // The `message` parameter of a GET PKIOperation: base64 in either alphabet
 // (micromdm sends the URL-safe one), with '+' possibly turned into ' ' by
 // URL decoding, line breaks, and padding possibly missing. nullopt when it

@@ -1361,6 +1361,36 @@ class T8Robustness(h.AdminTestCase):
                         "(answer %r)" % (growth, answer[:40]))
         self.assertEqual(self.api.get("/healthz").status, 200)
 
+    def test_1b_chunked_body_is_refused_before_it_is_read(self):
+        # Debian's cpp-httplib 0.11 applies the body limit only to bodies with
+        # a Content-Length (CVE-2025-46728); chunked ones must be refused unread.
+        ra = self.ra
+        before = peak_rss_kib(ra.proc.pid)
+        audit_start = ra.max_audit_id()
+        context = ssl.create_default_context(cafile=ra.ca_pem)
+        answer = b""
+        with socket.create_connection(("127.0.0.1", ra.admin_port), timeout=60) as raw:
+            with context.wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.sendall(b"POST /api/tokens HTTP/1.1\r\nHost: localhost\r\n"
+                            b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+                chunk = b"%x\r\n%s\r\n" % (1 << 20, b" " * (1 << 20))
+                try:
+                    for _ in range(64):
+                        tls.sendall(chunk)
+                except OSError:
+                    pass  # refused early, as it should be
+                try:
+                    answer = tls.recv(4096)
+                except OSError:
+                    pass
+        growth = peak_rss_kib(ra.proc.pid) - before
+        self.assertLess(growth, 16 * 1024, "the admin listener buffered a chunked body "
+                        "(%d KiB, answer %r)" % (growth, answer[:40]))
+        self.assertFalse(answer.startswith(b"HTTP/1.1 2"), answer[:200])
+        reasons = [r["reason"] for r in ra.audit_since(audit_start)]
+        self.assertTrue(any(r.startswith("411 POST /api/tokens") for r in reasons), reasons)
+        self.assertEqual(self.api.get("/healthz").status, 200)
+
     def test_2_sigterm_stops_cleanly_with_a_webhook_configured(self):
         ra = self.ra
         try:

@@ -1032,6 +1032,34 @@ class B1HostileHttp(RaTestCase):
         self.assertEqual(status, 200)
         self.assertEqual(self.probe_read(ra, body)["status"], SUCCESS)
 
+    def test_chunked_body_is_refused_before_it_is_read(self):
+        # Debian's cpp-httplib 0.11 does not apply max-body to chunked bodies
+        # (CVE-2025-46728); the RA must refuse them before reading.
+        ra = self.start_ra(ra={"max-body": "8KiB"})
+
+        def peak_rss_kib():
+            with open("/proc/%d/status" % ra.proc.pid) as f:
+                return int(next(l for l in f if l.startswith("VmHWM:")).split()[1])
+
+        before = peak_rss_kib()
+        with self.refused(ra) as ctx:
+            sock = socket.create_connection(("127.0.0.1", ra.port), timeout=30)
+            try:
+                sock.sendall(b"POST /scep?operation=PKIOperation HTTP/1.1\r\nHost: x\r\n"
+                             b"Transfer-Encoding: chunked\r\n\r\n")
+                chunk = b"%x\r\n%s\r\n" % (65536, b"A" * 65536)
+                try:
+                    for _ in range(1024):  # 64 MiB, far above max-body
+                        sock.sendall(chunk)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the RA stopped reading, as it should
+                answer = sock.recv(4096)
+            finally:
+                sock.close()
+            self.assertTrue(answer.startswith(b"HTTP/1.1 411"), answer[:80])
+        self.assertTrue(any("Transfer-Encoding" in r["reason"] for r in ctx["audit"]), ctx["audit"])
+        self.assertLess(peak_rss_kib() - before, 16 * 1024, "the RA buffered the chunked body")
+
     def test_unknown_operation_is_400(self):
         ra = self.start_ra()
         with self.refused(ra, "http"):
