@@ -245,6 +245,24 @@ AdminApi::AdminApi(EnrollmentService& service, Store& store, EventLog& log, Metr
                 throw CryptoError("cannot use client-ca '" + settings_.client_ca + "'");
             }
         }
+        refuseOwnCaAsAdminCa();
+    }
+}
+
+// Anyone with the challenge (broadcast in DHCP option 43) can get a
+// certificate from this RA for a CN of their choice. If those certificates
+// could sign in to the admin API, the challenge would make them admins.
+void AdminApi::refuseOwnCaAsAdminCa() const {
+    X509& ca = service_.state().ca->certificate();
+    X509StoreCtxPtr ctx(X509_STORE_CTX_new());
+    const bool chains = ctx && X509_STORE_CTX_init(ctx.get(), client_cas_.get(), &ca, nullptr) == 1 &&
+                        X509_verify_cert(ctx.get()) == 1;
+    ERR_clear_error();
+    if (chains) {
+        throw std::runtime_error(
+            "[admin] client-ca '" + settings_.client_ca +
+            "' trusts this RA's own CA: every certificate the RA issues, including to anyone who "
+            "knows the challenge, could then sign in as an admin. Use a separate CA for admins.");
     }
 }
 
@@ -288,6 +306,11 @@ std::optional<Principal> AdminApi::authenticate(const httplib::Request& req, std
     }
     X509* peer = req.ssl ? SSL_get0_peer_certificate(req.ssl) : nullptr;
     if (peer && client_cas_) {
+        X509& ca = service_.state().ca->certificate();
+        if (X509_check_issued(&ca, peer) == X509_V_OK) {
+            why = "client certificates issued by this RA's own CA cannot sign in";
+            return std::nullopt;
+        }
         X509StoreCtxPtr ctx(X509_STORE_CTX_new());
         STACK_OF(X509)* chain = SSL_get_peer_cert_chain(req.ssl);
         const bool trusted = ctx && X509_STORE_CTX_init(ctx.get(), client_cas_.get(), peer, chain) == 1 &&

@@ -51,6 +51,7 @@ private:
     void refuse(httplib::Response& res, int status, const std::string& why, const std::string& actor,
                 const httplib::Request& req);
     void routes(httplib::Server& server);
+    void refuseOwnCaAsAdminCa() const;
 
     EnrollmentService& service_;
     Store& store_;

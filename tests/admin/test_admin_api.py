@@ -24,6 +24,7 @@ import re
 import secrets
 import socket
 import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -1210,6 +1211,23 @@ class T5ClientCertificates(h.AdminTestCase):
                                              actor="anonymous", reason_contains=why)
                 self.assert_refused(401, "GET", "/api/requests", client=self.client(who),
                                     actor="anonymous")
+
+    def test_the_ras_own_ca_cannot_be_the_admin_ca(self):
+        # Whoever knows the challenge (broadcast in option 43) gets a
+        # certificate from the RA's CA with a CN of their choice, e.g. "alice".
+        config = os.path.join(self.work.dir, "own-ca-as-admin-ca.toml")
+        with open(config, "w") as f:
+            f.write('[ra]\nlisten = "127.0.0.1:%d"\nstate-dir = "%s"\n'
+                    '[auth]\nmanufacturer-roots = "%s"\n'
+                    '[admin]\nlisten = "127.0.0.1:%d"\nclient-ca = "%s"\n'
+                    '[admin.client-cert-roles]\nalice = "approver"\n'
+                    % (h.integ.free_port(), self.ra.state,
+                       os.path.join(h.integ.SOURCE_DIR, "conf", "manufacturer-roots.pem"),
+                       h.integ.free_port(), self.ra.ca_pem))
+        result = subprocess.run([h.integ.SCEP_RA, "serve", "--config", config],
+                                capture_output=True, text=True, timeout=60)
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertIn("trusts this RA's own CA", result.stderr)
 
     def test_tokens_still_work_and_take_precedence(self):
         self.assertEqual(self.get_json("/api/whoami", self.viewer),
