@@ -5,7 +5,7 @@ set -eu
 
 PACKAGES="
   g++ meson ninja-build pkg-config
-  kea-dev kea-dhcp4-server
+  kea-dev kea-dhcp4-server libboost-dev
   libssl-dev openssl
   libtomlplusplus-dev doctest-dev
   iproute2 python3 python3-scapy python3-cryptography
