@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <openssl/objects.h>
+
 #include "ra/crypto.h"
 
 namespace scep {
@@ -87,7 +89,12 @@ EnrollmentService::EnrollmentService(const Config& config, State& state, Store& 
 }
 
 std::string EnrollmentService::capabilities() {
-    return "POSTPKIOperation\nSCEPStandard\nRenewal\nAES\nDES3\nSHA-1\nSHA-256\nSHA-384\nSHA-512\n";
+    std::string caps = "POSTPKIOperation\nSCEPStandard\nRenewal\nAES\nDES3\n";
+    for (const AcceptedDigest& digest : acceptedDigests()) {
+        caps += digest.capability;
+        caps += '\n';
+    }
+    return caps;
 }
 
 std::mutex& EnrollmentService::lockFor(const std::string& transaction_id) {
@@ -128,6 +135,13 @@ Bytes EnrollmentService::answer(Context& ctx) {
     ctx.event.action = messageTypeName(ctx.request.message_type);
     ctx.event.identity = nameText(X509_get_subject_name(ctx.request.signer.get()));
 
+    if (!isAcceptedDigest(ctx.request.digest_nid)) {
+        const int refused = ctx.request.digest_nid;
+        ctx.request.digest_nid = 0;  // the FAILURE itself is signed with SHA-256
+        return failure(ctx, FailInfo::badAlg,
+                       std::string("digest ") + OBJ_nid2sn(refused) +
+                           " is refused; use one GetCACaps lists");
+    }
     const int type = ctx.request.message_type;
     const bool handled = type == static_cast<int>(MessageType::PKCSReq) ||
                          type == static_cast<int>(MessageType::RenewalReq) ||

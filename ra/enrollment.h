@@ -70,7 +70,8 @@ public:
 
     // GetCACaps: what every Debian client needs to pick AES/SHA-256 and POST
     // (strongSwan 5.9.8 tests capability bits off by one: it needs SHA-384
-    // listed to use AES; see ra/INTEROP.md).
+    // listed to use AES; see ra/INTEROP.md), and exactly the digests
+    // requests may use.
     static std::string capabilities();
     // GetCACert: degenerate SignedData with the RA certificate, then the CA.
     const Bytes& caCertificates() const { return ca_certificates_; }
