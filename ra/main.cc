@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdlib>
 #include <ctime>
@@ -28,6 +29,7 @@
 #include "ra/metrics.h"
 #include "ra/notifier.h"
 #include "ra/scep_http.h"
+#include "ra/state_dir.h"
 #include "ra/store.h"
 #include "ra/tokens.h"
 
@@ -40,7 +42,13 @@ constexpr const char* kDefaultConfig = "/etc/kea-scep-ra/scep.toml";
 const char* kUsage =
     "usage: scep-ra COMMAND [--config FILE] [options]\n"
     "\n"
-    "  serve                          run the SCEP RA (creates CA and RA certificate on first start)\n"
+    "  serve                          run the SCEP RA (creates CA and RA certificate on first start,\n"
+    "                                 in an empty state-dir only)\n"
+    "  init                           create deliberately what state-dir lacks: a new CA where none\n"
+    "                                 is, or an empty database for an existing CA\n"
+    "  backup DIR                     consistent online copy of database, keys and certificates\n"
+    "  restore DIR                    put a backup back into state-dir (serve stopped); never\n"
+    "                                 overwrites a key or a database\n"
     "  fingerprint [--digest D]       CA fingerprint for option 43 (sha1|sha256|sha384|sha512)\n"
     "  check-config                   validate the TOML file and exit\n"
     "  requests [--status S]          list requests (pending|issued|rejected)\n"
@@ -221,13 +229,19 @@ private:
 int serve(const Config& config) {
     const sigset_t stop_signals = blockStopSignals();  // before any thread exists
     EventLog log;
-    State state = bootstrapState(config, std::time(nullptr));
+    makeStateDir(config.ra.state_dir);
+    const StateDirLock lock(config);
+    const bool first_start = isNewStateDir(config);
+    State state = bootstrapState(config, std::time(nullptr), Creation::first_start);
+    if (!first_start) {
+        requireDatabase(config);
+    }
     for (const auto& file : state.created) {
         log.info("created", {{"file", file}});
     }
     printFingerprints(state.ca->certificate(), std::cout);
     std::cout.flush();
-    const auto store = openSqliteStore(stateFile(config, "scep-ra.db"));
+    const auto store = openSqliteStore(stateFile(config, kDatabaseFile));
     EnrollmentService service(config, state, *store, log);
     Metrics metrics;
     std::unique_ptr<Notifier> notifier;
@@ -370,6 +384,63 @@ void listCertificates(Store& store) {
 }
 
 
+// Creates what state-dir lacks, on the operator's word: a CA where none is
+// (and no earlier CA's records remain), or an empty database for an existing
+// CA whose database was lost. Never replaces a key or a database.
+int init(const Config& config) {
+    makeStateDir(config.ra.state_dir);
+    const StateDirLock lock(config);
+    const bool new_database = databaseMissing(config);
+    const State state = bootstrapState(config, std::time(nullptr), Creation::init);
+    const auto store = openSqliteStore(stateFile(config, kDatabaseFile));
+    const std::string ca_key = stateFile(config, "ca.key");
+    const bool new_ca =
+        std::find(state.created.begin(), state.created.end(), ca_key) != state.created.end();
+    if (!new_ca && !new_database) {
+        std::cout << "state-dir '" << config.ra.state_dir << "' already holds a CA and its database; "
+                  << "nothing to do\n";
+        return 0;
+    }
+    AuditEvent event;
+    event.actor = operatorName();
+    event.action = "init";
+    event.outcome = "success";
+    event.reason = new_ca ? "new CA and database"
+                          : "new empty database for the existing CA: earlier records and "
+                            "revocations are not in it";
+    store->audit(event);
+    EventLog log;
+    log.audit(event);
+    for (const auto& file : state.created) {
+        std::cout << "created " << file << "\n";
+    }
+    std::cout << "created " << stateFile(config, kDatabaseFile) << "\n";
+    if (!new_ca) {
+        std::cerr << "scep-ra: warning: the new database holds none of the earlier requests, "
+                     "certificates or revocations; revoke again what must stay revoked\n";
+    }
+    printFingerprints(state.ca->certificate(), std::cout);
+    return 0;
+}
+
+// Puts a backup back (serve must be stopped), then checks that the result
+// starts: CA, RA and database load together.
+int restore(const Config& config, const Arguments& args) {
+    if (args.positional.size() != 1) {
+        throw std::invalid_argument("restore needs exactly one backup directory");
+    }
+    makeStateDir(config.ra.state_dir);
+    const StateDirLock lock(config);
+    for (const auto& file : restoreStateDir(config, args.positional[0])) {
+        std::cout << "restored " << file << "\n";
+    }
+    const State state = bootstrapState(config, std::time(nullptr), Creation::none);
+    requireDatabase(config);
+    openSqliteStore(stateFile(config, kDatabaseFile))->ping();
+    printFingerprints(state.ca->certificate(), std::cout);
+    return 0;
+}
+
 int run(const Arguments& args) {
     const Config config = loadConfig(args.option("config", kDefaultConfig));
     if (config.auth.allow_des) {
@@ -385,7 +456,13 @@ int run(const Arguments& args) {
     if (args.command == "serve") {
         return serve(config);
     }
-    State state = bootstrapState(config, std::time(nullptr), false);
+    if (args.command == "init") {
+        return init(config);
+    }
+    if (args.command == "restore") {
+        return restore(config, args);
+    }
+    State state = bootstrapState(config, std::time(nullptr), Creation::none);
     if (args.command == "fingerprint") {
         const auto digest = digestFromName(args.option("digest", "sha256"));
         if (!digest) {
@@ -394,7 +471,17 @@ int run(const Arguments& args) {
         std::cout << toHex(certificateFingerprint(state.ca->certificate(), *digest)) << "\n";
         return 0;
     }
-    const auto store = openSqliteStore(stateFile(config, "scep-ra.db"));
+    requireDatabase(config);
+    if (args.command == "backup") {
+        if (args.positional.size() != 1) {
+            throw std::invalid_argument("backup needs exactly one (new) directory");
+        }
+        for (const auto& file : backupStateDir(config, args.positional[0])) {
+            std::cout << file << "\n";
+        }
+        return 0;
+    }
+    const auto store = openSqliteStore(stateFile(config, kDatabaseFile));
     if (args.command == "token") {
         return tokens(*store, args);
     }
