@@ -113,7 +113,9 @@ void installScepRoutes(http::Router& router, http::ServerHooks& hooks, Enrollmen
             try {
                 res.set_content(text(service.pkiOperation(*message, req.remote_addr)), kPkiMessage);
             } catch (const UnanswerableMessage& e) {
-                res.status = 400;  // audited by the service
+                // Audited and logged with the detail by the service; the
+                // client gets a short reason, never OpenSSL's internals.
+                res.status = 400;
                 res.set_content(std::string(e.what()) + "\n", "text/plain");
             }
         } else {
