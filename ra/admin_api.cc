@@ -22,6 +22,13 @@ namespace {
 
 using nlohmann::json;
 
+// TLS 1.2 offers only AEAD suites with forward secrecy (ECDHE with GCM or
+// ChaCha20-Poly1305), for ECDSA and RSA keys; TLS 1.3 suites are all AEAD.
+constexpr const char* kTls12Ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
 std::string dump(const json& value) {
     return value.dump(-1, ' ', false, json::error_handler_t::replace);
 }
@@ -192,7 +199,8 @@ bool AdminApi::configureTls(SSL_CTX& ctx) const {
     const RaIdentity& identity = service_.state().admin;
     if (!identity.cert || SSL_CTX_use_certificate(&ctx, identity.cert.get()) != 1 ||
         SSL_CTX_use_PrivateKey(&ctx, identity.key.get()) != 1 ||
-        SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION) != 1) {
+        SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_set_cipher_list(&ctx, kTls12Ciphers) != 1) {
         return false;
     }
     SSL_CTX_set_options(&ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);

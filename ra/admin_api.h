@@ -37,9 +37,10 @@ public:
     // body, an audit event and the security headers.
     void install(http::Router& router, http::ServerHooks& hooks);
 
-    // TLS for the listener: the admin identity, TLS 1.2+, and, when a client
-    // CA is configured, a request for client certificates. Chains are checked
-    // per request (so failures are audited), not in the handshake.
+    // TLS for the listener: the admin identity, TLS 1.2+ (1.2 with AEAD
+    // suites and forward secrecy only), and, when a client CA is configured,
+    // a request for client certificates. Chains are checked per request (so
+    // failures are audited), not in the handshake.
     bool configureTls(SSL_CTX& ctx) const;
 
     // Who is asking; nullopt with `why` set when nobody acceptable is.
