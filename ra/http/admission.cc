@@ -1,6 +1,21 @@
 #include "ra/http/admission.h"
 
+#include <arpa/inet.h>
+
+#include <cstring>
+
 namespace scep::http {
+
+std::string admissionKey(const std::string& address) {
+    in6_addr v6{};
+    if (address.find(':') == std::string::npos || inet_pton(AF_INET6, address.c_str(), &v6) != 1) {
+        return address;
+    }
+    std::memset(v6.s6_addr + 8, 0, 8);
+    char text[INET6_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET6, &v6, text, sizeof(text));
+    return std::string(text) + "/64";
+}
 
 Admission::Decision Admission::decide(const std::string& address) const {
     if (fromAddress(address) >= max_per_address_) {

@@ -14,6 +14,11 @@
 
 namespace scep::http {
 
+// What the per-address cap counts: an IPv4 address, or an IPv6 /64 (one
+// host or site usually holds a whole /64, so single addresses would let it
+// open connections without end).
+std::string admissionKey(const std::string& address);
+
 class Admission {
 public:
     using Id = std::uint64_t;

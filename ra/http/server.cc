@@ -48,6 +48,7 @@ constexpr double kAuditBurst = 30;
 constexpr double kAuditPerSecond = 1;
 constexpr auto kRefusalLogInterval = std::chrono::seconds(10);
 constexpr std::size_t kReadChunk = 16 * 1024;
+constexpr std::size_t kFirstReadChunk = 1024;
 
 std::string addressOf(const tcp::socket& socket) {
     beast::error_code ec;
@@ -92,6 +93,8 @@ struct Server::Impl {
             if (!options.tls(*tls->native_handle())) {
                 throw std::runtime_error("cannot set up TLS for the " + options.name + " listener");
             }
+            // Idle TLS connections give their record buffers back.
+            SSL_CTX_set_mode(tls->native_handle(), SSL_MODE_RELEASE_BUFFERS);
         }
     }
 
@@ -149,9 +152,10 @@ public:
           stream_(std::forward<StreamArgs>(args)...),
           buffer_(server.parser_limits.header_bytes + kReadChunk) {}
 
-    void start() {
+    // `handshake_deadline` only for HTTPS: counted from accept.
+    void start(Clock::time_point handshake_deadline = {}) {
         if constexpr (std::is_same_v<Stream, TlsStream>) {
-            lowest().expires_after(server_.options.limits.tls_handshake_timeout);
+            lowest().expires_at(handshake_deadline);
             stream_.async_handshake(net::ssl::stream_base::server,
                                     [self = this->shared_from_this()](beast::error_code ec) {
                                         self->onHandshake(ec);
@@ -219,7 +223,9 @@ private:
         if (room == 0) {
             return refuse(parser_->refusalFor(beast::http::error::header_limit));
         }
-        stream_.async_read_some(buffer_.prepare(std::min(room, kReadChunk)),
+        // Small reads until a request shows up: idle connections stay cheap.
+        const std::size_t chunk = got_bytes_ ? kReadChunk : kFirstReadChunk;
+        stream_.async_read_some(buffer_.prepare(std::min(room, chunk)),
                                 [self = this->shared_from_this()](beast::error_code ec,
                                                                   std::size_t bytes) {
                                     self->onRead(ec, bytes);
@@ -431,7 +437,7 @@ private:
             return close();
         }
         if (keep_alive) {
-            if (buffer_.capacity() > 4 * kReadChunk && buffer_.size() == 0) {
+            if (buffer_.size() == 0) {
                 buffer_.shrink_to_fit();  // an idle connection keeps little memory
             }
             return awaitRequest();
@@ -480,6 +486,68 @@ private:
     int version_ = 11;
     std::string out_;
     std::size_t drained_ = 0;
+};
+
+// An accepted HTTPS connection until its client sends the first byte: a
+// TLS stream costs ~90 KiB (OpenSSL and Asio record buffers), a bare socket
+// and a timer almost nothing, and idle sockets are the cheapest attack.
+class TlsGreeter : public ConnectionBase, public std::enable_shared_from_this<TlsGreeter> {
+public:
+    TlsGreeter(Server::Impl& server, Admission::Id id, std::string peer, tcp::socket socket)
+        : server_(server),
+          id_(id),
+          peer_(std::move(peer)),
+          socket_(std::move(socket)),
+          timer_(server.io),
+          deadline_(Clock::now() + server.options.limits.tls_handshake_timeout) {}
+
+    void start() {
+        timer_.expires_at(deadline_);
+        timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+            if (!ec) {
+                self->close();
+            }
+        });
+        socket_.async_wait(tcp::socket::wait_read,
+                           [self = shared_from_this()](beast::error_code ec) {
+                               self->onReadable(ec);
+                           });
+    }
+
+    void close() override {
+        if (done_) {
+            return;
+        }
+        done_ = true;
+        beast::error_code ignored;
+        timer_.cancel();
+        socket_.close(ignored);
+        server_.forget(id_);
+    }
+
+private:
+    void onReadable(const beast::error_code& ec) {
+        if (done_) {
+            return;
+        }
+        if (ec) {
+            return close();
+        }
+        done_ = true;
+        timer_.cancel();
+        auto connection = std::make_shared<Connection<TlsStream>>(server_, id_, peer_,
+                                                                  std::move(socket_), *server_.tls);
+        server_.live[id_] = connection;  // the same admission entry, now a TLS connection
+        connection->start(deadline_);
+    }
+
+    Server::Impl& server_;
+    const Admission::Id id_;
+    const std::string peer_;
+    tcp::socket socket_;
+    net::steady_timer timer_;
+    const Clock::time_point deadline_;
+    bool done_ = false;
 };
 
 }  // namespace
@@ -537,7 +605,8 @@ void Server::Impl::onAccept(const beast::error_code& ec, tcp::socket socket) {
         return;
     }
     const std::string peer = addressOf(socket);
-    const Admission::Decision decision = admission.decide(peer);
+    const std::string key = admissionKey(peer);
+    const Admission::Decision decision = admission.decide(key);
     if (decision.verdict == Admission::Verdict::refuse_address ||
         decision.verdict == Admission::Verdict::refuse_full) {
         ++(decision.verdict == Admission::Verdict::refuse_address ? refused_address : refused_full);
@@ -553,12 +622,11 @@ void Server::Impl::onAccept(const beast::error_code& ec, tcp::socket socket) {
         beast::error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);
         const Admission::Id id = next_id++;
-        admission.add(id, peer);
+        admission.add(id, key);
         if (tls) {
-            auto connection = std::make_shared<Connection<TlsStream>>(*this, id, peer,
-                                                                      std::move(socket), *tls);
-            live[id] = connection;
-            connection->start();
+            auto greeter = std::make_shared<TlsGreeter>(*this, id, peer, std::move(socket));
+            live[id] = greeter;
+            greeter->start();
         } else {
             auto connection = std::make_shared<Connection<PlainStream>>(*this, id, peer,
                                                                         std::move(socket));

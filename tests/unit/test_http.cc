@@ -278,6 +278,15 @@ TEST_CASE("admission: per-address cap, then the longest-waiting connection makes
     CHECK(admission.total() == 2);
 }
 
+TEST_CASE("the per-address cap counts IPv4 addresses and IPv6 /64 prefixes") {
+    CHECK(admissionKey("192.0.2.7") == "192.0.2.7");
+    CHECK(admissionKey("2001:db8:1:2:aaaa::1") == "2001:db8:1:2::/64");
+    CHECK(admissionKey("2001:db8:1:2:bbbb:cccc:dddd:eeee") == "2001:db8:1:2::/64");
+    CHECK(admissionKey("2001:db8:1:3::1") == "2001:db8:1:3::/64");
+    CHECK(admissionKey("::1") == "::/64");
+    CHECK(admissionKey("not an address") == "not an address");
+}
+
 TEST_CASE("the worker pool refuses work beyond its queue instead of piling it up") {
     std::mutex mutex;
     std::condition_variable release;
