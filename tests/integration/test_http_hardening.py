@@ -53,7 +53,7 @@ def figure(name, value):
     print("FIGURE %s: %s" % (name, value), file=sys.stderr, flush=True)
 
 
-def proc_kib(pid, field):
+def proc_status(pid, field):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
             if line.startswith(field + ":"):
@@ -243,7 +243,7 @@ class H1HeaderFlood(HardeningCase):
     CONNECTIONS = 3
 
     def flood(self, ra, connect, what):
-        before = proc_kib(ra.proc.pid, "VmHWM")
+        before = proc_status(ra.proc.pid, "VmHWM")
         results = [None] * self.CONNECTIONS
 
         def one(i):
@@ -258,7 +258,7 @@ class H1HeaderFlood(HardeningCase):
             t.start()
         for t in threads:
             t.join(timeout=300)
-        peak = proc_kib(ra.proc.pid, "VmHWM")
+        peak = proc_status(ra.proc.pid, "VmHWM")
         figure("%s header flood: peak RSS growth" % what, "%d KiB (VmHWM %d -> %d KiB), "
                "sent %s MiB" % (peak - before, before, peak,
                                  [round(r[1] / MIB, 1) for r in results if r]))
@@ -381,6 +381,7 @@ class H2Slowloris(HardeningCase):
         # 25 addresses x 20 connections on each listener: under the
         # per-address cap, so every one of them is held open.
         sources = ["127.0.0.%d" % i for i in range(10, 35)]
+        rss_before = proc_status(ra.proc.pid, "VmRSS")
         scep = self.open_many(ra.port, sources, 20)
         admin = self.open_many(ra.admin_port, sources, 20)
         self.trickle(scep[::2], b"GET /scep?operation=GetCACaps HTTP/1.1\r\n", b"X-T: 1\r\n")
@@ -390,6 +391,13 @@ class H2Slowloris(HardeningCase):
         figure("slowloris, many addresses: connections held open", "%d of %d" % (
             held, len(scep) + len(admin)))
         self.assertEqual(held, len(scep) + len(admin))
+        # Idle and trickling connections cost a little memory each, never a thread.
+        growth = proc_status(ra.proc.pid, "VmRSS") - rss_before
+        threads = proc_status(ra.proc.pid, "Threads")
+        figure("slowloris, many addresses: RSS growth and threads",
+               "%d KiB for %d connections, %d threads" % (growth, held, threads))
+        self.assertLess(growth, 64 * 1024)
+        self.assertLess(threads, 32)
         self.assert_answered_quickly(ra, "500+500 idle/trickling connections from 25 addresses")
 
     def test_500_connections_from_one_address_hit_the_per_address_cap(self):
@@ -468,6 +476,30 @@ class H2Slowloris(HardeningCase):
         conn.close()
         self.assertIsNotNone(took, "an idle kept-alive connection was kept for 15 s")
         self.assertLess(took, 8)
+
+    def test_silent_and_trickled_tls_handshakes_are_cut_off(self):
+        ra = self.start_hardened(admin={"tls-handshake-timeout": "2s"})
+        silent = connect_from("127.0.0.1", ra.admin_port)
+        trickler = connect_from("127.0.0.1", ra.admin_port)
+        self.addCleanup(silent.close)
+        self.addCleanup(trickler.close)
+        started = time.monotonic()
+        closed_after = None
+        for byte in b"\x16\x03\x01\x02\x00" + b"\x01" * 40:  # a ClientHello, slowly
+            try:
+                trickler.sendall(bytes([byte]))
+            except OSError:
+                break
+            if wait_closed(trickler, 0.5)[0] is not None:
+                break
+        closed_after = time.monotonic() - started
+        figure("trickled TLS handshake cut off after", "%.2f s (tls-handshake-timeout 2s)" %
+               closed_after)
+        self.assertGreater(closed_after, 1.5)
+        self.assertLess(closed_after, 8)
+        took, _ = wait_closed(silent, 15)
+        self.assertIsNotNone(took, "a silent TLS connection was kept for 15 s")
+        self.assertEqual(self.healthz(ra)[0], 200)
 
 
 # ================================================================ item 5: error bodies
