@@ -413,6 +413,34 @@ TEST_CASE("the server answers, keeps alive, refuses floods and stays responsive"
         CHECK(busy.readResponse().find("\r\n\r\nslow") != std::string::npos);
         CHECK(queued.readResponse().find("\r\n\r\nslow") != std::string::npos);
     }
+    SUBCASE("stop: no new connections, idle ones closed, the request being answered finishes") {
+        {
+            const std::lock_guard<std::mutex> lock(mutex);
+            open = false;
+        }
+        Client idle(port);
+        Client busy(port);
+        REQUIRE(busy.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"));
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the worker holds it
+        server.stop();
+        CHECK(idle.readAll().empty());  // closed without an answer
+        {
+            const std::lock_guard<std::mutex> lock(mutex);
+            open = true;
+        }
+        release.notify_all();
+        const std::string answer = busy.readAll();  // answered, then closed
+        CHECK(answer.find("\r\n\r\nslow") != std::string::npos);
+        CHECK(answer.find("Connection: close") != std::string::npos);
+        server.wait();
+        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_port = htons(port);
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        CHECK(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0);
+        ::close(fd);
+    }
     server.stop();
     server.wait();
 }
