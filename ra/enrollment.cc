@@ -75,6 +75,21 @@ std::vector<SubjectAltName> sansFromJson(const std::string& details) {
     return out;
 }
 
+// What a client is told about a message that cannot be answered: our own
+// words only, short. OpenSSL's reasons (CryptoError appends them after
+// ": error:") stay in the audit trail and the log.
+std::string clientReason(const std::exception& e) {
+    if (dynamic_cast<const ScepError*>(&e) == nullptr) {
+        return "not a SCEP message";
+    }
+    std::string ours = e.what();
+    ours = ours.substr(0, ours.find(": error:"));
+    if (ours.size() > 80) {
+        ours = ours.substr(0, 80) + "...";
+    }
+    return "not a usable SCEP message: " + ours;
+}
+
 }  // namespace
 
 EnrollmentService::EnrollmentService(const Config& config, State& state, Store& store, EventLog& log,
@@ -119,7 +134,7 @@ Bytes EnrollmentService::pkiOperation(const Bytes& message, const std::string& p
         if (hooks_.on_message) {
             hooks_.on_message({"unparseable", "failure", "", 0, false});
         }
-        throw UnanswerableMessage(ctx.event.reason);
+        throw UnanswerableMessage(clientReason(e));
     }
     Bytes reply = answer(ctx);
     if (hooks_.on_message) {

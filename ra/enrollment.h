@@ -23,7 +23,8 @@
 namespace scep {
 
 // A message with nothing authentic in it to answer: the HTTP layer sends
-// 400 with this reason (the event is already audited).
+// 400 with this short, client-facing reason (the event, with the detail,
+// is already audited and logged).
 class UnanswerableMessage : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;

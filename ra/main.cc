@@ -1,6 +1,7 @@
 // scep-ra: the SCEP registration authority and its admin commands.
 #include <pwd.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,8 +17,6 @@
 #include <thread>
 #include <vector>
 
-#include <httplib.h>
-
 #include "common/config.h"
 #include "common/fingerprint.h"
 #include "ra/admin_api.h"
@@ -25,6 +24,7 @@
 #include "ra/crypto.h"
 #include "ra/enrollment.h"
 #include "ra/event_log.h"
+#include "ra/http/server.h"
 #include "ra/local_ca.h"
 #include "ra/metrics.h"
 #include "ra/notifier.h"
@@ -226,6 +226,23 @@ private:
     std::thread crl_;
 };
 
+// Every connection the listeners may hold needs a file descriptor; the
+// usual soft limit (1024) is below the default caps.
+void raiseFileLimit(const Config& config, EventLog& log) {
+    const rlim_t wanted = config.ra.http.max_connections +
+                          (config.admin.enabled ? config.admin.http.max_connections : 0) + 256;
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= wanted) {
+        return;
+    }
+    limit.rlim_cur = limit.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, limit.rlim_max);
+    setrlimit(RLIMIT_NOFILE, &limit);
+    if (limit.rlim_cur < wanted) {
+        log.warn("the file descriptor limit is below what max-connections needs",
+                 {{"limit", limit.rlim_cur}, {"needed", wanted}});
+    }
+}
+
 int serve(const Config& config) {
     const sigset_t stop_signals = blockStopSignals();  // before any thread exists
     EventLog log;
@@ -262,45 +279,65 @@ int serve(const Config& config) {
                           }
                       }});
 
-    httplib::Server scep;
-    installScepRoutes(scep, service, *store, log, config.ra, metrics);
-    if (!scep.bind_to_port(config.ra.listen_host.c_str(), config.ra.listen_port)) {
-        log.error("cannot listen", {{"listen", endpoint(config.ra.listen_host, config.ra.listen_port)}});
+    http::Router scep_routes;
+    http::ServerHooks scep_hooks;
+    installScepRoutes(scep_routes, scep_hooks, service, *store, log, config.ra, metrics);
+    http::ServerOptions scep_options;
+    scep_options.name = "scep";
+    scep_options.host = config.ra.listen_host;
+    scep_options.port = config.ra.listen_port;
+    scep_options.limits = config.ra.http;
+    scep_options.max_body = config.ra.max_body;
+    http::Server scep(scep_options, std::move(scep_routes), std::move(scep_hooks), log);
+    try {
+        scep.listen();
+    } catch (const std::exception& e) {
+        log.error("cannot listen",
+                  {{"listen", endpoint(config.ra.listen_host, config.ra.listen_port)},
+                   {"error", e.what()}});
         return 1;
     }
     std::unique_ptr<AdminApi> api;
-    std::unique_ptr<httplib::SSLServer> admin;
+    std::unique_ptr<http::Server> admin;
     if (config.admin.enabled) {
         api = std::make_unique<AdminApi>(service, *store, log, metrics);
-        admin = std::make_unique<httplib::SSLServer>(
-            [&api](SSL_CTX& ctx) { return api->configureTls(ctx); });
-        if (!admin->is_valid()) {
-            log.error("cannot set up TLS for the admin listener");
-            return 1;
-        }
-        api->install(*admin);
-        admin->set_tcp_nodelay(true);
-        admin->set_payload_max_length(64 * 1024);  // API bodies are tiny; refuse floods unread
-        if (!admin->bind_to_port(config.admin.listen_host.c_str(), config.admin.listen_port)) {
-            log.error("cannot listen",
-                      {{"admin_listen", endpoint(config.admin.listen_host, config.admin.listen_port)}});
+        http::Router admin_routes;
+        http::ServerHooks admin_hooks;
+        api->install(admin_routes, admin_hooks);
+        http::ServerOptions admin_options;
+        admin_options.name = "admin";
+        admin_options.host = config.admin.listen_host;
+        admin_options.port = config.admin.listen_port;
+        admin_options.limits = config.admin.http;
+        admin_options.max_body = 64 * 1024;  // API bodies are tiny; refuse floods unread
+        admin_options.tls = [&api](SSL_CTX& ctx) { return api->configureTls(ctx); };
+        try {
+            admin = std::make_unique<http::Server>(admin_options, std::move(admin_routes),
+                                                   std::move(admin_hooks), log);
+            admin->listen();
+        } catch (const std::exception& e) {
+            const std::string where = endpoint(config.admin.listen_host, config.admin.listen_port);
+            log.error("cannot listen", {{"admin_listen", where}, {"error", e.what()}});
             return 1;
         }
     }
+    raiseFileLimit(config, log);
     Background background(service, log, stop_signals);
     background.onStop([&scep] { scep.stop(); });
-    std::thread admin_thread;
     if (admin) {
         background.onStop([&admin] { admin->stop(); });
-        admin_thread = std::thread([&admin] { admin->listen_after_bind(); });
+    }
+    scep.start();
+    if (admin) {
+        admin->start();
     }
     log.info("listening",
              {{"listen", endpoint(config.ra.listen_host, config.ra.listen_port)},
               {"admin_listen", admin ? endpoint(config.admin.listen_host, config.admin.listen_port) : "off"},
               {"state_dir", config.ra.state_dir}});
-    scep.listen_after_bind();
-    if (admin_thread.joinable()) {
-        admin_thread.join();
+    scep.wait();
+    if (admin) {
+        admin->wait();
     }
     log.info("stopped");
     return 0;
