@@ -110,6 +110,15 @@ std::string serverProblem(const std::string& server) {
     return {};
 }
 
+// A shared secret that travels in DHCP broadcasts; the RA throttles wrong
+// guesses, but a short one still falls fast. 8 is the floor, not a goal:
+// the phone guide's example is 16 hex digits, and the option-43 space
+// (server + challenge < 208 bytes) leaves room for far more.
+constexpr std::size_t kMinChallenge = 8;
+constexpr const char* kShortChallenge =
+    "must be at least 8 characters (or \"\" for none); use a random one, e.g. "
+    "`openssl rand -hex 8`";
+
 // Collects problems instead of stopping at the first: an operator fixing a
 // file wants every mistake in one go.
 class Reader {
@@ -366,6 +375,8 @@ void readProfile(Reader& reader, const toml::table& table, std::size_t ordinal,
         if (!isPrintableAscii(*challenge)) {
             reader.keyProblem(*table.get("challenge"), context, "challenge",
                               "must be printable ASCII (phones show it in a text field)");
+        } else if (!challenge->empty() && challenge->size() < kMinChallenge) {
+            reader.keyProblem(*table.get("challenge"), context, "challenge", kShortChallenge);
         } else if (!challenge->empty()) {
             profile.scep.challenge = *challenge;
         }
@@ -876,6 +887,8 @@ void readAuth(Reader& reader, const toml::table& root, const std::string& base_d
         if (!isPrintableAscii(*challenge) || challenge->size() > 255) {
             reader.keyProblem(*table->get("challenge"), context, "challenge",
                               "must be at most 255 printable ASCII characters");
+        } else if (!challenge->empty() && challenge->size() < kMinChallenge) {
+            reader.keyProblem(*table->get("challenge"), context, "challenge", kShortChallenge);
         } else {
             auth.challenge = *challenge;
         }
