@@ -24,6 +24,7 @@ import re
 import secrets
 import socket
 import ssl
+import shutil
 import subprocess
 import sys
 import threading
@@ -1216,12 +1217,15 @@ class T5ClientCertificates(h.AdminTestCase):
         # Whoever knows the challenge (broadcast in option 43) gets a
         # certificate from the RA's CA with a CN of their choice, e.g. "alice".
         config = os.path.join(self.work.dir, "own-ca-as-admin-ca.toml")
+        # A copy of the running RA's state: serve locks the state-dir it uses.
+        state = os.path.join(self.work.dir, "own-ca-state")
+        shutil.copytree(self.ra.state, state, ignore=shutil.ignore_patterns("scep-ra.lock"))
         with open(config, "w") as f:
             f.write('[ra]\nlisten = "127.0.0.1:%d"\nstate-dir = "%s"\n'
                     '[auth]\nmanufacturer-roots = "%s"\n'
                     '[admin]\nlisten = "127.0.0.1:%d"\nclient-ca = "%s"\n'
                     '[admin.client-cert-roles]\nalice = "approver"\n'
-                    % (h.integ.free_port(), self.ra.state,
+                    % (h.integ.free_port(), state,
                        os.path.join(h.integ.SOURCE_DIR, "conf", "manufacturer-roots.pem"),
                        h.integ.free_port(), self.ra.ca_pem))
         result = subprocess.run([h.integ.SCEP_RA, "serve", "--config", config],
