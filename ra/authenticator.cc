@@ -174,6 +174,13 @@ std::string ManufacturerRoots::verify(X509& leaf, const std::vector<X509Ptr>& ex
 }
 
 CsrSummary inspectCsr(X509_REQ& csr) {
+    // Before decoding the key: OpenSSL 3 names a well-known explicit curve
+    // and would otherwise accept it as P-256.
+    if (hasExplicitEcParameters(*X509_REQ_get_X509_PUBKEY(&csr))) {
+        throw std::invalid_argument(
+            "the CSR's EC key spells out its curve parameters; RFC 5480 allows only a named "
+            "curve (P-256 or P-384)");
+    }
     EVP_PKEY* key = X509_REQ_get0_pubkey(&csr);
     if (!key || X509_REQ_verify(&csr, key) != 1) {
         ERR_clear_error();

@@ -58,8 +58,10 @@ struct CsrSummary {
     std::optional<std::string> challenge;  // challengePassword, never logged
     Bytes public_key_id;
 };
-// Checks the CSR's self-signature and key, reads CN, SANs and challenge.
-// Throws std::invalid_argument with the reason when unusable.
+// Checks the CSR's self-signature and key (RSA >= 2048, or EC P-256/P-384
+// on a named curve), reads CN, SANs and challenge. Throws
+// std::invalid_argument with the reason when unusable, e.g. for a CN with
+// leading or trailing spaces.
 CsrSummary inspectCsr(X509_REQ& csr);
 
 struct AuthResult {

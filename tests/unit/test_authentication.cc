@@ -2,6 +2,8 @@
 // signer, the MIC CN/SAN rules, challenge, renewal, and what never issues.
 #include <doctest/doctest.h>
 
+#include <openssl/core_names.h>
+
 #include "ra/authenticator.h"
 #include "ra/crypto.h"
 #include "ra/scep_http.h"
@@ -327,4 +329,49 @@ TEST_CASE("GET message parameters in every alphabet clients use") {
     CHECK_FALSE(decodeMessageParameter(""));
     CHECK_FALSE(decodeMessageParameter("!!!!"));
     CHECK_FALSE(decodeMessageParameter("+/+/A"));  // truncated
+}
+
+namespace {
+
+// A P-256 key whose encodings spell the curve out (ECParameters) instead of
+// naming it: what `openssl ecparam -param_enc explicit` writes.
+EvpPkeyPtr explicitCurveKey() {
+    EvpPkeyPtr key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+    REQUIRE(key);
+    REQUIRE(EVP_PKEY_set_utf8_string_param(key.get(), OSSL_PKEY_PARAM_EC_ENCODING,
+                                           OSSL_PKEY_EC_ENCODING_EXPLICIT) == 1);
+    return key;
+}
+
+X509ReqPtr roundTrip(const X509ReqPtr& csr) {
+    return requestFromDer(requestDer(*csr));
+}
+
+}  // namespace
+
+TEST_CASE("EC keys must name their curve (RFC 5480): explicit parameters are refused") {
+    const auto named = EvpPkeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+    const auto named_csr = roundTrip(makeCsr(*named, {"ec-device", {}, {}}));
+    CHECK_NOTHROW(inspectCsr(*named_csr));
+    CHECK_FALSE(hasExplicitEcParameters(*X509_REQ_get_X509_PUBKEY(named_csr.get())));
+
+    const auto explicit_key = explicitCurveKey();
+    const auto csr = roundTrip(makeCsr(*explicit_key, {"ec-device", {}, {}}));
+    // Really spelled out: the SubjectPublicKeyInfo carries the whole curve.
+    unsigned char* der = nullptr;
+    const int length = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(csr.get()), &der);
+    OPENSSL_free(der);
+    CHECK(length > 200);
+    CHECK_THROWS_WITH(inspectCsr(*csr), doctest::Contains("RFC 5480 allows only a named curve"));
+
+    TestRa ra(kProfiles);
+    const auto signer_key = fixtureKey("newkey-3");
+    const auto signer = makeSelfSigned(*signer_key, "SCEP SIGNER");
+    checkRefused(ra, ra.enroll(*signer, *signer_key, *explicit_key,
+                               {"ec-device", {}, std::string("s3cret-challenge")}),
+                 FailInfo::badRequest, "named curve");
+    const auto ok = ra.enroll(*signer, *signer_key, *named,
+                              {"ec-device", {}, std::string("s3cret-challenge")});
+    REQUIRE(ok.cert);
+    CHECK_FALSE(hasExplicitEcParameters(*X509_get_X509_PUBKEY(ok.cert.get())));
 }
