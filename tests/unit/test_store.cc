@@ -18,6 +18,7 @@
 #include <set>
 #include <thread>
 
+#include "ra/authenticator.h"
 #include "ra/store.h"
 #include "support.h"
 
@@ -2188,6 +2189,19 @@ CertificateRecord certificate(Store& store, const std::string& serial) {
 }
 
 }  // namespace
+
+TEST_CASE("store v3: the C++ and SQL canonical forms of a CN agree") {
+    TempDir dir;
+    RawDb raw(dir.file("x.db"), true);
+    for (const char* cn : {"victim.example.nl", "VICTIM.example.nl", "Victim.Example.NL",
+                                 "victim.example.nl.", "victim.example.nl...", "CP-8875-SEP001A2B3C4D5E",
+                                 "a.b", "...", "Mixed-Case_0123 .Name.", "x"}) {
+        CAPTURE(cn);
+        CHECK(raw.scalar("SELECT lower(rtrim('" + std::string(cn) + "', '.'))") ==
+              canonicalName(cn));
+    }
+    CHECK(canonicalName("Victim.Example.NL.") == "victim.example.nl");
+}
 
 TEST_CASE("store v3: issuing supersedes the identity's current certificate, with its audit event") {
     TempDir dir;
