@@ -498,18 +498,17 @@ AuthResult Authenticator::viaMic(const PkiRequest& request, const CsrSummary& cs
     const Profile* profile = profileForModel(config_.dhcp, mic);
     const std::string domain = profile && profile->domain ? *profile->domain : std::string();
     const std::string with_domain = domain.empty() ? "" : mic.common_name + "." + domain;
-    const std::string requested = canonicalName(csr.common_name);
-    if (requested != canonicalName(mic.common_name) &&
-        (with_domain.empty() || requested != canonicalName(with_domain))) {
+    // Exactly as the phone builds it: another spelling is the same identity,
+    // but no phone sends one.
+    if (csr.common_name != mic.common_name && csr.common_name != with_domain) {
         result.reason = "CSR CN '" + csr.common_name + "' is neither the MIC CN '" + mic.common_name +
                         "'" + (with_domain.empty() ? "" : " nor '" + with_domain + "'");
         return result;
     }
     for (const auto& san : csr.sans) {
         const bool user_id = san.type == SubjectAltName::Type::email && !domain.empty() &&
-                             lowerAscii(san.value) == lowerAscii(mic.common_name + "@" + domain);
-        const bool own_name = san.type == SubjectAltName::Type::dns &&
-                              canonicalName(san.value) == requested;
+                             san.value == mic.common_name + "@" + domain;
+        const bool own_name = san.type == SubjectAltName::Type::dns && san.value == csr.common_name;
         if (!user_id && !own_name) {
             result.reason = "subjectAltName " + describe(san) + " is not allowed for " +
                             mic.common_name + " (allowed: DNS:" + csr.common_name +
