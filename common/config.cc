@@ -860,6 +860,15 @@ std::optional<Approval> readApproval(Reader& reader, const toml::table& table, s
     return std::nullopt;
 }
 
+// Names compared with certificate fields: 1-64 printable ASCII characters,
+// no leading or trailing space.
+bool allNames(const std::vector<std::string>& names) {
+    return std::all_of(names.begin(), names.end(), [](const std::string& name) {
+        return !name.empty() && name.size() <= 64 && isPrintableAscii(name) &&
+               name.front() != ' ' && name.back() != ' ';
+    });
+}
+
 void readAuth(Reader& reader, const toml::table& root, const std::string& base_dir,
               AuthSettings& auth) {
     auth.manufacturer_roots = base_dir + "/manufacturer-roots.pem";
@@ -870,7 +879,8 @@ void readAuth(Reader& reader, const toml::table& root, const std::string& base_d
     const std::string context = "[auth]";
     reader.rejectUnknownKeys(*table,
                              {"manufacturer-roots", "allow-expired-mic", "challenge", "approval",
-                              "approval-mic", "approval-challenge", "approval-renewal", "allow-des"},
+                              "approval-mic", "approval-challenge", "approval-renewal", "allow-des",
+                              "revoke-superseded", "mic-issuers", "mic-models"},
                              context);
     if (const auto roots = reader.string(*table, "manufacturer-roots", context)) {
         if (roots->empty()) {
@@ -883,6 +893,26 @@ void readAuth(Reader& reader, const toml::table& root, const std::string& base_d
     auth.allow_expired_mic =
         reader.boolean(*table, "allow-expired-mic", context).value_or(auth.allow_expired_mic);
     auth.allow_des = reader.boolean(*table, "allow-des", context).value_or(auth.allow_des);
+    auth.revoke_superseded =
+        reader.boolean(*table, "revoke-superseded", context).value_or(auth.revoke_superseded);
+    if (const auto issuers = reader.strings(*table, "mic-issuers", context)) {
+        if (issuers->empty() || !allNames(*issuers)) {
+            reader.keyProblem(*table->get("mic-issuers"), context, "mic-issuers",
+                              "must be a non-empty array of CA common names (1-64 printable ASCII "
+                              "characters each), e.g. [\"Cisco Manufacturing CA SHA2\"]");
+        } else {
+            auth.mic_issuers = *issuers;
+        }
+    }
+    if (const auto models = reader.strings(*table, "mic-models", context)) {
+        if (!allNames(*models)) {
+            reader.keyProblem(*table->get("mic-models"), context, "mic-models",
+                              "entries must be phone models of 1-64 printable ASCII characters, "
+                              "e.g. \"CP-8865\"");
+        } else {
+            auth.mic_models = *models;
+        }
+    }
     if (const auto challenge = reader.string(*table, "challenge", context)) {
         if (!isPrintableAscii(*challenge) || challenge->size() > 255) {
             reader.keyProblem(*table->get("challenge"), context, "challenge",

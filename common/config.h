@@ -126,6 +126,16 @@ struct AuthSettings {
     Approval approval_challenge = Approval::automatic;
     Approval approval_renewal = Approval::automatic;
     bool allow_des = false;
+    // A new certificate always supersedes the identity's current one; this
+    // also revokes the superseded one (CRLReason superseded). Off: a phone
+    // that never fetched its new certificate still needs the old one.
+    bool revoke_superseded = false;
+    // CNs of the CAs that issue phone MICs (the MIC's direct issuer in the
+    // verified chain). Cisco's bundle also holds router/switch SUDI CAs.
+    std::vector<std::string> mic_issuers = {"Cisco Manufacturing CA", "Cisco Manufacturing CA SHA2",
+                                            "Cisco Manufacturing CA III"};
+    // Phone models accepted besides those a [[profile]] vendor-class covers.
+    std::vector<std::string> mic_models;
 };
 
 // [admin]: the HTTPS listener of the admin API and web console.

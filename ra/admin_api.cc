@@ -58,6 +58,8 @@ json requestToJson(const RequestRecord& r) {
             {"sn", details.value("sn", "")},
             {"manufacturer_issuer", details.value("manufacturer_issuer", "")},
             {"sans", details.value("sans", json::array())},
+            {"renews", details.value("renews", "")},
+            {"identity_clash", details.value("identity_clash", "")},
             {"peer", r.peer},
             {"reason", r.reason},
             {"serial", r.cert_serial},
@@ -84,6 +86,7 @@ json certificateJson(const CertificateView& view, std::int64_t now) {
             {"revocation_reason", c.revocation_reason},
             {"revocation_reason_name", c.revoked ? revocationReasonName(c.revocation_reason) : ""},
             {"request_id", c.request_id},
+            {"superseded_by", c.superseded_by},
             {"model", view.model},
             {"mac", view.mac}};
 }

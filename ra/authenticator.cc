@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <stdexcept>
 
 #include <openssl/crypto.h>
@@ -150,7 +151,8 @@ ManufacturerRoots::ManufacturerRoots(const std::string& bundle_path) : store_(X5
 }
 
 std::string ManufacturerRoots::verify(X509& leaf, const std::vector<X509Ptr>& extra,
-                                      bool allow_expired_leaf, std::time_t now) const {
+                                      bool allow_expired_leaf, std::time_t now,
+                                      std::vector<X509Ptr>* chain) const {
     X509StackPtr untrusted(sk_X509_new_null());
     for (const auto* list : {&intermediates_, &extra}) {
         for (const X509Ptr& cert : *list) {
@@ -170,10 +172,30 @@ std::string ManufacturerRoots::verify(X509& leaf, const std::vector<X509Ptr>& ex
     const int ok = X509_verify_cert(ctx.get());
     const int error = X509_STORE_CTX_get_error(ctx.get());
     ERR_clear_error();
-    return ok == 1 ? std::string() : X509_verify_cert_error_string(error);
+    if (ok != 1) {
+        return X509_verify_cert_error_string(error);
+    }
+    if (chain) {
+        const STACK_OF(X509)* verified = X509_STORE_CTX_get0_chain(ctx.get());
+        for (int i = 0; i < sk_X509_num(verified); ++i) {
+            X509* cert = sk_X509_value(verified, i);
+            if (X509_up_ref(cert) != 1) {
+                throw CryptoError("X509_up_ref");
+            }
+            chain->emplace_back(cert);
+        }
+    }
+    return {};
 }
 
 CsrSummary inspectCsr(X509_REQ& csr) {
+    // Before decoding the key: OpenSSL 3 names a well-known explicit curve
+    // and would otherwise accept it as P-256.
+    if (hasExplicitEcParameters(*X509_REQ_get_X509_PUBKEY(&csr))) {
+        throw std::invalid_argument(
+            "the CSR's EC key spells out its curve parameters; RFC 5480 allows only a named "
+            "curve (P-256 or P-384)");
+    }
     EVP_PKEY* key = X509_REQ_get0_pubkey(&csr);
     if (!key || X509_REQ_verify(&csr, key) != 1) {
         ERR_clear_error();
@@ -208,6 +230,13 @@ CsrSummary inspectCsr(X509_REQ& csr) {
     if (summary.common_name.empty() || summary.common_name.size() > 64 ||
         !isPrintable(summary.common_name)) {
         throw std::invalid_argument("the CSR's CN must be 1-64 printable ASCII characters");
+    }
+    // " victim.example.nl" would be another string for the same name.
+    if (summary.common_name.front() == ' ' || summary.common_name.back() == ' ') {
+        throw std::invalid_argument("the CSR's CN has leading or trailing spaces");
+    }
+    if (canonicalName(summary.common_name).empty()) {
+        throw std::invalid_argument("the CSR's CN is only dots");
     }
 
     const ExtensionsPtr extensions(X509_REQ_get_extensions(&csr));
@@ -246,6 +275,41 @@ bool secretsEqual(const std::string& given, const std::string& expected) {
     return CRYPTO_memcmp(a, b, sizeof(a)) == 0 && !expected.empty();
 }
 
+namespace {
+
+std::string modelNumber(const std::string& model) {
+    const auto dash = model.find('-');
+    return dash == std::string::npos ? model : model.substr(dash + 1);
+}
+
+// The profiles whose vendor classes name the model number, at most two.
+std::vector<const Profile*> profilesCovering(const DhcpConfig& dhcp, const std::string& model) {
+    const std::string number = modelNumber(model);
+    std::vector<const Profile*> found;
+    for (const Profile& profile : dhcp.profiles) {
+        const bool covers = std::any_of(profile.vendor_classes.begin(), profile.vendor_classes.end(),
+                                        [&](const std::string& entry) {
+                                            return containsToken(entry, number);
+                                        });
+        if (covers) {
+            found.push_back(&profile);
+            if (found.size() == 2) {
+                break;
+            }
+        }
+    }
+    return found;
+}
+
+std::string lowerAscii(std::string text) {
+    std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) {
+        return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    });
+    return text;
+}
+
+}  // namespace
+
 const Profile* profileForModel(const DhcpConfig& dhcp, const MicIdentity& mic) {
     if (mic.model.empty()) {
         return nullptr;
@@ -254,22 +318,42 @@ const Profile* profileForModel(const DhcpConfig& dhcp, const MicIdentity& mic) {
     if (exact.profile) {
         return exact.profile;
     }
-    const auto dash = mic.model.find('-');
-    const std::string number = dash == std::string::npos ? mic.model : mic.model.substr(dash + 1);
-    const Profile* found = nullptr;
-    for (const Profile& profile : dhcp.profiles) {
-        const bool covers = std::any_of(profile.vendor_classes.begin(), profile.vendor_classes.end(),
-                                        [&](const std::string& entry) {
-                                            return containsToken(entry, number);
-                                        });
-        if (covers) {
-            if (found) {
-                return nullptr;  // two profiles: do not guess a domain
-            }
-            found = &profile;
-        }
+    const auto covering = profilesCovering(dhcp, mic.model);
+    return covering.size() == 1 ? covering.front() : nullptr;  // two: do not guess a domain
+}
+
+bool modelServed(const Config& config, const MicIdentity& mic) {
+    if (mic.model.empty()) {
+        return false;
     }
-    return found;
+    if (config.dhcp.match(mic.model).profile || !profilesCovering(config.dhcp, mic.model).empty()) {
+        return true;
+    }
+    const std::string model = lowerAscii(mic.model), pid = lowerAscii(mic.pid);
+    return std::any_of(config.auth.mic_models.begin(), config.auth.mic_models.end(),
+                       [&](const std::string& entry) {
+                           const std::string listed = lowerAscii(entry);
+                           return listed == model || (!pid.empty() && listed == pid) ||
+                                  modelNumber(listed) == modelNumber(model);
+                       });
+}
+
+std::string canonicalName(const std::string& common_name) {
+    const auto end = common_name.find_last_not_of('.');
+    return lowerAscii(end == std::string::npos ? std::string() : common_name.substr(0, end + 1));
+}
+
+bool isMicShapedName(const std::string& common_name) {
+    const std::string name = canonicalName(common_name);
+    const std::string device = name.substr(0, name.find('.'));
+    const auto sep = device.rfind("-sep");
+    if (sep == std::string::npos || sep == 0 || device.size() != sep + 4 + 12) {
+        return false;
+    }
+    const bool model = std::all_of(device.begin(), device.begin() + static_cast<long>(sep),
+                                   [](unsigned char c) { return std::isalnum(c) || c == '-'; });
+    return model && std::all_of(device.begin() + static_cast<long>(sep) + 4, device.end(),
+                                [](unsigned char c) { return std::isxdigit(c); });
 }
 
 Authenticator::Authenticator(const Config& config, X509& ca_cert)
@@ -294,10 +378,11 @@ AuthResult Authenticator::authenticate(const PkiRequest& request, X509_REQ& csr_
     if (issuedByUs(signer)) {
         return viaRenewal(request, csr, store, now);
     }
+    std::vector<X509Ptr> chain;
     const std::string untrusted =
-        roots_.verify(signer, request.certificates, config_.auth.allow_expired_mic, now);
+        roots_.verify(signer, request.certificates, config_.auth.allow_expired_mic, now, &chain);
     if (untrusted.empty()) {
-        return viaMic(request, csr);
+        return viaMic(request, csr, chain);
     }
     if (isSelfSigned(signer)) {
         return viaChallenge(csr, store, now);
@@ -320,10 +405,14 @@ AuthResult Authenticator::viaRenewal(const PkiRequest& request, const CsrSummary
         result.reason = "renewal certificate " + serial + " is not in this RA's records";
     } else if (record->revoked) {
         result.reason = "renewal certificate " + serial + " is revoked";
+    } else if (!record->superseded_by.empty()) {
+        // Its successor renews; a copied old key must not mint more.
+        result.reason = "renewal certificate " + serial + " was superseded by " +
+                        record->superseded_by + "; renew with that one";
     } else if (record->not_after <= now || record->not_before > now) {
         result.reason = "renewal certificate " + serial +
                         " is not valid now (expired certificates enroll again with their MIC)";
-    } else if (csr.common_name != record->common_name) {
+    } else if (canonicalName(csr.common_name) != canonicalName(record->common_name)) {
         result.reason = "CSR CN '" + csr.common_name + "' differs from the renewed certificate's CN '" +
                         record->common_name + "'";
     } else if (csr.public_key_id == publicKeyId(*X509_get_X509_PUBKEY(&signer))) {
@@ -344,7 +433,52 @@ AuthResult Authenticator::viaRenewal(const PkiRequest& request, const CsrSummary
     return result;
 }
 
-AuthResult Authenticator::viaMic(const PkiRequest& request, const CsrSummary& csr) const {
+std::string Authenticator::notAPhoneMic(const std::vector<X509Ptr>& chain,
+                                        const MicIdentity& mic) const {
+    X509& leaf = *chain.front();
+    if (chain.size() < 2) {
+        return "signer '" + mic.subject + "' is a trust anchor itself, not a device's MIC/SUDI";
+    }
+    const X509_NAME* issuer = X509_get_subject_name(chain[1].get());
+    const std::string issuer_cn = nameEntry(issuer, NID_commonName);
+    const auto& allowed = config_.auth.mic_issuers;
+    if (std::find(allowed.begin(), allowed.end(), issuer_cn) == allowed.end()) {
+        std::string list;
+        for (const auto& name : allowed) {
+            list += (list.empty() ? "'" : ", '") + name + "'";
+        }
+        return "MIC/SUDI issuer '" + nameText(issuer) + "' is not one of mic-issuers (" + list +
+               "): not a phone manufacturing CA";
+    }
+    // Both return UINT32_MAX when the extension is absent (no restriction).
+    const std::uint32_t key_usage = X509_get_key_usage(&leaf);
+    if (key_usage != UINT32_MAX && (key_usage & KU_DIGITAL_SIGNATURE) == 0) {
+        return "MIC/SUDI '" + mic.subject +
+               "' key usage lacks digitalSignature, which signing this request needs";
+    }
+    const std::uint32_t extended = X509_get_extended_key_usage(&leaf);
+    if (extended != UINT32_MAX && (extended & (XKU_SSL_CLIENT | XKU_ANYEKU)) == 0) {
+        return "MIC/SUDI '" + mic.subject + "' extendedKeyUsage excludes clientAuth";
+    }
+    for (const X509Ptr& cert : chain) {
+        if (hasExplicitEcParameters(*X509_get_X509_PUBKEY(cert.get()))) {
+            return "'" + nameText(X509_get_subject_name(cert.get())) +
+                   "' has an EC key with explicit curve parameters (RFC 5480: named curves only)";
+        }
+    }
+    if (mic.model.empty()) {
+        return "MIC/SUDI CN '" + mic.common_name +
+               "' is not a phone MIC (<model>-SEP<12 hex digits of the MAC>)";
+    }
+    if (!modelServed(config_, mic)) {
+        return "model " + mic.model + (mic.pid.empty() ? "" : " (PID " + mic.pid + ")") +
+               " is covered by no [[profile]] vendor-class and not listed in [auth] mic-models";
+    }
+    return {};
+}
+
+AuthResult Authenticator::viaMic(const PkiRequest& request, const CsrSummary& csr,
+                                 const std::vector<X509Ptr>& chain) const {
     AuthResult result;
     result.method = AuthMethod::mic;
     MicIdentity mic = parseMicIdentity(*request.signer);
@@ -357,9 +491,15 @@ AuthResult Authenticator::viaMic(const PkiRequest& request, const CsrSummary& cs
         result.reason = "MIC/SUDI '" + mic.subject + "' has no CN";
         return result;
     }
+    result.reason = notAPhoneMic(chain, mic);
+    if (!result.reason.empty()) {
+        return result;
+    }
     const Profile* profile = profileForModel(config_.dhcp, mic);
     const std::string domain = profile && profile->domain ? *profile->domain : std::string();
     const std::string with_domain = domain.empty() ? "" : mic.common_name + "." + domain;
+    // Exactly as the phone builds it: another spelling is the same identity,
+    // but no phone sends one.
     if (csr.common_name != mic.common_name && csr.common_name != with_domain) {
         result.reason = "CSR CN '" + csr.common_name + "' is neither the MIC CN '" + mic.common_name +
                         "'" + (with_domain.empty() ? "" : " nor '" + with_domain + "'");
@@ -399,8 +539,17 @@ AuthResult Authenticator::viaChallenge(const CsrSummary& csr, Store& store, std:
         result.reason = "challengePassword does not match";
         return result;
     }
+    // The challenge travels in DHCP broadcasts: it must not buy a phone's name.
+    if (isMicShapedName(csr.common_name)) {
+        result.reason = "CN '" + csr.common_name +
+                        "' has the shape of a phone's MIC name (<model>-SEP<MAC>); it is issued "
+                        "only to the phone whose MIC proves it";
+        result.clash = "challenge-for-mic-name";
+        return result;
+    }
     for (const auto& san : csr.sans) {
-        if (san.type != SubjectAltName::Type::dns || san.value != csr.common_name) {
+        if (san.type != SubjectAltName::Type::dns ||
+            canonicalName(san.value) != canonicalName(csr.common_name)) {
             result.reason = "subjectAltName " + describe(san) +
                             " is not allowed with challenge authentication (only DNS:" +
                             csr.common_name + ")";

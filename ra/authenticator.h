@@ -40,9 +40,10 @@ public:
     explicit ManufacturerRoots(const std::string& bundle_path);
     // Chain building with the request's embedded certificates as extra
     // intermediates. Expired leaves pass only with `allow_expired_leaf`.
-    // Returns "" when trusted, else the reason.
+    // Returns "" when trusted, else the reason. When trusted and `chain` is
+    // given, it receives the verified chain, leaf first, anchor last.
     std::string verify(X509& leaf, const std::vector<X509Ptr>& extra, bool allow_expired_leaf,
-                       std::time_t now) const;
+                       std::time_t now, std::vector<X509Ptr>* chain = nullptr) const;
     std::size_t anchorCount() const { return anchors_; }
     std::size_t intermediateCount() const { return intermediates_.size(); }
 
@@ -58,8 +59,10 @@ struct CsrSummary {
     std::optional<std::string> challenge;  // challengePassword, never logged
     Bytes public_key_id;
 };
-// Checks the CSR's self-signature and key, reads CN, SANs and challenge.
-// Throws std::invalid_argument with the reason when unusable.
+// Checks the CSR's self-signature and key (RSA >= 2048, or EC P-256/P-384
+// on a named curve), reads CN, SANs and challenge. Throws
+// std::invalid_argument with the reason when unusable, e.g. for a CN with
+// leading or trailing spaces.
 CsrSummary inspectCsr(X509_REQ& csr);
 
 struct AuthResult {
@@ -72,6 +75,7 @@ struct AuthResult {
     std::vector<SubjectAltName> sans;      // for the certificate
     std::optional<MicIdentity> mic;
     std::string renewed_serial;            // renewal: the certificate being replaced
+    std::string clash;                     // refused as an identity clash: its metric label
 };
 
 class Authenticator {
@@ -83,13 +87,17 @@ public:
                             std::time_t now) const;
 
     const ManufacturerRoots& manufacturerRoots() const { return roots_; }
+    // Signed by this RA's CA (the signer of a renewal).
+    bool issuedByUs(X509& cert) const;
 
 private:
     AuthResult viaRenewal(const PkiRequest& request, const CsrSummary& csr, Store& store,
                           std::time_t now) const;
-    AuthResult viaMic(const PkiRequest& request, const CsrSummary& csr) const;
+    AuthResult viaMic(const PkiRequest& request, const CsrSummary& csr,
+                      const std::vector<X509Ptr>& chain) const;
     AuthResult viaChallenge(const CsrSummary& csr, Store& store, std::time_t now) const;
-    bool issuedByUs(X509& cert) const;
+    // Why this trusted chain is not a phone's MIC ("" when it is one).
+    std::string notAPhoneMic(const std::vector<X509Ptr>& chain, const MicIdentity& mic) const;
 
     const Config& config_;
     X509& ca_cert_;
@@ -100,6 +108,17 @@ private:
 // rule. DP models carry "CP-" in their MIC CN, so the model number is what
 // is matched when the full model name is not.
 const Profile* profileForModel(const DhcpConfig& dhcp, const MicIdentity& mic);
+// The MIC's model is one the RA enrolls: some profile's vendor classes cover
+// it (as profileForModel matches, ambiguity included), or [auth] mic-models
+// lists its model, PID or model number.
+bool modelServed(const Config& config, const MicIdentity& mic);
+
+// The identity a CN names: ASCII letters lower-cased, trailing dots removed
+// (the store's lower(rtrim(cn, '.'))).
+std::string canonicalName(const std::string& common_name);
+// "<model>-SEP<12 hex digits>", optionally followed by ".<domain>", in any
+// case: a name only a phone's MIC may prove.
+bool isMicShapedName(const std::string& common_name);
 
 // Constant-time equality that does not leak the secret's length either.
 bool secretsEqual(const std::string& given, const std::string& expected);

@@ -320,4 +320,16 @@ bool isSelfSigned(X509& cert) {
     return ok;
 }
 
+bool hasExplicitEcParameters(const X509_PUBKEY& key) {
+    ASN1_OBJECT* algorithm = nullptr;
+    X509_ALGOR* parameters = nullptr;
+    if (X509_PUBKEY_get0_param(&algorithm, nullptr, nullptr, &parameters, &key) != 1 ||
+        OBJ_obj2nid(algorithm) != NID_X9_62_id_ecPublicKey) {
+        return false;
+    }
+    int type = V_ASN1_UNDEF;
+    X509_ALGOR_get0(nullptr, &type, nullptr, parameters);
+    return type != V_ASN1_OBJECT;  // ECParameters or implicitlyCA (NULL)
+}
+
 }  // namespace scep

@@ -70,5 +70,9 @@ std::string serialHex(const ASN1_INTEGER* serial);
 std::time_t asn1TimeToUnix(const ASN1_TIME* time);
 // Issued by itself and its signature verifies with its own key.
 bool isSelfSigned(X509& cert);
+// An EC key whose SubjectPublicKeyInfo spells out the curve instead of
+// naming it. RFC 5480 allows only namedCurve; read from the encoding, since
+// OpenSSL 3 recognises well-known explicit curves and then names them.
+bool hasExplicitEcParameters(const X509_PUBKEY& key);
 
 }  // namespace scep

@@ -12,6 +12,7 @@ struct EnrollmentService::Context {
     PkiRequest request;
     std::string outcome;  // "success" | "pending" | "failure", for the hooks
     bool issued = false;  // a certificate was issued by this message
+    std::string clash;    // MessageOutcome::clash
     Bytes content;      // decrypted: CSR, IssuerAndSubject or IssuerAndSerialNumber
     X509ReqPtr csr;     // PKCSReq / RenewalReq
     int cipher_nid = 0;
@@ -22,7 +23,7 @@ struct EnrollmentService::Context {
 
 namespace {
 
-std::string toJson(const AuthResult& auth) {
+std::string toJson(const AuthResult& auth, const std::string& clash) {
     nlohmann::json details = nlohmann::json::object();
     if (auth.mic) {
         // The PID names the product as admins know it (DP-9841); the CN
@@ -42,6 +43,9 @@ std::string toJson(const AuthResult& auth) {
     if (!auth.renewed_serial.empty()) {
         details["renews"] = auth.renewed_serial;
     }
+    if (!clash.empty()) {
+        details["identity_clash"] = clash;
+    }
     return details.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -60,6 +64,14 @@ Bytes csrWithoutSecrets(X509_REQ& csr) {
         X509_ATTRIBUTE_free(X509_REQ_delete_attr(&csr, index));
     }
     return requestDer(csr);
+}
+
+// The certificate a renewal request replaces ("" for other requests).
+std::string renewsFromJson(const std::string& details) {
+    const auto parsed = nlohmann::json::parse(details, nullptr, false);
+    return parsed.is_object() && parsed.contains("renews") && parsed["renews"].is_string()
+               ? parsed["renews"].get<std::string>()
+               : std::string();
 }
 
 std::vector<SubjectAltName> sansFromJson(const std::string& details) {
@@ -132,7 +144,7 @@ Bytes EnrollmentService::pkiOperation(const Bytes& message, const std::string& p
         store_.audit(ctx.event);
         log_.audit(ctx.event);
         if (hooks_.on_message) {
-            hooks_.on_message({"unparseable", "failure", "", 0, false});
+            hooks_.on_message({"unparseable", "failure", "", 0, false, ""});
         }
         throw UnanswerableMessage(clientReason(e));
     }
@@ -140,7 +152,7 @@ Bytes EnrollmentService::pkiOperation(const Bytes& message, const std::string& p
     if (hooks_.on_message) {
         const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
         hooks_.on_message({messageTypeName(ctx.request.message_type), ctx.outcome, ctx.event.method,
-                           took.count(), ctx.issued});
+                           took.count(), ctx.issued, ctx.clash});
     }
     return reply;
 }
@@ -204,6 +216,18 @@ Bytes EnrollmentService::enroll(Context& ctx) {
         return failure(ctx, FailInfo::badRequest, "the CSR has no usable public key");
     }
     const Bytes key_id = publicKeyId(*X509_REQ_get_X509_PUBKEY(ctx.csr.get()));
+    X509& signer = *ctx.request.signer;
+    // Before the transactionID lookup: micromdm's scepclient renews with its
+    // old key and derives the transactionID from that key, so its renewal
+    // reuses the first enrollment's transactionID and would look like a
+    // resend of it.
+    if (key_id == publicKeyId(*X509_get_X509_PUBKEY(&signer)) && authenticator_.issuedByUs(signer)) {
+        ctx.event.method = authMethodName(AuthMethod::renewal);
+        return failure(ctx, FailInfo::badRequest,
+                       "renewal must use a new key; the CSR reuses the key of certificate " +
+                           serialHex(X509_get0_serialNumber(&signer)) +
+                           " (enroll again with a new key)");
+    }
 
     // One decision per transactionID, even when a client sends it twice at
     // once; different transactions proceed in parallel.
@@ -235,8 +259,12 @@ Bytes EnrollmentService::enroll(Context& ctx) {
         ctx.event.identity = auth.identity;
     }
     if (!auth.ok) {
+        ctx.clash = auth.clash;
         return failure(ctx, auth.fail, auth.reason);
     }
+    const std::string clash = auth.method == AuthMethod::mic
+                                  ? micNameClash(auth.common_name, ctx.now)
+                                  : std::string();
 
     RequestRecord record;
     record.transaction_id = ctx.request.transaction_id;
@@ -248,7 +276,7 @@ Bytes EnrollmentService::enroll(Context& ctx) {
     record.public_key_id = key_id;
     record.signer = certificateDer(*ctx.request.signer);
     record.peer = ctx.peer;
-    record.details = toJson(auth);
+    record.details = toJson(auth, clash);
 
     if (approvalFor(*auth.method) == Approval::manual) {
         record.status = RequestStatus::pending;
@@ -259,6 +287,7 @@ Bytes EnrollmentService::enroll(Context& ctx) {
         store_.addPendingRequest(record, ctx.event);
         ctx.event.request_id = record.id;
         log_.audit(ctx.event);
+        auditClash(ctx, clash, record.id);
         if (hooks_.on_pending) {
             hooks_.on_pending(record);
         }
@@ -270,15 +299,109 @@ Bytes EnrollmentService::enroll(Context& ctx) {
     const CertificateRecord cert_record = recordOf(*cert, 0);
     record.status = RequestStatus::issued;
     record.cert_serial = cert_record.serial;
-    ctx.event.action = "enroll";
-    ctx.event.outcome = "success";
-    ctx.event.serial = cert_record.serial;
-    ctx.event.reason = std::string("approval-") + authMethodName(*auth.method) + " is auto";
-    store_.addIssuedRequest(record, cert_record, ctx.event);
+    AuditEvent issued = ctx.event;
+    issued.action = "enroll";
+    issued.outcome = "success";
+    issued.serial = cert_record.serial;
+    issued.reason = std::string("approval-") + authMethodName(*auth.method) + " is auto";
+    std::vector<std::string> superseded;
+    try {
+        // The store checks the identity rules again inside the transaction
+        // that inserts: concurrent requests cannot both pass.
+        superseded = store_.addIssuedRequest(
+            record, cert_record, issued,
+            issueRules(record.method, auth.renewed_serial, ctx.now));
+    } catch (const IdentityTaken& e) {
+        return failure(ctx, FailInfo::badRequest, e.what());
+    } catch (const RenewedCertificateGone& e) {
+        return failure(ctx, FailInfo::badRequest, e.what());
+    }
+    ctx.event = issued;
     ctx.event.request_id = record.id;
     log_.audit(ctx.event);
+    logSuperseded(ctx.event, superseded, cert_record.serial);
+    auditClash(ctx, clash, record.id);
+    if (config_.auth.revoke_superseded && !superseded.empty()) {
+        crl();  // they are revoked now
+    }
     ctx.issued = true;
     return success(ctx, degenerateSignedData({cert.get()}));
+}
+
+void EnrollmentService::auditClash(Context& ctx, const std::string& clash,
+                                   std::int64_t request_id) {
+    if (clash.empty()) {
+        return;
+    }
+    ctx.clash = "mic-over-other";
+    AuditEvent event = ctx.event;
+    event.action = "identity-clash";
+    event.outcome = "warning";
+    event.reason = clash;
+    event.request_id = request_id;
+    store_.audit(event);
+    log_.audit(event);
+}
+
+IssueRules EnrollmentService::issueRules(const std::string& method, const std::string& renews,
+                                         std::time_t now) const {
+    IssueRules rules;
+    rules.exclusive = method == authMethodName(AuthMethod::challenge);
+    rules.renews = method == authMethodName(AuthMethod::renewal) ? renews : std::string();
+    rules.revoke_superseded = config_.auth.revoke_superseded;
+    rules.now = now;
+    return rules;
+}
+
+std::string EnrollmentService::originOf(CertificateRecord cert) {
+    for (int hops = 0; hops < 64; ++hops) {  // renewals chain back; never loop forever
+        const auto request = cert.request_id ? store_.findRequest(cert.request_id) : std::nullopt;
+        if (!request) {
+            break;
+        }
+        if (request->method != authMethodName(AuthMethod::renewal)) {
+            return request->method;
+        }
+        const std::string renewed = renewsFromJson(request->details);
+        auto previous = renewed.empty() ? std::nullopt : store_.findCertificate(renewed);
+        if (!previous) {
+            break;
+        }
+        cert = std::move(*previous);
+    }
+    return "unknown";
+}
+
+std::string EnrollmentService::micNameClash(const std::string& common_name, std::time_t now) {
+    std::string clash;
+    for (const CertificateRecord& held : store_.activeCertificatesFor(common_name, now)) {
+        if (!held.superseded_by.empty()) {
+            continue;  // flagged when it was superseded, if it clashed
+        }
+        const std::string origin = originOf(held);
+        if (origin != authMethodName(AuthMethod::mic)) {
+            clash += std::string(clash.empty() ? "" : "; ") + "CN '" + held.common_name +
+                     "' holds certificate " + held.serial + " obtained by " + origin +
+                     ", not by this phone's MIC";
+        }
+    }
+    return clash;
+}
+
+void EnrollmentService::logSuperseded(const AuditEvent& event,
+                                      const std::vector<std::string>& serials,
+                                      const std::string& new_serial) {
+    // The store wrote these rows in the issuing transaction; this is the
+    // JSON log's copy.
+    for (const std::string& serial : serials) {
+        AuditEvent superseded = event;
+        superseded.action = config_.auth.revoke_superseded ? "revoke" : "supersede";
+        superseded.reason = config_.auth.revoke_superseded
+                                ? "CRLReason 4 (superseded by " + new_serial + ")"
+                                : "superseded by " + new_serial;
+        superseded.serial = serial;
+        log_.audit(superseded);
+    }
 }
 
 // A transaction the RA has seen: same answer as before, never a second
@@ -484,9 +607,16 @@ std::string EnrollmentService::approve(std::int64_t request_id, const std::strin
                                                          requestStatusName(record.status));
     }
     const std::time_t now = clock_();
-    // The challenge rule "one active certificate per CN" holds for approvals
-    // too: two requests for one CN may be pending at the same time.
+    // The challenge rules hold for approvals too: two requests for one CN
+    // may be pending at the same time (the store decides, atomically), and
+    // a request that predates the MIC-name rule does not get past it.
     if (record.method == authMethodName(AuthMethod::challenge)) {
+        if (isMicShapedName(record.common_name)) {
+            throw AdminError(AdminError::Kind::conflict,
+                             "CN '" + record.common_name +
+                                 "' has the shape of a phone's MIC name; only that phone's MIC "
+                                 "may obtain it: reject this request");
+        }
         const auto active = store_.activeCertificatesFor(record.common_name, now);
         if (!active.empty()) {
             throw AdminError(AdminError::Kind::conflict,
@@ -501,11 +631,26 @@ std::string EnrollmentService::approve(std::int64_t request_id, const std::strin
     const CertificateRecord cert_record = recordOf(*cert, request_id);
     AuditEvent event = decisionEvent(record, actor, "approve", peer);
     event.serial = cert_record.serial;
-    if (!store_.issuePending(request_id, cert_record, event)) {
+    std::vector<std::string> superseded;
+    try {
+        if (!store_.issuePending(request_id, cert_record, event,
+                                 issueRules(record.method, renewsFromJson(record.details), now),
+                                 &superseded)) {
+            throw AdminError(AdminError::Kind::conflict,
+                             "request " + std::to_string(request_id) + " was decided meanwhile");
+        }
+    } catch (const IdentityTaken& e) {
         throw AdminError(AdminError::Kind::conflict,
-                         "request " + std::to_string(request_id) + " was decided meanwhile");
+                         std::string(e.what()) + " (or reject this request)");
+    } catch (const RenewedCertificateGone& e) {
+        throw AdminError(AdminError::Kind::conflict,
+                         std::string(e.what()) + ": reject this request");
     }
     log_.audit(event);
+    logSuperseded(event, superseded, cert_record.serial);
+    if (config_.auth.revoke_superseded && !superseded.empty()) {
+        crl();
+    }
     return cert_record.serial;
 }
 

@@ -49,6 +49,10 @@ struct MessageOutcome {
     std::string method;        // auth method, "" when none
     double seconds = 0;        // receipt to reply
     bool issued = false;       // a certificate was issued for this message
+    // An identity clash this message revealed, as a metric label:
+    // "challenge-for-mic-name" (refused) or "mic-over-other" (a phone's MIC
+    // claimed a name another method had obtained); "" when none.
+    std::string clash;
 };
 
 // Observers for metrics and notifications; called on the request's thread,
@@ -111,6 +115,19 @@ private:
     Bytes pending(Context& ctx);
     Bytes failure(Context& ctx, FailInfo fail, const std::string& reason, bool audit = true);
     Approval approvalFor(AuthMethod method) const;
+    IssueRules issueRules(const std::string& method, const std::string& renews,
+                          std::time_t now) const;
+    // How the identity behind `cert` was first proven: the method of the
+    // request that issued it, following renewals back ("unknown" if lost).
+    std::string originOf(CertificateRecord cert);
+    // Describes the current certificate of `common_name` if a MIC did not
+    // obtain it, for a MIC enrollment of that name; "" when there is none.
+    std::string micNameClash(const std::string& common_name, std::time_t now);
+    void logSuperseded(const AuditEvent& event, const std::vector<std::string>& serials,
+                       const std::string& new_serial);
+    // Records a MIC enrollment's clash (micNameClash) for the console and
+    // the metrics.
+    void auditClash(Context& ctx, const std::string& clash, std::int64_t request_id);
     RequestRecord requestOrThrow(std::int64_t request_id);
     CertificateRecord recordOf(X509& cert, std::int64_t request_id) const;
     std::mutex& lockFor(const std::string& transaction_id);

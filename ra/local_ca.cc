@@ -219,6 +219,12 @@ Loaded loadPair(const std::string& cert_path, const std::string& key_path, const
         throw CryptoError(std::string(role) + " key '" + key_path + "' does not match certificate '" +
                           cert_path + "'");
     }
+    if (hasExplicitEcParameters(*X509_get_X509_PUBKEY(pair.cert.get()))) {
+        // It would sign every certificate and CRL, and RFC 5480 clients refuse it.
+        throw std::runtime_error(std::string(role) + " certificate '" + cert_path +
+                                 "' has an EC key with explicit curve parameters; RFC 5480 "
+                                 "allows only a named curve");
+    }
     return pair;
 }
 

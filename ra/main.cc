@@ -271,6 +271,9 @@ int serve(const Config& config) {
                           if (outcome.issued) {
                               metrics.observeIssuance(outcome.seconds);
                           }
+                          if (!outcome.clash.empty()) {
+                              metrics.countIdentityClash(outcome.clash);
+                          }
                       },
                       [&notifier](const RequestRecord& request) {
                           if (notifier) {

@@ -26,6 +26,11 @@ void Metrics::countWebhook(const std::string& outcome) {
     ++webhook_[outcome];
 }
 
+void Metrics::countIdentityClash(const std::string& kind) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    ++clashes_[kind];
+}
+
 std::string Metrics::render(Store& store, std::time_t now, std::int64_t crl_next_update) const {
     // Database reads first, outside the lock.
     const std::size_t pending = store.countRequests(RequestStatus::pending);
@@ -73,6 +78,14 @@ std::string Metrics::render(Store& store, std::time_t now, std::int64_t crl_next
         const auto it = webhook_.find(outcome);
         out << "scep_webhook_deliveries_total{outcome=\"" << outcome << "\"} "
             << (it == webhook_.end() ? 0 : it->second) << "\n";
+    }
+    out << "# HELP scep_identity_clashes_total Requests that clashed with a phone's identity: "
+           "challenge requests for a MIC-shaped CN (refused), MIC enrollments of a name another "
+           "method had obtained (flagged).\n# TYPE scep_identity_clashes_total counter\n";
+    for (const char* kind : {"challenge-for-mic-name", "mic-over-other"}) {
+        const auto it = clashes_.find(kind);
+        out << "scep_identity_clashes_total{kind=\"" << kind << "\"} "
+            << (it == clashes_.end() ? 0 : it->second) << "\n";
     }
     return out.str();
 }

@@ -68,7 +68,7 @@ std::optional<RequestStatus> requestStatusFromName(const std::string& name) {
 namespace {
 
 // Bump together with a migration step in SqliteStore::migrate().
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 // PRAGMA application_id: "SCEP", so `file` and we can tell our databases
 // from other SQLite files.
 constexpr std::int64_t kApplicationId = 0x53434550;
@@ -203,17 +203,60 @@ CREATE TABLE tokens (
 ) STRICT;
 )sql";
 
+// Version 2 -> 3: one identity, one current certificate.
+//  - certificates.cn_key: the identity, the CN compared canonically (ASCII
+//    letters in any case, no trailing dots; canonicalName() in C++ is the
+//    same rule). VIRTUAL, so any SQLite client reads it; it replaces the
+//    plain common_name index.
+//  - certificates.superseded_by: the certificate that replaced this one
+//    (deferred FK: the replacement is inserted after the UPDATE that names
+//    it, in the same transaction).
+//  - certificates_current: at most one current certificate (neither revoked
+//    nor superseded) per identity, whoever writes.
+//  - Databases written before this rule may hold several current
+//    certificates for one identity (the races of issue 7): the newest stays
+//    current and the others are marked superseded by it, each with an audit
+//    event, before the index is created.
+constexpr const char* kMigrationV3 = R"sql(
+ALTER TABLE certificates ADD COLUMN superseded_by TEXT
+    REFERENCES certificates (serial) DEFERRABLE INITIALLY DEFERRED;
+ALTER TABLE certificates ADD COLUMN cn_key TEXT
+    GENERATED ALWAYS AS (lower(rtrim(common_name, '.'))) VIRTUAL;
+CREATE TEMP TABLE migration_v3_superseded AS
+    SELECT serial, subject, request_id, newest FROM (
+        SELECT serial, subject, request_id,
+               first_value(serial) OVER (PARTITION BY cn_key
+                                         ORDER BY not_before DESC, rowid DESC) AS newest
+        FROM certificates WHERE revoked = 0)
+    WHERE serial <> newest;
+INSERT INTO audit (at, actor, action, outcome, method, identity, reason, request_id, serial,
+                   peer, transaction_id)
+    SELECT CAST(strftime('%s', 'now') AS INTEGER), 'migration', 'supersede', 'success', '',
+           subject, 'schema v3 allows one current certificate per CN: superseded by ' || newest,
+           request_id, serial, '', ''
+    FROM migration_v3_superseded ORDER BY rowid;
+UPDATE certificates SET superseded_by = m.newest
+    FROM migration_v3_superseded AS m WHERE certificates.serial = m.serial;
+DROP TABLE migration_v3_superseded;
+DROP INDEX certificates_common_name;
+CREATE INDEX certificates_cn_key ON certificates (cn_key, not_after);
+CREATE UNIQUE INDEX certificates_current ON certificates (cn_key)
+    WHERE revoked = 0 AND superseded_by IS NULL;
+CREATE INDEX certificates_superseded_by ON certificates (superseded_by)
+    WHERE superseded_by IS NOT NULL;
+)sql";
+
 // Column lists shared by the SELECTs and the row readers below.
 #define SCEP_REQUEST_COLUMNS                                                                   \
     "id, transaction_id, message_type, method, identity, common_name, csr, public_key_id, "   \
     "signer, status, reason, peer, cert_serial, details, created_at, updated_at"
 #define SCEP_CERTIFICATE_COLUMNS                                                               \
     "serial, subject, issuer, common_name, not_before, not_after, der, request_id, revoked, " \
-    "revocation_reason, revoked_at"
+    "revocation_reason, revoked_at, superseded_by"
 // The same, qualified, for the certificate search that joins requests.
 #define SCEP_CERTIFICATE_COLUMNS_C                                                             \
     "c.serial, c.subject, c.issuer, c.common_name, c.not_before, c.not_after, c.der, "        \
-    "c.request_id, c.revoked, c.revocation_reason, c.revoked_at"
+    "c.request_id, c.revoked, c.revocation_reason, c.revoked_at, c.superseded_by"
 #define SCEP_TOKEN_COLUMNS "id, name, role, secret_hash, created_at, created_by"
 #define SCEP_AUDIT_COLUMNS                                                                     \
     "id, at, actor, action, outcome, method, identity, reason, request_id, serial, peer, "    \
@@ -398,6 +441,7 @@ CertificateRecord readCertificate(const Query& q) {
     c.revoked = q.integer(8) != 0;
     c.revocation_reason = static_cast<int>(q.integer(9));
     c.revoked_at = q.integer(10);
+    c.superseded_by = q.text(11);  // NULL reads as ""
     return c;
 }
 
@@ -579,10 +623,12 @@ public:
     explicit SqliteStore(const std::string& path);
 
     void addPendingRequest(RequestRecord& record, const AuditEvent& event) override;
-    void addIssuedRequest(RequestRecord& record, const CertificateRecord& cert,
-                          const AuditEvent& event) override;
+    std::vector<std::string> addIssuedRequest(RequestRecord& record, const CertificateRecord& cert,
+                                              const AuditEvent& event,
+                                              const IssueRules& rules) override;
     bool issuePending(std::int64_t request_id, const CertificateRecord& cert,
-                      const AuditEvent& event) override;
+                      const AuditEvent& event, const IssueRules& rules,
+                      std::vector<std::string>* superseded) override;
     bool rejectPending(std::int64_t request_id, const std::string& reason,
                        const AuditEvent& event) override;
 
@@ -683,6 +729,13 @@ private:
     void insertCertificate(const CertificateRecord& c, std::int64_t request_id,
                            const std::string& operation);
     void insertAudit(AuditEvent event, const std::string& operation);
+    // Inside an issuing transaction, before `cert` is inserted: checks
+    // `rules` and supersedes the identity's current certificate.
+    std::vector<std::string> applyIssueRules(const IssueRules& rules, const CertificateRecord& cert,
+                                             std::int64_t request_id,
+                                             const std::string& transaction_id,
+                                             const AuditEvent& event,
+                                             const std::string& operation);
 
     const std::string path_;
     std::mutex mutex_;
@@ -795,9 +848,11 @@ void SqliteStore::migrate() {
     if (version < 2) {
         exec(kMigrationV2, operation);
     }
-    // Future: `if (version < 3) { exec(kMigrationV3) }` here, same transaction.
-    exec("PRAGMA user_version = 2", operation);  // kSchemaVersion
-    static_assert(kSchemaVersion == 2, "keep the PRAGMA text above in step");
+    if (version < 3) {
+        exec(kMigrationV3, operation);
+    }
+    exec("PRAGMA user_version = 3", operation);  // kSchemaVersion
+    static_assert(kSchemaVersion == 3, "keep the PRAGMA text above in step");
     tx.commit();
 }
 
@@ -910,8 +965,92 @@ void SqliteStore::addPendingRequest(RequestRecord& record, const AuditEvent& eve
     record = std::move(r);  // only once committed
 }
 
-void SqliteStore::addIssuedRequest(RequestRecord& record, const CertificateRecord& cert,
-                                   const AuditEvent& event) {
+std::vector<std::string> SqliteStore::applyIssueRules(const IssueRules& rules,
+                                                      const CertificateRecord& cert,
+                                                      std::int64_t request_id,
+                                                      const std::string& transaction_id,
+                                                      const AuditEvent& event,
+                                                      const std::string& operation) {
+    const std::int64_t at = rules.now != 0 ? rules.now : now();
+    if (rules.exclusive) {
+        static const char* const sql =
+            "SELECT serial FROM certificates WHERE cn_key = lower(rtrim(?1, '.')) AND "
+            "revoked = 0 AND not_after >= ?2 ORDER BY not_after DESC, serial LIMIT 1";
+        Query q = query(sql, operation);
+        q.bindText(1, cert.common_name).bindInt(2, at);
+        if (q.step()) {
+            const std::string serial = q.text(0);
+            throw IdentityTaken("CN '" + cert.common_name + "' already holds active certificate " +
+                                    serial + "; renew with it, or revoke it first",
+                                serial);
+        }
+    }
+    if (!rules.renews.empty()) {
+        static const char* const sql =
+            "SELECT revoked, coalesce(superseded_by, ''), not_after FROM certificates "
+            "WHERE serial = ?1";
+        Query q = query(sql, operation);
+        q.bindText(1, rules.renews);
+        const std::string what = "renewal certificate " + rules.renews;
+        if (!q.step()) {
+            throw RenewedCertificateGone(what + " is not in this RA's records");
+        }
+        if (q.integer(0) != 0) {
+            throw RenewedCertificateGone(what + " is revoked");
+        }
+        if (!q.text(1).empty()) {
+            throw RenewedCertificateGone(what + " was superseded by " + q.text(1) +
+                                         "; renew with that one");
+        }
+        if (q.integer(2) < at) {
+            throw RenewedCertificateGone(what + " has expired");
+        }
+    }
+    struct Superseded {
+        std::string serial, subject;
+    };
+    std::vector<Superseded> rows;
+    {
+        static const char* const sql =
+            "UPDATE certificates SET superseded_by = ?2, revoked = ?3, "
+            "revocation_reason = CASE WHEN ?3 THEN 4 ELSE revocation_reason END, "
+            "revoked_at = CASE WHEN ?3 THEN ?4 ELSE revoked_at END "
+            "WHERE cn_key = lower(rtrim(?1, '.')) AND revoked = 0 AND superseded_by IS NULL "
+            "RETURNING serial, subject";
+        Query q = query(sql, operation);
+        q.bindText(1, cert.common_name)
+            .bindText(2, cert.serial)
+            .bindInt(3, rules.revoke_superseded ? 1 : 0)
+            .bindInt(4, at);
+        while (q.step()) {
+            rows.push_back({q.text(0), q.text(1)});
+        }
+    }
+    std::vector<std::string> serials;
+    for (const Superseded& row : rows) {
+        AuditEvent e;
+        e.at = at;
+        e.actor = event.actor;
+        e.action = rules.revoke_superseded ? "revoke" : "supersede";
+        e.outcome = "success";
+        e.method = event.method;
+        e.identity = row.subject;
+        e.reason = rules.revoke_superseded ? "CRLReason 4 (superseded by " + cert.serial + ")"
+                                           : "superseded by " + cert.serial;
+        e.request_id = request_id;
+        e.serial = row.serial;
+        e.peer = event.peer;
+        e.transaction_id = transaction_id;
+        insertAudit(std::move(e), operation);
+        serials.push_back(row.serial);
+    }
+    return serials;
+}
+
+std::vector<std::string> SqliteStore::addIssuedRequest(RequestRecord& record,
+                                                       const CertificateRecord& cert,
+                                                       const AuditEvent& event,
+                                                       const IssueRules& rules) {
     static const std::string operation = "addIssuedRequest";
     RequestRecord r = record;
     r.status = RequestStatus::issued;
@@ -921,14 +1060,18 @@ void SqliteStore::addIssuedRequest(RequestRecord& record, const CertificateRecor
     std::lock_guard<std::mutex> lock(mutex_);
     Transaction tx(*this, operation);
     r.id = insertRequest(r, operation);
+    std::vector<std::string> superseded =
+        applyIssueRules(rules, cert, r.id, r.transaction_id, event, operation);
     insertCertificate(cert, r.id, operation);
     insertAudit(linkEvent(event, r.id, r.transaction_id, cert.serial), operation);
     tx.commit();
     record = std::move(r);
+    return superseded;
 }
 
 bool SqliteStore::issuePending(std::int64_t request_id, const CertificateRecord& cert,
-                               const AuditEvent& event) {
+                               const AuditEvent& event, const IssueRules& rules,
+                               std::vector<std::string>* superseded) {
     static const std::string operation = "issuePending";
     static const char* const sql =
         "UPDATE requests SET status = 'issued', cert_serial = ?2, updated_at = ?3 "
@@ -945,9 +1088,14 @@ bool SqliteStore::issuePending(std::int64_t request_id, const CertificateRecord&
         transaction_id = q.text(0);
         q.run();
     }
+    std::vector<std::string> replaced =
+        applyIssueRules(rules, cert, request_id, transaction_id, event, operation);
     insertCertificate(cert, request_id, operation);
     insertAudit(linkEvent(event, request_id, transaction_id, cert.serial), operation);
     tx.commit();
+    if (superseded) {
+        superseded->insert(superseded->end(), replaced.begin(), replaced.end());
+    }
     return true;
 }
 
@@ -1086,7 +1234,7 @@ std::vector<CertificateRecord> SqliteStore::activeCertificatesFor(const std::str
     // notAfter is inclusive (RFC 5280 4.1.2.5): valid through that second.
     static const char* const sql =
         "SELECT " SCEP_CERTIFICATE_COLUMNS " FROM certificates "
-        "WHERE common_name = ?1 AND revoked = 0 AND not_after >= ?2 "
+        "WHERE cn_key = lower(rtrim(?1, '.')) AND revoked = 0 AND not_after >= ?2 "
         "ORDER BY not_after DESC, serial";
     std::lock_guard<std::mutex> lock(mutex_);
     Query q = query(sql, operation);
@@ -1171,8 +1319,8 @@ Page<CertificateView> SqliteStore::findCertificates(const CertificateFilter& fil
                                        [](Query& q) {
                                            CertificateView view;
                                            view.certificate = readCertificate(q);
-                                           view.model = q.text(11);
-                                           view.mac = q.text(12);
+                                           view.model = q.text(12);
+                                           view.mac = q.text(13);
                                            return view;
                                        });
 }

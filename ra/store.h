@@ -52,6 +52,7 @@ struct CertificateRecord {
     bool revoked = false;
     int revocation_reason = 0;   // RFC 5280 CRLReason
     std::int64_t revoked_at = 0;
+    std::string superseded_by;   // serial of the certificate that replaced it, or ""
 };
 
 struct AuditEvent {
@@ -76,6 +77,46 @@ public:
 
 // A transactionID that already has a request row.
 class DuplicateTransaction : public StoreError {
+public:
+    using StoreError::StoreError;
+};
+
+// The identity a certificate is for is its CN compared canonically: ASCII
+// letters in any case and without trailing dots ("Victim.Example.NL." is
+// victim.example.nl). The store compares with lower(rtrim(cn, '.')) in SQL,
+// in a generated column with an index; canonicalName() in
+// ra/authenticator.h is the same rule in C++.
+//
+// At most one certificate per identity is *current*: neither revoked nor
+// superseded (a UNIQUE index enforces it). Issuing for an identity
+// supersedes its current certificate in the same transaction.
+struct IssueRules {
+    // Challenge enrollments: refuse (IdentityTaken) while any certificate of
+    // the identity is active (neither revoked nor expired at `now`, whether
+    // superseded or not). A shared secret proves no identity.
+    bool exclusive = false;
+    // Renewals: the certificate being replaced. It must still be current and
+    // unexpired at `now`, or RenewedCertificateGone is thrown.
+    std::string renews;
+    // Also revoke what is superseded, with CRLReason superseded (4).
+    bool revoke_superseded = false;
+    std::int64_t now = 0;  // unix seconds; 0: the current time
+};
+
+// IssueRules::exclusive and the identity holds an active certificate.
+class IdentityTaken : public StoreError {
+public:
+    IdentityTaken(const std::string& what, std::string serial)
+        : StoreError(what), serial_(std::move(serial)) {}
+    const std::string& serial() const { return serial_; }
+
+private:
+    std::string serial_;
+};
+
+// IssueRules::renews names a certificate that was revoked, superseded or
+// expired since the renewal was authenticated.
+class RenewedCertificateGone : public StoreError {
 public:
     using StoreError::StoreError;
 };
@@ -161,14 +202,23 @@ public:
     // in one transaction (auto-approval). Sets record.id, timestamps,
     // status = issued and cert_serial = cert.serial; the certificate's
     // request_id is the new request's id (cert.request_id is ignored).
-    // Throws DuplicateTransaction; a clashing serial is a StoreError.
-    virtual void addIssuedRequest(RequestRecord& record, const CertificateRecord& cert,
-                                  const AuditEvent& event) = 0;
+    // `rules` are checked and the identity's current certificate superseded
+    // (each with an audit event: "supersede", or "revoke") in the same
+    // transaction; returns the serials superseded. Throws
+    // DuplicateTransaction, IdentityTaken, RenewedCertificateGone (nothing
+    // written); a clashing serial is a StoreError.
+    virtual std::vector<std::string> addIssuedRequest(RequestRecord& record,
+                                                      const CertificateRecord& cert,
+                                                      const AuditEvent& event,
+                                                      const IssueRules& rules = {}) = 0;
     // pending -> issued with its certificate, atomically; false if the
     // request is not pending any more (someone decided first) or unknown,
-    // and then nothing is written. cert.request_id is ignored.
+    // and then nothing is written. cert.request_id is ignored. `rules` and
+    // the exceptions as for addIssuedRequest; the superseded serials are
+    // appended to `superseded` when given.
     virtual bool issuePending(std::int64_t request_id, const CertificateRecord& cert,
-                              const AuditEvent& event) = 0;
+                              const AuditEvent& event, const IssueRules& rules = {},
+                              std::vector<std::string>* superseded = nullptr) = 0;
     // pending -> rejected with `reason`; false if not pending (nothing written).
     virtual bool rejectPending(std::int64_t request_id, const std::string& reason,
                                const AuditEvent& event) = 0;
@@ -181,8 +231,9 @@ public:
     virtual std::optional<CertificateRecord> findCertificate(const std::string& serial) = 0;
     // In insertion order.
     virtual std::vector<CertificateRecord> listCertificates() = 0;
-    // Certificates for this CN that are neither revoked nor expired at `now`
-    // (not_after >= now: notAfter is inclusive), latest not_after first.
+    // Certificates of this identity (the CN compared canonically, see
+    // IssueRules) that are neither revoked nor expired at `now` (not_after >=
+    // now: notAfter is inclusive), superseded or not; latest not_after first.
     virtual std::vector<CertificateRecord> activeCertificatesFor(const std::string& common_name,
                                                                  std::int64_t now) = 0;
     // Marks revoked (with reason and time; `at` 0 means now) plus audit;

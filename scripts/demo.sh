@@ -82,6 +82,9 @@ state-dir = "state"
 
 [auth]
 manufacturer-roots = "manufacturer-roots.pem"
+# Cisco's phone manufacturing CAs plus the test manufacturer's.
+mic-issuers = ["Cisco Manufacturing CA", "Cisco Manufacturing CA SHA2",
+               "Cisco Manufacturing CA III", "Test Manufacturing CA SHA2"]
 TOML
 
 echo "== scep-ra (embedded CA) on http://$SERVER_IP:8080"

@@ -172,6 +172,8 @@ key = "rsa:2048"
 
 [auth]
 manufacturer-roots = "$PKI/manufacturer-roots.pem"
+mic-issuers = ["Test Manufacturing CA SHA2"]
+mic-models = ["CP-8875", "DP-9841"]   # no [[profile]] here to name them
 challenge = "$CHALLENGE"
 allow-des = true
 approval = "auto"

@@ -445,6 +445,8 @@ function requestRow(r) {
     status.push(el('div', { class: 'small' }, button('linkish view-cert mono', sn.length > 16 ? sn.slice(0, 16) + '…' : sn, { 'aria-label': 'Show certificate ' + clean(sn), data: { serial: sn } })));
   }
   if (r.reason) status.push(el('div', { class: 'small muted wrap' }, d(r.reason)));
+  if (r.renews) status.push(el('div', { class: 'small muted wrap' }, 'Renews ', el('span', { class: 'mono' }, d(r.renews))));
+  if (r.identity_clash) status.push(el('div', { class: 'small warn-text wrap clash' }, '⚠ Identity clash: ', d(r.identity_clash)));
   let actions = null;
   if (r.status === 'pending') {
     const busy = !!S.req.acting[id];
@@ -612,7 +614,7 @@ function certRow(c) {
   return el('tr', { class: soon ? 'soon' : null, data: { serial: c.serial, status: c.status || '' } },
     el('td', { class: 'cn', title: c.subject || null }, el('div', { class: 'strong wrap' }, d(c.common_name)), (c.model || c.mac) && el('div', { class: 'small muted' }, sub)),
     el('td', { class: 'mono wrap serial' }, d(c.serial)),
-    el('td', null, badge(c.status)),
+    el('td', null, badge(c.status), c.superseded_by && el('div', { class: 'small muted wrap superseded' }, 'Superseded by ', el('span', { class: 'mono' }, d(c.superseded_by)))),
     el('td', null, timeEl(c.not_after, true), el('div', { class: 'small ' + (soon ? 'warn-text' : 'muted') }, soon ? '⚠ ' : '', expiryText(c.not_after))),
     el('td', null, revoked),
     el('td', null, actions));

@@ -62,11 +62,11 @@ DEVICES = {
 MFR_ISSUER = "CN=Test Manufacturing CA SHA2,O=Test Manufacturer"
 
 REQUEST_KEYS = {"id", "transaction_id", "status", "method", "message_type", "common_name",
-                "identity", "model", "mac", "pid", "sn", "manufacturer_issuer", "sans", "peer",
-                "reason", "serial", "created_at", "updated_at"}
+                "identity", "model", "mac", "pid", "sn", "manufacturer_issuer", "sans", "renews",
+                "identity_clash", "peer", "reason", "serial", "created_at", "updated_at"}
 CERTIFICATE_KEYS = {"serial", "subject", "common_name", "issuer", "not_before", "not_after",
                     "status", "revoked_at", "revocation_reason", "revocation_reason_name",
-                    "request_id", "model", "mac"}
+                    "request_id", "superseded_by", "model", "mac"}
 AUDIT_KEYS = {"id", "at", "actor", "action", "outcome", "method", "identity", "reason",
               "request_id", "serial", "peer", "transaction_id"}
 

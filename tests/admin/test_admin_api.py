@@ -1087,7 +1087,8 @@ class T4AuditCaMetrics(h.AdminTestCase):
             "scep_requests_total": "counter", "scep_issuance_duration_seconds": "histogram",
             "scep_pending_requests": "gauge", "scep_certificates_expiring_30d": "gauge",
             "scep_certificates_valid": "gauge", "scep_crl_next_update_timestamp_seconds": "gauge",
-            "scep_admin_auth_failures_total": "counter", "scep_webhook_deliveries_total": "counter"})
+            "scep_admin_auth_failures_total": "counter", "scep_webhook_deliveries_total": "counter",
+            "scep_identity_clashes_total": "counter"})
 
         def count(samples, **labels):
             return h.metric(samples, "scep_requests_total", **labels) or 0

@@ -701,6 +701,7 @@ state-dir = "state"
 
 [auth]
 manufacturer-roots = "pki/manufacturer-roots.pem"
+mic-issuers = ["Test Manufacturing CA SHA2"]
 """
 
     def tearDown(self):

@@ -211,6 +211,8 @@ class Ra:
         self.stderr_path = os.path.join(self.dir, "ra.stderr")
         self.challenge = ("Ch4ll-" + secrets.token_hex(8)) if challenge else ""
         self.auth = {"manufacturer-roots": roots or os.path.join(FIXTURE, "manufacturer-roots.pem"),
+                     # The fixture's phone CA (the default names Cisco's).
+                     "mic-issuers": ["Test Manufacturing CA SHA2"],
                      "challenge": self.challenge}
         self.auth.update(auth or {})
         self.ra_settings = {"max-body": "64KiB"}

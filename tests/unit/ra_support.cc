@@ -97,10 +97,18 @@ TestRa::TestRa(const std::string& toml) : now(std::time(nullptr)) {
     const std::string text = toml + "\n[ra]\nstate-dir = \"" + dir.file("state") +
                              "\"\n" +
                              (toml.find("[auth]") == std::string::npos ? "[auth]\n" : "");
-    // manufacturer-roots goes into whichever [auth] table exists.
+    // manufacturer-roots goes into whichever [auth] table exists, and unless
+    // the test sets them, the fixture's phone CA into mic-issuers and its
+    // phone models into mic-models (most tests have no [[profile]]).
     std::string with_roots = text;
     with_roots.insert(with_roots.find("[auth]") + 6,
-                      "\nmanufacturer-roots = \"" + fixturePki() + "/manufacturer-roots.pem\"\n");
+                      "\nmanufacturer-roots = \"" + fixturePki() + "/manufacturer-roots.pem\"\n" +
+                          (toml.find("mic-issuers") == std::string::npos
+                               ? "mic-issuers = [\"Test Manufacturing CA SHA2\"]\n"
+                               : "") +
+                          (toml.find("mic-models") == std::string::npos
+                               ? "mic-models = [\"CP-8875\", \"DP-9841\"]\n"
+                               : ""));
     config = parseConfig(with_roots, dir.file("scep.toml"));
     state = bootstrapState(config, now);
     store = openSqliteStore(dir.file("state/scep-ra.db"));

@@ -156,3 +156,22 @@ TEST_CASE("a webhook that never succeeds is dropped after its attempts") {
     CHECK(text.find("scep_webhook_deliveries_total{outcome=\"retried\"} 2\n") != std::string::npos);
     CHECK(text.find("scep_webhook_deliveries_total{outcome=\"dropped\"} 1\n") != std::string::npos);
 }
+
+TEST_CASE("requests show what they renew and any identity clash; clashes are counted") {
+    RequestRecord r;
+    r.details = R"({"sans":[],"renews":"2321EC","identity_clash":"CN 'x' holds certificate 5AD"})";
+    const auto json = requestToJson(r);
+    CHECK(json["renews"] == "2321EC");
+    CHECK(json["identity_clash"] == "CN 'x' holds certificate 5AD");
+    r.details = R"({"sans":[]})";
+    CHECK(requestToJson(r)["identity_clash"] == "");
+
+    TestRa ra;
+    Metrics metrics;
+    metrics.countIdentityClash("mic-over-other");
+    metrics.countIdentityClash("mic-over-other");
+    const std::string text = metrics.render(*ra.store, 0, 0);
+    CHECK(text.find("scep_identity_clashes_total{kind=\"mic-over-other\"} 2\n") != std::string::npos);
+    CHECK(text.find("scep_identity_clashes_total{kind=\"challenge-for-mic-name\"} 0\n") !=
+          std::string::npos);
+}

@@ -2,6 +2,8 @@
 // signer, the MIC CN/SAN rules, challenge, renewal, and what never issues.
 #include <doctest/doctest.h>
 
+#include <openssl/core_names.h>
+
 #include "ra/authenticator.h"
 #include "ra/crypto.h"
 #include "ra/scep_http.h"
@@ -209,15 +211,28 @@ TEST_CASE("renewal is decided by the signer: a certificate this RA issued") {
     const auto first = ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}});
     REQUIRE(first.cert);
     const auto next_key = fixtureKey("newkey-2");
-    SUBCASE("with a new key and the same CN, as RenewalReq or as PKCSReq") {
-        for (MessageType type : {MessageType::RenewalReq, MessageType::PKCSReq}) {
-            const auto fresh = generateKey("rsa:2048");
-            const auto renewed =
-                ra.enroll(*first.cert, *phone.new_key, *fresh, {kMicCn, {}, {}}, "", type);
-            REQUIRE(renewed.rep.status == PkiStatus::success);
-            CHECK(ra.audit().front().method == "renewal");
-        }
+    SUBCASE("with a new key and the same CN, as RenewalReq or as PKCSReq; each once") {
+        const auto second_key = generateKey("rsa:2048");
+        const auto second = ra.enroll(*first.cert, *phone.new_key, *second_key, {kMicCn, {}, {}},
+                                      "", MessageType::RenewalReq);
+        REQUIRE(second.cert);
+        CHECK(ra.audit()[1].method == "renewal");
+        // The renewed certificate is superseded (not revoked: the setting is
+        // off), so it cannot renew a second time...
+        const auto old = ra.store->findCertificate(serialHex(X509_get0_serialNumber(first.cert.get())));
+        CHECK(old->superseded_by == serialHex(X509_get0_serialNumber(second.cert.get())));
+        CHECK_FALSE(old->revoked);
+        const auto again = ra.enroll(*first.cert, *phone.new_key, *generateKey("rsa:2048"),
+                                     {kMicCn, {}, {}}, "", MessageType::RenewalReq);
+        CHECK(again.rep.status == PkiStatus::failure);
+        CHECK(ra.audit().front().reason.find("was superseded by") != std::string::npos);
+        // ...while its successor renews, also as a PKCSReq, in any case.
+        const auto third = ra.enroll(*second.cert, *second_key, *generateKey("rsa:2048"),
+                                     {"cp-8875-sep001a2b3c4d5e.", {}, {}}, "", MessageType::PKCSReq);
+        REQUIRE(third.cert);
+        CHECK(ra.audit()[1].method == "renewal");
         CHECK(ra.certificateCount() == 3);
+        CHECK(ra.store->revokedCertificates().empty());
     }
     SUBCASE("the old key is refused") {
         const auto reply = ra.enroll(*first.cert, *phone.new_key, *phone.new_key, {kMicCn, {}, {}});
@@ -327,4 +342,191 @@ TEST_CASE("GET message parameters in every alphabet clients use") {
     CHECK_FALSE(decodeMessageParameter(""));
     CHECK_FALSE(decodeMessageParameter("!!!!"));
     CHECK_FALSE(decodeMessageParameter("+/+/A"));  // truncated
+}
+
+namespace {
+
+// A P-256 key whose encodings spell the curve out (ECParameters) instead of
+// naming it: what `openssl ecparam -param_enc explicit` writes.
+EvpPkeyPtr explicitCurveKey() {
+    EvpPkeyPtr key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+    REQUIRE(key);
+    REQUIRE(EVP_PKEY_set_utf8_string_param(key.get(), OSSL_PKEY_PARAM_EC_ENCODING,
+                                           OSSL_PKEY_EC_ENCODING_EXPLICIT) == 1);
+    return key;
+}
+
+X509ReqPtr roundTrip(const X509ReqPtr& csr) {
+    return requestFromDer(requestDer(*csr));
+}
+
+std::string micCn(const char* fixture) {
+    return commonName(*fixtureCert(fixture));
+}
+
+}  // namespace
+
+TEST_CASE("EC keys must name their curve (RFC 5480): explicit parameters are refused") {
+    const auto named = EvpPkeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+    const auto named_csr = roundTrip(makeCsr(*named, {"ec-device", {}, {}}));
+    CHECK_NOTHROW(inspectCsr(*named_csr));
+    CHECK_FALSE(hasExplicitEcParameters(*X509_REQ_get_X509_PUBKEY(named_csr.get())));
+
+    const auto explicit_key = explicitCurveKey();
+    const auto csr = roundTrip(makeCsr(*explicit_key, {"ec-device", {}, {}}));
+    // Really spelled out: the SubjectPublicKeyInfo carries the whole curve.
+    unsigned char* der = nullptr;
+    const int length = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(csr.get()), &der);
+    OPENSSL_free(der);
+    CHECK(length > 200);
+    CHECK_THROWS_WITH(inspectCsr(*csr), doctest::Contains("RFC 5480 allows only a named curve"));
+
+    TestRa ra(kProfiles);
+    const auto signer_key = fixtureKey("newkey-3");
+    const auto signer = makeSelfSigned(*signer_key, "SCEP SIGNER");
+    checkRefused(ra, ra.enroll(*signer, *signer_key, *explicit_key,
+                               {"ec-device", {}, std::string("s3cret-challenge")}),
+                 FailInfo::badRequest, "named curve");
+    const auto ok = ra.enroll(*signer, *signer_key, *named,
+                              {"ec-device", {}, std::string("s3cret-challenge")});
+    REQUIRE(ok.cert);
+    CHECK_FALSE(hasExplicitEcParameters(*X509_get_X509_PUBKEY(ok.cert.get())));
+}
+
+TEST_CASE("CNs with leading or trailing spaces, or only dots, are refused outright") {
+    const auto key = fixtureKey("newkey-1");
+    for (const char* cn : {" victim.example.nl", "victim.example.nl ", " ", "...", "."}) {
+        CAPTURE(cn);
+        CHECK_THROWS_AS(inspectCsr(*makeCsr(*key, {cn, {}, {}})), std::invalid_argument);
+    }
+    CHECK_THROWS_WITH(inspectCsr(*makeCsr(*key, {" victim.example.nl", {}, {}})),
+                      doctest::Contains("leading or trailing spaces"));
+    CHECK_NOTHROW(inspectCsr(*makeCsr(*key, {"victim.example.nl.", {}, {}})));
+    CHECK_NOTHROW(inspectCsr(*makeCsr(*key, {"two words", {}, {}})));
+}
+
+TEST_CASE("identities compare canonically: spellings of an active CN are refused") {
+    TestRa ra(kProfiles);
+    const auto key = fixtureKey("newkey-3");
+    const auto signer = makeSelfSigned(*key, "SCEP SIGNER");
+    const auto first = ra.enroll(*signer, *key, *fixtureKey("newkey-1"),
+                                 {"victim.example.nl", {}, std::string("s3cret-challenge")});
+    REQUIRE(first.cert);
+    for (const char* variant : {"VICTIM.example.nl", "Victim.Example.NL", "victim.example.nl.",
+                                "victim.example.nl.."}) {
+        CAPTURE(variant);
+        const auto reply = ra.enroll(*signer, *key, *fixtureKey("newkey-2"),
+                                     {variant, {}, std::string("s3cret-challenge")});
+        CHECK(reply.rep.status == PkiStatus::failure);
+        CHECK(ra.audit().front().reason.find("already holds active certificate") !=
+              std::string::npos);
+    }
+    const auto spaced = ra.enroll(*signer, *key, *fixtureKey("newkey-2"),
+                                  {" victim.example.nl", {}, std::string("s3cret-challenge")});
+    CHECK(spaced.rep.status == PkiStatus::failure);
+    CHECK(ra.audit().front().reason.find("leading or trailing spaces") != std::string::npos);
+    CHECK(ra.certificateCount() == 1);
+    // A SAN is the CN in another spelling: still the CN.
+    CHECK(ra.enroll(*signer, *key, *fixtureKey("newkey-2"),
+                    {"Other.Example.NL", {{SubjectAltName::Type::dns, "other.example.nl."}},
+                     std::string("s3cret-challenge")})
+              .cert);
+}
+
+TEST_CASE("MIC-shaped names: recognised in any case, with or without a domain") {
+    for (const char* yes : {"CP-8875-SEP001A2B3C4D60", "CP-8875-SEP001A2B3C4D60.example.nl",
+                            "cp-8875-sep001a2b3c4d60.example.nl.", "CP-9841-SEP001a2B3c4D41.X",
+                            "ATA191-SEP001A2B3C4D60"}) {
+        CAPTURE(yes);
+        CHECK(isMicShapedName(yes));
+    }
+    for (const char* no : {"SEP001A2B3C4D60", "CP-8875-SEP001A2B3C4D6", "CP-8875-SEP001A2B3C4D600",
+                           "CP-8875-SEP001A2B3C4D6G.example.nl", "CP 8875-SEP001A2B3C4D60",
+                           "victim.example.nl", "x.CP-8875-SEP001A2B3C4D60", "-SEP001A2B3C4D60"}) {
+        CAPTURE(no);
+        CHECK_FALSE(isMicShapedName(no));
+    }
+}
+
+TEST_CASE("a challenge never obtains a phone's MIC-shaped name; the phone's MIC still does") {
+    TestRa ra(kProfiles);
+    const auto key = fixtureKey("newkey-3");
+    const auto signer = makeSelfSigned(*key, "SCEP SIGNER");
+    const std::string cn_b = micCn("mic-cp8875-b");
+    for (const std::string& cn :
+         std::vector<std::string>{cn_b + ".example.nl", cn_b, canonicalName(cn_b) + ".Example.NL."}) {
+        CAPTURE(cn);
+        checkRefused(ra, ra.enroll(*signer, *key, *fixtureKey("newkey-1"),
+                                   {cn, {}, std::string("s3cret-challenge")}),
+                     FailInfo::badRequest, "only to the phone whose MIC proves it");
+    }
+    const auto mic = fixtureCert("mic-cp8875-b");
+    const auto mic_key = fixtureKey("mic-cp8875-b");
+    CHECK(ra.enroll(*mic, *mic_key, *fixtureKey("newkey-1"), {cn_b + ".example.nl", {}, {}}).cert);
+}
+
+TEST_CASE("MIC trust: a trusted chain is not enough, it must be a phone's MIC") {
+    const auto hostile_key = fixtureKey("hostile-leaf");
+    const auto new_key = fixtureKey("newkey-1");
+    struct Case {
+        const char* fixture;
+        const char* reason;
+    };
+    for (const Case& c : {Case{"mic-codesigning", "extendedKeyUsage excludes clientAuth"},
+                          Case{"mic-keyencipherment", "key usage lacks digitalSignature"},
+                          Case{"mic-wrong-issuer", "is not one of mic-issuers"},
+                          Case{"sudi-router", "is not one of mic-issuers"},
+                          Case{"sudi-router-phone-ca", "is not a phone MIC"}}) {
+        CAPTURE(c.fixture);
+        TestRa ra(kProfiles);
+        const auto cert = fixtureCert(c.fixture);
+        // The chain itself is trusted.
+        CHECK(ra.service->config().auth.manufacturer_roots.size() > 0);
+        CHECK(ManufacturerRoots(ra.config.auth.manufacturer_roots)
+                  .verify(*cert, {}, false, std::time(nullptr))
+                  .empty());
+        checkRefused(ra, ra.enroll(*cert, *hostile_key, *new_key, {commonName(*cert), {}, {}}),
+                     FailInfo::badRequest, c.reason);
+        CHECK(ra.audit().front().method == "mic");
+    }
+    SUBCASE("mic-issuers decides which trusted CAs issue phones") {
+        TestRa ra(kProfiles + "mic-issuers = [\"Test ACT2 SUDI CA\"]\n");
+        const auto cert = fixtureCert("mic-wrong-issuer");
+        CHECK(ra.enroll(*cert, *hostile_key, *new_key, {commonName(*cert), {}, {}}).cert);
+        Phone phone;
+        const auto refused = ra.enroll(*phone.mic, *phone.mic_key, *new_key, {kMicCn, {}, {}});
+        CHECK(refused.rep.status == PkiStatus::failure);
+        CHECK(ra.audit().front().reason.find("is not one of mic-issuers ('Test ACT2 SUDI CA')") !=
+              std::string::npos);
+    }
+}
+
+TEST_CASE("MIC trust: the model must be one a profile serves, or one mic-models lists") {
+    Phone phone;
+    const std::string dp_only = R"(
+[[profile]]
+name = "dp"
+vendor-class = ["Cisco Systems, Inc. IP Phone DP-9841"]
+server = "http://192.0.2.1:8080"
+fingerprint = "12040870625C5B755D73F5925285F8F5FF5D55AF"
+domain = "example.nl"
+[auth]
+)";
+    {
+        TestRa ra(dp_only + "mic-models = []\n");
+        checkRefused(ra, ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}),
+                     FailInfo::badRequest,
+                     "model CP-8875 (PID CP-8875) is covered by no [[profile]] vendor-class and "
+                     "not listed in [auth] mic-models");
+        // The DP-9841 (CN CP-9841-SEP...) is served by its profile's model number.
+        const auto dp = fixtureCert("mic-dp9841");
+        CHECK(ra.enroll(*dp, *fixtureKey("mic-dp9841"), *phone.new_key,
+                        {commonName(*dp) + ".example.nl", {}, {}})
+                  .cert);
+    }
+    for (const char* listed : {"CP-8875", "cp-8875", "8875"}) {
+        CAPTURE(listed);
+        TestRa ra(dp_only + "mic-models = [\"" + listed + "\"]\n");
+        CHECK(ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}).cert);
+    }
 }

@@ -325,6 +325,34 @@ TEST_CASE("RA defaults apply without [ra], [ca] or [auth]; profiles are optional
     CHECK_FALSE(config.auth.allow_des);
     CHECK(config.auth.challenge.empty());
     CHECK(config.auth.approval_mic == Approval::automatic);
+    CHECK_FALSE(config.auth.revoke_superseded);
+    // Cisco's phone manufacturing CAs; not its router/switch SUDI CAs.
+    CHECK(config.auth.mic_issuers ==
+          std::vector<std::string>{"Cisco Manufacturing CA", "Cisco Manufacturing CA SHA2",
+                                   "Cisco Manufacturing CA III"});
+    CHECK(config.auth.mic_models.empty());
+}
+
+TEST_CASE("[auth] identity keys: revoke-superseded, mic-issuers, mic-models") {
+    const Config config = parseConfig(R"(
+[auth]
+revoke-superseded = true
+mic-issuers = ["Test Manufacturing CA SHA2"]
+mic-models = ["CP-8865", "DP-9841"]
+)", "/etc/kea-scep-ra/scep.toml");
+    CHECK(config.auth.revoke_superseded);
+    CHECK(config.auth.mic_issuers == std::vector<std::string>{"Test Manufacturing CA SHA2"});
+    CHECK(config.auth.mic_models == std::vector<std::string>{"CP-8865", "DP-9841"});
+    checkRaRefused("[auth]\nrevoke-superseded = 1\n", "[auth]", "revoke-superseded",
+                   "must be a boolean");
+    checkRaRefused("[auth]\nmic-issuers = []\n", "[auth]", "mic-issuers", "non-empty array");
+    checkRaRefused("[auth]\nmic-issuers = \"Cisco Manufacturing CA\"\n", "[auth]", "mic-issuers",
+                   "array of strings");
+    checkRaRefused("[auth]\nmic-issuers = [\" Cisco Manufacturing CA\"]\n", "[auth]",
+                   "mic-issuers", "CA common names");
+    checkRaRefused("[auth]\nmic-models = [\"\"]\n", "[auth]", "mic-models", "phone models");
+    checkRaRefused("[auth]\nmic-models = [\"" + std::string(65, 'x') + "\"]\n", "[auth]",
+                   "mic-models", "phone models");
 }
 
 TEST_CASE("the issue's example RA tables load") {

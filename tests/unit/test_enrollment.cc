@@ -2,8 +2,11 @@
 // approval and polling, default deny, GetCert/GetCRL, admin errors.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <iterator>
+#include <thread>
 #include <utility>
 
 #include <openssl/objects.h>
@@ -373,4 +376,308 @@ TEST_CASE("approving keeps the one-active-certificate-per-CN rule of challenge e
         CHECK(std::string(e.what()).find("already holds active certificate") != std::string::npos);
     }
     CHECK(ra.certificateCount() == 1);
+}
+
+// ---- One identity, one certificate (issue 7, items 9, 11, 17) -------------
+
+namespace {
+
+// Messages built up front, then answered by `threads` threads released
+// together: the RA's HTTP workers call pkiOperation concurrently the same way.
+std::vector<TestRa::Reply> answerConcurrently(TestRa& ra, const std::vector<Bytes>& messages,
+                                              X509& signer, EVP_PKEY& signer_key) {
+    std::vector<Bytes> replies(messages.size());
+    std::atomic<std::size_t> ready{0};
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+        threads.emplace_back([&, i] {
+            ++ready;
+            while (ready < messages.size()) {
+                std::this_thread::yield();
+            }
+            replies[i] = ra.service->pkiOperation(messages[i], "192.0.2.7");
+        });
+    }
+    for (auto& t : threads) {
+        t.join();
+    }
+    std::vector<TestRa::Reply> out;
+    for (const Bytes& reply : replies) {
+        out.push_back(ra.open(reply, signer_key, signer));
+    }
+    return out;
+}
+
+Bytes enrollMessage(TestRa& ra, X509& signer, EVP_PKEY& signer_key, EVP_PKEY& csr_key,
+                    const CsrSpec& spec) {
+    RequestParams params;
+    params.transaction_id = randomTransactionId();
+    return buildPkiMessage(params, requestDer(*makeCsr(csr_key, spec)), signer, signer_key,
+                           *ra.state.ra.cert);
+}
+
+std::size_t successes(const std::vector<TestRa::Reply>& replies) {
+    return static_cast<std::size_t>(std::count_if(
+        replies.begin(), replies.end(),
+        [](const TestRa::Reply& r) { return r.rep.status == PkiStatus::success; }));
+}
+
+std::size_t current(Store& store, const std::string& cn, std::time_t now) {
+    const auto active = store.activeCertificatesFor(cn, now);
+    return static_cast<std::size_t>(std::count_if(
+        active.begin(), active.end(),
+        [](const CertificateRecord& c) { return c.superseded_by.empty(); }));
+}
+
+}  // namespace
+
+TEST_CASE("concurrent challenge enrollments for one CN: one certificate per round") {
+    TestRa ra(kChallengeConfig);
+    const auto key = fixtureKey("newkey-3");
+    const auto signer = makeSelfSigned(*key, "SCEP SIGNER");
+    const auto csr_key = fixtureKey("newkey-1");
+    for (int round = 0; round < 8; ++round) {
+        CAPTURE(round);
+        const std::string cn = "race-" + std::to_string(round) + ".example.nl";
+        std::vector<Bytes> messages;
+        for (int i = 0; i < 16; ++i) {
+            // Half of them in another spelling of the same name.
+            const std::string spelling = i % 2 ? cn : "RACE-" + std::to_string(round) + ".Example.NL.";
+            messages.push_back(enrollMessage(ra, *signer, *key, *csr_key,
+                                             {spelling, {}, std::string("Un1que-Challenge-Secret")}));
+        }
+        const auto replies = answerConcurrently(ra, messages, *signer, *key);
+        CHECK(successes(replies) == 1);
+        CHECK(ra.store->activeCertificatesFor(cn, ra.now).size() == 1);
+    }
+}
+
+TEST_CASE("concurrent approvals of pending requests for one CN: exactly one is issued") {
+    TestRa ra(kChallengeConfig + "approval = \"manual\"\n");
+    const auto key = fixtureKey("newkey-3");
+    const auto signer = makeSelfSigned(*key, "SCEP SIGNER");
+    for (int round = 0; round < 4; ++round) {
+        const std::string cn = "approve-" + std::to_string(round);
+        for (int i = 0; i < 12; ++i) {
+            REQUIRE(ra.enroll(*signer, *key, *fixtureKey("newkey-1"),
+                              {cn, {}, std::string("Un1que-Challenge-Secret")})
+                        .rep.status == PkiStatus::pending);
+        }
+        std::vector<std::int64_t> ids;
+        for (const auto& r : ra.store->listRequests(RequestStatus::pending)) {
+            if (r.common_name == cn) {
+                ids.push_back(r.id);
+            }
+        }
+        REQUIRE(ids.size() == 12);
+        std::atomic<int> approved{0}, conflicts{0}, ready{0};
+        std::vector<std::thread> threads;
+        for (std::int64_t id : ids) {
+            threads.emplace_back([&, id] {
+                ++ready;
+                while (ready < 12) {
+                    std::this_thread::yield();
+                }
+                try {
+                    ra.service->approve(id, "cli:alice");
+                    ++approved;
+                } catch (const AdminError& e) {
+                    if (e.kind() == AdminError::Kind::conflict &&
+                        std::string(e.what()).find("already holds active certificate") !=
+                            std::string::npos) {
+                        ++conflicts;
+                    }
+                }
+            });
+        }
+        for (auto& t : threads) {
+            t.join();
+        }
+        CHECK(approved == 1);
+        CHECK(conflicts == 11);
+        CHECK(ra.store->activeCertificatesFor(cn, ra.now).size() == 1);
+    }
+}
+
+TEST_CASE("concurrent MIC enrollments for one identity all succeed; one stays current") {
+    TestRa ra;
+    Phone phone;
+    std::vector<EvpPkeyPtr> keys;
+    std::vector<Bytes> messages;
+    for (int i = 0; i < 12; ++i) {
+        keys.push_back(generateKey("rsa:2048"));
+        messages.push_back(enrollMessage(ra, *phone.mic, *phone.mic_key, *keys.back(),
+                                         {kMicCn, {}, {}}));
+    }
+    const auto replies = answerConcurrently(ra, messages, *phone.mic, *phone.mic_key);
+    CHECK(successes(replies) == 12);
+    CHECK(ra.store->activeCertificatesFor(kMicCn, ra.now).size() == 12);
+    CHECK(current(*ra.store, kMicCn, ra.now) == 1);
+    std::size_t superseded = 0;
+    for (const auto& e : ra.audit()) {
+        superseded += e.action == "supersede";
+    }
+    CHECK(superseded == 11);
+}
+
+TEST_CASE("renewal: the new certificate supersedes the old; revoking it is a setting") {
+    Phone phone;
+    for (const bool revoke : {false, true}) {
+        CAPTURE(revoke);
+        TestRa ra(revoke ? "[auth]\nrevoke-superseded = true\n" : "");
+        const auto first = ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}});
+        REQUIRE(first.cert);
+        const auto next_key = fixtureKey("newkey-2");
+        const auto second = ra.enroll(*first.cert, *phone.new_key, *next_key, {kMicCn, {}, {}}, "",
+                                      MessageType::RenewalReq);
+        REQUIRE(second.cert);
+        const std::string old_serial = serialHex(X509_get0_serialNumber(first.cert.get()));
+        const std::string new_serial = serialHex(X509_get0_serialNumber(second.cert.get()));
+        const auto old = ra.store->findCertificate(old_serial);
+        CHECK(old->superseded_by == new_serial);
+        CHECK(old->revoked == revoke);
+        CHECK(old->revocation_reason == (revoke ? 4 : 0));
+        CHECK(ra.audit()[1].action == (revoke ? "revoke" : "supersede"));
+        CHECK(ra.audit()[1].serial == old_serial);
+        // The CRL follows at once.
+        const Bytes der = ra.service->crl();
+        const unsigned char* p = der.data();
+        const X509CrlPtr crl(d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size())));
+        X509_REVOKED* entry = nullptr;
+        CHECK((X509_CRL_get0_by_serial(crl.get(), &entry,
+                                       X509_get0_serialNumber(first.cert.get())) == 1) == revoke);
+    }
+}
+
+TEST_CASE("a pending renewal is approved only while its certificate is current") {
+    TestRa ra("[auth]\napproval-renewal = \"manual\"\n");
+    Phone phone;
+    const auto first = ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}});
+    REQUIRE(first.cert);
+    REQUIRE(ra.enroll(*first.cert, *phone.new_key, *fixtureKey("newkey-2"), {kMicCn, {}, {}})
+                .rep.status == PkiStatus::pending);
+    const auto pending = ra.store->listRequests(RequestStatus::pending).front();
+    SUBCASE("superseded meanwhile (the phone re-enrolled with its MIC)") {
+        REQUIRE(ra.enroll(*phone.mic, *phone.mic_key, *fixtureKey("newkey-3"), {kMicCn, {}, {}})
+                    .cert);
+        try {
+            ra.service->approve(pending.id, "cli:alice");
+            FAIL("a renewal of a superseded certificate was approved");
+        } catch (const AdminError& e) {
+            CHECK(e.kind() == AdminError::Kind::conflict);
+            CHECK(std::string(e.what()).find("was superseded by") != std::string::npos);
+        }
+        CHECK(ra.certificateCount() == 2);
+    }
+    SUBCASE("revoked meanwhile") {
+        ra.service->revoke(serialHex(X509_get0_serialNumber(first.cert.get())), 1, "cli:alice");
+        CHECK_THROWS_AS(ra.service->approve(pending.id, "cli:alice"), AdminError);
+        CHECK(ra.certificateCount() == 1);
+    }
+    CHECK(ra.store->findRequest(pending.id)->status == RequestStatus::pending);
+}
+
+TEST_CASE("identity clashes: refused challenges and a MIC finding its name taken are flagged") {
+    TestRa ra(kChallengeConfig);
+    std::vector<std::string> clashes;
+    ra.service->setHooks({[&](const MessageOutcome& o) {
+                              if (!o.clash.empty()) {
+                                  clashes.push_back(o.clash);
+                              }
+                          },
+                          nullptr});
+    const std::string name = "CP-8875-SEP001A2B3C4D60";  // mic-cp8875-b's own CN
+    const auto key = fixtureKey("newkey-3");
+    const auto signer = makeSelfSigned(*key, "SCEP SIGNER");
+    const auto refused = ra.enroll(*signer, *key, *fixtureKey("newkey-1"),
+                                   {name + ".example.nl", {}, std::string("Un1que-Challenge-Secret")});
+    CHECK(refused.rep.status == PkiStatus::failure);
+    CHECK(clashes == std::vector<std::string>{"challenge-for-mic-name"});
+
+    // A challenge certificate for the phone's name from before that rule.
+    RequestRecord legacy;
+    legacy.transaction_id = "LEGACY";
+    legacy.message_type = "PKCSReq";
+    legacy.method = "challenge";
+    legacy.identity = "challenge for CN " + name;
+    legacy.common_name = name;
+    legacy.details = R"({"sans":[]})";
+    CertificateRecord squatter;
+    squatter.serial = "5AD";
+    squatter.subject = "CN=" + name;
+    squatter.issuer = "CN=x";
+    squatter.common_name = name;
+    squatter.not_before = ra.now - 100;
+    squatter.not_after = ra.now + 86400;
+    squatter.der = Bytes{0x30, 0x00};
+    ra.store->addIssuedRequest(legacy, squatter, AuditEvent{});
+
+    const auto mic = fixtureCert("mic-cp8875-b");
+    const auto reply = ra.enroll(*mic, *fixtureKey("mic-cp8875-b"), *fixtureKey("newkey-2"),
+                                 {name, {}, {}});
+    REQUIRE(reply.cert);  // the phone gets its name
+    CHECK(clashes == std::vector<std::string>{"challenge-for-mic-name", "mic-over-other"});
+    const auto audit = ra.audit();
+    CHECK(audit.front().action == "identity-clash");
+    CHECK(audit.front().outcome == "warning");
+    CHECK(audit.front().reason.find("holds certificate 5AD obtained by challenge") !=
+          std::string::npos);
+    const auto request = ra.store->findRequestByTransaction(reply.rep.transaction_id);
+    CHECK(request->details.find("\"identity_clash\":\"CN '" + name + "' holds certificate 5AD") !=
+          std::string::npos);
+    CHECK(ra.store->findCertificate("5AD")->superseded_by ==
+          serialHex(X509_get0_serialNumber(reply.cert.get())));
+
+    SUBCASE("no clash for the phone's own earlier certificates, renewed or not") {
+        clashes.clear();
+        const auto again = ra.enroll(*reply.cert, *fixtureKey("newkey-2"), *fixtureKey("newkey-3"),
+                                     {name, {}, {}});
+        REQUIRE(again.cert);
+        const auto third = ra.enroll(*mic, *fixtureKey("mic-cp8875-b"), *fixtureKey("newkey-1"),
+                                     {name, {}, {}});
+        REQUIRE(third.cert);
+        CHECK(clashes.empty());
+    }
+    SUBCASE("a pending challenge request for a MIC name from before the rule is not approved") {
+        RequestRecord old_pending = legacy;
+        old_pending.transaction_id = "LEGACY-PENDING";
+        ra.store->addPendingRequest(old_pending, AuditEvent{});
+        try {
+            ra.service->approve(old_pending.id, "cli:alice");
+            FAIL("approved");
+        } catch (const AdminError& e) {
+            CHECK(e.kind() == AdminError::Kind::conflict);
+            CHECK(std::string(e.what()).find("shape of a phone's MIC name") != std::string::npos);
+        }
+    }
+}
+
+TEST_CASE("micromdm's second run: a renewal with the same key and transactionID is refused") {
+    // scepclient derives the transactionID from its key, so its renewal
+    // (signed by the issued certificate, same key) reuses the transactionID
+    // of its first enrollment.
+    TestRa ra(kChallengeConfig);
+    const auto key = fixtureKey("newkey-1");
+    const auto self_signed = makeSelfSigned(*key, "mm-twice");
+    const std::string txid = randomTransactionId();
+    const auto first = ra.enroll(*self_signed, *key, *key,
+                                 {"mm-twice", {}, std::string("Un1que-Challenge-Secret")}, txid);
+    REQUIRE(first.cert);
+    const auto audit_rows = ra.audit().size();
+    const auto second = ra.enroll(*first.cert, *key, *key,
+                                  {"mm-twice", {}, std::string("Un1que-Challenge-Secret")}, txid,
+                                  MessageType::RenewalReq);
+    CHECK(second.rep.status == PkiStatus::failure);
+    CHECK(second.rep.fail == FailInfo::badRequest);
+    CHECK_FALSE(second.cert);
+    REQUIRE(ra.audit().size() == audit_rows + 1);
+    CHECK(ra.audit().front().action == "RenewalReq");
+    CHECK(ra.audit().front().method == "renewal");
+    CHECK(ra.audit().front().reason.find("renewal must use a new key") != std::string::npos);
+    CHECK(ra.certificateCount() == 1);
+    // A genuine resend of the first request still gets its certificate.
+    const auto resent = ra.enroll(*self_signed, *key, *key,
+                                  {"mm-twice", {}, std::string("Un1que-Challenge-Secret")}, txid);
+    REQUIRE(resent.cert);
+    CHECK(X509_cmp(resent.cert.get(), first.cert.get()) == 0);
 }

@@ -8,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <openssl/core_names.h>
+
 #include "common/fingerprint.h"
 #include "ra/crypto.h"
 #include "ra/local_ca.h"
@@ -280,4 +282,30 @@ TEST_CASE("the admin listener gets a TLS server certificate from the CA, for the
     const State none = bootstrapState(configIn(off, "[admin]\nlisten = \"\"\n"), now);
     CHECK_FALSE(none.admin.cert);
     CHECK(none.created.size() == 4);
+}
+
+TEST_CASE("a bring-your-own CA whose EC key has explicit curve parameters is refused") {
+    TempDir files;
+    EvpPkeyPtr key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+    REQUIRE(EVP_PKEY_set_utf8_string_param(key.get(), OSSL_PKEY_PARAM_EC_ENCODING,
+                                           OSSL_PKEY_EC_ENCODING_EXPLICIT) == 1);
+    X509NamePtr name(X509_NAME_new());
+    X509_NAME_add_entry_by_txt(name.get(), "CN", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>("Explicit CA"), -1, -1, 0);
+    CertificateSpec spec;
+    spec.subject = name.get();
+    spec.subject_key = key.get();
+    spec.not_before = std::time(nullptr) - 60;
+    spec.not_after = std::time(nullptr) + 86400 * 365;
+    spec.ca = true;
+    spec.key_usage = "critical,keyCertSign,cRLSign";
+    const X509Ptr cert = signCertificate(spec, nullptr, *key);
+    writePrivateKeyFile(files.file("ca.key"), *key);
+    writeFileAtomically(files.file("ca.pem"), certificatePem(*cert), 0644);
+    REQUIRE(hasExplicitEcParameters(*X509_get_X509_PUBKEY(loadCertificateFile(files.file("ca.pem")).get())));
+    TempDir dir;
+    const std::string own = "[ca]\ncert = \"" + files.file("ca.pem") + "\"\nkey-file = \"" +
+                            files.file("ca.key") + "\"\n";
+    CHECK_THROWS_WITH(bootstrapState(configIn(dir, own), std::time(nullptr)),
+                      doctest::Contains("explicit curve parameters"));
 }

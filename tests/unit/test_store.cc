@@ -18,6 +18,7 @@
 #include <set>
 #include <thread>
 
+#include "ra/authenticator.h"
 #include "ra/store.h"
 #include "support.h"
 
@@ -164,6 +165,7 @@ void checkSameCertificate(const CertificateRecord& a, const CertificateRecord& b
     CHECK(a.revoked == b.revoked);
     CHECK(a.revocation_reason == b.revocation_reason);
     CHECK(a.revoked_at == b.revoked_at);
+    CHECK(a.superseded_by == b.superseded_by);
 }
 
 std::vector<std::string> serials(const std::vector<CertificateRecord>& certs) {
@@ -479,7 +481,11 @@ TEST_CASE("store: activeCertificatesFor excludes revoked, expired and other CNs"
     CHECK(serials(store->activeCertificatesFor("SEPB", now)) ==
           std::vector<std::string>{"OTHER-CN"});
     CHECK(store->activeCertificatesFor("SEPC", now).empty());
-    CHECK(store->activeCertificatesFor("sepa", now).empty());
+    // The CN is compared canonically: any case, trailing dots ignored.
+    CHECK(serials(store->activeCertificatesFor("sepa", now)) ==
+          serials(store->activeCertificatesFor("SEPA", now)));
+    CHECK(serials(store->activeCertificatesFor("Sepa..", now)) ==
+          serials(store->activeCertificatesFor("SEPA", now)));
     CHECK(store->listCertificates().size() == 5);
 }
 
@@ -673,16 +679,16 @@ TEST_CASE("store: WAL mode, schema version and reopening with data intact") {
 
         RawDb raw(path);
         CHECK(raw.scalar("PRAGMA journal_mode") == "wal");
-        CHECK(raw.scalar("PRAGMA user_version") == "2");
+        CHECK(raw.scalar("PRAGMA user_version") == "3");
         CHECK(raw.scalar("PRAGMA application_id") == "1396917584");
         const auto indexes = raw.column("SELECT name FROM sqlite_master WHERE type = 'index' "
                                         "AND name NOT LIKE 'sqlite_%' ORDER BY name");
         const std::set<std::string> names(indexes.begin(), indexes.end());
         for (const char* expected :
              {"requests_status", "requests_common_name", "requests_cert_serial", "requests_model",
-              "requests_mac", "requests_created_at", "certificates_common_name",
-              "certificates_not_after", "certificates_not_before", "certificates_revoked",
-              "certificates_request"}) {
+              "requests_mac", "requests_created_at", "certificates_cn_key",
+              "certificates_current", "certificates_superseded_by", "certificates_not_after",
+              "certificates_not_before", "certificates_revoked", "certificates_request"}) {
             CHECK_MESSAGE(names.count(expected) == 1, expected);
         }
     }
@@ -825,8 +831,11 @@ TEST_CASE("store: concurrent writers on one store — one winner per transaction
         CHECK(r->cert_serial == c.serial);
         CHECK(r->transaction_id.rfind("shared-", 0) == 0);
     }
-    // one audit event per committed write: enrolls + approvals
-    CHECK(auditCount(*store) == all.size() + kShared);
+    // One audit event per committed write (enrolls + approvals), plus one
+    // per certificate superseded: all share the CN SEP001, one stays current.
+    CHECK(auditCount(*store) == all.size() + kShared + (kShared - 1));
+    CHECK(std::count_if(certs.begin(), certs.end(),
+                        [](const CertificateRecord& c) { return c.superseded_by.empty(); }) == 1);
 }
 
 TEST_CASE("store: two stores on one file (server and CLI) do not lose writes") {
@@ -872,7 +881,9 @@ TEST_CASE("store: two stores on one file (server and CLI) do not lose writes") {
     CHECK(decided == kPerThread);
     CHECK(server->listRequests(RequestStatus::issued).size() == kPerThread);
     CHECK(cli->listCertificates().size() == kPerThread);
-    CHECK(auditCount(*server) == 2 * kPerThread);
+    // Enroll + approve each, and every certificate but the last of the
+    // shared CN superseded.
+    CHECK(auditCount(*server) == 2 * kPerThread + (kPerThread - 1));
 }
 
 namespace {
@@ -1449,13 +1460,13 @@ TEST_CASE("store v2: findCertificates — text, state at now, expiring_before, p
           kNow + 10 * kDay);  // valid, expiring within 30 days
     issue("0A02", "phone-2.example.nl", "CP-8875", "00:AA:BB:CC:DD:EE", kNow - 200,
           kNow + 400 * kDay);  // valid
-    {  // no request: valid through the last second kNow
+    {  // no request: valid through the last second kNow; 0A01 superseded it
         RawDb raw(path);
         REQUIRE(raw.exec("INSERT INTO certificates (serial, subject, issuer, common_name, "
-                         "not_before, not_after, der) VALUES ('0B03', 'CN=phone-1.example.nl', "
-                         "'CN=CA', 'phone-1.example.nl', " +
+                         "not_before, not_after, der, superseded_by) VALUES ('0B03', "
+                         "'CN=phone-1.example.nl', 'CN=CA', 'phone-1.example.nl', " +
                          std::to_string(kNow - 300) + ", " + std::to_string(kNow) +
-                         ", x'30')") == "");
+                         ", x'30', '0A01')") == "");
     }
     issue("0B04", "laptop_7", "", "", kNow - 300, kNow - 1);  // expired, non-MIC
     issue("0C05", "phone-3.example.nl", "CP-8841", "00:11:22:33:44:FF", kNow - 400,
@@ -1785,7 +1796,7 @@ TEST_CASE("store v2: ping") {
     RawDb raw(path);
     // Another process moved the schema on (a newer release migrated it):
     // this store must not keep reporting healthy.
-    REQUIRE(raw.exec("PRAGMA user_version = 3") == "");
+    REQUIRE(raw.exec("PRAGMA user_version = 4") == "");
     std::string message;
     try {
         store->ping();
@@ -1793,12 +1804,12 @@ TEST_CASE("store v2: ping") {
         message = e.what();
     }
     CHECK(message.find("ping") != std::string::npos);
-    CHECK(message.find("3") != std::string::npos);
-    REQUIRE(raw.exec("PRAGMA user_version = 2") == "");
+    CHECK(message.find("4") != std::string::npos);
+    REQUIRE(raw.exec("PRAGMA user_version = 3") == "");
     CHECK_NOTHROW(store->ping());
 }
 
-TEST_CASE("store v2: a v1 database with data is migrated in place to v2") {
+TEST_CASE("store v2: a v1 database with data is migrated in place to v2 (and on to v3)") {
     TempDir dir;
     const std::string path = dir.file("ra.db");
     createV1Database(path);
@@ -1844,7 +1855,7 @@ TEST_CASE("store v2: a v1 database with data is migrated in place to v2") {
     }
     auto store = openSqliteStore(path);
     RawDb raw(path);
-    CHECK(raw.scalar("PRAGMA user_version") == "2");
+    CHECK(raw.scalar("PRAGMA user_version") == "3");
     CHECK(raw.scalar("PRAGMA application_id") == "1396917584");
     CHECK(raw.scalar("PRAGMA integrity_check") == "ok");
     CHECK(raw.column("PRAGMA foreign_key_check").empty());
@@ -1920,8 +1931,8 @@ TEST_CASE("store v2: a v1 database with data is migrated in place to v2") {
         t.secret_hash = Bytes(32, 1);
         store->addToken(t, event("token-create"));
         store.reset();
-        auto reopened = openSqliteStore(path);  // already v2: no second migration
-        CHECK(raw.scalar("PRAGMA user_version") == "2");
+        auto reopened = openSqliteStore(path);  // already v3: no second migration
+        CHECK(raw.scalar("PRAGMA user_version") == "3");
         RequestFilter f;
         f.mac = "00:1A:2B:3C:4D:5E";
         CHECK(findIds(*reopened, f) == Ids{6, 2, 1});
@@ -1979,21 +1990,21 @@ TEST_CASE("store v2: a failing migration leaves the v1 database untouched") {
     CHECK(findIds(*store, f) == Ids{1});
 }
 
-TEST_CASE("store v2: a v3 database is refused and left alone") {
+TEST_CASE("store v3: a v4 database is refused and left alone") {
     TempDir dir;
     const std::string path = dir.file("ra.db");
     openSqliteStore(path).reset();
     RawDb raw(path);
-    REQUIRE(raw.exec("PRAGMA user_version = 3") == "");
+    REQUIRE(raw.exec("PRAGMA user_version = 4") == "");
     std::string message;
     try {
         openSqliteStore(path);
     } catch (const StoreError& e) {
         message = e.what();
     }
-    CHECK(message.find("version 3") != std::string::npos);
+    CHECK(message.find("version 4") != std::string::npos);
     CHECK(message.find("newer") != std::string::npos);
-    CHECK(raw.scalar("PRAGMA user_version") == "3");
+    CHECK(raw.scalar("PRAGMA user_version") == "4");
 }
 
 TEST_CASE("store v2: 10,000 requests — mac/model/status searches use an index") {
@@ -2026,8 +2037,8 @@ TEST_CASE("store v2: 10,000 requests — mac/model/status searches use an index"
         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 6667)
         INSERT INTO certificates (serial, subject, issuer, common_name, not_before, not_after,
                                   der, request_id)
-        SELECT printf('U%08X', i), 'CN=x', 'CN=CA', 'x', 1600000000 + i, 1700000000 + i, x'30',
-               NULL
+        SELECT printf('U%08X', i), 'CN=x' || i, 'CN=CA', 'x' || i, 1600000000 + i,
+               1700000000 + i, x'30', NULL
         FROM n;
         COMMIT;)sql") == "");
     REQUIRE(raw.count("SELECT count(*) FROM requests") == 10000);
@@ -2122,4 +2133,388 @@ TEST_CASE("store v2: 10,000 requests — mac/model/status searches use an index"
     c.state = CertificateState::valid;
     CHECK(store->findCertificates(c).total == 3333);
     CHECK(store->countValidCertificates(c.now, std::numeric_limits<std::int64_t>::max()) == 3333);
+}
+
+// ---- Store v3: one current certificate per identity, canonical CNs --------
+
+namespace {
+
+// Migration 1 -> 2 exactly as released (a frozen copy of kMigrationV2).
+const char* const kV2Migration = R"sql(
+ALTER TABLE requests ADD COLUMN model TEXT GENERATED ALWAYS AS (
+    CASE WHEN json_valid(details) THEN
+        CASE json_type(details, '$.model') WHEN 'text' THEN json_extract(details, '$.model') END
+    END) VIRTUAL;
+ALTER TABLE requests ADD COLUMN mac TEXT GENERATED ALWAYS AS (
+    CASE WHEN json_valid(details) THEN
+        CASE json_type(details, '$.mac') WHEN 'text' THEN json_extract(details, '$.mac') END
+    END) VIRTUAL;
+CREATE INDEX requests_model ON requests (model);
+CREATE INDEX requests_mac ON requests (mac);
+CREATE INDEX requests_created_at ON requests (created_at);
+CREATE INDEX certificates_not_before ON certificates (not_before DESC, serial);
+
+CREATE TABLE tokens (
+    id          TEXT    NOT NULL PRIMARY KEY CHECK (id <> ''),
+    name        TEXT    NOT NULL UNIQUE CHECK (name <> ''),
+    role        TEXT    NOT NULL CHECK (role IN ('viewer', 'approver')),
+    secret_hash BLOB    NOT NULL CHECK (length(secret_hash) = 32),
+    created_at  INTEGER NOT NULL,
+    created_by  TEXT    NOT NULL
+) STRICT;
+)sql";
+
+// A v2 database as the second release left it.
+void createV2Database(const std::string& path) {
+    createV1Database(path);
+    RawDb raw(path);
+    REQUIRE(raw.exec(std::string("BEGIN;") + kV2Migration + "PRAGMA user_version = 2; COMMIT;") ==
+            "");
+}
+
+std::vector<AuditEvent> auditWith(Store& store, const std::string& action) {
+    std::vector<AuditEvent> out;
+    for (const auto& e : store.listAudit(1000, 0)) {
+        if (e.action == action) {
+            out.push_back(e);
+        }
+    }
+    return out;
+}
+
+CertificateRecord certificate(Store& store, const std::string& serial) {
+    const auto found = store.findCertificate(serial);
+    REQUIRE(found);
+    return *found;
+}
+
+}  // namespace
+
+TEST_CASE("store v3: the C++ and SQL canonical forms of a CN agree") {
+    TempDir dir;
+    RawDb raw(dir.file("x.db"), true);
+    for (const char* cn : {"victim.example.nl", "VICTIM.example.nl", "Victim.Example.NL",
+                                 "victim.example.nl.", "victim.example.nl...", "CP-8875-SEP001A2B3C4D5E",
+                                 "a.b", "...", "Mixed-Case_0123 .Name.", "x"}) {
+        CAPTURE(cn);
+        CHECK(raw.scalar("SELECT lower(rtrim('" + std::string(cn) + "', '.'))") ==
+              canonicalName(cn));
+    }
+    CHECK(canonicalName("Victim.Example.NL.") == "victim.example.nl");
+}
+
+TEST_CASE("store v3: issuing supersedes the identity's current certificate, with its audit event") {
+    TempDir dir;
+    auto store = openSqliteStore(dir.file("ra.db"));
+    RequestRecord a = sampleRequest("tx-a", "Phone.Example.NL");
+    CHECK(store->addIssuedRequest(a, sampleCertificate("A", "Phone.Example.NL"), event("enroll"))
+              .empty());
+    RequestRecord other = sampleRequest("tx-o", "other.example.nl");
+    store->addIssuedRequest(other, sampleCertificate("O", "other.example.nl"), event("enroll"));
+    // Another spelling of the same name is the same identity.
+    RequestRecord b = sampleRequest("tx-b", "phone.example.nl.");
+    CHECK(store->addIssuedRequest(b, sampleCertificate("B", "phone.example.nl."), event("enroll")) ==
+          std::vector<std::string>{"A"});
+    CHECK(certificate(*store, "A").superseded_by == "B");
+    CHECK_FALSE(certificate(*store, "A").revoked);  // superseded, still valid
+    CHECK(certificate(*store, "B").superseded_by.empty());
+    CHECK(certificate(*store, "O").superseded_by.empty());
+    const auto superseded = auditWith(*store, "supersede");
+    REQUIRE(superseded.size() == 1);
+    CHECK(superseded[0].serial == "A");
+    CHECK(superseded[0].reason == "superseded by B");
+    CHECK(superseded[0].request_id == b.id);
+    CHECK(superseded[0].transaction_id == "tx-b");
+
+    // A pending request approved later supersedes B the same way.
+    RequestRecord c = sampleRequest("tx-c", "PHONE.example.nl");
+    store->addPendingRequest(c, event("enroll", "pending"));
+    std::vector<std::string> replaced;
+    REQUIRE(store->issuePending(c.id, sampleCertificate("C", "PHONE.example.nl"), event("approve"),
+                                {}, &replaced));
+    CHECK(replaced == std::vector<std::string>{"B"});
+    CHECK(certificate(*store, "B").superseded_by == "C");
+    CHECK(serials(store->activeCertificatesFor("phone.example.nl", 1800000000)) ==
+          std::vector<std::string>{"A", "B", "C"});  // all unexpired, none revoked
+
+    SUBCASE("the database itself allows one current certificate per identity") {
+        RawDb raw(dir.file("ra.db"));
+        const std::string error = raw.exec(
+            "INSERT INTO certificates (serial, subject, issuer, common_name, not_before, "
+            "not_after, der) VALUES ('D', 'CN=x', 'CN=CA', 'Phone.example.NL..', 1, 4102444800, "
+            "x'30')");
+        CHECK(error.find("UNIQUE constraint failed") != std::string::npos);
+        // Revoked or superseded ones are no obstacle.
+        CHECK(raw.exec("INSERT INTO certificates (serial, subject, issuer, common_name, "
+                       "not_before, not_after, der, revoked) VALUES ('E', 'CN=x', 'CN=CA', "
+                       "'phone.example.nl', 1, 4102444800, x'30', 1)") == "");
+        CHECK(raw.scalar("PRAGMA foreign_key_check").empty());
+        CHECK(raw.exec("PRAGMA foreign_keys = ON; UPDATE certificates SET superseded_by = "
+                       "'NOPE' WHERE serial = 'E'")
+                  .find("FOREIGN KEY") != std::string::npos);
+    }
+}
+
+TEST_CASE("store v3: revoke_superseded also revokes, reason superseded") {
+    TempDir dir;
+    auto store = openSqliteStore(dir.file("ra.db"));
+    RequestRecord a = sampleRequest("tx-a", "phone");
+    store->addIssuedRequest(a, sampleCertificate("A", "phone"), event("enroll"));
+    IssueRules rules;
+    rules.revoke_superseded = true;
+    rules.now = 1750000000;
+    RequestRecord b = sampleRequest("tx-b", "phone");
+    CHECK(store->addIssuedRequest(b, sampleCertificate("B", "phone"), event("enroll"), rules) ==
+          std::vector<std::string>{"A"});
+    const auto old = certificate(*store, "A");
+    CHECK(old.revoked);
+    CHECK(old.revocation_reason == 4);
+    CHECK(old.revoked_at == 1750000000);
+    CHECK(old.superseded_by == "B");
+    CHECK(serials(store->revokedCertificates()) == std::vector<std::string>{"A"});
+    const auto revoked = auditWith(*store, "revoke");
+    REQUIRE(revoked.size() == 1);
+    CHECK(revoked[0].reason == "CRLReason 4 (superseded by B)");
+    CHECK(auditWith(*store, "supersede").empty());
+}
+
+TEST_CASE("store v3: exclusive issuing refuses while the identity holds an active certificate") {
+    TempDir dir;
+    auto store = openSqliteStore(dir.file("ra.db"));
+    constexpr std::int64_t now = 2000000000;
+    IssueRules exclusive;
+    exclusive.exclusive = true;
+    exclusive.now = now;
+    RequestRecord a = sampleRequest("tx-a", "victim.example.nl");
+    store->addIssuedRequest(a, sampleCertificate("A", "victim.example.nl", now), event("enroll"),
+                            exclusive);
+    const auto audit_before = auditCount(*store);
+    for (const std::string& variant : std::vector<std::string>{
+             "victim.example.nl", "VICTIM.example.nl", "Victim.Example.NL", "victim.example.nl."}) {
+        CAPTURE(variant);
+        RequestRecord r = sampleRequest("tx-" + variant, variant);
+        try {
+            store->addIssuedRequest(r, sampleCertificate("X-" + variant, variant), event("enroll"),
+                                    exclusive);
+            FAIL("issued for an identity that holds an active certificate");
+        } catch (const IdentityTaken& e) {
+            CHECK(e.serial() == "A");
+            CHECK(std::string(e.what()).find("already holds active certificate A") !=
+                  std::string::npos);
+        }
+        CHECK_FALSE(store->findRequestByTransaction("tx-" + variant));  // nothing written
+    }
+    CHECK(auditCount(*store) == audit_before);
+    CHECK(store->listCertificates().size() == 1);
+
+    SUBCASE("approving a pending request is refused the same way, and it stays pending") {
+        RequestRecord p = sampleRequest("tx-p", "Victim.example.nl");
+        store->addPendingRequest(p, event("enroll", "pending"));
+        CHECK_THROWS_AS(store->issuePending(p.id, sampleCertificate("P", "Victim.example.nl"),
+                                            event("approve"), exclusive),
+                        IdentityTaken);
+        CHECK(store->findRequest(p.id)->status == RequestStatus::pending);
+    }
+    SUBCASE("a superseded but unexpired certificate still counts") {
+        RequestRecord m = sampleRequest("tx-m", "victim.example.nl");
+        store->addIssuedRequest(m, sampleCertificate("M", "victim.example.nl"), event("enroll"));
+        REQUIRE(store->revoke("M", 0, now, event("revoke")));
+        RequestRecord r = sampleRequest("tx-r", "victim.example.nl");
+        CHECK_THROWS_AS(store->addIssuedRequest(r, sampleCertificate("R", "victim.example.nl"),
+                                                event("enroll"), exclusive),
+                        IdentityTaken);  // A is superseded by M, but not revoked
+    }
+    SUBCASE("once it has expired, the identity is free, and the expired one is superseded") {
+        exclusive.now = now + 1;
+        RequestRecord r = sampleRequest("tx-r", "VICTIM.EXAMPLE.NL");
+        CHECK(store->addIssuedRequest(r, sampleCertificate("R", "VICTIM.EXAMPLE.NL"),
+                                      event("enroll"), exclusive) ==
+              std::vector<std::string>{"A"});
+    }
+}
+
+TEST_CASE("store v3: a renewal needs its certificate still current, checked in the transaction") {
+    TempDir dir;
+    auto store = openSqliteStore(dir.file("ra.db"));
+    constexpr std::int64_t now = 2000000000;
+    RequestRecord a = sampleRequest("tx-a", "phone");
+    store->addIssuedRequest(a, sampleCertificate("A", "phone", now + 100), event("enroll"));
+    IssueRules renewal;
+    renewal.renews = "A";
+    renewal.now = now;
+    auto refused = [&](const std::string& renews, const std::string& reason) {
+        renewal.renews = renews;
+        RequestRecord r = sampleRequest("tx-" + renews + reason, "phone");
+        try {
+            store->addIssuedRequest(r, sampleCertificate("N-" + reason, "phone"), event("enroll"),
+                                    renewal);
+            FAIL("renewed " << renews);
+        } catch (const RenewedCertificateGone& e) {
+            CHECK(std::string(e.what()).find(reason) != std::string::npos);
+        }
+        CHECK_FALSE(store->findRequestByTransaction(r.transaction_id));
+    };
+    refused("UNKNOWN", "is not in this RA's records");
+    renewal.now = now + 101;
+    refused("A", "has expired");
+    renewal.now = now;
+    RequestRecord b = sampleRequest("tx-b", "phone");
+    renewal.renews = "A";
+    CHECK(store->addIssuedRequest(b, sampleCertificate("B", "phone"), event("enroll"), renewal) ==
+          std::vector<std::string>{"A"});
+    refused("A", "was superseded by B");  // each certificate renews once
+    REQUIRE(store->revoke("B", 1, now, event("revoke")));
+    refused("B", "is revoked");
+}
+
+TEST_CASE("store v3: concurrent issuing keeps the identity rules (threads and two stores)") {
+    TempDir dir;
+    const std::string path = dir.file("ra.db");
+    auto server = openSqliteStore(path);
+    auto cli = openSqliteStore(path);
+    constexpr int kWriters = 12;
+    for (int round = 0; round < 10; ++round) {
+        CAPTURE(round);
+        const std::string cn = "race-" + std::to_string(round) + ".example.nl";
+        // Challenge approvals: 12 pending requests for one CN, approved at once.
+        std::vector<std::int64_t> pending;
+        for (int i = 0; i < kWriters; ++i) {
+            RequestRecord r = sampleRequest("p-" + std::to_string(round) + "-" + std::to_string(i),
+                                            i % 2 ? cn : "Race-" + std::to_string(round) +
+                                                             ".Example.NL.");
+            server->addPendingRequest(r, event("enroll", "pending"));
+            pending.push_back(r.id);
+        }
+        std::atomic<int> approved{0}, taken{0}, other{0}, superseding{0};
+        std::vector<std::thread> threads;
+        for (int i = 0; i < kWriters; ++i) {
+            threads.emplace_back([&, i] {
+                Store& store = i % 2 ? *cli : *server;
+                IssueRules exclusive;
+                exclusive.exclusive = true;
+                try {
+                    if (store.issuePending(pending[i],
+                                           sampleCertificate("C" + std::to_string(round) + "-" +
+                                                                 std::to_string(i),
+                                                             cn),
+                                           event("approve"), exclusive)) {
+                        ++approved;
+                    }
+                } catch (const IdentityTaken&) {
+                    ++taken;
+                } catch (const std::exception&) {
+                    ++other;
+                }
+                // And MIC enrollments of another identity, which supersede.
+                RequestRecord m = sampleRequest("m-" + std::to_string(round) + "-" +
+                                                    std::to_string(i),
+                                                "mic-" + std::to_string(round));
+                try {
+                    store.addIssuedRequest(m,
+                                           sampleCertificate("M" + std::to_string(round) + "-" +
+                                                                 std::to_string(i),
+                                                             "mic-" + std::to_string(round)),
+                                           event("enroll"));
+                    ++superseding;
+                } catch (const std::exception&) {
+                    ++other;
+                }
+            });
+        }
+        for (auto& t : threads) {
+            t.join();
+        }
+        CHECK(approved == 1);
+        CHECK(taken == kWriters - 1);
+        CHECK(other == 0);
+        CHECK(superseding == kWriters);
+        CHECK(server->activeCertificatesFor(cn, 1800000000).size() == 1);
+        CHECK(server->listRequests(RequestStatus::pending).size() ==
+              static_cast<std::size_t>((round + 1) * (kWriters - 1)));
+        const auto mic = server->activeCertificatesFor("mic-" + std::to_string(round), 1800000000);
+        CHECK(mic.size() == kWriters);  // superseded, not revoked
+        CHECK(std::count_if(mic.begin(), mic.end(), [](const CertificateRecord& c) {
+                  return c.superseded_by.empty();
+              }) == 1);
+    }
+}
+
+TEST_CASE("store v3: a v2 database with duplicate current certificates is migrated to v3") {
+    TempDir dir;
+    const std::string path = dir.file("ra.db");
+    createV2Database(path);
+    {
+        RawDb raw(path);
+        const std::string insert =
+            "INSERT INTO certificates (serial, subject, issuer, common_name, not_before, "
+            "not_after, der, request_id, revoked) VALUES ";
+        // What the races left: three active certificates for one name in
+        // three spellings, one revoked, and an unrelated one.
+        REQUIRE(raw.exec("BEGIN;" + insert +
+                         "('OLD', 'CN=v', 'CN=CA', 'victim.example.nl', 100, 4102444800, x'30', "
+                         "NULL, 0), "
+                         "('MID', 'CN=v', 'CN=CA', 'VICTIM.example.nl', 200, 4102444800, x'30', "
+                         "NULL, 0), "
+                         "('NEW', 'CN=v', 'CN=CA', 'victim.example.nl.', 300, 4102444800, x'30', "
+                         "NULL, 0), "
+                         "('REV', 'CN=v', 'CN=CA', 'victim.example.nl', 400, 4102444800, x'30', "
+                         "NULL, 1), "
+                         "('ALONE', 'CN=a', 'CN=CA', 'alone', 100, 4102444800, x'30', NULL, 0);"
+                         "COMMIT;") == "");
+    }
+    auto store = openSqliteStore(path);
+    RawDb raw(path);
+    CHECK(raw.scalar("PRAGMA user_version") == "3");
+    CHECK(raw.scalar("PRAGMA integrity_check") == "ok");
+    CHECK(raw.column("PRAGMA foreign_key_check").empty());
+    CHECK(certificate(*store, "NEW").superseded_by.empty());
+    CHECK(certificate(*store, "OLD").superseded_by == "NEW");
+    CHECK(certificate(*store, "MID").superseded_by == "NEW");
+    CHECK(certificate(*store, "REV").superseded_by.empty());
+    CHECK(certificate(*store, "ALONE").superseded_by.empty());
+    const auto migrated = auditWith(*store, "supersede");
+    REQUIRE(migrated.size() == 2);
+    for (const auto& e : migrated) {
+        CHECK(e.actor == "migration");
+        CHECK(e.reason.find("superseded by NEW") != std::string::npos);
+    }
+    // The rule holds from now on, for the store and for any other writer.
+    RequestRecord r = sampleRequest("tx-1", "Victim.Example.NL");
+    CHECK(store->addIssuedRequest(r, sampleCertificate("NEWER", "Victim.Example.NL"),
+                                  event("enroll")) == std::vector<std::string>{"NEW"});
+    CHECK(raw.exec("INSERT INTO certificates (serial, subject, issuer, common_name, not_before, "
+                   "not_after, der) VALUES ('RAW', 'CN=a', 'CN=CA', 'ALONE.', 1, 4102444800, "
+                   "x'30')")
+              .find("UNIQUE") != std::string::npos);
+
+    SUBCASE("a migrated database has the same schema as a new one") {
+        auto fresh_store = openSqliteStore(dir.file("fresh.db"));
+        RawDb fresh(dir.file("fresh.db"));
+        const std::string schema =
+            "SELECT type || ' ' || name || ' ' || tbl_name || ' ' || coalesce(sql, '') "
+            "FROM sqlite_master WHERE name <> 'sqlite_sequence' ORDER BY type, name";
+        CHECK(raw.column(schema) == fresh.column(schema));
+    }
+}
+
+TEST_CASE("store v3: a failing migration leaves the v2 database untouched") {
+    TempDir dir;
+    const std::string path = dir.file("ra.db");
+    createV2Database(path);
+    {
+        RawDb raw(path);
+        REQUIRE(raw.exec("INSERT INTO certificates (serial, subject, issuer, common_name, "
+                         "not_before, not_after, der) VALUES ('A', 'CN=a', 'CN=CA', 'a', 1, "
+                         "4102444800, x'30'), ('B', 'CN=a', 'CN=CA', 'A', 2, 4102444800, x'30');"
+                         "CREATE INDEX certificates_current ON certificates (serial);") == "");
+    }
+    CHECK_THROWS_WITH(openSqliteStore(path), doctest::Contains("certificates_current"));
+    RawDb raw(path);
+    CHECK(raw.scalar("PRAGMA user_version") == "2");
+    CHECK(raw.count("SELECT count(*) FROM pragma_table_xinfo('certificates') "
+                    "WHERE name IN ('superseded_by', 'cn_key')") == 0);
+    CHECK(raw.count("SELECT count(*) FROM audit") == 0);
+    REQUIRE(raw.exec("DROP INDEX certificates_current") == "");
+    auto store = openSqliteStore(path);
+    CHECK(certificate(*store, "A").superseded_by == "B");
 }
