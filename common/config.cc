@@ -727,7 +727,9 @@ void readRa(Reader& reader, const toml::table& root, const std::string& base_dir
     const std::string context = "[ra]";
     reader.rejectUnknownKeys(
         *table,
-        withListenerKeys({"listen", "state-dir", "max-body", "paths", "cert", "key-file"}, false),
+        withListenerKeys({"listen", "state-dir", "max-body", "paths", "cert", "key-file",
+                          "min-free-space", "audit-failures-per-source", "audit-failures-overall"},
+                         false),
         context);
     if (const auto listen = reader.string(*table, "listen", context)) {
         if (!parseListen(*listen, ra.listen_host, ra.listen_port)) {
@@ -754,6 +756,29 @@ void readRa(Reader& reader, const toml::table& root, const std::string& base_dir
     }
     ra.http.max_header_size = 8 * 1024 + 2 * ra.max_body;
     readListenerLimits(reader, *table, context, false, ra.http);
+    if (const toml::node* node = table->get("min-free-space")) {
+        const auto size = parseSize(*node);
+        if (!size || *size < 1024 * 1024) {
+            reader.keyProblem(*node, context, "min-free-space",
+                              "must be a size of at least 1MiB, e.g. \"64MiB\"");
+        } else {
+            ra.min_free_space = *size;
+        }
+    }
+    for (const auto& [key, target] :
+         {std::pair<std::string_view, std::size_t*>{"audit-failures-per-source",
+                                                    &ra.audit_failures_per_source},
+          {"audit-failures-overall", &ra.audit_failures_overall}}) {
+        if (const auto value = reader.integer(*table, key, context, 1, 1000000)) {
+            *target = static_cast<std::size_t>(*value);
+        }
+    }
+    if (ra.audit_failures_per_source > ra.audit_failures_overall) {
+        reader.problem(table->source(), context,
+                       "audit-failures-per-source (" + std::to_string(ra.audit_failures_per_source) +
+                           ") must not exceed audit-failures-overall (" +
+                           std::to_string(ra.audit_failures_overall) + ")");
+    }
     if (const auto paths = reader.strings(*table, "paths", context)) {
         for (const auto& path : *paths) {
             if (path.size() < 2 || path.front() != '/' ||
@@ -880,7 +905,8 @@ void readAuth(Reader& reader, const toml::table& root, const std::string& base_d
     reader.rejectUnknownKeys(*table,
                              {"manufacturer-roots", "allow-expired-mic", "challenge", "approval",
                               "approval-mic", "approval-challenge", "approval-renewal", "allow-des",
-                              "revoke-superseded", "mic-issuers", "mic-models"},
+                              "revoke-superseded", "mic-issuers", "mic-models",
+                              "challenge-attempts", "challenge-lockout"},
                              context);
     if (const auto roots = reader.string(*table, "manufacturer-roots", context)) {
         if (roots->empty()) {
@@ -931,6 +957,10 @@ void readAuth(Reader& reader, const toml::table& root, const std::string& base_d
         readApproval(reader, *table, "approval-challenge", context).value_or(auth.approval_challenge);
     auth.approval_renewal =
         readApproval(reader, *table, "approval-renewal", context).value_or(auth.approval_renewal);
+    if (const auto attempts = reader.integer(*table, "challenge-attempts", context, 1, 100)) {
+        auth.challenge_attempts = static_cast<std::size_t>(*attempts);
+    }
+    readDuration(reader, *table, "challenge-lockout", context, auth.challenge_lockout);
 }
 
 void readAdmin(Reader& reader, const toml::table& root, const std::string& base_dir,

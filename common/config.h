@@ -99,6 +99,13 @@ struct RaSettings {
     // max_header_size defaults to 8 KiB + 2 x max_body: room for a GET
     // PKIOperation whose message is as large as a POST body may be.
     ListenerLimits http;
+    // Below this much free space in state-dir, enrollments get 503 and
+    // /healthz fails, before SQLite runs out of disk mid-transaction.
+    std::size_t min_free_space = 64 * 1024 * 1024;
+    // Failures caused by clients, audited one by one per minute: per source
+    // address (IPv6: /64) and for all sources together; the rest summarised.
+    std::size_t audit_failures_per_source = 30;
+    std::size_t audit_failures_overall = 300;
 };
 
 // [ca]: the issuing CA.
@@ -136,6 +143,10 @@ struct AuthSettings {
                                             "Cisco Manufacturing CA III"};
     // Phone models accepted besides those a [[profile]] vendor-class covers.
     std::vector<std::string> mic_models;
+    // Wrong challenges tolerated per source address and per CN within
+    // challenge_lockout; beyond, challenge requests are refused unchecked.
+    std::size_t challenge_attempts = 5;
+    std::chrono::milliseconds challenge_lockout{std::chrono::minutes(15)};
 };
 
 // [admin]: the HTTPS listener of the admin API and web console.

@@ -14,6 +14,7 @@
 #include "ra/authenticator.h"
 #include "ra/console_assets.h"
 #include "ra/crypto.h"
+#include "ra/state_dir.h"
 #include "ra/tokens.h"
 
 namespace scep {
@@ -276,8 +277,18 @@ void AdminApi::refuse(http::Response& res, int status, const std::string& why,
         event.outcome = "failure";
         event.reason = std::to_string(status) + " " + req.method + " " + req.path + ": " + why;
         event.peer = req.remote_addr;
-        store_.audit(event);
-        log_.audit(event);
+        // Anyone can provoke a 401: those share the per-source budget of
+        // unauthenticated failures. What a signed-in admin does is recorded.
+        AuditTrail& trail = service_.auditTrail();
+        try {
+            if (actor == "anonymous") {
+                trail.failure(event);
+            } else {
+                trail.record(event);
+            }
+        } catch (const StoreError&) {
+            // Disk full: the event log has it (AuditTrail logs first).
+        }
     }
     // The client sees the reason, except which part of a token was wrong.
     sendJson(res, {{"error", status == 401 ? std::string("authentication required or invalid") : why}},
@@ -319,6 +330,11 @@ http::Handler AdminApi::guard(const char* role, Handler handler) {
             refuse(res, 400, e.what(), principal->name, req);
         } catch (const json::exception& e) {
             refuse(res, 400, std::string("malformed request: ") + e.what(), principal->name, req);
+        } catch (const StoreError& e) {
+            // Disk full or database locked: nothing was written; try later.
+            log_.error("admin request not recorded", {{"path", req.path}, {"error", e.what()}});
+            sendJson(res, {{"error", "the RA cannot record this right now; try again later"}}, 503);
+            res.set_header("Retry-After", "60");
         }
     };
 }
@@ -357,14 +373,25 @@ void AdminApi::routes(http::Router& server) {
     server.Get("/healthz", [this](const http::Request&, http::Response& res) {
         json checks = json::object();
         bool ok = true;
+        const Config& config = service_.config();
         try {
             store_.ping();
+            store_.checkWritable();
             checks["database"] = "ok";
         } catch (const std::exception& e) {
             checks["database"] = e.what();
             ok = false;
         }
-        const Config& config = service_.config();
+        // A full disk fails every enrollment while reads still work.
+        const std::uint64_t free = availableBytes(config.ra.state_dir);
+        if (free < config.ra.min_free_space) {
+            checks["disk"] = "only " + std::to_string(free / (1024 * 1024)) + " MiB free in " +
+                             config.ra.state_dir + " (min-free-space is " +
+                             std::to_string(config.ra.min_free_space / (1024 * 1024)) + " MiB)";
+            ok = false;
+        } else {
+            checks["disk"] = "ok";
+        }
         const std::string key_file =
             config.ca.key_file.empty() ? stateFile(config, "ca.key") : config.ca.key_file;
         if (::access(key_file.c_str(), R_OK) != 0) {

@@ -537,6 +537,7 @@ AuthResult Authenticator::viaChallenge(const CsrSummary& csr, Store& store, std:
     }
     if (!secretsEqual(*csr.challenge, config_.auth.challenge)) {
         result.reason = "challengePassword does not match";
+        result.wrong_secret = true;
         return result;
     }
     // The challenge travels in DHCP broadcasts: it must not buy a phone's name.

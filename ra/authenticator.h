@@ -76,6 +76,7 @@ struct AuthResult {
     std::optional<MicIdentity> mic;
     std::string renewed_serial;            // renewal: the certificate being replaced
     std::string clash;                     // refused as an identity clash: its metric label
+    bool wrong_secret = false;             // a challengePassword that does not match
 };
 
 class Authenticator {

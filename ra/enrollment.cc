@@ -5,6 +5,7 @@
 #include <openssl/objects.h>
 
 #include "ra/crypto.h"
+#include "ra/state_dir.h"
 
 namespace scep {
 
@@ -111,7 +112,14 @@ EnrollmentService::EnrollmentService(const Config& config, State& state, Store& 
       store_(store),
       log_(log),
       clock_(std::move(clock)),
-      authenticator_(config, state.ca->certificate()) {
+      authenticator_(config, state.ca->certificate()),
+      trail_(store, log, clock_,
+             {config.ra.audit_failures_per_source, config.ra.audit_failures_overall, 60, 4096}),
+      challenges_({config.auth.challenge_attempts,
+                   static_cast<std::time_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                                config.auth.challenge_lockout)
+                                                .count()),
+                   16384}) {
     ca_certificates_ = degenerateSignedData({state_.ra.cert.get(), &state_.ca->certificate()});
 }
 
@@ -129,6 +137,25 @@ std::mutex& EnrollmentService::lockFor(const std::string& transaction_id) {
 }
 
 Bytes EnrollmentService::pkiOperation(const Bytes& message, const std::string& peer) {
+    // Refused before any work: SQLite would otherwise run out of disk in the
+    // middle of a transaction (rolled back, but after the CA signed).
+    const std::uint64_t free = availableBytes(config_.ra.state_dir);
+    if (free < config_.ra.min_free_space) {
+        log_.error("refusing SCEP requests: state-dir is short of space",
+                   {{"state_dir", config_.ra.state_dir}, {"available", free},
+                    {"min_free_space", config_.ra.min_free_space}, {"peer", peer}});
+        throw Unavailable("the RA is short of disk space; try again later");
+    }
+    try {
+        return answerMessage(message, peer);
+    } catch (const StoreError& e) {
+        // Every write is one transaction: nothing half-written remains.
+        log_.error("SCEP request not recorded", {{"error", e.what()}, {"peer", peer}});
+        throw Unavailable("the RA cannot record requests right now; try again later");
+    }
+}
+
+Bytes EnrollmentService::answerMessage(const Bytes& message, const std::string& peer) {
     const auto started = std::chrono::steady_clock::now();
     Context ctx;
     ctx.peer = peer;
@@ -141,8 +168,7 @@ Bytes EnrollmentService::pkiOperation(const Bytes& message, const std::string& p
     } catch (const std::exception& e) {
         ctx.event.outcome = "failure";
         ctx.event.reason = std::string("unusable SCEP message: ") + e.what();
-        store_.audit(ctx.event);
-        log_.audit(ctx.event);
+        trail_.failure(ctx.event);
         if (hooks_.on_message) {
             hooks_.on_message({"unparseable", "failure", "", 0, false, ""});
         }
@@ -258,6 +284,18 @@ Bytes EnrollmentService::enroll(Context& ctx) {
     if (!auth.identity.empty()) {
         ctx.event.identity = auth.identity;
     }
+    if (auth.method == AuthMethod::challenge) {
+        // Throttled whatever the outcome: once locked, a right guess must not
+        // be told apart from a wrong one.
+        const std::string identity =
+            canonicalName(nameEntry(X509_REQ_get_subject_name(ctx.csr.get()), NID_commonName));
+        if (const auto refusal = challenges_.refusal(ctx.peer, identity, ctx.now)) {
+            return failure(ctx, FailInfo::badRequest, *refusal);
+        }
+        if (auth.wrong_secret) {
+            challenges_.failed(ctx.peer, identity, ctx.now);
+        }
+    }
     if (!auth.ok) {
         ctx.clash = auth.clash;
         return failure(ctx, auth.fail, auth.reason);
@@ -339,8 +377,7 @@ void EnrollmentService::auditClash(Context& ctx, const std::string& clash,
     event.outcome = "warning";
     event.reason = clash;
     event.request_id = request_id;
-    store_.audit(event);
-    log_.audit(event);
+    trail_.record(event);
 }
 
 IssueRules EnrollmentService::issueRules(const std::string& method, const std::string& renews,
@@ -508,8 +545,7 @@ Bytes EnrollmentService::failure(Context& ctx, FailInfo fail, const std::string&
     if (audit) {
         ctx.event.outcome = "failure";
         ctx.event.reason = std::string(failInfoName(fail)) + ": " + reason;
-        store_.audit(ctx.event);
-        log_.audit(ctx.event);
+        trail_.failure(ctx.event);
     }
     CertRepParams params;
     params.status = PkiStatus::failure;

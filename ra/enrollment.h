@@ -14,6 +14,7 @@
 #include <string>
 
 #include "common/config.h"
+#include "ra/audit_trail.h"
 #include "ra/authenticator.h"
 #include "ra/event_log.h"
 #include "ra/local_ca.h"
@@ -26,6 +27,14 @@ namespace scep {
 // 400 with this short, client-facing reason (the event, with the detail,
 // is already audited and logged).
 class UnanswerableMessage : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// The RA cannot record anything right now (disk short or full, database
+// unwritable): the HTTP layer answers 503 with Retry-After, so clients try
+// again later. Nothing was written, and no certificate left the RA.
+class Unavailable : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
 };
@@ -81,8 +90,11 @@ public:
     // GetCACert: degenerate SignedData with the RA certificate, then the CA.
     const Bytes& caCertificates() const { return ca_certificates_; }
 
-    // PKIOperation: the CertRep to send. Throws UnanswerableMessage.
+    // PKIOperation: the CertRep to send. Throws UnanswerableMessage, and
+    // Unavailable when state-dir is short of space or the store fails.
     Bytes pkiOperation(const Bytes& message, const std::string& peer);
+    // The audit trail (and failure budget) the HTTP layers share with it.
+    AuditTrail& auditTrail() { return trail_; }
 
     // Current CRL (DER), rebuilt when revocations changed or it is half-way
     // to its nextUpdate.
@@ -105,6 +117,7 @@ public:
 private:
     struct Context;
 
+    Bytes answerMessage(const Bytes& message, const std::string& peer);
     Bytes answer(Context& ctx);
     Bytes enroll(Context& ctx);
     Bytes poll(Context& ctx);
@@ -146,6 +159,8 @@ private:
     std::time_t crl_built_ = 0;
     std::size_t crl_revoked_count_ = 0;
     EnrollmentHooks hooks_;
+    AuditTrail trail_;
+    ChallengeThrottle challenges_;
 };
 
 }  // namespace scep

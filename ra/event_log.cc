@@ -4,6 +4,8 @@
 #include <ctime>
 #include <mutex>
 
+#include "ra/abuse_limits.h"
+
 namespace scep {
 
 namespace {
@@ -42,7 +44,10 @@ void EventLog::write(const char* level, const std::string& message, nlohmann::js
     std::fflush(stderr);
 }
 
-void EventLog::audit(const AuditEvent& event) {
+void EventLog::audit(const AuditEvent& original) {
+    // Fields carry client-chosen text (certificate subjects, CNs): bounded,
+    // as in the audit table.
+    const AuditEvent event = boundedEvent(original);
     nlohmann::json fields = {{"actor", event.actor},   {"action", event.action},
                              {"outcome", event.outcome}, {"method", event.method},
                              {"identity", event.identity}, {"reason", event.reason},

@@ -172,11 +172,11 @@ public:
             sigwait(&signals, &received);
             stop();
         });
-        crl_ = std::thread([this] { keepCrlFresh(); });
+        maintenance_ = std::thread([this] { maintain(); });
     }
     ~Background() {
         stop();
-        crl_.join();
+        maintenance_.join();
         // The signal thread may still be waiting: hand it the signal it
         // waits for (blocked everywhere else), so it ends and can be joined.
         pthread_kill(signals_.native_handle(), SIGTERM);
@@ -200,9 +200,11 @@ private:
             action();
         }
     }
-    // Revocations by other processes (the CLI) and the approaching
-    // nextUpdate are picked up here even when nobody asks for the CRL.
-    void keepCrlFresh() {
+    // Every 30 s: revocations by other processes (the CLI) and the
+    // approaching nextUpdate are picked up even when nobody asks for the CRL,
+    // and the summaries of suppressed failures are written once their
+    // minute is over (serve writes the rest when the listeners have stopped).
+    void maintain() {
         std::unique_lock<std::mutex> lock(mutex_);
         while (!stopping_) {
             lock.unlock();
@@ -210,6 +212,11 @@ private:
                 service_.crl();
             } catch (const std::exception& e) {
                 log_.error("cannot refresh the CRL", {{"error", e.what()}});
+            }
+            try {
+                service_.auditTrail().flush();
+            } catch (const std::exception& e) {
+                log_.error("cannot write audit summaries", {{"error", e.what()}});
             }
             lock.lock();
             wake_.wait_for(lock, std::chrono::seconds(30), [this] { return stopping_; });
@@ -223,7 +230,7 @@ private:
     bool stopping_ = false;
     std::vector<std::function<void()>> stop_actions_;
     std::thread signals_;
-    std::thread crl_;
+    std::thread maintenance_;
 };
 
 // Every connection the listeners may hold needs a file descriptor; the
@@ -284,7 +291,7 @@ int serve(const Config& config) {
 
     http::Router scep_routes;
     http::ServerHooks scep_hooks;
-    installScepRoutes(scep_routes, scep_hooks, service, *store, log, config.ra, metrics);
+    installScepRoutes(scep_routes, scep_hooks, service, log, config.ra, metrics);
     http::ServerOptions scep_options;
     scep_options.name = "scep";
     scep_options.host = config.ra.listen_host;
@@ -341,6 +348,11 @@ int serve(const Config& config) {
     scep.wait();
     if (admin) {
         admin->wait();
+    }
+    try {
+        service.auditTrail().flush(true);  // what the last minutes suppressed
+    } catch (const std::exception& e) {
+        log.error("cannot write audit summaries", {{"error", e.what()}});
     }
     log.info("stopped");
     return 0;

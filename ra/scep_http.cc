@@ -12,9 +12,10 @@ std::string text(const Bytes& bytes) {
     return std::string(bytes.begin(), bytes.end());
 }
 
-// HTTP-level refusals are audited like SCEP-level ones.
+// HTTP-level refusals are audited like SCEP-level ones, within the same
+// per-source budget.
 void refuse(http::Response& res, int status, const std::string& reason, const std::string& peer,
-            Store& store, EventLog& log, bool audit = true) {
+            AuditTrail& trail, bool audit = true) {
     if (audit) {
         AuditEvent event;
         event.actor = "scep";
@@ -22,8 +23,12 @@ void refuse(http::Response& res, int status, const std::string& reason, const st
         event.outcome = "failure";
         event.reason = reason;
         event.peer = peer;
-        store.audit(event);
-        log.audit(event);
+        try {
+            trail.failure(event);
+        } catch (const StoreError&) {
+            // Disk full: the event log has it (AuditTrail logs first), and
+            // the client still gets its answer.
+        }
     }
     res.status = status;
     res.set_content(reason + "\n", "text/plain");
@@ -88,9 +93,9 @@ std::optional<Bytes> decodeMessageParameter(const std::string& text) {
 }
 
 void installScepRoutes(http::Router& router, http::ServerHooks& hooks, EnrollmentService& service,
-                       Store& store, EventLog& log, const RaSettings& settings, Metrics& metrics) {
-    auto handle = [&service, &store, &log, &metrics](const http::Request& req,
-                                                     http::Response& res) {
+                       EventLog& log, const RaSettings& settings, Metrics& metrics) {
+    AuditTrail& trail = service.auditTrail();
+    auto handle = [&service, &trail, &metrics](const http::Request& req, http::Response& res) {
         const std::string operation = req.get_param_value("operation");
         if (operation == "GetCACaps") {
             metrics.countScep(operation, "", "success", "");
@@ -107,7 +112,7 @@ void installScepRoutes(http::Router& router, http::ServerHooks& hooks, Enrollmen
             }
             if (!message || message->empty()) {
                 metrics.countScep(operation, "", "failure", "");
-                refuse(res, 400, "PKIOperation without a (base64) message", req.remote_addr, store, log);
+                refuse(res, 400, "PKIOperation without a (base64) message", req.remote_addr, trail);
                 return;
             }
             try {
@@ -117,10 +122,14 @@ void installScepRoutes(http::Router& router, http::ServerHooks& hooks, Enrollmen
                 // client gets a short reason, never OpenSSL's internals.
                 res.status = 400;
                 res.set_content(std::string(e.what()) + "\n", "text/plain");
+            } catch (const Unavailable& e) {
+                res.status = 503;
+                res.set_header("Retry-After", "60");
+                res.set_content(std::string(e.what()) + "\n", "text/plain");
             }
         } else {
             metrics.countScep("unknown", "", "failure", "");
-            refuse(res, 400, "unknown SCEP operation", req.remote_addr, store, log);
+            refuse(res, 400, "unknown SCEP operation", req.remote_addr, trail);
         }
     };
     for (const std::string& path : std::vector<std::string>{"/scep", "/cgi-bin/pkiclient.exe"}) {
@@ -138,12 +147,12 @@ void installScepRoutes(http::Router& router, http::ServerHooks& hooks, Enrollmen
 
     // Refusals the server makes itself (limits, malformed requests) are
     // audited within the server's budget; not every 404 a scanner provokes.
-    hooks.refused = [&store, &log](const http::Request& req, http::Response& res,
-                                   const std::string& reason, bool audit) {
+    hooks.refused = [&trail](const http::Request& req, http::Response& res,
+                             const std::string& reason, bool audit) {
         const std::string what = req.method.empty() ? "a request" : req.method + " " + req.path;
         const std::string why =
             "HTTP " + std::to_string(res.status) + " for " + what + ": " + reason;
-        refuse(res, res.status, why, req.remote_addr, store, log, audit);
+        refuse(res, res.status, why, req.remote_addr, trail, audit);
     };
     hooks.not_found = [](const http::Request&, http::Response& res) {
         res.status = 404;

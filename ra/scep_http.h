@@ -25,6 +25,6 @@ std::optional<Bytes> decodeMessageParameter(const std::string& text);
 // audited like SCEP-level ones. PKIOperation outcomes reach `metrics`
 // through the service's hooks; the other operations are counted here.
 void installScepRoutes(http::Router& router, http::ServerHooks& hooks, EnrollmentService& service,
-                       Store& store, EventLog& log, const RaSettings& settings, Metrics& metrics);
+                       EventLog& log, const RaSettings& settings, Metrics& metrics);
 
 }  // namespace scep

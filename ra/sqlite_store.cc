@@ -26,6 +26,7 @@
 // constant fragments chosen by which filters are set; values are only ever
 // bound as parameters.
 
+#include "ra/abuse_limits.h"
 #include "ra/store.h"
 
 #include <sqlite3.h>
@@ -659,6 +660,7 @@ public:
     bool deleteToken(const std::string& name, const AuditEvent& event) override;
 
     void ping() override;
+    void checkWritable() override;
 
 private:
     template <typename T, typename ReadRow>
@@ -906,6 +908,9 @@ void SqliteStore::insertAudit(AuditEvent e, const std::string& operation) {
     static const char* const sql =
         "INSERT INTO audit (at, actor, action, outcome, method, identity, reason, request_id, "
         "serial, peer, transaction_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+    // Rows cannot be pruned: a client's 55 KB certificate subject must not
+    // become 55 KB of audit for every request it sends.
+    e = boundedEvent(std::move(e));
     if (e.at == 0) {
         e.at = now();
     }
@@ -1420,6 +1425,12 @@ void SqliteStore::ping() {
                          std::to_string(version) + ", expected " +
                          std::to_string(kSchemaVersion));
     }
+}
+
+void SqliteStore::checkWritable() {
+    static const std::string operation = "check writable";
+    std::lock_guard<std::mutex> lock(mutex_);
+    Transaction tx(*this, operation);  // rolled back: nothing is written
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -112,6 +113,14 @@ StateDirLock::StateDirLock(const Config& config) {
 
 StateDirLock::~StateDirLock() {
     ::close(fd_);  // releases the flock
+}
+
+std::uint64_t availableBytes(const std::string& dir) {
+    struct statvfs info {};
+    if (::statvfs(dir.c_str(), &info) != 0) {
+        return 0;
+    }
+    return static_cast<std::uint64_t>(info.f_bavail) * info.f_frsize;
 }
 
 bool databaseMissing(const Config& config) {

@@ -3,6 +3,7 @@
 // backup/restore that never overwrite a key or a record.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,10 @@ private:
 // to start an empty one deliberately) when it is missing, empty (0 bytes)
 // or holds no schema.
 void requireDatabase(const Config& config);
+
+// Bytes an unprivileged process may still write in `dir` (statvfs
+// f_bavail); 0 when it cannot be read.
+std::uint64_t availableBytes(const std::string& dir);
 
 // True when the database file is missing, empty or holds no schema.
 bool databaseMissing(const Config& config);

@@ -266,6 +266,11 @@ public:
     // database cannot be read or another process has changed its schema
     // version since this store opened it.
     virtual void ping() = 0;
+    // Takes the write lock and lets it go without writing: throws StoreError
+    // when the database cannot be written now (read-only file or directory,
+    // locked beyond the busy timeout, I/O error). Free space is the
+    // caller's to check.
+    virtual void checkWritable() = 0;
 
     virtual void audit(const AuditEvent& event) = 0;
     // Newest first, at most `limit` events (0 returns none) with

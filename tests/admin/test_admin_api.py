@@ -76,7 +76,8 @@ class T1AuthTokensTls(h.AdminTestCase):
                 response = self.ra.admin(host=host).get("/healthz")
                 self.assertEqual(response.status, 200)
                 self.assertEqual(response.json, {"status": "ok",
-                                                 "checks": {"database": "ok", "ca_key": "ok"}})
+                                                 "checks": {"database": "ok", "disk": "ok",
+                                                            "ca_key": "ok"}})
 
     def test_every_other_endpoint_needs_auth_and_refusals_are_audited(self):
         audit_start = self.ra.max_audit_id()

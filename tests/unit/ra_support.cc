@@ -94,9 +94,18 @@ std::string randomTransactionId() {
 }
 
 TestRa::TestRa(const std::string& toml) : now(std::time(nullptr)) {
-    const std::string text = toml + "\n[ra]\nstate-dir = \"" + dir.file("state") +
-                             "\"\n" +
-                             (toml.find("[auth]") == std::string::npos ? "[auth]\n" : "");
+    // state-dir goes into the [ra] table the test wrote, or a new one.
+    std::string text = toml;
+    const std::string state_dir = "\nstate-dir = \"" + dir.file("state") + "\"\n";
+    const auto ra_table = text.find("[ra]");
+    if (ra_table == std::string::npos) {
+        text += "\n[ra]" + state_dir;
+    } else {
+        text.insert(ra_table + 4, state_dir);
+    }
+    if (text.find("[auth]") == std::string::npos) {
+        text += "[auth]\n";
+    }
     // manufacturer-roots goes into whichever [auth] table exists, and unless
     // the test sets them, the fixture's phone CA into mic-issuers and its
     // phone models into mic-models (most tests have no [[profile]]).

@@ -468,3 +468,28 @@ notify-url = "https://hooks.example.nl:8443/scep?x=1"
                    "needs 'client-ca'");
     checkRaRefused("[admin]\nlistn = \"x\"\n", "[admin]", "listn", "unknown key");
 }
+
+TEST_CASE("abuse limits: disk floor, audit budgets and challenge throttling are validated") {
+    const Config defaults = parseConfig("", "/etc/kea-scep-ra/scep.toml");
+    CHECK(defaults.ra.min_free_space == 64u * 1024 * 1024);
+    CHECK(defaults.ra.audit_failures_per_source == 30);
+    CHECK(defaults.ra.audit_failures_overall == 300);
+    CHECK(defaults.auth.challenge_attempts == 5);
+    CHECK(defaults.auth.challenge_lockout == std::chrono::minutes(15));
+    const Config set = parseConfig(
+        "[ra]\nmin-free-space = \"1024MiB\"\naudit-failures-per-source = 10\n"
+        "audit-failures-overall = 100\n[auth]\nchallenge-attempts = 3\nchallenge-lockout = \"1h\"\n",
+        "/etc/kea-scep-ra/scep.toml");
+    CHECK(set.ra.min_free_space == 1024u * 1024 * 1024);
+    CHECK(set.ra.audit_failures_per_source == 10);
+    CHECK(set.auth.challenge_attempts == 3);
+    CHECK(set.auth.challenge_lockout == std::chrono::hours(1));
+    checkRaRefused("[ra]\nmin-free-space = \"512KiB\"\n", "[ra]", "min-free-space", "at least 1MiB");
+    checkRaRefused("[ra]\naudit-failures-per-source = 0\n", "[ra]", "audit-failures-per-source",
+                   "");
+    const std::string clash = raRefusal("[ra]\naudit-failures-per-source = 500\n");
+    CHECK(clash.find("must not exceed audit-failures-overall (300)") != std::string::npos);
+    checkRaRefused("[auth]\nchallenge-attempts = 0\n", "[auth]", "challenge-attempts", "");
+    checkRaRefused("[auth]\nchallenge-lockout = \"forever\"\n", "[auth]", "challenge-lockout",
+                   "duration");
+}
