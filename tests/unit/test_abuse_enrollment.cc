@@ -30,6 +30,16 @@ CertRepView challengeRequest(TestRa& ra, const std::string& peer, const std::str
     return parseCertRep(ra.service->pkiOperation(message, peer), *ra.state.ra.cert);
 }
 
+// A phone's MIC-signed PKCSReq, in a transaction of its own.
+Bytes micRequest(TestRa& ra) {
+    const X509Ptr mic = fixtureCert("mic-cp8875");
+    const EvpPkeyPtr mic_key = fixtureKey("mic-cp8875");
+    const X509ReqPtr csr = makeCsr(*fixtureKey("newkey-1"), {"CP-8875-SEP001A2B3C4D5E", {}, {}});
+    RequestParams params;
+    params.transaction_id = randomTransactionId();
+    return buildPkiMessage(params, requestDer(*csr), *mic, *mic_key, *ra.state.ra.cert);
+}
+
 bool refusedFor(const CertRepView& reply, TestRa& ra, const std::string& text) {
     return reply.status == PkiStatus::failure &&
            ra.audit().front().reason.find(text) != std::string::npos;
@@ -131,18 +141,13 @@ TEST_CASE("a store that cannot write makes enrollment answer 503, never a certif
     TestRa ra;
     FullDiskStore store(*ra.store);
     EnrollmentService service(ra.config, ra.state, store, ra.log, [&ra] { return ra.now; });
-    const X509Ptr mic = fixtureCert("mic-cp8875");
-    const EvpPkeyPtr mic_key = fixtureKey("mic-cp8875");
-    const X509ReqPtr csr = makeCsr(*fixtureKey("newkey-1"), {"CP-8875-SEP001A2B3C4D5E", {}, {}});
-    RequestParams params;
-    params.transaction_id = randomTransactionId();
-    const Bytes message = buildPkiMessage(params, requestDer(*csr), *mic, *mic_key, *ra.state.ra.cert);
+    const Bytes message = micRequest(ra);
     store.full = true;
     CHECK_THROWS_AS(service.pkiOperation(message, "192.0.2.7"), Unavailable);
     // Failures of garbage cannot be audited either: 503 too, not 500.
     CHECK_THROWS_AS(service.pkiOperation(Bytes(64, 0x30), "192.0.2.7"), Unavailable);
     CHECK(ra.certificateCount() == 0);
-    CHECK_FALSE(ra.store->findRequestByTransaction(params.transaction_id));
+    CHECK(ra.store->listRequests(std::nullopt).empty());
     // Space again: the same message now enrolls.
     store.full = false;
     CHECK(parseCertRep(service.pkiOperation(message, "192.0.2.7"), *ra.state.ra.cert).status ==
@@ -233,12 +238,7 @@ TEST_CASE("client-chosen text is bounded in the audit table") {
 TEST_CASE("short of disk space: 503, before anything is written") {
     TestRa ra("[ra]\nmin-free-space = \"999999999MiB\"\n");  // more than any disk here
     const std::size_t before = ra.audit().size();
-    const X509Ptr mic = fixtureCert("mic-cp8875");
-    const EvpPkeyPtr mic_key = fixtureKey("mic-cp8875");
-    const X509ReqPtr csr = makeCsr(*fixtureKey("newkey-1"), {"CP-8875-SEP001A2B3C4D5E", {}, {}});
-    RequestParams params;
-    params.transaction_id = randomTransactionId();
-    const Bytes message = buildPkiMessage(params, requestDer(*csr), *mic, *mic_key, *ra.state.ra.cert);
+    const Bytes message = micRequest(ra);
     CHECK_THROWS_AS(ra.service->pkiOperation(message, "192.0.2.7"), Unavailable);
     CHECK(ra.audit().size() == before);
     CHECK(ra.certificateCount() == 0);

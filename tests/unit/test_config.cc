@@ -3,9 +3,12 @@
 #include <algorithm>
 
 #include "common/config.h"
+#include "config_support.h"
 #include "support.h"
 
 using namespace scep;
+using testsupport::checkRaRefused;
+using testsupport::raRefusal;
 
 namespace {
 
@@ -285,30 +288,6 @@ TEST_CASE("DNS name validator") {
 }
 
 // ---- the RA's tables ----
-
-namespace {
-
-std::string raRefusal(const std::string& text) {
-    try {
-        parseConfig(text, "/etc/kea-scep-ra/scep.toml");
-    } catch (const ConfigError& e) {
-        return e.what();
-    }
-    FAIL("configuration was accepted:\n" << text);
-    return {};
-}
-
-void checkRaRefused(const std::string& text, const std::string& table, const std::string& key,
-                    const std::string& rule) {
-    const std::string message = raRefusal(text);
-    CAPTURE(message);
-    CHECK(message.find("/etc/kea-scep-ra/scep.toml:") != std::string::npos);
-    CHECK(message.find(table) != std::string::npos);
-    CHECK(message.find("'" + key + "'") != std::string::npos);
-    CHECK(message.find(rule) != std::string::npos);
-}
-
-}  // namespace
 
 TEST_CASE("RA defaults apply without [ra], [ca] or [auth]; profiles are optional for the RA") {
     const Config config = parseConfig("", "/etc/kea-scep-ra/scep.toml");

@@ -2,34 +2,12 @@
 #include <doctest/doctest.h>
 
 #include "common/config.h"
+#include "config_support.h"
 
 using namespace scep;
+using namespace testsupport;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-
-namespace {
-
-std::string refusal(const std::string& text) {
-    try {
-        parseConfig(text, "/etc/kea-scep-ra/scep.toml");
-    } catch (const ConfigError& e) {
-        return e.what();
-    }
-    FAIL("configuration was accepted:\n" << text);
-    return {};
-}
-
-void checkRefused(const std::string& text, const std::string& table, const std::string& key,
-                  const std::string& rule) {
-    const std::string message = refusal(text);
-    CAPTURE(message);
-    CHECK(message.find("/etc/kea-scep-ra/scep.toml:") != std::string::npos);
-    CHECK(message.find(table) != std::string::npos);
-    CHECK(message.find("'" + key + "'") != std::string::npos);
-    CHECK(message.find(rule) != std::string::npos);
-}
-
-}  // namespace
 
 TEST_CASE("durations: a whole number and a unit") {
     CHECK(parseDuration("500ms") == milliseconds(500));
@@ -100,28 +78,28 @@ tls-handshake-timeout = "3s"
 }
 
 TEST_CASE("every listener key is validated with file, table, key and rule") {
-    checkRefused("[ra]\nmax-connections = 0\n", "[ra]", "max-connections", "from 1 to");
-    checkRefused("[admin]\nmax-connections = \"many\"\n", "[admin]", "max-connections",
+    checkRaRefused("[ra]\nmax-connections = 0\n", "[ra]", "max-connections", "from 1 to");
+    checkRaRefused("[admin]\nmax-connections = \"many\"\n", "[admin]", "max-connections",
                  "whole number");
-    checkRefused("[ra]\nmax-connections = 16\n", "[ra]", "max-connections",
+    checkRaRefused("[ra]\nmax-connections = 16\n", "[ra]", "max-connections",
                  "exceed max-connections");
-    checkRefused("[ra]\nmax-connections-per-address = 2000\n", "[ra]",
+    checkRaRefused("[ra]\nmax-connections-per-address = 2000\n", "[ra]",
                  "max-connections-per-address", "exceed max-connections");
-    checkRefused("[ra]\nmax-header-size = \"512\"\n", "[ra]", "max-header-size",
+    checkRaRefused("[ra]\nmax-header-size = \"512\"\n", "[ra]", "max-header-size",
                  "from 1KiB to 16MiB");
-    checkRefused("[admin]\nmax-header-fields = 0\n", "[admin]", "max-header-fields", "from 1 to");
-    checkRefused("[ra]\nheader-timeout = 10\n", "[ra]", "header-timeout", "duration");
-    checkRefused("[ra]\nheader-timeout = \"10\"\n", "[ra]", "header-timeout", "duration");
-    checkRefused("[ra]\nbody-timeout = \"500ms\"\n", "[ra]", "body-timeout", "from 1s to 24h");
-    checkRefused("[admin]\nwrite-timeout = \"2d\"\n", "[admin]", "write-timeout", "from 1s to 24h");
-    checkRefused("[ra]\nidle-timeout = \"30s\"\n", "[ra]", "idle-timeout", "exceed header-timeout");
-    checkRefused("[admin]\nheader-timeout = \"2s\"\n", "[admin]", "header-timeout",
+    checkRaRefused("[admin]\nmax-header-fields = 0\n", "[admin]", "max-header-fields", "from 1 to");
+    checkRaRefused("[ra]\nheader-timeout = 10\n", "[ra]", "header-timeout", "duration");
+    checkRaRefused("[ra]\nheader-timeout = \"10\"\n", "[ra]", "header-timeout", "duration");
+    checkRaRefused("[ra]\nbody-timeout = \"500ms\"\n", "[ra]", "body-timeout", "from 1s to 24h");
+    checkRaRefused("[admin]\nwrite-timeout = \"2d\"\n", "[admin]", "write-timeout", "from 1s to 24h");
+    checkRaRefused("[ra]\nidle-timeout = \"30s\"\n", "[ra]", "idle-timeout", "exceed header-timeout");
+    checkRaRefused("[admin]\nheader-timeout = \"2s\"\n", "[admin]", "header-timeout",
                  "exceed header-timeout");
-    checkRefused("[ra]\nworkers = 0\n", "[ra]", "workers", "from 1 to 256");
-    checkRefused("[ra]\nmax-queue = 0\n", "[ra]", "max-queue", "from 1 to");
+    checkRaRefused("[ra]\nworkers = 0\n", "[ra]", "workers", "from 1 to 256");
+    checkRaRefused("[ra]\nmax-queue = 0\n", "[ra]", "max-queue", "from 1 to");
     // The TLS deadline belongs to the HTTPS listener only.
-    checkRefused("[ra]\ntls-handshake-timeout = \"5s\"\n", "[ra]", "tls-handshake-timeout",
+    checkRaRefused("[ra]\ntls-handshake-timeout = \"5s\"\n", "[ra]", "tls-handshake-timeout",
                  "unknown key");
-    checkRefused("[admin]\ntls-handshake-timeout = \"forever\"\n", "[admin]",
+    checkRaRefused("[admin]\ntls-handshake-timeout = \"forever\"\n", "[admin]",
                  "tls-handshake-timeout", "duration");
 }
