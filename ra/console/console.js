@@ -830,8 +830,11 @@ function wire() {
   };
   submitTo('req-filters', applyReq);
   on('req-status', 'change', applyReq);
-  on('req-search', 'input', debounce(applyReq, 350));
-  on('req-mac', 'input', debounce(applyReq, 350));
+  const typedReq = debounce(() => {
+    if ($('req-search').value.trim() !== f.q || $('req-mac').value.trim() !== f.mac) applyReq();
+  }, 350);
+  on('req-search', 'input', typedReq);
+  on('req-mac', 'input', typedReq);
   on('req-refresh', 'click', () => { f.key = null; loadRequests(); });
   on('req-prev', 'click', () => { f.offset = Math.max(0, f.offset - f.limit); f.key = null; toTop('pending'); loadRequests(); });
   on('req-next', 'click', () => { f.offset += f.limit; f.key = null; toTop('pending'); loadRequests(); });
@@ -858,7 +861,8 @@ function wire() {
     loadCerts();
   };
   submitTo('cert-filters', applyCert);
-  on('cert-search', 'input', debounce(applyCert, 350));
+  // Typing searches by itself; a search already made by Enter or the button is not run twice.
+  on('cert-search', 'input', debounce(() => { if ($('cert-search').value.trim() !== c.q) applyCert(); }, 350));
   for (const id of ['cert-status', 'cert-limit', 'cert-expiring']) on(id, 'change', applyCert);
   on('cert-refresh', 'click', () => loadCerts());
   on('cert-prev', 'click', () => { c.offset = Math.max(0, c.offset - c.limit); toTop('certificates'); loadCerts(); });

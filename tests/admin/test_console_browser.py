@@ -113,6 +113,18 @@ class ConsoleInBrowser(h.AdminTestCase):
         from selenium.webdriver.common.by import By
         return self.driver.find_element(By.CSS_SELECTOR, selector)
 
+    def click(self, selector, what):
+        """Clicks what the selector finds, finding it again when the page re-rendered it."""
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        def attempt(d):
+            try:
+                self.css(selector).click()
+                return True
+            except StaleElementReferenceException:
+                return False
+        self.wait(attempt, what)
+
     def all_css(self, selector):
         from selenium.webdriver.common.by import By
         return self.driver.find_elements(By.CSS_SELECTOR, selector)
@@ -200,7 +212,7 @@ class ConsoleInBrowser(h.AdminTestCase):
         self.shot("02-pending-request")
         self.collect()
 
-        row.find_element("css selector", ".approve").click()
+        self.click('#req-body tr[data-request-id="%d"] .approve' % request_id, "the approve button")
         self.wait(lambda d: self.css("#flash").get_attribute("data-kind") == "success",
                   "the approval message")
         serial = ra.db("SELECT cert_serial FROM requests WHERE id = ?", (request_id,))[0][0]
@@ -225,7 +237,7 @@ class ConsoleInBrowser(h.AdminTestCase):
         self.shot("04-certificate-found")
         self.collect()
 
-        self.css(cert_row + " .revoke").click()
+        self.click(cert_row + " .revoke", "the revoke button")
         self.wait(lambda d: self.css("#revoke-dialog").get_attribute("open") is not None,
                   "the revoke dialog")
         self.assertEqual(self.css("#revoke-serial").text, serial)
@@ -321,7 +333,7 @@ class ConsoleInBrowser(h.AdminTestCase):
         self.sign_in(self.approver, "approver")
         self.go("pending")
         row = self.wait(lambda d: self.request_row(request_id, "pending"), "the pending row (approver)")
-        row.find_element("css selector", ".reject").click()
+        self.click('#req-body tr[data-request-id="%d"] .reject' % request_id, "the reject button")
         self.wait(lambda d: self.css("#reject-dialog").get_attribute("open") is not None,
                   "the reject dialog")
         self.css("#reject-confirm").click()  # no reason yet: refused in the dialog
