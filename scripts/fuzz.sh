@@ -6,7 +6,9 @@
 # target. Usage:
 #   scripts/fuzz.sh [SECONDS] [TARGET...]     # default 60 s, every target
 # Long runs (the machine is shared): nice -n 19 scripts/fuzz.sh 3600
-# Environment: FUZZ_BUILD_DIR (default build-fuzz); the corpus grows in
+#   or a number of executions each: FUZZ_RUNS=10000000 nice -n 19 scripts/fuzz.sh 0
+# Environment: FUZZ_BUILD_DIR (default build-fuzz), FUZZ_RUNS (stop after
+# that many executions; SECONDS 0 means no time limit). The corpus grows in
 # $FUZZ_BUILD_DIR/corpus/<target>, crash inputs land in .../artifacts/.
 set -eu
 cd "$(dirname "$0")/.."
@@ -45,12 +47,13 @@ for target in $targets; do
             continue
         fi
     fi
-    dict=""
-    [ -f "fuzz/$target.dict" ] && dict="-dict=fuzz/$target.dict"
+    limits="-max_total_time=$seconds"
+    [ -n "${FUZZ_RUNS:-}" ] && limits="$limits -runs=$FUZZ_RUNS"
+    [ -f "fuzz/$target.dict" ] && limits="$limits -dict=fuzz/$target.dict"
     log="$build/$target.log"
     # shellcheck disable=SC2086
-    if "$binary" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-            -artifact_prefix="$artifacts/$target-" $dict "$corpus/$target" >"$log" 2>&1; then
+    if "$binary" $limits -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+            -artifact_prefix="$artifacts/$target-" "$corpus/$target" >"$log" 2>&1; then
         result=ok
     else
         result=CRASH
