@@ -324,6 +324,12 @@ void readVendorClasses(Reader& reader, const toml::table& table, const std::stri
                               "entries must be non-empty strings of at most 255 bytes");
             continue;
         }
+        if (value->back() == '\0') {
+            reader.keyProblem(item, context, "vendor-class",
+                              "entries must not end in a NUL byte: option 60's trailing NULs are "
+                              "ignored, so such an entry would never match");
+            continue;
+        }
         profile.vendor_classes.push_back(*value);
     }
 }

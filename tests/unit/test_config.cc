@@ -208,6 +208,8 @@ TEST_CASE("vendor-class must be a non-empty list of non-empty strings") {
     checkRefused(profile("", "p1", "\"CP-8875\""), "vendor-class", "non-empty array");
     checkRefused(profile("", "p1", "[\"\"]"), "vendor-class", "non-empty strings");
     checkRefused(profile("", "p1", "[1]"), "vendor-class", "non-empty strings");
+    checkRefused(profile("", "p1", "[\"CP-8875\\u0000\"]"), "vendor-class", "NUL byte");
+    CHECK_NOTHROW(parseDhcpConfig(profile("", "p1", "[\"CP\\u0000-8875\"]"), "x.toml"));
     const std::string missing = refusal("[[profile]]\nname = \"p1\"\nserver = \"10.0.0.1\"\n"
                                         "fingerprint = \"" + std::string(40, 'a') + "\"\n");
     CHECK(missing.find("key 'vendor-class' is required") != std::string::npos);
