@@ -58,8 +58,10 @@ void checkProfiles(const DhcpConfig& config) {
                     literal += c;
                 }
             }
-            if (trimVendorClass(literal).size() != literal.size()) {
-                continue;  // option 60's trailing NULs are dropped before matching
+            if (!literal.empty() && literal.back() == '\0') {
+                // Option 60 loses trailing NULs; entries cannot end in one,
+                // so this pattern ends in '*', which takes one more byte.
+                literal += 'x';
             }
             const ProfileMatch match = config.match(literal);
             fuzz::require(match.profile == &profile && !match.ambiguous,
