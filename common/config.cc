@@ -112,6 +112,15 @@ std::string serverProblem(const std::string& server) {
     return {};
 }
 
+// A shared secret that travels in DHCP broadcasts; the RA throttles wrong
+// guesses, but a short one still falls fast. 8 is the floor, not a goal:
+// the phone guide's example is 16 hex digits, and the option-43 space
+// (server + challenge < 208 bytes) leaves room for far more.
+constexpr std::size_t kMinChallenge = 8;
+constexpr const char* kShortChallenge =
+    "must be at least 8 characters (or \"\" for none); use a random one, e.g. "
+    "`openssl rand -hex 8`";
+
 // Collects problems instead of stopping at the first: an operator fixing a
 // file wants every mistake in one go.
 class Reader {
@@ -374,6 +383,8 @@ void readProfile(Reader& reader, const toml::table& table, std::size_t ordinal,
         if (!isPrintableAscii(*challenge)) {
             reader.keyProblem(*table.get("challenge"), context, "challenge",
                               "must be printable ASCII (phones show it in a text field)");
+        } else if (!challenge->empty() && challenge->size() < kMinChallenge) {
+            reader.keyProblem(*table.get("challenge"), context, "challenge", kShortChallenge);
         } else if (!challenge->empty()) {
             profile.scep.challenge = *challenge;
         }
@@ -653,16 +664,93 @@ bool parseListen(const std::string& text, std::string& host, std::uint16_t& port
     return true;
 }
 
+// The keys of ListenerLimits, in [ra] and in [admin] (which adds the TLS one).
+const std::vector<std::string_view> kListenerKeys = {
+    "max-connections", "max-connections-per-address", "max-header-size", "max-header-fields",
+    "idle-timeout", "header-timeout", "body-timeout", "write-timeout", "workers", "max-queue"};
+
+std::set<std::string_view> withListenerKeys(std::set<std::string_view> keys, bool tls) {
+    keys.insert(kListenerKeys.begin(), kListenerKeys.end());
+    if (tls) {
+        keys.insert("tls-handshake-timeout");
+    }
+    return keys;
+}
+
+void readDuration(Reader& reader, const toml::table& table, std::string_view key,
+                  const std::string& context, std::chrono::milliseconds& target) {
+    const toml::node* node = table.get(key);
+    if (!node) {
+        return;
+    }
+    const auto text = node->value<std::string>();
+    const auto duration = node->is_string() && text ? parseDuration(*text) : std::nullopt;
+    if (!duration || *duration < std::chrono::seconds(1) || *duration > std::chrono::hours(24)) {
+        reader.keyProblem(*node, context, key,
+                          "must be a duration from 1s to 24h such as \"10s\" or \"2m\"");
+        return;
+    }
+    target = *duration;
+}
+
+void readListenerLimits(Reader& reader, const toml::table& table, const std::string& context,
+                        bool tls, ListenerLimits& limits) {
+    const auto count = [&](std::string_view key, std::int64_t max, std::size_t& target) {
+        const auto value = reader.integer(table, key, context, 1, max);
+        target = value ? static_cast<std::size_t>(*value) : target;
+    };
+    count("max-connections", 1000000, limits.max_connections);
+    count("max-connections-per-address", 1000000, limits.max_connections_per_address);
+    count("max-header-fields", 10000, limits.max_header_fields);
+    count("workers", 256, limits.workers);
+    count("max-queue", 100000, limits.max_queue);
+    // Defaults agree, so one of the two keys of a clash is always set.
+    const auto clash = [&](std::string_view small, std::string_view large,
+                           const std::string& rule) {
+        const std::string_view key = table.get(small) ? small : large;
+        reader.keyProblem(*table.get(key), context, key, rule);
+    };
+    if (limits.max_connections_per_address > limits.max_connections) {
+        clash("max-connections-per-address", "max-connections",
+              "makes max-connections-per-address (" +
+                  std::to_string(limits.max_connections_per_address) +
+                  ") exceed max-connections (" + std::to_string(limits.max_connections) + ")");
+    }
+    if (const toml::node* node = table.get("max-header-size")) {
+        const auto size = parseSize(*node);
+        if (!size || *size < 1024 || *size > 16 * 1024 * 1024) {
+            reader.keyProblem(*node, context, "max-header-size",
+                              "must be a size from 1KiB to 16MiB, e.g. \"16KiB\"");
+        } else {
+            limits.max_header_size = *size;
+        }
+    }
+    readDuration(reader, table, "idle-timeout", context, limits.idle_timeout);
+    readDuration(reader, table, "header-timeout", context, limits.header_timeout);
+    readDuration(reader, table, "body-timeout", context, limits.body_timeout);
+    readDuration(reader, table, "write-timeout", context, limits.write_timeout);
+    if (tls) {
+        readDuration(reader, table, "tls-handshake-timeout", context, limits.tls_handshake_timeout);
+    }
+    if (limits.idle_timeout > limits.header_timeout) {
+        clash("idle-timeout", "header-timeout",
+              "makes idle-timeout exceed header-timeout (the whole header must arrive within "
+              "header-timeout)");
+    }
+}
+
 void readRa(Reader& reader, const toml::table& root, const std::string& base_dir, RaSettings& ra) {
     const toml::table* table = subTable(reader, root, "ra");
+    ra.http.max_header_size = 8 * 1024 + 2 * ra.max_body;
     if (!table) {
         ra.state_dir = resolvePath(base_dir, ra.state_dir);
         return;
     }
     const std::string context = "[ra]";
-    reader.rejectUnknownKeys(*table,
-                             {"listen", "state-dir", "max-body", "paths", "cert", "key-file"},
-                             context);
+    reader.rejectUnknownKeys(
+        *table,
+        withListenerKeys({"listen", "state-dir", "max-body", "paths", "cert", "key-file"}, false),
+        context);
     if (const auto listen = reader.string(*table, "listen", context)) {
         if (!parseListen(*listen, ra.listen_host, ra.listen_port)) {
             reader.keyProblem(*table->get("listen"), context, "listen",
@@ -686,6 +774,8 @@ void readRa(Reader& reader, const toml::table& root, const std::string& base_dir
             ra.max_body = *size;
         }
     }
+    ra.http.max_header_size = 8 * 1024 + 2 * ra.max_body;
+    readListenerLimits(reader, *table, context, false, ra.http);
     if (const auto paths = reader.strings(*table, "paths", context)) {
         for (const auto& path : *paths) {
             if (path.size() < 2 || path.front() != '/' ||
@@ -819,6 +909,8 @@ void readAuth(Reader& reader, const toml::table& root, const std::string& base_d
         if (!isPrintableAscii(*challenge) || challenge->size() > 255) {
             reader.keyProblem(*table->get("challenge"), context, "challenge",
                               "must be at most 255 printable ASCII characters");
+        } else if (!challenge->empty() && challenge->size() < kMinChallenge) {
+            reader.keyProblem(*table->get("challenge"), context, "challenge", kShortChallenge);
         } else {
             auth.challenge = *challenge;
         }
@@ -841,9 +933,11 @@ void readAdmin(Reader& reader, const toml::table& root, const std::string& base_
     }
     const std::string context = "[admin]";
     reader.rejectUnknownKeys(*table,
-                             {"listen", "cert", "key-file", "client-ca", "client-cert-roles",
-                              "notify-url"},
+                             withListenerKeys({"listen", "cert", "key-file", "client-ca",
+                                               "client-cert-roles", "notify-url"},
+                                              true),
                              context);
+    readListenerLimits(reader, *table, context, true, admin.http);
     if (const auto listen = reader.string(*table, "listen", context)) {
         if (listen->empty()) {
             admin.enabled = false;
@@ -902,6 +996,27 @@ void readAdmin(Reader& reader, const toml::table& root, const std::string& base_
 }
 
 }  // namespace
+
+std::optional<std::chrono::milliseconds> parseDuration(std::string_view text) {
+    std::size_t digits = 0;
+    while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) {
+        ++digits;
+    }
+    if (digits == 0 || digits > 9) {
+        return std::nullopt;
+    }
+    const std::int64_t number = std::stoll(std::string(text.substr(0, digits)));
+    const std::string_view unit = text.substr(digits);
+    const std::pair<std::string_view, std::int64_t> units[] = {
+        {"ms", 1}, {"s", 1000}, {"m", 60 * 1000}, {"h", 3600 * 1000}, {"d", 86400 * 1000}};
+    for (const auto& [name, factor] : units) {
+        if (unit == name) {
+            const std::chrono::milliseconds value(number * factor);
+            return value <= std::chrono::hours(24 * 366) ? std::optional(value) : std::nullopt;
+        }
+    }
+    return std::nullopt;
+}
 
 const char* approvalName(Approval approval) {
     return approval == Approval::automatic ? "auto" : "manual";

@@ -4,6 +4,7 @@
 // any problem is refused as a whole.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -66,6 +67,26 @@ DhcpConfig loadDhcpConfig(const std::string& path);
 enum class Approval { automatic, manual };
 const char* approvalName(Approval approval);
 
+// "500ms", "10s", "2m", "1h", "7d": a whole number and a unit; nullopt
+// when malformed or beyond a year.
+std::optional<std::chrono::milliseconds> parseDuration(std::string_view text);
+
+// What one HTTP listener lets its clients hold ([ra] and [admin] share the
+// keys): idle or slow clients cost a little memory each, never a worker.
+struct ListenerLimits {
+    std::size_t max_connections = 1024;
+    std::size_t max_connections_per_address = 32;
+    std::size_t max_header_size = 16 * 1024;  // request line and header fields
+    std::size_t max_header_fields = 100;
+    std::chrono::milliseconds idle_timeout{std::chrono::seconds(5)};     // to a request's 1st byte
+    std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};  // to its whole header
+    std::chrono::milliseconds body_timeout{std::chrono::seconds(30)};    // header to end of body
+    std::chrono::milliseconds write_timeout{std::chrono::seconds(30)};   // one response
+    std::chrono::milliseconds tls_handshake_timeout{std::chrono::seconds(10)};  // [admin] only
+    std::size_t workers = 4;     // threads that run handlers
+    std::size_t max_queue = 64;  // complete requests waiting for a worker; beyond: 503
+};
+
 // [ra]: the SCEP listener and where state lives.
 struct RaSettings {
     std::string listen_host = "0.0.0.0";
@@ -77,6 +98,9 @@ struct RaSettings {
     // Bring-your-own RA certificate and key; generated in state_dir when empty.
     std::string cert;
     std::string key_file;
+    // max_header_size defaults to 8 KiB + 2 x max_body: room for a GET
+    // PKIOperation whose message is as large as a POST body may be.
+    ListenerLimits http;
 };
 
 // [ca]: the issuing CA.
@@ -119,6 +143,12 @@ struct AdminSettings {
     std::string client_ca;
     std::map<std::string, std::string> client_cert_roles;  // CN -> "viewer" | "approver"
     std::string notify_url;               // webhook for new pending requests
+    ListenerLimits http = [] {
+        ListenerLimits limits;
+        limits.workers = 2;
+        limits.max_queue = 32;
+        return limits;
+    }();
 };
 
 // The whole file as the RA reads it: profiles are optional here (the RA uses

@@ -14,7 +14,6 @@
 #include "ra/authenticator.h"
 #include "ra/console_assets.h"
 #include "ra/crypto.h"
-#include "ra/scep_http.h"
 #include "ra/tokens.h"
 
 namespace scep {
@@ -23,69 +22,20 @@ namespace {
 
 using nlohmann::json;
 
-// A client mistake in a request: 400 with this reason.
-class BadInput : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
-};
-
-const std::map<std::string, int> kReasons = {
-    {"unspecified", 0}, {"keyCompromise", 1}, {"cACompromise", 2}, {"affiliationChanged", 3},
-    {"superseded", 4}, {"cessationOfOperation", 5}, {"certificateHold", 6},
-    {"removeFromCRL", 8}, {"privilegeWithdrawn", 9}, {"aACompromise", 10}};
-
-std::string reasonName(int code) {
-    for (const auto& [name, value] : kReasons) {
-        if (value == code) {
-            return name;
-        }
-    }
-    return std::to_string(code);
-}
+// TLS 1.2 offers only AEAD suites with forward secrecy (ECDHE with GCM or
+// ChaCha20-Poly1305), for ECDSA and RSA keys; TLS 1.3 suites are all AEAD.
+constexpr const char* kTls12Ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
 std::string dump(const json& value) {
     return value.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-void sendJson(httplib::Response& res, const json& body, int status = 200) {
+void sendJson(http::Response& res, const json& body, int status = 200) {
     res.status = status;
     res.set_content(dump(body), "application/json");
-}
-
-json parseBody(const httplib::Request& req) {
-    if (req.body.empty()) {
-        return json::object();
-    }
-    json body = json::parse(req.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object()) {
-        throw BadInput("the body must be a JSON object");
-    }
-    return body;
-}
-
-std::int64_t integerParam(const httplib::Request& req, const char* name, std::int64_t fallback,
-                          std::int64_t min, std::int64_t max) {
-    if (!req.has_param(name)) {
-        return fallback;
-    }
-    const std::string text = req.get_param_value(name);
-    if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos) {
-        throw BadInput(std::string("parameter '") + name + "' must be a whole number");
-    }
-    const std::int64_t value = std::stoll(text);
-    if (value < min || value > max) {
-        throw BadInput(std::string("parameter '") + name + "' must be from " + std::to_string(min) +
-                       " to " + std::to_string(max));
-    }
-    return value;
-}
-
-std::int64_t pathId(const httplib::Request& req) {
-    const std::string text = req.matches[1];
-    if (text.size() > 18) {
-        throw AdminError(AdminError::Kind::not_found, "no request " + text);
-    }
-    return std::stoll(text);
 }
 
 }  // namespace
@@ -132,7 +82,7 @@ json certificateJson(const CertificateView& view, std::int64_t now) {
             {"status", stateName(c, now)},
             {"revoked_at", c.revoked_at},
             {"revocation_reason", c.revocation_reason},
-            {"revocation_reason_name", c.revoked ? reasonName(c.revocation_reason) : ""},
+            {"revocation_reason_name", c.revoked ? revocationReasonName(c.revocation_reason) : ""},
             {"request_id", c.request_id},
             {"model", view.model},
             {"mac", view.mac}};
@@ -197,7 +147,7 @@ std::string commonNameOf(X509& cert) {
 
 // Responses of the admin listener never end up in caches, frames or other
 // origins' scripts.
-void securityHeaders(httplib::Response& res) {
+void securityHeaders(http::Response& res) {
     res.set_header("Content-Security-Policy",
                    "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
     res.set_header("X-Content-Type-Options", "nosniff");
@@ -210,27 +160,6 @@ void securityHeaders(httplib::Response& res) {
 }
 
 }  // namespace
-
-std::optional<std::string> normalizeMac(const std::string& text) {
-    std::string hex;
-    for (char c : text) {
-        if (c == ':' || c == '-' || c == '.') {
-            continue;
-        }
-        if (!std::isxdigit(static_cast<unsigned char>(c))) {
-            return std::nullopt;
-        }
-        hex += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    }
-    if (hex.size() != 12) {
-        return std::nullopt;
-    }
-    std::string out;
-    for (std::size_t i = 0; i < 12; i += 2) {
-        out += (i ? ":" : "") + hex.substr(i, 2);
-    }
-    return out;
-}
 
 AdminApi::AdminApi(EnrollmentService& service, Store& store, EventLog& log, Metrics& metrics)
     : service_(service),
@@ -270,7 +199,8 @@ bool AdminApi::configureTls(SSL_CTX& ctx) const {
     const RaIdentity& identity = service_.state().admin;
     if (!identity.cert || SSL_CTX_use_certificate(&ctx, identity.cert.get()) != 1 ||
         SSL_CTX_use_PrivateKey(&ctx, identity.key.get()) != 1 ||
-        SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION) != 1) {
+        SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_set_cipher_list(&ctx, kTls12Ciphers) != 1) {
         return false;
     }
     SSL_CTX_set_options(&ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
@@ -287,7 +217,7 @@ bool AdminApi::configureTls(SSL_CTX& ctx) const {
     return true;
 }
 
-std::optional<Principal> AdminApi::authenticate(const httplib::Request& req, std::string& why) const {
+std::optional<Principal> AdminApi::authenticate(const http::Request& req, std::string& why) const {
     if (req.has_header("Authorization")) {
         const std::string header = req.get_header_value("Authorization");
         const std::string bearer = "Bearer ";
@@ -304,7 +234,7 @@ std::optional<Principal> AdminApi::authenticate(const httplib::Request& req, std
         }
         return Principal{record->name, record->role, "token"};
     }
-    X509* peer = req.ssl ? SSL_get0_peer_certificate(req.ssl) : nullptr;
+    X509* peer = req.tls ? req.tls->certificate.get() : nullptr;
     if (peer && client_cas_) {
         X509& ca = service_.state().ca->certificate();
         if (X509_check_issued(&ca, peer) == X509_V_OK) {
@@ -312,7 +242,7 @@ std::optional<Principal> AdminApi::authenticate(const httplib::Request& req, std
             return std::nullopt;
         }
         X509StoreCtxPtr ctx(X509_STORE_CTX_new());
-        STACK_OF(X509)* chain = SSL_get_peer_cert_chain(req.ssl);
+        STACK_OF(X509)* chain = req.tls->chain.get();
         const bool trusted = ctx && X509_STORE_CTX_init(ctx.get(), client_cas_.get(), peer, chain) == 1 &&
                              X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_CLIENT) == 1 &&
                              X509_verify_cert(ctx.get()) == 1;
@@ -334,16 +264,18 @@ std::optional<Principal> AdminApi::authenticate(const httplib::Request& req, std
     return std::nullopt;
 }
 
-void AdminApi::refuse(httplib::Response& res, int status, const std::string& why,
-                      const std::string& actor, const httplib::Request& req) {
-    AuditEvent event;
-    event.actor = actor;
-    event.action = "api";
-    event.outcome = "failure";
-    event.reason = std::to_string(status) + " " + req.method + " " + req.path + ": " + why;
-    event.peer = req.remote_addr;
-    store_.audit(event);
-    log_.audit(event);
+void AdminApi::refuse(http::Response& res, int status, const std::string& why,
+                      const std::string& actor, const http::Request& req, bool audit) {
+    if (audit) {
+        AuditEvent event;
+        event.actor = actor;
+        event.action = "api";
+        event.outcome = "failure";
+        event.reason = std::to_string(status) + " " + req.method + " " + req.path + ": " + why;
+        event.peer = req.remote_addr;
+        store_.audit(event);
+        log_.audit(event);
+    }
     // The client sees the reason, except which part of a token was wrong.
     sendJson(res, {{"error", status == 401 ? std::string("authentication required or invalid") : why}},
              status);
@@ -352,8 +284,8 @@ void AdminApi::refuse(httplib::Response& res, int status, const std::string& why
     }
 }
 
-httplib::Server::Handler AdminApi::guard(const char* role, Handler handler) {
-    return [this, role, handler](const httplib::Request& req, httplib::Response& res) {
+http::Handler AdminApi::guard(const char* role, Handler handler) {
+    return [this, role, handler](const http::Request& req, http::Response& res) {
         std::string why;
         const auto principal = authenticate(req, why);
         if (!principal) {
@@ -388,52 +320,38 @@ httplib::Server::Handler AdminApi::guard(const char* role, Handler handler) {
     };
 }
 
-void AdminApi::install(httplib::Server& server) {
-    server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-        if (!hasTransferEncoding(req)) {  // see scep_http.h: chunked bodies escape the size limit
-            return httplib::Server::HandlerResponse::Unhandled;
-        }
-        refuse(res, 411, "request bodies need a Content-Length (Transfer-Encoding refused)",
-               "anonymous", req);
-        res.set_header("Connection", "close");
-        securityHeaders(res);
-        return httplib::Server::HandlerResponse::Handled;
-    });
-    server.set_post_routing_handler([](const httplib::Request&, httplib::Response& res) {
-        securityHeaders(res);
-    });
-    server.set_error_handler(httplib::Server::HandlerWithResponse(
-        [](const httplib::Request&, httplib::Response& res) {
-            if (!res.body.empty()) {
-                return httplib::Server::HandlerResponse::Unhandled;
-            }
-            sendJson(res, {{"error", res.status == 404 ? std::string("not found")
-                                                        : "request refused (HTTP " +
-                                                              std::to_string(res.status) + ")"}},
-                     res.status);
-            return httplib::Server::HandlerResponse::Handled;
-        }));
-    server.set_exception_handler(
-        [this](const httplib::Request& req, httplib::Response& res, std::exception_ptr error) {
-            log_.error("admin request failed", {{"path", req.path}, {"error", describe(error)}});
-            sendJson(res, {{"error", "internal error"}}, 500);
-        });
-    routes(server);
+void AdminApi::install(http::Router& router, http::ServerHooks& hooks) {
+    // Refusals by the server itself (limits, Transfer-Encoding, malformed
+    // requests): audited within the server's budget, with a JSON body.
+    hooks.refused = [this](const http::Request& req, http::Response& res, const std::string& why,
+                           bool audit) { refuse(res, res.status, why, "anonymous", req, audit); };
+    hooks.fallback = [](http::Response& res, const std::string& why) {
+        sendJson(res, {{"error", why}}, res.status);
+    };
+    hooks.finish = securityHeaders;
+    hooks.not_found = [](const http::Request&, http::Response& res) {
+        sendJson(res, {{"error", "not found"}}, 404);
+    };
+    hooks.failed = [this](const http::Request& req, http::Response& res, std::exception_ptr error) {
+        log_.error("admin request failed", {{"path", req.path}, {"error", describe(error)}});
+        sendJson(res, {{"error", "internal error"}}, 500);
+    };
+    routes(router);
 }
 
-void AdminApi::routes(httplib::Server& server) {
+void AdminApi::routes(http::Router& server) {
     auto asset = [](std::string_view body, const char* type) {
-        return [body, type](const httplib::Request&, httplib::Response& res) {
+        return [body, type](const http::Request&, http::Response& res) {
             res.set_content(body.data(), body.size(), type);
             res.set_header("Cache-Control", "no-cache");
         };
     };
     server.Get("/", asset(kConsoleIndexHtml, "text/html; charset=utf-8"));
-    server.Get("/favicon.ico", [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
+    server.Get("/favicon.ico", [](const http::Request&, http::Response& res) { res.status = 204; });
     server.Get("/assets/console.js", asset(kConsoleJs, "text/javascript; charset=utf-8"));
     server.Get("/assets/console.css", asset(kConsoleCss, "text/css; charset=utf-8"));
 
-    server.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
+    server.Get("/healthz", [this](const http::Request&, http::Response& res) {
         json checks = json::object();
         bool ok = true;
         try {
@@ -455,40 +373,21 @@ void AdminApi::routes(httplib::Server& server) {
         sendJson(res, {{"status", ok ? "ok" : "fail"}, {"checks", checks}}, ok ? 200 : 503);
     });
 
-    server.Get("/metrics", guard("viewer", [this](const Principal&, const httplib::Request&,
-                                                  httplib::Response& res) {
+    server.Get("/metrics", guard("viewer", [this](const Principal&, const http::Request&,
+                                                  http::Response& res) {
                    const std::string text =
                        metrics_.render(store_, std::time(nullptr), service_.crlInfo().next_update);
                    res.set_content(text, "text/plain; version=0.0.4");
                }));
 
-    server.Get("/api/whoami", guard("viewer", [](const Principal& who, const httplib::Request&,
-                                                 httplib::Response& res) {
+    server.Get("/api/whoami", guard("viewer", [](const Principal& who, const http::Request&,
+                                                 http::Response& res) {
                    sendJson(res, {{"name", who.name}, {"role", who.role}, {"via", who.via}});
                }));
 
-    server.Get("/api/requests", guard("viewer", [this](const Principal&, const httplib::Request& req,
-                                                       httplib::Response& res) {
-                   RequestFilter filter;
-                   if (req.has_param("status") && !req.get_param_value("status").empty()) {
-                       filter.status = requestStatusFromName(req.get_param_value("status"));
-                       if (!filter.status) {
-                           throw BadInput("status must be pending, issued or rejected");
-                       }
-                   }
-                   filter.model = req.get_param_value("model");
-                   if (req.has_param("mac") && !req.get_param_value("mac").empty()) {
-                       const auto mac = normalizeMac(req.get_param_value("mac"));
-                       if (!mac) {
-                           throw BadInput("mac must be 12 hex digits, separators optional");
-                       }
-                       filter.mac = *mac;
-                   }
-                   filter.text = req.get_param_value("q");
-                   filter.since = integerParam(req, "since", 0, 0, INT64_MAX / 2);
-                   filter.until = integerParam(req, "until", 0, 0, INT64_MAX / 2);
-                   filter.limit = static_cast<std::size_t>(integerParam(req, "limit", 50, 1, 500));
-                   filter.offset = static_cast<std::size_t>(integerParam(req, "offset", 0, 0, INT64_MAX / 2));
+    server.Get("/api/requests", guard("viewer", [this](const Principal&, const http::Request& req,
+                                                       http::Response& res) {
+                   const RequestFilter filter = parseRequestFilter(req.params);
                    const auto page = store_.findRequests(filter);
                    json items = json::array();
                    for (const auto& request : page.items) {
@@ -498,58 +397,35 @@ void AdminApi::routes(httplib::Server& server) {
                }));
 
     server.Get(R"(/api/requests/(\d+))",
-               guard("viewer", [this](const Principal&, const httplib::Request& req, httplib::Response& res) {
-                   const auto request = store_.findRequest(pathId(req));
+               guard("viewer", [this](const Principal&, const http::Request& req, http::Response& res) {
+                   const auto request = store_.findRequest(parseRequestId(req.matches[1]));
                    if (!request) {
-                       throw AdminError(AdminError::Kind::not_found, "no request " + std::string(req.matches[1]));
+                       throw AdminError(AdminError::Kind::not_found,
+                                        "no request " + req.matches[1]);
                    }
                    sendJson(res, requestToJson(*request));
                }));
 
     server.Post(R"(/api/requests/(\d+)/approve)",
-                guard("approver", [this](const Principal& who, const httplib::Request& req,
-                                         httplib::Response& res) {
-                    sendJson(res, {{"serial", service_.approve(pathId(req), who.name, req.remote_addr)}});
+                guard("approver", [this](const Principal& who, const http::Request& req,
+                                         http::Response& res) {
+                    const std::int64_t id = parseRequestId(req.matches[1]);
+                    sendJson(res, {{"serial", service_.approve(id, who.name, req.remote_addr)}});
                 }));
 
     server.Post(R"(/api/requests/(\d+)/reject)",
-                guard("approver", [this](const Principal& who, const httplib::Request& req,
-                                         httplib::Response& res) {
-                    const json body = parseBody(req);
-                    if (!body.contains("reason") || !body["reason"].is_string() ||
-                        body["reason"].get<std::string>().empty() ||
-                        body["reason"].get<std::string>().size() > 500) {
-                        throw BadInput("a rejection needs a \"reason\" of 1-500 characters");
-                    }
-                    service_.reject(pathId(req), body["reason"].get<std::string>(), who.name,
-                                    req.remote_addr);
+                guard("approver", [this](const Principal& who, const http::Request& req,
+                                         http::Response& res) {
+                    const std::string reason = parseRejectReason(parseJsonBody(req.body));
+                    const std::int64_t id = parseRequestId(req.matches[1]);
+                    service_.reject(id, reason, who.name, req.remote_addr);
                     sendJson(res, {{"status", "rejected"}});
                 }));
 
-    server.Get("/api/certificates", guard("viewer", [this](const Principal&, const httplib::Request& req,
-                                                           httplib::Response& res) {
-                   CertificateFilter filter;
-                   filter.now = std::time(nullptr);
-                   const std::string q = req.get_param_value("q");
-                   const bool separated = q.find_first_of(":-.") != std::string::npos;
-                   const auto mac = separated ? normalizeMac(q) : std::nullopt;
-                   filter.text = mac ? *mac : q;
-                   const std::string status = req.get_param_value("status");
-                   if (status == "valid") {
-                       filter.state = CertificateState::valid;
-                   } else if (status == "revoked") {
-                       filter.state = CertificateState::revoked;
-                   } else if (status == "expired") {
-                       filter.state = CertificateState::expired;
-                   } else if (!status.empty() && status != "all") {
-                       throw BadInput("status must be valid, revoked or expired");
-                   }
-                   const std::int64_t days = integerParam(req, "expiring_within_days", 0, 0, 36500);
-                   if (days > 0) {
-                       filter.expiring_before = filter.now + days * 86400;
-                   }
-                   filter.limit = static_cast<std::size_t>(integerParam(req, "limit", 50, 1, 500));
-                   filter.offset = static_cast<std::size_t>(integerParam(req, "offset", 0, 0, INT64_MAX / 2));
+    server.Get("/api/certificates", guard("viewer", [this](const Principal&, const http::Request& req,
+                                                           http::Response& res) {
+                   const CertificateFilter filter =
+                       parseCertificateFilter(req.params, std::time(nullptr));
                    const auto page = store_.findCertificates(filter);
                    json items = json::array();
                    for (const auto& view : page.items) {
@@ -558,7 +434,7 @@ void AdminApi::routes(httplib::Server& server) {
                    sendJson(res, {{"total", page.total}, {"items", items}});
                }));
 
-    auto findCertificate = [this](const httplib::Request& req) {
+    auto findCertificate = [this](const http::Request& req) {
         const std::string serial = req.matches[1];
         auto record = store_.findCertificate(serial);
         if (!record) {
@@ -568,8 +444,8 @@ void AdminApi::routes(httplib::Server& server) {
     };
 
     server.Get(R"(/api/certificates/([0-9A-F]{1,64}))",
-               guard("viewer", [this, findCertificate](const Principal&, const httplib::Request& req,
-                                                       httplib::Response& res) {
+               guard("viewer", [this, findCertificate](const Principal&, const http::Request& req,
+                                                       http::Response& res) {
                    const CertificateRecord record = findCertificate(req);
                    CertificateView view{record, "", ""};
                    if (record.request_id != 0) {
@@ -585,38 +461,26 @@ void AdminApi::routes(httplib::Server& server) {
                }));
 
     server.Get(R"(/api/certificates/([0-9A-F]{1,64})/pem)",
-               guard("viewer", [findCertificate](const Principal&, const httplib::Request& req,
-                                                 httplib::Response& res) {
+               guard("viewer", [findCertificate](const Principal&, const http::Request& req,
+                                                 http::Response& res) {
                    const CertificateRecord record = findCertificate(req);
                    res.set_content(certificatePem(*certificateFromDer(record.der)), "application/x-pem-file");
                    res.set_header("Content-Disposition", "attachment; filename=\"" + record.serial + ".pem\"");
                }));
 
     server.Post(R"(/api/certificates/([0-9A-F]{1,64})/revoke)",
-                guard("approver", [this](const Principal& who, const httplib::Request& req,
-                                         httplib::Response& res) {
-                    const json body = parseBody(req);
-                    int reason = 0;
-                    if (body.contains("reason")) {
-                        const json& value = body["reason"];
-                        if (value.is_number_integer()) {
-                            // Range-checked before narrowing: 2^32 + 1 must not become 1.
-                            const auto number = value.get<std::int64_t>();
-                            reason = number >= 0 && number <= 10 ? static_cast<int>(number) : -1;
-                        } else if (value.is_string() && kReasons.count(value.get<std::string>())) {
-                            reason = kReasons.at(value.get<std::string>());
-                        } else {
-                            throw BadInput("reason must be an RFC 5280 CRLReason name or number");
-                        }
-                    }
+                guard("approver", [this](const Principal& who, const http::Request& req,
+                                         http::Response& res) {
+                    const int reason = parseRevocationReason(parseJsonBody(req.body));
                     service_.revoke(req.matches[1], reason, who.name, req.remote_addr);
                     sendJson(res, {{"status", "revoked"}});
                 }));
 
-    server.Get("/api/audit", guard("viewer", [this](const Principal&, const httplib::Request& req,
-                                                    httplib::Response& res) {
-                   const auto limit = static_cast<std::size_t>(integerParam(req, "limit", 100, 1, 500));
-                   const auto events = store_.listAudit(limit, integerParam(req, "before", 0, 0, INT64_MAX / 2));
+    server.Get("/api/audit", guard("viewer", [this](const Principal&, const http::Request& req,
+                                                    http::Response& res) {
+                   const AuditPage page = parseAuditPage(req.params);
+                   const std::size_t limit = page.limit;
+                   const auto events = store_.listAudit(limit, page.before);
                    json items = json::array();
                    for (const auto& event : events) {
                        items.push_back(auditJson(event));
@@ -625,8 +489,8 @@ void AdminApi::routes(httplib::Server& server) {
                    sendJson(res, {{"items", items}, {"next_before", next}});
                }));
 
-    server.Get("/api/ca", guard("viewer", [this](const Principal&, const httplib::Request&,
-                                                 httplib::Response& res) {
+    server.Get("/api/ca", guard("viewer", [this](const Principal&, const http::Request&,
+                                                 http::Response& res) {
                    State& state = service_.state();
                    const CrlInfo crl = service_.crlInfo();
                    const Config& config = service_.config();
@@ -644,8 +508,8 @@ void AdminApi::routes(httplib::Server& server) {
                                                       std::to_string(config.ra.listen_port)}});
                }));
 
-    server.Get("/api/tokens", guard("approver", [this](const Principal&, const httplib::Request&,
-                                                       httplib::Response& res) {
+    server.Get("/api/tokens", guard("approver", [this](const Principal&, const http::Request&,
+                                                       http::Response& res) {
                    json items = json::array();
                    for (const auto& token : store_.listTokens()) {
                        items.push_back({{"name", token.name},
@@ -656,17 +520,9 @@ void AdminApi::routes(httplib::Server& server) {
                    sendJson(res, {{"items", items}});
                }));
 
-    server.Post("/api/tokens", guard("approver", [this](const Principal& who, const httplib::Request& req,
-                                                        httplib::Response& res) {
-                    const json body = parseBody(req);
-                    const std::string name = body.value("name", "");
-                    const std::string role = body.value("role", "");
-                    if (!isValidTokenName(name)) {
-                        throw BadInput("name must be 1-64 of letters, digits, '.', '_', '@', '-'");
-                    }
-                    if (!isRole(role)) {
-                        throw BadInput("role must be viewer or approver");
-                    }
+    server.Post("/api/tokens", guard("approver", [this](const Principal& who, const http::Request& req,
+                                                        http::Response& res) {
+                    const auto [name, role] = parseNewToken(parseJsonBody(req.body));
                     const NewToken token = makeToken(name, role, who.name);
                     AuditEvent event;
                     event.actor = who.name;
@@ -686,13 +542,13 @@ void AdminApi::routes(httplib::Server& server) {
 
     // Anything else under /api/ still needs a credential (and is audited)
     // before it learns that it does not exist.
-    const auto unknown = guard("viewer", [](const Principal&, const httplib::Request& req,
-                                            httplib::Response&) {
+    const auto unknown = guard("viewer", [](const Principal&, const http::Request& req,
+                                            http::Response&) {
         throw AdminError(AdminError::Kind::not_found, "no such endpoint: " + req.method + " " + req.path);
     });
     server.Delete(R"(/api/tokens/([A-Za-z0-9._@-]{1,64}))",
-                  guard("approver", [this](const Principal& who, const httplib::Request& req,
-                                           httplib::Response& res) {
+                  guard("approver", [this](const Principal& who, const http::Request& req,
+                                           http::Response& res) {
                       AuditEvent event;
                       event.actor = who.name;
                       event.action = "token-delete";
@@ -701,7 +557,7 @@ void AdminApi::routes(httplib::Server& server) {
                       event.peer = req.remote_addr;
                       if (!store_.deleteToken(req.matches[1], event)) {
                           throw AdminError(AdminError::Kind::not_found,
-                                           "no token named '" + std::string(req.matches[1]) + "'");
+                                           "no token named '" + req.matches[1] + "'");
                       }
                       log_.audit(event);
                       sendJson(res, {{"status", "deleted"}});

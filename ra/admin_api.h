@@ -7,12 +7,14 @@
 #include <optional>
 #include <string>
 
-#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "common/openssl_ptr.h"
+#include "ra/admin_input.h"
 #include "ra/enrollment.h"
 #include "ra/event_log.h"
+#include "ra/http/router.h"
+#include "ra/http/server.h"
 #include "ra/metrics.h"
 #include "ra/store.h"
 
@@ -24,9 +26,6 @@ struct Principal {
     std::string via;   // "token" | "client-certificate"
 };
 
-// "00:1A:2B:3C:4D:5E" from any usual notation, or nullopt.
-std::optional<std::string> normalizeMac(const std::string& text);
-
 // A request as the API (and the webhook) show it.
 nlohmann::json requestToJson(const RequestRecord& request);
 
@@ -34,23 +33,25 @@ class AdminApi {
 public:
     AdminApi(EnrollmentService& service, Store& store, EventLog& log, Metrics& metrics);
 
-    void install(httplib::Server& server);
+    // The routes, and the hooks that give the server's own refusals a JSON
+    // body, an audit event and the security headers.
+    void install(http::Router& router, http::ServerHooks& hooks);
 
-    // TLS for the listener: the admin identity, TLS 1.2+, and, when a client
-    // CA is configured, a request for client certificates. Chains are checked
-    // per request (so failures are audited), not in the handshake.
+    // TLS for the listener: the admin identity, TLS 1.2+ (1.2 with AEAD
+    // suites and forward secrecy only), and, when a client CA is configured,
+    // a request for client certificates. Chains are checked per request (so
+    // failures are audited), not in the handshake.
     bool configureTls(SSL_CTX& ctx) const;
 
     // Who is asking; nullopt with `why` set when nobody acceptable is.
-    std::optional<Principal> authenticate(const httplib::Request& req, std::string& why) const;
+    std::optional<Principal> authenticate(const http::Request& req, std::string& why) const;
 
 private:
-    using Handler =
-        std::function<void(const Principal&, const httplib::Request&, httplib::Response&)>;
-    httplib::Server::Handler guard(const char* role, Handler handler);
-    void refuse(httplib::Response& res, int status, const std::string& why, const std::string& actor,
-                const httplib::Request& req);
-    void routes(httplib::Server& server);
+    using Handler = std::function<void(const Principal&, const http::Request&, http::Response&)>;
+    http::Handler guard(const char* role, Handler handler);
+    void refuse(http::Response& res, int status, const std::string& why, const std::string& actor,
+                const http::Request& req, bool audit = true);
+    void routes(http::Router& router);
     void refuseOwnCaAsAdminCa() const;
 
     EnrollmentService& service_;

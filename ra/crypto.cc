@@ -170,19 +170,15 @@ EvpPkeyPtr loadPrivateKeyFile(const std::string& path) {
     return key;
 }
 
-void writePrivateKeyFile(const std::string& path, const EVP_PKEY& key) {
-    BioPtr bio = memoryBio();
-    if (PEM_write_bio_PrivateKey(bio.get(), &key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
-        throw CryptoError("cannot PEM-encode private key");
-    }
-    const std::string pem = bioText(*bio);
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+void writeNewFile(const std::string& path, const std::string& content, unsigned mode) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0) {
         throw std::runtime_error("cannot create '" + path + "': " + std::strerror(errno));
     }
-    // The umask cannot widen 0600, but it can narrow it; make it exact.
-    const bool ok = ::fchmod(fd, 0600) == 0 &&
-                    ::write(fd, pem.data(), pem.size()) == static_cast<ssize_t>(pem.size()) &&
+    // The umask cannot widen the mode, but it can narrow it; make it exact.
+    const bool ok = ::fchmod(fd, mode) == 0 &&
+                    ::write(fd, content.data(), content.size()) ==
+                        static_cast<ssize_t>(content.size()) &&
                     ::fsync(fd) == 0;
     const int saved = errno;
     ::close(fd);
@@ -190,6 +186,27 @@ void writePrivateKeyFile(const std::string& path, const EVP_PKEY& key) {
         ::unlink(path.c_str());
         throw std::runtime_error("cannot write '" + path + "': " + std::strerror(saved));
     }
+}
+
+void writePrivateKeyFile(const std::string& path, const EVP_PKEY& key) {
+    BioPtr bio = memoryBio();
+    if (PEM_write_bio_PrivateKey(bio.get(), &key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+        throw CryptoError("cannot PEM-encode private key");
+    }
+    writeNewFile(path, bioText(*bio), 0600);
+}
+
+void syncDirectory(const std::string& dir) {
+    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        ::fsync(fd);
+        ::close(fd);
+    }
+}
+
+bool fileExists(const std::string& path) {
+    struct stat info {};
+    return ::stat(path.c_str(), &info) == 0;
 }
 
 void writeFileAtomically(const std::string& path, const std::string& content, unsigned mode) {

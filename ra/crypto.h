@@ -43,9 +43,14 @@ bool isValidKeySpec(const std::string& spec);
 bool isRsa(const EVP_PKEY& key);
 
 EvpPkeyPtr loadPrivateKeyFile(const std::string& path);
-// PEM, created with mode 0600 before any byte is written; refuses to
-// overwrite.
+// A new file with exactly `mode` from before any byte is written, synced;
+// refuses to overwrite (O_EXCL).
+void writeNewFile(const std::string& path, const std::string& content, unsigned mode);
+// PEM, written with writeNewFile(..., 0600).
 void writePrivateKeyFile(const std::string& path, const EVP_PKEY& key);
+// Makes a rename or link in `dir` durable: the directory itself is synced.
+void syncDirectory(const std::string& dir);
+bool fileExists(const std::string& path);
 // Written to a temporary file and renamed, so readers never see half a file.
 void writeFileAtomically(const std::string& path, const std::string& content, unsigned mode);
 

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <openssl/objects.h>
+
 #include "ra/crypto.h"
 
 namespace scep {
@@ -73,6 +75,21 @@ std::vector<SubjectAltName> sansFromJson(const std::string& details) {
     return out;
 }
 
+// What a client is told about a message that cannot be answered: our own
+// words only, short. OpenSSL's reasons (CryptoError appends them after
+// ": error:") stay in the audit trail and the log.
+std::string clientReason(const std::exception& e) {
+    if (dynamic_cast<const ScepError*>(&e) == nullptr) {
+        return "not a SCEP message";
+    }
+    std::string ours = e.what();
+    ours = ours.substr(0, ours.find(": error:"));
+    if (ours.size() > 80) {
+        ours = ours.substr(0, 80) + "...";
+    }
+    return "not a usable SCEP message: " + ours;
+}
+
 }  // namespace
 
 EnrollmentService::EnrollmentService(const Config& config, State& state, Store& store, EventLog& log,
@@ -87,7 +104,12 @@ EnrollmentService::EnrollmentService(const Config& config, State& state, Store& 
 }
 
 std::string EnrollmentService::capabilities() {
-    return "POSTPKIOperation\nSCEPStandard\nRenewal\nAES\nDES3\nSHA-1\nSHA-256\nSHA-384\nSHA-512\n";
+    std::string caps = "POSTPKIOperation\nSCEPStandard\nRenewal\nAES\nDES3\n";
+    for (const AcceptedDigest& digest : acceptedDigests()) {
+        caps += digest.capability;
+        caps += '\n';
+    }
+    return caps;
 }
 
 std::mutex& EnrollmentService::lockFor(const std::string& transaction_id) {
@@ -112,7 +134,7 @@ Bytes EnrollmentService::pkiOperation(const Bytes& message, const std::string& p
         if (hooks_.on_message) {
             hooks_.on_message({"unparseable", "failure", "", 0, false});
         }
-        throw UnanswerableMessage(ctx.event.reason);
+        throw UnanswerableMessage(clientReason(e));
     }
     Bytes reply = answer(ctx);
     if (hooks_.on_message) {
@@ -128,6 +150,13 @@ Bytes EnrollmentService::answer(Context& ctx) {
     ctx.event.action = messageTypeName(ctx.request.message_type);
     ctx.event.identity = nameText(X509_get_subject_name(ctx.request.signer.get()));
 
+    if (!isAcceptedDigest(ctx.request.digest_nid)) {
+        const int refused = ctx.request.digest_nid;
+        ctx.request.digest_nid = 0;  // the FAILURE itself is signed with SHA-256
+        return failure(ctx, FailInfo::badAlg,
+                       std::string("digest ") + OBJ_nid2sn(refused) +
+                           " is refused; use one GetCACaps lists");
+    }
     const int type = ctx.request.message_type;
     const bool handled = type == static_cast<int>(MessageType::PKCSReq) ||
                          type == static_cast<int>(MessageType::RenewalReq) ||

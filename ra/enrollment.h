@@ -23,7 +23,8 @@
 namespace scep {
 
 // A message with nothing authentic in it to answer: the HTTP layer sends
-// 400 with this reason (the event is already audited).
+// 400 with this short, client-facing reason (the event, with the detail,
+// is already audited and logged).
 class UnanswerableMessage : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
@@ -70,7 +71,8 @@ public:
 
     // GetCACaps: what every Debian client needs to pick AES/SHA-256 and POST
     // (strongSwan 5.9.8 tests capability bits off by one: it needs SHA-384
-    // listed to use AES; see ra/INTEROP.md).
+    // listed to use AES; see ra/INTEROP.md), and exactly the digests
+    // requests may use.
     static std::string capabilities();
     // GetCACert: degenerate SignedData with the RA certificate, then the CA.
     const Bytes& caCertificates() const { return ca_certificates_; }

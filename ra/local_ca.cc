@@ -1,11 +1,14 @@
 #include "ra/local_ca.h"
 
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <functional>
+#include <optional>
 #include <stdexcept>
 
 #include <openssl/bn.h>
@@ -13,6 +16,7 @@
 #include <openssl/rand.h>
 
 #include "ra/crypto.h"
+#include "ra/sqlite_files.h"
 
 namespace scep {
 
@@ -151,33 +155,31 @@ std::time_t notAfterOf(const X509& cert) {
     return asn1TimeToUnix(X509_get0_notAfter(&cert));
 }
 
-bool exists(const std::string& path) {
-    struct stat info {};
-    return ::stat(path.c_str(), &info) == 0;
-}
 
-void makeStateDir(const std::string& dir) {
-    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-        throw std::runtime_error("cannot create state-dir '" + dir + "': " + std::strerror(errno));
-    }
-    struct stat info {};
-    if (::stat(dir.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) {
-        throw std::runtime_error("state-dir '" + dir + "' is not a directory");
-    }
-}
 
-// Key first, certificate last: a certificate on disk always has its key,
-// and a crash before the rename leaves no certificate, so the next start
-// generates afresh (nothing can have been issued under the lost key).
-void saveKeyAndCertificate(const std::string& key_path, const std::string& cert_path,
-                           const EVP_PKEY& key, const X509& cert) {
+// A new key appears under its name with link(), which fails when the name
+// exists: no start-up ever replaces a key (a rename would, silently).
+void publishKey(const std::string& key_path, const EVP_PKEY& key) {
     const std::string temporary = key_path + ".tmp";
     ::unlink(temporary.c_str());
     writePrivateKeyFile(temporary, key);
-    if (::rename(temporary.c_str(), key_path.c_str()) != 0) {
-        throw std::runtime_error("cannot write '" + key_path + "': " + std::strerror(errno));
+    const int rc = ::link(temporary.c_str(), key_path.c_str());
+    const int saved = errno;
+    ::unlink(temporary.c_str());
+    if (rc != 0) {
+        throw std::runtime_error(saved == EEXIST ? "refusing to replace the existing key '" +
+                                                       key_path + "'"
+                                                 : "cannot write '" + key_path +
+                                                       "': " + std::strerror(saved));
     }
+}
+
+// Key first, certificate last: a certificate on disk always has its key.
+void saveKeyAndCertificate(const std::string& key_path, const std::string& cert_path,
+                           const EVP_PKEY& key, const X509& cert) {
+    publishKey(key_path, key);
     writeFileAtomically(cert_path, certificatePem(cert), 0644);
+    syncDirectory(cert_path.substr(0, cert_path.rfind('/')));
 }
 
 // A certificate for one of the RA's own services (SCEP RA, admin TLS),
@@ -195,26 +197,20 @@ struct Loaded {
     EvpPkeyPtr key;
 };
 
-RaIdentity issueServiceIdentity(const Config& config, LocalCa& ca, std::time_t now,
-                                const ServiceSpec& service, const std::string& key_path,
-                                const std::string& cert_path, std::vector<std::string>& created) {
-    EvpPkeyPtr key = generateKey(service.key_type);
+X509Ptr issueServiceCertificate(const Config& config, LocalCa& ca, std::time_t now,
+                                const ServiceSpec& service, EVP_PKEY& key) {
     CaSettings subject_only;
     subject_only.organization = config.ca.organization;
     const X509NamePtr name = makeName(config.ca.name + service.cn_suffix, subject_only);
     CertificateSpec spec;
     spec.subject = name.get();
-    spec.subject_key = key.get();
+    spec.subject_key = &key;
     spec.not_before = now - kClockSkew;
     spec.not_after = std::min(now + kRaLifetime, notAfterOf(ca.certificate()));
     spec.key_usage = service.key_usage;
     spec.extended_key_usage = service.extended_key_usage;
     spec.sans = service.sans;
-    X509Ptr cert = signCertificate(spec, &ca.certificate(), ca.key());
-    saveKeyAndCertificate(key_path, cert_path, *key, *cert);
-    created.push_back(key_path);
-    created.push_back(cert_path);
-    return {std::move(cert), std::move(key)};
+    return signCertificate(spec, &ca.certificate(), ca.key());
 }
 
 Loaded loadPair(const std::string& cert_path, const std::string& key_path, const char* role) {
@@ -233,12 +229,75 @@ bool issuedBy(X509& cert, X509& issuer) {
     return ok;
 }
 
-std::unique_ptr<LocalCa> loadOrCreateCa(const Config& config, std::time_t now, bool create,
+// Entries of a state-dir other than the lock serve holds while running.
+std::vector<std::string> stateEntries(const std::string& dir) {
+    std::vector<std::string> entries;
+    DIR* handle = ::opendir(dir.c_str());
+    if (!handle) {
+        return entries;
+    }
+    while (const dirent* entry = ::readdir(handle)) {
+        const std::string name = entry->d_name;
+        if (name != "." && name != ".." && name != kLockFile) {
+            entries.push_back(name);
+        }
+    }
+    ::closedir(handle);
+    std::sort(entries.begin(), entries.end());
+    return entries;
+}
+
+std::string listed(const std::vector<std::string>& names) {
+    std::string out;
+    for (std::size_t i = 0; i < names.size() && i < 5; ++i) {
+        out += (i ? ", '" : "'") + names[i] + "'";
+    }
+    return names.size() > 5 ? out + ", ..." : out;
+}
+
+// When may a CA be generated? Only where it cannot orphan anything: a new
+// state-dir on first start, or on the operator's explicit `scep-ra init`
+// as long as no record of an earlier CA is left.
+void checkMayCreateCa(const Config& config, Creation creation) {
+    const std::string& dir = config.ra.state_dir;
+    if (creation == Creation::none) {
+        throw std::runtime_error("state-dir '" + dir +
+                                 "' holds no CA yet; start 'scep-ra serve' once to create it");
+    }
+    const std::vector<std::string> entries = stateEntries(dir);
+    if (creation == Creation::first_start && !entries.empty()) {
+        throw std::runtime_error(
+            "state-dir '" + dir + "' holds " + listed(entries) +
+            " but no CA (ca.pem, ca.key): refusing to create a new CA over existing state. If the "
+            "CA files were moved, put them back, or restore a backup (scep-ra restore DIR); to start "
+            "a new CA on purpose, use an empty state-dir or run 'scep-ra init'");
+    }
+    const std::string database = stateFile(config, kDatabaseFile);
+    if (fileExists(database) && sqliteSchemaVersion(database) > 0) {
+        throw std::runtime_error("'" + database +
+                                 "' holds the records of an earlier CA: a new CA would be unable to "
+                                 "revoke what it lists. Move scep-ra.db* out of state-dir first");
+    }
+}
+
+std::unique_ptr<LocalCa> loadOrCreateCa(const Config& config, std::time_t now, Creation creation,
                                         std::vector<std::string>& created) {
     const bool own = !config.ca.cert.empty();
     const std::string cert_path = own ? config.ca.cert : stateFile(config, "ca.pem");
     const std::string key_path = own ? config.ca.key_file : stateFile(config, "ca.key");
-    if (own || exists(cert_path)) {
+    if (!own && fileExists(key_path) && !fileExists(cert_path)) {
+        throw std::runtime_error(
+            "'" + key_path + "' exists but '" + cert_path +
+            "' does not: refusing to start, a new CA would orphan every certificate the existing "
+            "one issued. Put ca.pem back, or restore a backup (scep-ra restore DIR); never delete "
+            "ca.key");
+    }
+    if (own || fileExists(cert_path)) {
+        if (!own && !fileExists(key_path)) {
+            throw std::runtime_error("'" + cert_path + "' exists but its key '" + key_path +
+                                     "' does not: restore ca.key from a backup (scep-ra restore "
+                                     "DIR)");
+        }
         Loaded ca = loadPair(cert_path, key_path, "CA");
         if (X509_check_ca(ca.cert.get()) == 0) {
             throw std::runtime_error("'" + cert_path + "' is not a CA certificate");
@@ -248,10 +307,7 @@ std::unique_ptr<LocalCa> loadOrCreateCa(const Config& config, std::time_t now, b
         }
         return std::make_unique<LocalCa>(std::move(ca.cert), std::move(ca.key), config.ca);
     }
-    if (!create) {
-        throw std::runtime_error("state-dir '" + config.ra.state_dir +
-                                 "' holds no CA yet; start 'scep-ra serve' once to create it");
-    }
+    checkMayCreateCa(config, creation);
     EvpPkeyPtr key = generateKey(config.ca.key);
     CaSettings subject_only = config.ca;
     subject_only.organizational_unit.clear();
@@ -270,7 +326,46 @@ std::unique_ptr<LocalCa> loadOrCreateCa(const Config& config, std::time_t now, b
     return std::make_unique<LocalCa>(std::move(cert), std::move(key), config.ca);
 }
 
-RaIdentity loadOrCreateRa(const Config& config, LocalCa& ca, std::time_t now, bool create,
+// One of the RA's own service identities in state-dir. Its key is kept for
+// good once it exists; only the certificate is re-issued (for that key) when
+// `current` says it no longer fits. Without `creation` nothing is written
+// and a missing identity is nullopt.
+std::optional<RaIdentity> loadOrIssueService(const Config& config, LocalCa& ca, std::time_t now,
+                                             Creation creation, const ServiceSpec& service,
+                                             const char* name,
+                                             const std::function<bool(X509&)>& current,
+                                             std::vector<std::string>& created) {
+    const std::string cert_path = stateFile(config, (std::string(name) + ".pem").c_str());
+    const std::string key_path = stateFile(config, (std::string(name) + ".key").c_str());
+    const bool have_key = fileExists(key_path);
+    if (creation == Creation::none) {
+        if (!have_key || !fileExists(cert_path)) {
+            return std::nullopt;
+        }
+        Loaded pair = loadPair(cert_path, key_path, name);
+        return RaIdentity{std::move(pair.cert), std::move(pair.key)};
+    }
+    EvpPkeyPtr key = have_key ? loadPrivateKeyFile(key_path) : generateKey(service.key_type);
+    if (have_key && fileExists(cert_path)) {
+        X509Ptr cert = loadCertificateFile(cert_path);
+        if (X509_check_private_key(cert.get(), key.get()) == 1 && issuedBy(*cert, ca.certificate()) &&
+            current(*cert)) {
+            return RaIdentity{std::move(cert), std::move(key)};
+        }
+        ERR_clear_error();
+    }
+    X509Ptr cert = issueServiceCertificate(config, ca, now, service, *key);
+    if (have_key) {
+        writeFileAtomically(cert_path, certificatePem(*cert), 0644);
+    } else {
+        saveKeyAndCertificate(key_path, cert_path, *key, *cert);
+        created.push_back(key_path);
+    }
+    created.push_back(cert_path);
+    return RaIdentity{std::move(cert), std::move(key)};
+}
+
+RaIdentity loadOrCreateRa(const Config& config, LocalCa& ca, std::time_t now, Creation creation,
                           std::vector<std::string>& created) {
     if (!config.ra.cert.empty()) {
         Loaded ra = loadPair(config.ra.cert, config.ra.key_file, "RA");
@@ -287,26 +382,21 @@ RaIdentity loadOrCreateRa(const Config& config, LocalCa& ca, std::time_t now, bo
         }
         return {std::move(ra.cert), std::move(ra.key)};
     }
-    const std::string cert_path = stateFile(config, "ra.pem");
-    const std::string key_path = stateFile(config, "ra.key");
-    if (exists(cert_path)) {
-        Loaded ra = loadPair(cert_path, key_path, "RA");
-        if (!create ||
-            (issuedBy(*ra.cert, ca.certificate()) && notAfterOf(*ra.cert) > now + kRaRenewBefore)) {
-            return {std::move(ra.cert), std::move(ra.key)};
-        }
-        // Ours to replace: expiring, or left over from another CA.
-        ::unlink(cert_path.c_str());
-        ::unlink(key_path.c_str());
-    } else if (!create) {
+    // Windows/Intune-style clients want both key usages: replies are signed
+    // with this key and requests are encrypted to it.
+    auto identity = loadOrIssueService(
+        config, ca, now, creation,
+        {"rsa:2048", " SCEP RA", "critical,digitalSignature,keyEncipherment", "", {}}, "ra",
+        [now](X509& cert) { return notAfterOf(cert) > now + kRaRenewBefore; }, created);
+    if (!identity) {
         throw std::runtime_error("state-dir '" + config.ra.state_dir +
                                  "' holds no RA certificate yet; start 'scep-ra serve' once");
     }
-    // Windows/Intune-style clients want both key usages: replies are signed
-    // with this key and requests are encrypted to it.
-    return issueServiceIdentity(config, ca, now, {"rsa:2048", " SCEP RA",
-                                                  "critical,digitalSignature,keyEncipherment", "", {}},
-                                key_path, cert_path, created);
+    if (!isRsa(*identity->key)) {
+        throw std::runtime_error("RA key '" + stateFile(config, "ra.key") +
+                                 "' must be RSA: SCEP clients encrypt to it");
+    }
+    return std::move(*identity);
 }
 
 // Names a browser may use to reach the admin listener.
@@ -342,7 +432,7 @@ bool coversNames(X509& cert, const std::vector<SubjectAltName>& wanted) {
     return true;
 }
 
-RaIdentity loadOrCreateAdmin(const Config& config, LocalCa& ca, std::time_t now, bool create,
+RaIdentity loadOrCreateAdmin(const Config& config, LocalCa& ca, std::time_t now, Creation creation,
                              std::vector<std::string>& created) {
     if (!config.admin.enabled) {
         return {};
@@ -351,24 +441,15 @@ RaIdentity loadOrCreateAdmin(const Config& config, LocalCa& ca, std::time_t now,
         Loaded own = loadPair(config.admin.cert, config.admin.key_file, "admin TLS");
         return {std::move(own.cert), std::move(own.key)};
     }
-    const std::string cert_path = stateFile(config, "admin.pem");
-    const std::string key_path = stateFile(config, "admin.key");
     const std::vector<SubjectAltName> names = adminNames(config.admin);
-    if (exists(cert_path)) {
-        Loaded admin = loadPair(cert_path, key_path, "admin TLS");
-        if (!create || (issuedBy(*admin.cert, ca.certificate()) &&
-                        notAfterOf(*admin.cert) > now + kRaRenewBefore && coversNames(*admin.cert, names))) {
-            return {std::move(admin.cert), std::move(admin.key)};
-        }
-        ::unlink(cert_path.c_str());
-        ::unlink(key_path.c_str());
-    } else if (!create) {
-        return {};  // admin commands do not serve TLS
-    }
-    return issueServiceIdentity(config, ca, now,
-                                {"ec:p256", " admin console", "critical,digitalSignature", "serverAuth",
-                                 names},
-                                key_path, cert_path, created);
+    auto identity = loadOrIssueService(
+        config, ca, now, creation,
+        {"ec:p256", " admin console", "critical,digitalSignature", "serverAuth", names}, "admin",
+        [now, &names](X509& cert) {
+            return notAfterOf(cert) > now + kRaRenewBefore && coversNames(cert, names);
+        },
+        created);
+    return identity ? std::move(*identity) : RaIdentity{};  // admin commands serve no TLS
 }
 
 }  // namespace
@@ -475,19 +556,33 @@ X509CrlPtr LocalCa::crl(const std::vector<CertificateRecord>& revoked, std::time
     return crl;
 }
 
+void makeStateDir(const std::string& dir) {
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+        throw std::runtime_error("cannot create state-dir '" + dir + "': " + std::strerror(errno));
+    }
+    struct stat info {};
+    if (::stat(dir.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) {
+        throw std::runtime_error("state-dir '" + dir + "' is not a directory");
+    }
+}
+
 std::string stateFile(const Config& config, const char* name) {
     return config.ra.state_dir + "/" + name;
 }
 
-State bootstrapState(const Config& config, std::time_t now, bool create) {
-    if (create) {
+State bootstrapState(const Config& config, std::time_t now, Creation creation) {
+    if (creation != Creation::none) {
         makeStateDir(config.ra.state_dir);
     }
     State state;
-    state.ca = loadOrCreateCa(config, now, create, state.created);
-    state.ra = loadOrCreateRa(config, *state.ca, now, create, state.created);
-    state.admin = loadOrCreateAdmin(config, *state.ca, now, create, state.created);
+    state.ca = loadOrCreateCa(config, now, creation, state.created);
+    state.ra = loadOrCreateRa(config, *state.ca, now, creation, state.created);
+    state.admin = loadOrCreateAdmin(config, *state.ca, now, creation, state.created);
     return state;
+}
+
+bool isNewStateDir(const Config& config) {
+    return stateEntries(config.ra.state_dir).empty();
 }
 
 }  // namespace scep

@@ -1,8 +1,10 @@
 // scep-ra: the SCEP registration authority and its admin commands.
 #include <pwd.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdlib>
 #include <ctime>
@@ -15,8 +17,6 @@
 #include <thread>
 #include <vector>
 
-#include <httplib.h>
-
 #include "common/config.h"
 #include "common/fingerprint.h"
 #include "ra/admin_api.h"
@@ -24,10 +24,12 @@
 #include "ra/crypto.h"
 #include "ra/enrollment.h"
 #include "ra/event_log.h"
+#include "ra/http/server.h"
 #include "ra/local_ca.h"
 #include "ra/metrics.h"
 #include "ra/notifier.h"
 #include "ra/scep_http.h"
+#include "ra/state_dir.h"
 #include "ra/store.h"
 #include "ra/tokens.h"
 
@@ -40,7 +42,13 @@ constexpr const char* kDefaultConfig = "/etc/kea-scep-ra/scep.toml";
 const char* kUsage =
     "usage: scep-ra COMMAND [--config FILE] [options]\n"
     "\n"
-    "  serve                          run the SCEP RA (creates CA and RA certificate on first start)\n"
+    "  serve                          run the SCEP RA (creates CA and RA certificate on first start,\n"
+    "                                 in an empty state-dir only)\n"
+    "  init                           create deliberately what state-dir lacks: a new CA where none\n"
+    "                                 is, or an empty database for an existing CA\n"
+    "  backup DIR                     consistent online copy of database, keys and certificates\n"
+    "  restore DIR                    put a backup back into state-dir (serve stopped); never\n"
+    "                                 overwrites a key or a database\n"
     "  fingerprint [--digest D]       CA fingerprint for option 43 (sha1|sha256|sha384|sha512)\n"
     "  check-config                   validate the TOML file and exit\n"
     "  requests [--status S]          list requests (pending|issued|rejected)\n"
@@ -218,16 +226,39 @@ private:
     std::thread crl_;
 };
 
+// Every connection the listeners may hold needs a file descriptor; the
+// usual soft limit (1024) is below the default caps.
+void raiseFileLimit(const Config& config, EventLog& log) {
+    const rlim_t wanted = config.ra.http.max_connections +
+                          (config.admin.enabled ? config.admin.http.max_connections : 0) + 256;
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= wanted) {
+        return;
+    }
+    limit.rlim_cur = limit.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, limit.rlim_max);
+    setrlimit(RLIMIT_NOFILE, &limit);
+    if (limit.rlim_cur < wanted) {
+        log.warn("the file descriptor limit is below what max-connections needs",
+                 {{"limit", limit.rlim_cur}, {"needed", wanted}});
+    }
+}
+
 int serve(const Config& config) {
     const sigset_t stop_signals = blockStopSignals();  // before any thread exists
     EventLog log;
-    State state = bootstrapState(config, std::time(nullptr));
+    makeStateDir(config.ra.state_dir);
+    const StateDirLock lock(config);
+    const bool first_start = isNewStateDir(config);
+    State state = bootstrapState(config, std::time(nullptr), Creation::first_start);
+    if (!first_start) {
+        requireDatabase(config);
+    }
     for (const auto& file : state.created) {
         log.info("created", {{"file", file}});
     }
     printFingerprints(state.ca->certificate(), std::cout);
     std::cout.flush();
-    const auto store = openSqliteStore(stateFile(config, "scep-ra.db"));
+    const auto store = openSqliteStore(stateFile(config, kDatabaseFile));
     EnrollmentService service(config, state, *store, log);
     Metrics metrics;
     std::unique_ptr<Notifier> notifier;
@@ -248,45 +279,65 @@ int serve(const Config& config) {
                           }
                       }});
 
-    httplib::Server scep;
-    installScepRoutes(scep, service, *store, log, config.ra, metrics);
-    if (!scep.bind_to_port(config.ra.listen_host.c_str(), config.ra.listen_port)) {
-        log.error("cannot listen", {{"listen", endpoint(config.ra.listen_host, config.ra.listen_port)}});
+    http::Router scep_routes;
+    http::ServerHooks scep_hooks;
+    installScepRoutes(scep_routes, scep_hooks, service, *store, log, config.ra, metrics);
+    http::ServerOptions scep_options;
+    scep_options.name = "scep";
+    scep_options.host = config.ra.listen_host;
+    scep_options.port = config.ra.listen_port;
+    scep_options.limits = config.ra.http;
+    scep_options.max_body = config.ra.max_body;
+    http::Server scep(scep_options, std::move(scep_routes), std::move(scep_hooks), log);
+    try {
+        scep.listen();
+    } catch (const std::exception& e) {
+        log.error("cannot listen",
+                  {{"listen", endpoint(config.ra.listen_host, config.ra.listen_port)},
+                   {"error", e.what()}});
         return 1;
     }
     std::unique_ptr<AdminApi> api;
-    std::unique_ptr<httplib::SSLServer> admin;
+    std::unique_ptr<http::Server> admin;
     if (config.admin.enabled) {
         api = std::make_unique<AdminApi>(service, *store, log, metrics);
-        admin = std::make_unique<httplib::SSLServer>(
-            [&api](SSL_CTX& ctx) { return api->configureTls(ctx); });
-        if (!admin->is_valid()) {
-            log.error("cannot set up TLS for the admin listener");
-            return 1;
-        }
-        api->install(*admin);
-        admin->set_tcp_nodelay(true);
-        admin->set_payload_max_length(64 * 1024);  // API bodies are tiny; refuse floods unread
-        if (!admin->bind_to_port(config.admin.listen_host.c_str(), config.admin.listen_port)) {
-            log.error("cannot listen",
-                      {{"admin_listen", endpoint(config.admin.listen_host, config.admin.listen_port)}});
+        http::Router admin_routes;
+        http::ServerHooks admin_hooks;
+        api->install(admin_routes, admin_hooks);
+        http::ServerOptions admin_options;
+        admin_options.name = "admin";
+        admin_options.host = config.admin.listen_host;
+        admin_options.port = config.admin.listen_port;
+        admin_options.limits = config.admin.http;
+        admin_options.max_body = 64 * 1024;  // API bodies are tiny; refuse floods unread
+        admin_options.tls = [&api](SSL_CTX& ctx) { return api->configureTls(ctx); };
+        try {
+            admin = std::make_unique<http::Server>(admin_options, std::move(admin_routes),
+                                                   std::move(admin_hooks), log);
+            admin->listen();
+        } catch (const std::exception& e) {
+            const std::string where = endpoint(config.admin.listen_host, config.admin.listen_port);
+            log.error("cannot listen", {{"admin_listen", where}, {"error", e.what()}});
             return 1;
         }
     }
+    raiseFileLimit(config, log);
     Background background(service, log, stop_signals);
     background.onStop([&scep] { scep.stop(); });
-    std::thread admin_thread;
     if (admin) {
         background.onStop([&admin] { admin->stop(); });
-        admin_thread = std::thread([&admin] { admin->listen_after_bind(); });
+    }
+    scep.start();
+    if (admin) {
+        admin->start();
     }
     log.info("listening",
              {{"listen", endpoint(config.ra.listen_host, config.ra.listen_port)},
               {"admin_listen", admin ? endpoint(config.admin.listen_host, config.admin.listen_port) : "off"},
               {"state_dir", config.ra.state_dir}});
-    scep.listen_after_bind();
-    if (admin_thread.joinable()) {
-        admin_thread.join();
+    scep.wait();
+    if (admin) {
+        admin->wait();
     }
     log.info("stopped");
     return 0;
@@ -370,6 +421,63 @@ void listCertificates(Store& store) {
 }
 
 
+// Creates what state-dir lacks, on the operator's word: a CA where none is
+// (and no earlier CA's records remain), or an empty database for an existing
+// CA whose database was lost. Never replaces a key or a database.
+int init(const Config& config) {
+    makeStateDir(config.ra.state_dir);
+    const StateDirLock lock(config);
+    const bool new_database = databaseMissing(config);
+    const State state = bootstrapState(config, std::time(nullptr), Creation::init);
+    const auto store = openSqliteStore(stateFile(config, kDatabaseFile));
+    const std::string ca_key = stateFile(config, "ca.key");
+    const bool new_ca =
+        std::find(state.created.begin(), state.created.end(), ca_key) != state.created.end();
+    if (!new_ca && !new_database) {
+        std::cout << "state-dir '" << config.ra.state_dir << "' already holds a CA and its database; "
+                  << "nothing to do\n";
+        return 0;
+    }
+    AuditEvent event;
+    event.actor = operatorName();
+    event.action = "init";
+    event.outcome = "success";
+    event.reason = new_ca ? "new CA and database"
+                          : "new empty database for the existing CA: earlier records and "
+                            "revocations are not in it";
+    store->audit(event);
+    EventLog log;
+    log.audit(event);
+    for (const auto& file : state.created) {
+        std::cout << "created " << file << "\n";
+    }
+    std::cout << "created " << stateFile(config, kDatabaseFile) << "\n";
+    if (!new_ca) {
+        std::cerr << "scep-ra: warning: the new database holds none of the earlier requests, "
+                     "certificates or revocations; revoke again what must stay revoked\n";
+    }
+    printFingerprints(state.ca->certificate(), std::cout);
+    return 0;
+}
+
+// Puts a backup back (serve must be stopped), then checks that the result
+// starts: CA, RA and database load together.
+int restore(const Config& config, const Arguments& args) {
+    if (args.positional.size() != 1) {
+        throw std::invalid_argument("restore needs exactly one backup directory");
+    }
+    makeStateDir(config.ra.state_dir);
+    const StateDirLock lock(config);
+    for (const auto& file : restoreStateDir(config, args.positional[0])) {
+        std::cout << "restored " << file << "\n";
+    }
+    const State state = bootstrapState(config, std::time(nullptr), Creation::none);
+    requireDatabase(config);
+    openSqliteStore(stateFile(config, kDatabaseFile))->ping();
+    printFingerprints(state.ca->certificate(), std::cout);
+    return 0;
+}
+
 int run(const Arguments& args) {
     const Config config = loadConfig(args.option("config", kDefaultConfig));
     if (config.auth.allow_des) {
@@ -385,7 +493,13 @@ int run(const Arguments& args) {
     if (args.command == "serve") {
         return serve(config);
     }
-    State state = bootstrapState(config, std::time(nullptr), false);
+    if (args.command == "init") {
+        return init(config);
+    }
+    if (args.command == "restore") {
+        return restore(config, args);
+    }
+    State state = bootstrapState(config, std::time(nullptr), Creation::none);
     if (args.command == "fingerprint") {
         const auto digest = digestFromName(args.option("digest", "sha256"));
         if (!digest) {
@@ -394,7 +508,17 @@ int run(const Arguments& args) {
         std::cout << toHex(certificateFingerprint(state.ca->certificate(), *digest)) << "\n";
         return 0;
     }
-    const auto store = openSqliteStore(stateFile(config, "scep-ra.db"));
+    requireDatabase(config);
+    if (args.command == "backup") {
+        if (args.positional.size() != 1) {
+            throw std::invalid_argument("backup needs exactly one (new) directory");
+        }
+        for (const auto& file : backupStateDir(config, args.positional[0])) {
+            std::cout << file << "\n";
+        }
+        return 0;
+    }
+    const auto store = openSqliteStore(stateFile(config, kDatabaseFile));
     if (args.command == "token") {
         return tokens(*store, args);
     }

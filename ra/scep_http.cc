@@ -13,23 +13,26 @@ std::string text(const Bytes& bytes) {
 }
 
 // HTTP-level refusals are audited like SCEP-level ones.
-void refuse(httplib::Response& res, int status, const std::string& reason, const std::string& peer,
-            Store& store, EventLog& log) {
-    AuditEvent event;
-    event.actor = "scep";
-    event.action = "http";
-    event.outcome = "failure";
-    event.reason = reason;
-    event.peer = peer;
-    store.audit(event);
-    log.audit(event);
+void refuse(http::Response& res, int status, const std::string& reason, const std::string& peer,
+            Store& store, EventLog& log, bool audit = true) {
+    if (audit) {
+        AuditEvent event;
+        event.actor = "scep";
+        event.action = "http";
+        event.outcome = "failure";
+        event.reason = reason;
+        event.peer = peer;
+        store.audit(event);
+        log.audit(event);
+    }
     res.status = status;
     res.set_content(reason + "\n", "text/plain");
 }
 
-// The raw `message` value from the request target. httplib's own parameter
-// parsing splits at every '=', and base64 padding arrives unescaped from
-// some clients, so only the first '=' of the pair separates name and value.
+// The raw `message` value from the request target, '+' kept as it is (the
+// decoder reads it, or a space, as base64's '+'). Base64 padding arrives
+// unescaped from some clients, so only the first '=' of the pair separates
+// name and value.
 std::optional<std::string> rawMessageParameter(const std::string& target) {
     const auto query = target.find('?');
     if (query == std::string::npos) {
@@ -41,7 +44,7 @@ std::optional<std::string> rawMessageParameter(const std::string& target) {
         const std::string pair = target.substr(start, end - start);
         const auto equals = pair.find('=');
         if (equals != std::string::npos && pair.compare(0, equals, "message") == 0) {
-            return httplib::detail::decode_url(pair.substr(equals + 1), false);
+            return http::percentDecode(pair.substr(equals + 1), false);
         }
         start = end + 1;
     }
@@ -49,10 +52,6 @@ std::optional<std::string> rawMessageParameter(const std::string& target) {
 }
 
 }  // namespace
-
-bool hasTransferEncoding(const httplib::Request& req) {
-    return req.has_header("Transfer-Encoding");
-}
 
 std::optional<Bytes> decodeMessageParameter(const std::string& text) {
     std::string normalized;
@@ -88,24 +87,10 @@ std::optional<Bytes> decodeMessageParameter(const std::string& text) {
     return out;
 }
 
-void installScepRoutes(httplib::Server& server, EnrollmentService& service, Store& store,
-                       EventLog& log, const RaSettings& settings, Metrics& metrics) {
-    server.set_payload_max_length(settings.max_body);
-    server.set_pre_routing_handler([&store, &log](const httplib::Request& req, httplib::Response& res) {
-        if (!hasTransferEncoding(req)) {
-            return httplib::Server::HandlerResponse::Unhandled;
-        }
-        refuse(res, 411, "request bodies need a Content-Length (Transfer-Encoding refused)",
-               req.remote_addr, store, log);
-        res.set_header("Connection", "close");
-        return httplib::Server::HandlerResponse::Handled;
-    });
-    // httplib writes headers and body separately; with Nagle on, every reply
-    // would wait for the client's delayed ACK (~40 ms).
-    server.set_tcp_nodelay(true);
-
-    auto handle = [&service, &store, &log, &metrics](const httplib::Request& req,
-                                                     httplib::Response& res) {
+void installScepRoutes(http::Router& router, http::ServerHooks& hooks, EnrollmentService& service,
+                       Store& store, EventLog& log, const RaSettings& settings, Metrics& metrics) {
+    auto handle = [&service, &store, &log, &metrics](const http::Request& req,
+                                                     http::Response& res) {
         const std::string operation = req.get_param_value("operation");
         if (operation == "GetCACaps") {
             metrics.countScep(operation, "", "success", "");
@@ -128,7 +113,9 @@ void installScepRoutes(httplib::Server& server, EnrollmentService& service, Stor
             try {
                 res.set_content(text(service.pkiOperation(*message, req.remote_addr)), kPkiMessage);
             } catch (const UnanswerableMessage& e) {
-                res.status = 400;  // audited by the service
+                // Audited and logged with the detail by the service; the
+                // client gets a short reason, never OpenSSL's internals.
+                res.status = 400;
                 res.set_content(std::string(e.what()) + "\n", "text/plain");
             }
         } else {
@@ -137,42 +124,37 @@ void installScepRoutes(httplib::Server& server, EnrollmentService& service, Stor
         }
     };
     for (const std::string& path : std::vector<std::string>{"/scep", "/cgi-bin/pkiclient.exe"}) {
-        server.Get(path, handle);
-        server.Post(path, handle);
+        router.Get(path, handle);
+        router.Post(path, handle);
     }
     for (const std::string& path : settings.paths) {
-        server.Get(path, handle);
-        server.Post(path, handle);
+        router.Get(path, handle);
+        router.Post(path, handle);
     }
-    server.Get("/crl", [&service, &metrics](const httplib::Request&, httplib::Response& res) {
+    router.Get("/crl", [&service, &metrics](const http::Request&, http::Response& res) {
         metrics.countScep("CRL", "", "success", "");
         res.set_content(text(service.crl()), "application/pkix-crl");
     });
 
-    // Refusals httplib makes itself (oversized body, malformed request) have
-    // no body yet; audit those, not every 404 a scanner provokes.
-    server.set_error_handler(httplib::Server::HandlerWithResponse(
-        [&store, &log](const httplib::Request& req, httplib::Response& res) {
-        if (!res.body.empty()) {
-            return httplib::Server::HandlerResponse::Unhandled;
-        }
-        const std::string reason = "HTTP " + std::to_string(res.status) + " for " + req.method + " " +
-                                   req.path;
-        if (res.status == 404) {
-            res.set_content("not found\n", "text/plain");
-            return httplib::Server::HandlerResponse::Handled;
-        }
-        const int status = res.status;
-        refuse(res, status, reason, req.remote_addr, store, log);
-        return httplib::Server::HandlerResponse::Handled;
-    }));
-    server.set_exception_handler(
-        [&log](const httplib::Request& req, httplib::Response& res, std::exception_ptr error) {
-            log.error("request failed",
-                      {{"path", req.path}, {"peer", req.remote_addr}, {"error", describe(error)}});
-            res.status = 500;
-            res.set_content("internal error\n", "text/plain");
-        });
+    // Refusals the server makes itself (limits, malformed requests) are
+    // audited within the server's budget; not every 404 a scanner provokes.
+    hooks.refused = [&store, &log](const http::Request& req, http::Response& res,
+                                   const std::string& reason, bool audit) {
+        const std::string what = req.method.empty() ? "a request" : req.method + " " + req.path;
+        const std::string why =
+            "HTTP " + std::to_string(res.status) + " for " + what + ": " + reason;
+        refuse(res, res.status, why, req.remote_addr, store, log, audit);
+    };
+    hooks.not_found = [](const http::Request&, http::Response& res) {
+        res.status = 404;
+        res.set_content("not found\n", "text/plain");
+    };
+    hooks.failed = [&log](const http::Request& req, http::Response& res, std::exception_ptr error) {
+        log.error("request failed",
+                  {{"path", req.path}, {"peer", req.remote_addr}, {"error", describe(error)}});
+        res.status = 500;
+        res.set_content("internal error\n", "text/plain");
+    };
 }
 
 }  // namespace scep

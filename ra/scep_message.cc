@@ -226,14 +226,6 @@ std::string algorithmName(int nid) {
     return name ? name : "NID " + std::to_string(nid);
 }
 
-// SHA-1 is what micromdm sends. MD5 (the RFC 8894 fallback for CAs that
-// advertise nothing better; we advertise SHA) is open to collision forgeries
-// and refused.
-bool isAcceptedDigest(int nid) {
-    return nid == NID_sha1 || nid == NID_sha224 || nid == NID_sha256 || nid == NID_sha384 ||
-           nid == NID_sha512;
-}
-
 const EVP_MD& digestFor(int nid) {
     const EVP_MD* md = EVP_get_digestbynid(nid == 0 ? NID_sha256 : nid);
     if (!md) {
@@ -311,9 +303,8 @@ Bytes randomNonce() {
 // contentType, signingTime, messageDigest and ours.
 class PkiMessageSigner {
 public:
-    PkiMessageSigner(X509& cert, EVP_PKEY& key, int digest_nid, bool detached)
-        : cms_(CMS_sign(nullptr, nullptr, nullptr, nullptr,
-                        kSignFlags | (detached ? CMS_DETACHED : 0u))) {
+    PkiMessageSigner(X509& cert, EVP_PKEY& key, int digest_nid)
+        : cms_(CMS_sign(nullptr, nullptr, nullptr, nullptr, kSignFlags)) {
         if (!cms_) {
             throw CryptoError("cannot start a SignedData");
         }
@@ -331,7 +322,7 @@ public:
         add(attribute, V_ASN1_OCTET_STRING, octets.data(), octets.size());
     }
 
-    // `content` is signed, and embedded unless the message is detached.
+    // `content` is signed and embedded (empty is embedded as an empty eContent).
     Bytes finish(const Bytes& content) {
         const BioPtr in = readBio(content);
         if (CMS_final(cms_.get(), in.get(), nullptr, CMS_BINARY) != 1) {
@@ -524,6 +515,23 @@ void checkCertRepParams(const CertRepParams& params, const Bytes* content) {
 
 }  // namespace
 
+const std::vector<AcceptedDigest>& acceptedDigests() {
+    // SHA-1 is what micromdm sends. MD5 (the RFC 8894 fallback for CAs that
+    // advertise nothing better) is open to collision forgeries.
+    static const std::vector<AcceptedDigest> digests = {{NID_sha1, "SHA-1"},
+                                                        {NID_sha224, "SHA-224"},
+                                                        {NID_sha256, "SHA-256"},
+                                                        {NID_sha384, "SHA-384"},
+                                                        {NID_sha512, "SHA-512"}};
+    return digests;
+}
+
+bool isAcceptedDigest(int nid) {
+    const auto& digests = acceptedDigests();
+    return std::any_of(digests.begin(), digests.end(),
+                       [nid](const AcceptedDigest& digest) { return digest.nid == nid; });
+}
+
 const char* messageTypeName(int type) {
     switch (static_cast<MessageType>(type)) {
     case MessageType::CertRep:
@@ -563,9 +571,10 @@ PkiRequest parsePkiMessage(const Bytes& der) {
     CMS_SignerInfo& signer_info = *message.signer_info;
     PkiRequest request;
     request.digest_nid = signerDigest(signer_info);
-    if (!isAcceptedDigest(request.digest_nid)) {
-        reject("digest " + algorithmName(request.digest_nid) + " is not accepted",
-               FailInfo::badAlg);
+    // A digest we refuse but can verify (MD5) is the caller's to answer with
+    // a signed FAILURE badAlg, so that the client can say why.
+    if (EVP_get_digestbynid(request.digest_nid) == nullptr) {
+        reject("digest " + algorithmName(request.digest_nid) + " is unknown", FailInfo::badAlg);
     }
     if (CMS_is_detached(message.cms.get()) != 0) {
         reject("the request has no content");
@@ -648,12 +657,14 @@ Bytes buildCertRep(const CertRepParams& params, const Bytes* content, EVP_PKEY& 
                    X509& ra_cert) {
     checkCertRepParams(params, content);
     const bool success = params.status == PkiStatus::success;
-    // RFC 8894 omits the envelope from PENDING and FAILURE; both clients
-    // accept the detached form.
+    // PENDING and FAILURE have no envelope (RFC 8894), but they still embed
+    // an empty eContent: certmonger (through OpenSSL's PKCS7_verify) cannot
+    // verify a detached reply and files it as CA_UNREACHABLE. Every other
+    // known client reads either form.
     const Bytes envelope =
         success ? envelopeTo(*params.recipient, *content, params.cipher_nid) : Bytes{};
 
-    PkiMessageSigner message(ra_cert, ra_key, params.digest_nid, !success);
+    PkiMessageSigner message(ra_cert, ra_key, params.digest_nid);
     message.add(Attribute::messageType, std::to_string(static_cast<int>(MessageType::CertRep)));
     message.add(Attribute::pkiStatus, std::to_string(static_cast<int>(params.status)));
     if (params.status == PkiStatus::failure) {
@@ -674,7 +685,7 @@ bool canEncryptTo(const X509& cert) {
 Bytes buildPkiMessage(const RequestParams& params, const Bytes& content, X509& signer,
                       EVP_PKEY& signer_key, X509& recipient) {
     const Bytes envelope = envelopeTo(recipient, content, params.cipher_nid);
-    PkiMessageSigner message(signer, signer_key, params.digest_nid, false);
+    PkiMessageSigner message(signer, signer_key, params.digest_nid);
     message.add(Attribute::messageType, std::to_string(static_cast<int>(params.type)));
     message.add(Attribute::transactionID, params.transaction_id);
     message.add(Attribute::senderNonce,

@@ -57,10 +57,20 @@ struct PkiRequest {
     Bytes envelope;                  // DER EnvelopedData (encrypted inner content)
 };
 
+// The digests a request may be signed with, by their GetCACaps names: the
+// capabilities advertise exactly these.
+struct AcceptedDigest {
+    int nid;
+    const char* capability;
+};
+const std::vector<AcceptedDigest>& acceptedDigests();
+bool isAcceptedDigest(int nid);
+
 // Verifies the outer signature and reads the SCEP attributes. Throws
 // ScepError, never answerable (the HTTP layer answers 400), when the input is
-// not exactly one DER CMS SignedData with one signer; the digest is not SHA-1
-// or SHA-224/256/384/512 (MD5 is refused); the content is absent (detached);
+// not exactly one DER CMS SignedData with one signer; the digest is one
+// OpenSSL does not know (a known but refused one such as MD5 is returned in
+// digest_nid: answer FAILURE badAlg); the content is absent (detached);
 // the signer certificate is not embedded, or two embedded certificates match
 // the signer identifier; the signature is wrong; messageType, transactionID
 // or senderNonce is missing, repeated or not a PrintableString/OCTET STRING;
@@ -108,7 +118,8 @@ Bytes degenerateSignedData(const std::vector<const X509*>& certs, const X509_CRL
 
 // Signed CertRep. For SUCCESS, `content` (a degenerateSignedData) is
 // enveloped to params.recipient with params.cipher_nid; for PENDING and
-// FAILURE there is no envelope. The RA certificate is embedded, the
+// FAILURE there is no envelope, only an empty eContent (certmonger cannot verify
+// a detached reply). The RA certificate is embedded, the
 // SignerInfo algorithm is rsaEncryption (strongSwan accepts nothing else),
 // and the signed attributes are contentType, signingTime, messageDigest and
 // the SCEP ones only. Throws std::invalid_argument for FAILURE without

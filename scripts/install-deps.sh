@@ -10,7 +10,7 @@ PACKAGES="
   libtomlplusplus-dev doctest-dev
   iproute2 python3 python3-scapy python3-cryptography
   libsqlite3-dev libcpp-httplib-dev nlohmann-json3-dev
-  scep strongswan-pki libstrongswan-extra-plugins curl
+  scep strongswan-pki libstrongswan-extra-plugins curl certmonger dbus-daemon
   python3-selenium chromium chromium-driver libnss3-tools
   clang libclang-rt-dev
 "

@@ -247,6 +247,11 @@ class Ra:
             lines.append("[%s]" % table)
             lines += ["%s = %s" % (k, toml_value(v)) for k, v in values.items()]
             lines.append("")
+        if not hasattr(self, "admin_port"):
+            # No admin listener on the fixed default port: two RAs (or two
+            # test runs) would collide there. admin_harness.AdminRa writes its
+            # own [admin] table with a free port.
+            lines += ["[admin]", 'listen = ""', ""]
         with open(self.config, "w") as f:
             f.write("\n".join(lines))
 

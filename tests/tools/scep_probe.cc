@@ -10,7 +10,7 @@
 //                    [--signer-out FILE]                (writes the signer certificate, PEM)
 //                    [--csr-key NEWKEY --cn CN] [--san dns:X] [--san email:Y] [--challenge S]
 //                    [--transaction-id T] [--sender-nonce HEX]
-//                    [--cipher aes128|aes192|aes256|des3|des] [--digest sha1|sha256|sha384|sha512]
+//                    [--cipher aes128|aes192|aes256|des3|des] [--digest md5|sha1|sha224|sha256|sha384|sha512]
 //                    [--issuer-serial-of CERT]          (GetCert/GetCRL content)
 //                    [--content-file F]                 (raw inner content, overrides all)
 //                    --out msg.der
@@ -51,7 +51,7 @@ const char* kUsage =
     "                        [--csr-key K --cn CN] [--san dns:X|email:Y]... [--challenge S]\n"
     "                        [--transaction-id T] [--sender-nonce HEX]\n"
     "                        [--cipher aes128|aes192|aes256|des3|des]\n"
-    "                        [--digest sha1|sha256|sha384|sha512]\n"
+    "                        [--digest md5|sha1|sha224|sha256|sha384|sha512]\n"
     "                        [--issuer-serial-of CERT] [--content-file F] --out FILE\n"
     "       scep_probe read --ra-cert RA --in FILE [--key K --cert C]\n";
 
@@ -125,7 +125,7 @@ X509Ptr loadCertificate(const std::string& path) {
 
 int digestNid(const std::string& name) {
     static const std::map<std::string, int> digests = {
-        {"sha1", NID_sha1}, {"sha224", NID_sha224}, {"sha256", NID_sha256},
+        {"md5", NID_md5}, {"sha1", NID_sha1}, {"sha224", NID_sha224}, {"sha256", NID_sha256},
         {"sha384", NID_sha384}, {"sha512", NID_sha512}};
     const auto it = digests.find(name);
     if (it == digests.end()) {

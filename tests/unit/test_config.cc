@@ -179,6 +179,8 @@ TEST_CASE("booleans, cert-select, challenge and conflicts have fixed vocabularie
     checkRefused(profile("cert-select = \"mic\""), "cert-select", "\"manufacturing\" or \"custom\"");
     checkRefused(profile("conflicts = \"ignore\""), "conflicts", "\"warn\", \"strip\" or \"skip\"");
     checkRefused(profile("challenge = \"tab\\there\""), "challenge", "printable ASCII");
+    checkRefused(profile("challenge = \"1234567\""), "challenge", "at least 8 characters");
+    CHECK(parseDhcpConfig(profile("challenge = \"12345678\""), "x.toml").profiles[0].scep.challenge);
     const DhcpConfig empty = parseDhcpConfig(profile("challenge = \"\""), "x.toml");
     CHECK_FALSE(empty.profiles[0].scep.challenge);
     const DhcpConfig skip = parseDhcpConfig(profile("conflicts = \"skip\""), "x.toml");
@@ -375,7 +377,7 @@ country = "NL"
 [auth]
 manufacturer-roots = "roots/cisco.pem"
 allow-expired-mic = true
-challenge = "s3cret"
+challenge = "s3cret-challenge"
 approval = "manual"
 approval-renewal = "auto"
 allow-des = true
@@ -389,7 +391,7 @@ allow-des = true
     CHECK(config.ca.organization == "Example");
     CHECK(config.auth.manufacturer_roots == "/etc/kea-scep-ra/roots/cisco.pem");
     CHECK(config.auth.allow_expired_mic);
-    CHECK(config.auth.challenge == "s3cret");
+    CHECK(config.auth.challenge == "s3cret-challenge");
     CHECK(config.auth.approval_mic == Approval::manual);
     CHECK(config.auth.approval_challenge == Approval::manual);
     CHECK(config.auth.approval_renewal == Approval::automatic);
@@ -419,6 +421,8 @@ TEST_CASE("every RA key is validated with file, table, key and rule") {
     checkRaRefused("[auth]\napproval-mic = \"always\"\n", "[auth]", "approval-mic", "\"auto\" or \"manual\"");
     checkRaRefused("[auth]\nallow-des = \"true\"\n", "[auth]", "allow-des", "must be a boolean");
     checkRaRefused("[auth]\nchallenge = \"a\\u0001b\"\n", "[auth]", "challenge", "printable ASCII");
+    // The reported weakness: a one-character challenge was accepted.
+    checkRaRefused("[auth]\nchallenge = \"x\"\n", "[auth]", "challenge", "at least 8 characters");
     checkRaRefused("[auth]\nmanufacturer-roots = \"\"\n", "[auth]", "manufacturer-roots", "PEM bundle");
     checkRaRefused("[auth]\nchallange = \"x\"\n", "[auth]", "challange", "unknown key");
     checkRaRefused("ra = 1\n", "[ra]", "ra", "must be a table");

@@ -4,6 +4,9 @@
 
 #include <fstream>
 #include <iterator>
+#include <utility>
+
+#include <openssl/objects.h>
 
 #include "ra/crypto.h"
 #include "ra_support.h"
@@ -51,6 +54,46 @@ TEST_CASE("the same transaction with another key is refused") {
     CHECK(reply.rep.fail == FailInfo::badRequest);
     CHECK(ra.certificateCount() == 1);
     CHECK(ra.audit().front().reason.find("already used with a different key") != std::string::npos);
+}
+
+TEST_CASE("GetCACaps advertises exactly the digests requests may use") {
+    TestRa ra;
+    Phone phone;
+    const std::string caps = EnrollmentService::capabilities();
+    const std::pair<int, const char*> candidates[] = {{NID_md5, "MD5"},       {NID_sha1, "SHA-1"},
+                                                      {NID_sha224, "SHA-224"}, {NID_sha256, "SHA-256"},
+                                                      {NID_sha384, "SHA-384"}, {NID_sha512, "SHA-512"}};
+    for (const auto& [nid, name] : candidates) {
+        CAPTURE(name);
+        RequestParams params;
+        params.transaction_id = randomTransactionId();
+        params.digest_nid = nid;
+        const Bytes csr = requestDer(*makeCsr(*phone.new_key, {kMicCn, {}, {}}));
+        const Bytes message = buildPkiMessage(params, csr, *phone.mic, *phone.mic_key, *ra.state.ra.cert);
+        const auto reply = parseCertRep(ra.service->pkiOperation(message, "peer"), *ra.state.ra.cert);
+        const bool advertised = caps.find(std::string(name) + "\n") != std::string::npos;
+        const bool refused = reply.status == PkiStatus::failure && reply.fail == FailInfo::badAlg;
+        CHECK(advertised == !refused);
+    }
+}
+
+TEST_CASE("an MD5-signed request gets a signed FAILURE badAlg, audited, and no certificate") {
+    TestRa ra;
+    Phone phone;
+    RequestParams params;
+    params.transaction_id = randomTransactionId();
+    params.digest_nid = NID_md5;
+    const Bytes csr = requestDer(*makeCsr(*phone.new_key, {kMicCn, {}, {}}));
+    const Bytes message = buildPkiMessage(params, csr, *phone.mic, *phone.mic_key, *ra.state.ra.cert);
+    const auto reply = parseCertRep(ra.service->pkiOperation(message, "peer"), *ra.state.ra.cert);
+    CHECK(reply.status == PkiStatus::failure);
+    CHECK(reply.fail == FailInfo::badAlg);
+    CHECK(reply.transaction_id == params.transaction_id);
+    CHECK(ra.certificateCount() == 0);
+    const auto audit = ra.audit();
+    REQUIRE_FALSE(audit.empty());
+    CHECK(audit.front().reason.find("digest MD5 is refused") != std::string::npos);
+    CHECK(audit.front().transaction_id == params.transaction_id);
 }
 
 TEST_CASE("replies echo the request's nonce and transaction and carry a fresh nonce") {

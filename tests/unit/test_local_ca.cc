@@ -4,9 +4,15 @@
 
 #include <sys/stat.h>
 
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
 #include "common/fingerprint.h"
 #include "ra/crypto.h"
 #include "ra/local_ca.h"
+#include "ra/state_dir.h"
+#include "ra/store.h"
 #include "ra_support.h"
 
 using namespace scep;
@@ -18,6 +24,13 @@ unsigned modeOf(const std::string& path) {
     struct stat info {};
     REQUIRE(::stat(path.c_str(), &info) == 0);
     return info.st_mode & 07777;
+}
+
+std::string readText(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
 }
 
 Config configIn(const TempDir& dir, const std::string& extra = "") {
@@ -54,18 +67,94 @@ TEST_CASE("first start creates CA and RA with 0600 keys in a 0700 state-dir; lat
 
 TEST_CASE("admin commands never create a CA") {
     TempDir dir;
-    CHECK_THROWS_WITH(bootstrapState(configIn(dir), std::time(nullptr), false),
+    CHECK_THROWS_WITH(bootstrapState(configIn(dir), std::time(nullptr), Creation::none),
                       doctest::Contains("holds no CA yet"));
 }
 
-TEST_CASE("an RA certificate close to expiry is replaced at start") {
+TEST_CASE("an RA certificate close to expiry is re-issued at start, for the same key") {
     TempDir dir;
     const Config config = configIn(dir);
     const std::time_t now = std::time(nullptr);
     const State first = bootstrapState(config, now);
+    const std::string key_before = readText(dir.file("state/ra.key"));
     const State later = bootstrapState(config, now + 2 * 365 * 86400 - 10 * 86400);
     CHECK(X509_cmp(later.ra.cert.get(), first.ra.cert.get()) != 0);
     CHECK(X509_cmp(&later.ca->certificate(), &first.ca->certificate()) == 0);
+    CHECK(EVP_PKEY_eq(later.ra.key.get(), first.ra.key.get()) == 1);
+    CHECK(readText(dir.file("state/ra.key")) == key_before);
+    CHECK(X509_check_private_key(later.ra.cert.get(), later.ra.key.get()) == 1);
+}
+
+TEST_CASE("a CA key without its certificate refuses start-up and is never replaced") {
+    // The reported loss: ca.pem moved away, serve generated a new CA and
+    // renamed its key over the existing ca.key.
+    TempDir dir;
+    const Config config = configIn(dir);
+    bootstrapState(config, std::time(nullptr));
+    const std::string key_before = readText(dir.file("state/ca.key"));
+    REQUIRE(::rename(dir.file("state/ca.pem").c_str(), dir.file("ca.pem.moved").c_str()) == 0);
+    for (const Creation creation : {Creation::first_start, Creation::init, Creation::none}) {
+        CHECK_THROWS_WITH(bootstrapState(config, std::time(nullptr), creation),
+                          doctest::Contains("ca.key' exists but"));
+        CHECK(readText(dir.file("state/ca.key")) == key_before);
+        CHECK_FALSE(fileExists(dir.file("state/ca.pem")));
+    }
+    // The other half missing is refused too, naming the key to restore.
+    REQUIRE(::rename(dir.file("ca.pem.moved").c_str(), dir.file("state/ca.pem").c_str()) == 0);
+    REQUIRE(::rename(dir.file("state/ca.key").c_str(), dir.file("ca.key.moved").c_str()) == 0);
+    CHECK_THROWS_WITH(bootstrapState(config, std::time(nullptr)),
+                      doctest::Contains("restore ca.key from a backup"));
+}
+
+TEST_CASE("a CA is created only in an empty state-dir, or by init where no earlier records are") {
+    TempDir dir;
+    const Config config = configIn(dir);
+    ::mkdir(dir.file("state").c_str(), 0700);
+    std::ofstream(dir.file("state/crl.der")) << "left over";
+    CHECK_FALSE(isNewStateDir(config));
+    CHECK_THROWS_WITH(bootstrapState(config, std::time(nullptr)),
+                      doctest::Contains("refusing to create a new CA over existing state"));
+    CHECK_FALSE(fileExists(dir.file("state/ca.key")));
+
+    // An earlier CA's database blocks even init: a new CA could not revoke
+    // what it lists.
+    openSqliteStore(dir.file("state/scep-ra.db"));
+    CHECK_THROWS_WITH(bootstrapState(config, std::time(nullptr), Creation::init),
+                      doctest::Contains("holds the records of an earlier CA"));
+    CHECK_FALSE(fileExists(dir.file("state/ca.key")));
+
+    REQUIRE(std::remove(dir.file("state/scep-ra.db").c_str()) == 0);
+    std::remove(dir.file("state/scep-ra.db-wal").c_str());
+    std::remove(dir.file("state/scep-ra.db-shm").c_str());
+    const State state = bootstrapState(config, std::time(nullptr), Creation::init);
+    CHECK(fileExists(dir.file("state/ca.key")));
+    CHECK(X509_check_ca(&state.ca->certificate()) != 0);
+}
+
+TEST_CASE("the database must exist where the CA does") {
+    TempDir dir;
+    const Config config = configIn(dir);
+    bootstrapState(config, std::time(nullptr));
+    CHECK_THROWS_WITH(requireDatabase(config), doctest::Contains("is missing"));
+    std::ofstream(dir.file("state/scep-ra.db")).flush();  // the 0-byte file of the report
+    CHECK_THROWS_WITH(requireDatabase(config), doctest::Contains("is empty"));
+    CHECK(databaseMissing(config));
+    REQUIRE(std::remove(dir.file("state/scep-ra.db").c_str()) == 0);
+    openSqliteStore(dir.file("state/scep-ra.db"));
+    CHECK_NOTHROW(requireDatabase(config));
+    CHECK_FALSE(databaseMissing(config));
+}
+
+TEST_CASE("the state-dir lock admits one holder at a time") {
+    TempDir dir;
+    const Config config = configIn(dir);
+    makeStateDir(config.ra.state_dir);
+    {
+        const StateDirLock first(config);
+        CHECK_THROWS_WITH(StateDirLock{config}, doctest::Contains("is in use"));
+    }
+    CHECK_NOTHROW(StateDirLock{config});
+    CHECK(isNewStateDir(config));  // the lock file alone does not make it used
 }
 
 TEST_CASE("the CA key type follows [ca] key") {
@@ -182,9 +271,10 @@ TEST_CASE("the admin listener gets a TLS server certificate from the CA, for the
     CHECK(X509_check_ip_asc(&tls, "192.0.2.10", 0) == 1);
     CHECK(X509_check_private_key(&tls, state.admin.key.get()) == 1);
 
-    // A new listen address gets a certificate that names it.
+    // A new listen address gets a certificate that names it, for the same key.
     const State moved = bootstrapState(configIn(dir, "[admin]\nlisten = \"192.0.2.11:8443\"\n"), now);
     CHECK(X509_check_ip_asc(moved.admin.cert.get(), "192.0.2.11", 0) == 1);
+    CHECK(EVP_PKEY_eq(moved.admin.key.get(), state.admin.key.get()) == 1);
     // Disabled: no TLS identity at all.
     TempDir off;
     const State none = bootstrapState(configIn(off, "[admin]\nlisten = \"\"\n"), now);
