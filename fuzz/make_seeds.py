@@ -15,6 +15,8 @@ OUTDIR/<target>/ receives a few inputs per target:
   vendor_class       the issue's overlapping patterns and real option 60 values
   toml_config        conf/scep.toml, README's example and RA configurations
   message_parameter  base64 of the pkiMessages, as GET message= values
+  http_request       raw HTTP requests of both listeners (SCEP GET and POST,
+                     admin API), with the target's trailing control bytes
   admin_input        admin API queries and bodies
 Needs the openssl CLI and Debian's python3-cryptography (for the test PKI)."""
 import argparse
@@ -175,7 +177,8 @@ def main():
         pki = os.path.join(work, "pki")
         run("/usr/bin/python3", os.path.join(SOURCE, "tests", "fixtures", "test_pki.py"), pki)
 
-        for name, der in pki_messages(args.probe, pki, work):
+        pki_messages_done = pki_messages(args.probe, pki, work)
+        for name, der in pki_messages_done:
             corpus.add("pki_message", name, der)
             corpus.add("message_parameter", name, base64.b64encode(der))
             corpus.add("message_parameter", name + "-urlsafe",
@@ -217,6 +220,29 @@ def main():
 
         for name, text in toml_seeds():
             corpus.add("toml_config", name, text)
+
+        # Trailing bytes, read from the end: default limits, 64-byte pieces.
+        control = b"\x3f\x00\x00"
+        for name, der in pki_messages_done:
+            get = ("GET /cgi-bin/pkiclient.exe?operation=PKIOperation&message="
+                   + base64.urlsafe_b64encode(der).decode().rstrip("=") + " HTTP/1.0\r\n\r\n")
+            corpus.add("http_request", name + "-get", get.encode() + control)
+            post = (b"POST /scep?operation=PKIOperation HTTP/1.1\r\nHost: ra\r\n"
+                    b"Content-Type: application/x-pki-message\r\nContent-Length: "
+                    + str(len(der)).encode() + b"\r\n\r\n" + der)
+            corpus.add("http_request", name + "-post", post + control)
+        for name, raw in {
+            "getcacaps": b"GET /scep?operation=GetCACaps HTTP/1.1\r\nHost: 10.0.0.1\r\n\r\n",
+            "getcacert": b"GET /scep?operation=GetCACert&message=CA HTTP/1.1\r\n\r\n",
+            "chunked": b"POST /scep?operation=PKIOperation HTTP/1.1\r\n"
+                       b"Transfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n",
+            "continue": b"POST /api/requests/7/reject HTTP/1.1\r\nExpect: 100-continue\r\n"
+                        b"Authorization: Bearer abc\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: 22\r\n\r\n{\"reason\": \"not ours\"}",
+            "admin-get": b"GET /api/requests?status=pending&mac=00%3A1a%3A2b%3A3c%3A4d%3A5e&q=a+b"
+                         b" HTTP/1.1\r\nAuthorization: Bearer x\r\nCookie: a=b\r\n\r\n",
+        }.items():
+            corpus.add("http_request", name, raw + control)
 
         for name, text in {
             "requests": "status=pending&model=CP-8875&mac=00-1a-2b-3c-4d-5e&q=SEP001A&since=1"

@@ -8,13 +8,15 @@
 # Long runs (the machine is shared): nice -n 19 scripts/fuzz.sh 3600
 #   or a number of executions each: FUZZ_RUNS=10000000 nice -n 19 scripts/fuzz.sh 0
 # Environment: FUZZ_BUILD_DIR (default build-fuzz), FUZZ_RUNS (stop after
-# that many executions; SECONDS 0 means no time limit). The corpus grows in
+# that many executions; SECONDS 0 means no time limit), FUZZ_TIMEOUT (seconds
+# one input may take, default 60: wall-clock, and a niced fuzzer on a busy
+# machine can wait many seconds for a CPU). The corpus grows in
 # $FUZZ_BUILD_DIR/corpus/<target>, crash inputs land in .../artifacts/.
 set -eu
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-"pki_message pki_attributes scep_envelope scep_content option43 vendor_class toml_config message_parameter admin_input"}
+targets=${*:-"pki_message pki_attributes scep_envelope scep_content option43 vendor_class toml_config message_parameter http_request admin_input"}
 build=${FUZZ_BUILD_DIR:-build-fuzz}
 
 for tool in clang clang++ openssl; do
@@ -28,7 +30,8 @@ ninja -C "$build" >/dev/null
 corpus="$build/corpus"
 artifacts="$build/artifacts"
 mkdir -p "$corpus" "$artifacts"
-if [ ! -f "$corpus/.seeded" ]; then
+# Seeds again whenever make_seeds.py changed (new targets, new seeds).
+if [ ! -f "$corpus/.seeded" ] || [ fuzz/make_seeds.py -nt "$corpus/.seeded" ]; then
     /usr/bin/python3 fuzz/make_seeds.py --probe "$build/tests/tools/scep_probe" "$corpus"
     touch "$corpus/.seeded"
 fi
@@ -52,7 +55,7 @@ for target in $targets; do
     [ -f "fuzz/$target.dict" ] && limits="$limits -dict=fuzz/$target.dict"
     log="$build/$target.log"
     # shellcheck disable=SC2086
-    if "$binary" $limits -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    if "$binary" $limits -timeout="${FUZZ_TIMEOUT:-60}" -rss_limit_mb=2048 -print_final_stats=1 \
             -artifact_prefix="$artifacts/$target-" "$corpus/$target" >"$log" 2>&1; then
         result=ok
     else
