@@ -10,7 +10,7 @@ OUTDIR/<target>/ receives a few inputs per target:
   scep_envelope      their pkcsPKIEnvelopes (openssl cms)
   scep_content       CSRs, IssuerAndSerialNumbers and MIC certificates, each
                      behind the target's mode byte
-  pki_attributes     FuzzedDataProvider layouts of a valid PKCSReq's attributes
+  pki_attributes     DER SCEP attributes of a PKCSReq, a GetCRL and others
   option43           the phone guide's 69-byte example and variants
   vendor_class       the issue's overlapping patterns and real option 60 values
   toml_config        conf/scep.toml, README's example and RA configurations
@@ -121,17 +121,21 @@ def fdp_string(value):
     return value.replace(b"\\", b"\\\\") + b"\\x"
 
 
-def attribute_layout(attributes, content):
-    """An input for fuzz_pki_attributes: strings from the front, integers
-    from the back (consumed last byte first)."""
-    front = b"".join(fdp_string(value) for _, _, value in attributes) + content
-    back = [0]                      # digest: SHA-256
-    back += [0xFF] * 12             # three probabilities of 1.0: embedded, attached
-    back += [len(attributes)]       # attribute count
-    for arc, type_index, _ in attributes:
-        back += [arc - 1, type_index]
-    return front + bytes(reversed(back))
+def der(tag, content):
+    length = len(content)
+    if length < 0x80:
+        return bytes([tag, length]) + content
+    encoded = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(encoded)]) + encoded + content
 
+
+def scep_attribute(arc, tag, value):
+    """A DER Attribute: SEQUENCE { 2.16.840.1.113733.1.9.<arc>, SET { value } }."""
+    oid = der(0x06, bytes.fromhex("6086480186f8450109") + bytes([arc]))
+    return der(0x30, oid + der(0x31, der(tag, value)))
+
+
+PRINTABLE, OCTETS = 0x13, 0x04
 
 def toml_seeds():
     with open(os.path.join(SOURCE, "conf", "scep.toml")) as f:
@@ -197,13 +201,14 @@ def main():
             corpus.add("scep_content", cert + "-cert", b"\x03" + der)
 
         nonce = bytes(range(16))
-        for name, message_type in (("pkcsreq", b"19"), ("getcrl", b"22")):
-            attributes = [(2, 0, message_type), (7, 0, b"3F2504E04F8911D39A0C0305E82C3301"),
-                          (5, 1, nonce)]
-            corpus.add("pki_attributes", name, attribute_layout(attributes, b"\x30\x00"))
-        corpus.add("pki_attributes", "repeated-type",
-                   attribute_layout([(2, 0, b"19"), (2, 0, b"17"), (7, 2, b"id"), (5, 1, nonce)],
-                                    b""))
+        tid = b"3F2504E04F8911D39A0C0305E82C3301"
+        for name, message_type in (("pkcsreq", b"19"), ("getcrl", b"22"), ("unknown", b"99")):
+            corpus.add("pki_attributes", name,
+                       scep_attribute(2, PRINTABLE, message_type)
+                       + scep_attribute(7, PRINTABLE, tid) + scep_attribute(5, OCTETS, nonce))
+        corpus.add("pki_attributes", "repeated-and-wrong-types",
+                   scep_attribute(2, PRINTABLE, b"19") + scep_attribute(2, PRINTABLE, b"17")
+                   + scep_attribute(7, OCTETS, tid) + scep_attribute(5, PRINTABLE, nonce))
 
         corpus.add("option43", "guide-69-bytes", GUIDE_OPTION43)
         corpus.add("option43", "truncated", GUIDE_OPTION43[:40])
