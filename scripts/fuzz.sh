@@ -22,17 +22,28 @@ build=${FUZZ_BUILD_DIR:-build-fuzz}
 for tool in clang clang++ openssl; do
     command -v "$tool" >/dev/null || { echo "fuzz: $tool not found: run scripts/install-deps.sh" >&2; exit 1; }
 done
+# Quiet unless something fails, then the whole output.
+quietly() {
+    out=$(mktemp)
+    if ! "$@" >"$out" 2>&1; then
+        cat "$out" >&2
+        rm -f "$out"
+        echo "fuzz: $* failed" >&2
+        exit 1
+    fi
+    rm -f "$out"
+}
 if [ ! -f "$build/build.ninja" ]; then
-    CC=clang CXX=clang++ meson setup "$build" -Dfuzzing=true --buildtype=debugoptimized >/dev/null
+    quietly env CC=clang CXX=clang++ meson setup "$build" -Dfuzzing=true --buildtype=debugoptimized
 fi
-ninja -C "$build" >/dev/null
+quietly ninja -C "$build"
 
 corpus="$build/corpus"
 artifacts="$build/artifacts"
 mkdir -p "$corpus" "$artifacts"
 # Seeds again whenever make_seeds.py changed (new targets, new seeds).
 if [ ! -f "$corpus/.seeded" ] || [ fuzz/make_seeds.py -nt "$corpus/.seeded" ]; then
-    /usr/bin/python3 fuzz/make_seeds.py --probe "$build/tests/tools/scep_probe" "$corpus"
+    quietly /usr/bin/python3 fuzz/make_seeds.py --probe "$build/tests/tools/scep_probe" "$corpus"
     touch "$corpus/.seeded"
 fi
 
