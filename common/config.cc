@@ -11,6 +11,8 @@
 
 #include <toml++/toml.h>
 
+#include "common/text.h"
+
 namespace scep {
 
 namespace {
@@ -331,6 +333,12 @@ void readVendorClasses(Reader& reader, const toml::table& table, const std::stri
                               "entries must be non-empty strings of at most 255 bytes");
             continue;
         }
+        if (value->back() == '\0') {
+            reader.keyProblem(item, context, "vendor-class",
+                              "entries must not end in a NUL byte: option 60's trailing NULs are "
+                              "ignored, so such an entry would never match");
+            continue;
+        }
         profile.vendor_classes.push_back(*value);
     }
 }
@@ -445,6 +453,19 @@ void readProfile(Reader& reader, const toml::table& table, std::size_t ordinal,
     }
 }
 
+std::string quoted(std::string_view text) {
+    return "\"" + printable(text, 255) + "\"";
+}
+
+// Names a string two vendor-class patterns share. The only shared string can
+// be "" solely when both patterns are all stars, i.e. match everything.
+std::string overlapExample(const std::string& common) {
+    if (common.empty()) {
+        return "both match every vendor class";
+    }
+    return "both match " + quoted(common);
+}
+
 void indexProfiles(Reader& reader, DhcpConfig& config) {
     struct Seen {
         std::string pattern;
@@ -465,13 +486,14 @@ void indexProfiles(Reader& reader, DhcpConfig& config) {
                 if (other.profile == i) {
                     continue;
                 }
-                const std::string shared = sharedVendorClass(pattern, other.pattern);
-                if (!shared.empty() || pattern == other.pattern) {
+                const auto common = commonVendorClass(pattern, other.pattern);
+                if (common) {
                     reader.problem(where, context,
-                                   "key 'vendor-class' entry \"" + pattern + "\" and \"" +
-                                       other.pattern + "\" of profile \"" +
-                                       config.profiles[other.profile].name + "\" both match \"" +
-                                       shared + "\"; a vendor class may belong to one profile only");
+                                   "key 'vendor-class' entry " + quoted(pattern) + " and entry " +
+                                       quoted(other.pattern) + " of profile \"" +
+                                       config.profiles[other.profile].name + "\" " +
+                                       overlapExample(*common) +
+                                       "; a vendor class may belong to one profile only");
                 }
             }
             seen.push_back({pattern, i});

@@ -46,7 +46,9 @@ struct Profile {
 
 struct ProfileMatch {
     const Profile* profile = nullptr;  // set when exactly one profile matches
-    bool ambiguous = false;            // wildcards of two profiles match
+    // Wildcards of two profiles match. Loading refuses overlapping patterns,
+    // so this is only a safety net for an index built some other way.
+    bool ambiguous = false;
 };
 
 struct DhcpConfig {

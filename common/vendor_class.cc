@@ -1,5 +1,7 @@
 #include "common/vendor_class.h"
 
+#include <deque>
+
 namespace scep {
 
 bool isWildcard(std::string_view pattern) {
@@ -33,28 +35,77 @@ bool wildcardMatch(std::string_view pattern, std::string_view text) {
 
 namespace {
 
-std::string withoutStars(std::string_view pattern) {
-    std::string out;
-    for (char c : pattern) {
-        if (c != '*') {
-            out += c;
-        }
-    }
-    return out;
-}
+// One step of the product automaton: from state `from`, reading `byte`
+// (or nothing, for a '*' that matches the empty run).
+struct Step {
+    std::size_t from = 0;
+    int byte = -1;  // -1: an empty move
+};
 
 }  // namespace
 
-std::string sharedVendorClass(std::string_view a, std::string_view b) {
-    const std::string literal_a = withoutStars(a);
-    if (wildcardMatch(b, literal_a)) {
-        return literal_a;
+std::optional<std::string> commonVendorClass(std::string_view a, std::string_view b) {
+    // State (i, j): i bytes of pattern a and j of b are behind us. A '*' may
+    // be skipped (empty run) or consume one byte and stay; a literal must
+    // equal the byte read. Both '*' consuming the same byte loops in place,
+    // so a shortest witness only ever reads the patterns' own literal bytes.
+    // 0-1 BFS (empty moves cost 0, bytes 1) finds the shortest witness in
+    // O(|a| * |b|).
+    const std::size_t width = b.size() + 1;
+    const std::size_t states = (a.size() + 1) * width;
+    std::vector<std::size_t> length(states, static_cast<std::size_t>(-1));
+    std::vector<Step> came(states);
+    std::deque<std::size_t> queue;
+    length[0] = 0;
+    queue.push_back(0);
+    const auto relax = [&](std::size_t from, std::size_t i, std::size_t j, int byte) {
+        const std::size_t to = i * width + j;
+        const std::size_t cost = length[from] + (byte < 0 ? 0 : 1);
+        if (cost < length[to]) {
+            length[to] = cost;
+            came[to] = {from, byte};
+            if (byte < 0) {
+                queue.push_front(to);
+            } else {
+                queue.push_back(to);
+            }
+        }
+    };
+    const std::size_t accept = states - 1;
+    while (!queue.empty()) {
+        const std::size_t state = queue.front();
+        queue.pop_front();
+        if (state == accept) {
+            break;
+        }
+        const std::size_t i = state / width, j = state % width;
+        const bool star_a = i < a.size() && a[i] == '*';
+        const bool star_b = j < b.size() && b[j] == '*';
+        if (star_a) {
+            relax(state, i + 1, j, -1);
+        }
+        if (star_b) {
+            relax(state, i, j + 1, -1);
+        }
+        if (i == a.size() || j == b.size()) {
+            continue;
+        }
+        if (!star_a && (star_b || a[i] == b[j])) {
+            relax(state, i + 1, star_b ? j : j + 1, static_cast<unsigned char>(a[i]));
+        } else if (star_a && !star_b) {
+            relax(state, i, j + 1, static_cast<unsigned char>(b[j]));
+        }
     }
-    const std::string literal_b = withoutStars(b);
-    if (wildcardMatch(a, literal_b)) {
-        return literal_b;
+    if (length[accept] == static_cast<std::size_t>(-1)) {
+        return std::nullopt;
     }
-    return {};
+    std::string witness;
+    for (std::size_t state = accept; state != 0; state = came[state].from) {
+        if (came[state].byte >= 0) {
+            witness += static_cast<char>(came[state].byte);
+        }
+    }
+    return std::string(witness.rbegin(), witness.rend());
 }
 
 std::string_view trimVendorClass(std::string_view raw) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -15,12 +16,11 @@ namespace scep {
 bool isWildcard(std::string_view pattern);
 bool wildcardMatch(std::string_view pattern, std::string_view text);
 
-// A concrete vendor class both patterns match, found by trying each pattern's
-// literal form ('*' removed) against the other: "*8875*" and "*CP-8875*"
-// share "CP-8875". Empty when there is none of that kind; patterns such as
-// "*CP-8875*" and "*DP-9841*" only meet on strings no phone sends, and the
-// index refuses such a packet at run time instead.
-std::string sharedVendorClass(std::string_view a, std::string_view b);
+// The shortest string both patterns match, or nullopt when none exists.
+// Exact: '*' is the only metacharacter, so the patterns are regular languages
+// and their intersection is searched as a product automaton. "" comes back
+// only when both patterns consist of stars alone (and so match everything).
+std::optional<std::string> commonVendorClass(std::string_view a, std::string_view b);
 
 // Some clients NUL-terminate option 60; phones' model strings never contain
 // NUL, so trailing ones are not part of the identity.

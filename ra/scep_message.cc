@@ -566,6 +566,14 @@ const char* failInfoName(FailInfo info) {
     return "unknown";
 }
 
+RequestAttributes readRequestAttributes(const CMS_SignerInfo& signer_info) {
+    RequestAttributes attributes;
+    attributes.message_type = numberAttribute(signer_info, Attribute::messageType);
+    attributes.transaction_id = readTransactionId(signer_info);
+    attributes.sender_nonce = readSenderNonce(signer_info);
+    return attributes;
+}
+
 PkiRequest parsePkiMessage(const Bytes& der) {
     const SignedMessage message = decodeSignedMessage(der);
     CMS_SignerInfo& signer_info = *message.signer_info;
@@ -583,9 +591,10 @@ PkiRequest parsePkiMessage(const Bytes& der) {
     request.signer = embeddedSigner(signer_info, request.certificates);
     verifySignature(message, *request.signer, nullptr);
 
-    request.message_type = numberAttribute(signer_info, Attribute::messageType);
-    request.transaction_id = readTransactionId(signer_info);
-    request.sender_nonce = readSenderNonce(signer_info);
+    RequestAttributes attributes = readRequestAttributes(signer_info);
+    request.message_type = attributes.message_type;
+    request.transaction_id = std::move(attributes.transaction_id);
+    request.sender_nonce = std::move(attributes.sender_nonce);
     request.envelope = embeddedContent(*message.cms);
     if (request.envelope.empty() && isHandledRequest(request.message_type)) {
         reject(std::string(messageTypeName(request.message_type)) + " without pkcsPKIEnvelope");

@@ -81,6 +81,17 @@ bool isAcceptedDigest(int nid);
 // can answer a signed FAILURE badRequest: default deny is the caller's job.
 PkiRequest parsePkiMessage(const Bytes& der);
 
+// The SCEP attributes of a request's SignerInfo, which parsePkiMessage reads
+// once the signature verified. Throws ScepError (never answerable) when
+// messageType, transactionID or senderNonce breaks the rules listed above.
+// Separate so that a fuzzer reaches these rules without signing each input.
+struct RequestAttributes {
+    int message_type = 0;
+    std::string transaction_id;
+    Bytes sender_nonce;
+};
+RequestAttributes readRequestAttributes(const CMS_SignerInfo& signer_info);
+
 struct Decrypted {
     Bytes content;      // DER PKCS#10 for PKCSReq/RenewalReq, IssuerAndSubject for CertPoll,
                         // IssuerAndSerialNumber for GetCert/GetCRL

@@ -12,6 +12,7 @@ PACKAGES="
   libsqlite3-dev libcpp-httplib-dev nlohmann-json3-dev
   scep strongswan-pki libstrongswan-extra-plugins curl certmonger dbus-daemon
   python3-selenium chromium chromium-driver libnss3-tools
+  clang libclang-rt-dev
 "
 
 if [ "$(id -u)" -ne 0 ]; then

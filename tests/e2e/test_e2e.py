@@ -360,11 +360,11 @@ class DecorationTest(KeaTestCase):
             + profile("dp-9841", ["DP-9841"],
                       f'server = "{DP9841_SERVER}"\nfingerprint = "{DP9841_FP.hex()}"\n'
                       'fips = false\ncert-select = "manufacturing"\n')
-            + profile("cp-7821", ["*CP-7821*"],
+            + profile("cp-7821", ["*CP-7821"],
                       f'server = "10.1.2.3"\nfingerprint = "{WILD_FP.hex().upper()}"\n'
                       'domain = "phones.example.com"\n')
-            # Overlaps *CP-7821* only on strings no phone sends.
-            + profile("ata-191", ["*ATA-191*"],
+            # Per-model suffix patterns: no string matches both.
+            + profile("ata-191", ["*ATA-191"],
                       f'server = "10.1.2.4"\nfingerprint = "{WILD_FP.hex()}"\n'))
     DHCP4 = {"client-classes": [{
         # Kea's own options 43 and 15 for every DP-984x: the hook must replace
@@ -426,11 +426,13 @@ class DecorationTest(KeaTestCase):
             self.assertEqual(reply["option-43"]["hex"], expected)
             self.assertEqual(reply["option-15"], "phones.example.com")
 
-    def test_vendor_class_matching_two_profiles_is_untouched(self):
-        before = self.kea.stat("scep.ambiguous-vendor-class")
-        for reply in self.link.phone("Cisco CP-7821 ATA-191"):
+    def test_suffix_wildcard_profiles_stay_apart(self):
+        expected = (tlv(11, b"10.1.2.4") + tlv(12, self.WILD_FP)).hex()
+        for reply in self.link.phone("Cisco ATA-191"):
+            self.assertEqual(reply["option-43"]["hex"], expected)
+        for reply in self.link.phone("Cisco CP-7821 ATA-191 rev2"):
             self.assertUndecorated(reply)
-        self.assertEqual(self.kea.stat("scep.ambiguous-vendor-class") - before, 2)
+        self.assertEqual(self.kea.stat("scep.ambiguous-vendor-class"), 0)
 
     def test_unknown_vendor_class_is_untouched(self):
         for reply in self.link.phone("Polycom-VVX411"):
@@ -671,6 +673,70 @@ class InvalidConfigTest(unittest.TestCase):
         self.assertIn("SCEP_LOAD_FAILED", output)
         self.assertNamesProblems(output)
         self.assertNotIn(CHALLENGE, output)
+
+
+class OverlappingVendorClassTest(unittest.TestCase):
+    """Two profiles whose wildcards can match one vendor class (issue 7 #19):
+    "Cisco Systems, Inc. IP Phone CP-8875" matches both, so that phone would
+    get no option 43. Refused everywhere the TOML is loaded."""
+    PHONE = "Cisco Systems, Inc. IP Phone CP-8875"
+    OTHER = 'server = "10.1.2.3"\nfingerprint = "' + "ab" * 20 + '"\n'
+    VALID = profile("cisco-9800", ["*CP-8875"]) + profile("dp-9841", ["*DP-9841"], OTHER)
+    OVERLAP = profile("cisco-9800", ["*CP-*"]) + profile("m8875", ["*8875*"], OTHER)
+
+    def setUp(self):
+        self.workdir = workdir()
+        self.link = Link()
+        self.kea = Kea(self.link, self.workdir, self.OVERLAP)
+
+    def tearDown(self):
+        self.kea.stop()
+        self.link.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def assertNamesOverlap(self, text):
+        self.assertIn(self.kea.toml_path, text)
+        self.assertRegex(text, r'\[\[profile\]\] "m8875": key \'vendor-class\' entry "\*8875\*" '
+                               r'and entry "\*CP-\*" of profile "cisco-9800" '
+                               r'both match "(CP-8875|8875CP-)"')
+
+    def test_checker_refuses_overlap(self):
+        result = subprocess.run([CHECKER, self.kea.config_path], capture_output=True,
+                                text=True, timeout=HANG_GUARD)
+        self.assertEqual(result.returncode, 1, result.stdout)
+        self.assertNamesOverlap(result.stderr)
+        self.kea.write_toml(self.VALID)
+        result = subprocess.run([CHECKER, self.kea.config_path], capture_output=True,
+                                text=True, timeout=HANG_GUARD)
+        self.assertEqual(result.returncode, 0, result.stderr)
+
+    def test_start_refuses_overlap(self):
+        self.kea.spawn()
+        try:
+            code = self.kea.proc.wait(timeout=HANG_GUARD)
+        except subprocess.TimeoutExpired:
+            self.fail("kea-dhcp4 kept running with overlapping vendor classes")
+        self.assertNotEqual(code, 0)
+        output = self.kea.output()
+        self.assertIn("SCEP_LOAD_FAILED", output)
+        self.assertNamesOverlap(output)
+
+    def test_reload_keeps_old_profiles(self):
+        self.kea.write_toml(self.VALID)
+        self.kea.start()
+        for reply in self.link.phone(self.PHONE):
+            self.assertSeed(reply)
+        self.kea.write_toml(self.OVERLAP)
+        answer, raw = self.kea.command("scep-reload")
+        self.assertEqual(answer["result"], 1, raw)
+        self.assertNamesOverlap(answer["text"])
+        for reply in self.link.phone(self.PHONE):
+            self.assertSeed(reply)
+        answer, _ = self.kea.command("scep-profiles-get")
+        self.assertEqual([p["name"] for p in answer["arguments"]["profiles"]],
+                         ["cisco-9800", "dp-9841"])
+
+    assertSeed = KeaTestCase.assertSeed
 
 
 class JourneyTest(unittest.TestCase):

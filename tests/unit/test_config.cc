@@ -213,6 +213,8 @@ TEST_CASE("vendor-class must be a non-empty list of non-empty strings") {
     checkRefused(profile("", "p1", "\"CP-8875\""), "vendor-class", "non-empty array");
     checkRefused(profile("", "p1", "[\"\"]"), "vendor-class", "non-empty strings");
     checkRefused(profile("", "p1", "[1]"), "vendor-class", "non-empty strings");
+    checkRefused(profile("", "p1", "[\"CP-8875\\u0000\"]"), "vendor-class", "NUL byte");
+    CHECK_NOTHROW(parseDhcpConfig(profile("", "p1", "[\"CP\\u0000-8875\"]"), "x.toml"));
     const std::string missing = refusal("[[profile]]\nname = \"p1\"\nserver = \"10.0.0.1\"\n"
                                         "fingerprint = \"" + std::string(40, 'a') + "\"\n");
     CHECK(missing.find("key 'vendor-class' is required") != std::string::npos);
@@ -225,20 +227,52 @@ TEST_CASE("unknown keys inside a profile are errors") {
 
 TEST_CASE("one vendor class belongs to one profile only, wildcards included") {
     const std::string exact = profile("", "a") + profile("", "b", "[\"DP-9841\", \"CP-8875\"]");
-    checkRefused(exact, "vendor-class", "of profile \"a\" both match \"CP-8875\"", "b");
+    checkRefused(exact, "vendor-class",
+                 "entry \"CP-8875\" and entry \"CP-8875\" of profile \"a\" both match \"CP-8875\"",
+                 "b");
     const std::string wild = profile("", "a", "[\"*CP-8875*\"]") +
                              profile("", "b", "[\"Cisco Systems, Inc. IP Phone CP-8875\"]");
-    checkRefused(wild, "vendor-class", "of profile \"a\"", "b");
+    checkRefused(wild, "vendor-class",
+                 "of profile \"a\" both match \"Cisco Systems, Inc. IP Phone CP-8875\"", "b");
     checkRefused(profile("", "a", "[\"*8875*\"]") + profile("", "b", "[\"*CP-8875*\"]"),
                  "vendor-class", "both match \"CP-8875\"", "b");
-    // One infix wildcard per model is the realistic setup and must load.
-    const DhcpConfig config = parseDhcpConfig(profile("", "a", "[\"*CP-8875*\"]") +
-                                                  profile("", "b", "[\"*DP-98*\"]"),
-                                              "x.toml");
+}
+
+TEST_CASE("wildcards of two profiles that can meet on any string are refused") {
+    // The issue's case: "Cisco Systems, Inc. IP Phone CP-8875" matches both,
+    // so that phone would get no option 43.
+    const std::string message = refusal(profile("", "cp", "[\"DP-9841\", \"*CP-*\"]") +
+                                        profile("", "m8875", "[\"*8875*\"]"));
+    CAPTURE(message);
+    CHECK(message.find("[[profile]] \"m8875\": key 'vendor-class' entry \"*8875*\" and entry "
+                       "\"*CP-*\" of profile \"cp\" both match \"") != std::string::npos);
+    CHECK((message.find("both match \"CP-8875\"") != std::string::npos ||
+           message.find("both match \"8875CP-\"") != std::string::npos));
+    // Infix wildcards for two models meet on both models side by side.
+    checkRefused(profile("", "a", "[\"*CP-8875*\"]") + profile("", "b", "[\"*DP-98*\"]"),
+                 "vendor-class", "of profile \"a\" both match \"", "b");
+    checkRefused(profile("", "a", "[\"Cisco*\"]") + profile("", "b", "[\"*CP-8875\"]"),
+                 "vendor-class", "both match \"CiscoCP-8875\"", "b");
+    checkRefused(profile("", "a", "[\"*\"]") + profile("", "b", "[\"**\"]"),
+                 "vendor-class", "both match every vendor class", "b");
+    // Every overlapping pair is listed.
+    const std::string many = refusal(profile("", "a", "[\"*A*\", \"*B*\"]") +
+                                     profile("", "b", "[\"*C*\"]"));
+    CHECK(many.find("\"*C*\" and entry \"*A*\"") != std::string::npos);
+    CHECK(many.find("\"*C*\" and entry \"*B*\"") != std::string::npos);
+}
+
+TEST_CASE("per-model suffix wildcards load, and entries of one profile may overlap") {
+    const DhcpConfig config =
+        parseDhcpConfig(profile("", "a", "[\"*CP-8875\", \"CP-8875\", \"Cisco*CP-8875\"]") +
+                            profile("", "b", "[\"*DP-9841\", \"*DP-9871\"]") +
+                            profile("", "c", "[\"Polycom*VVX411\"]"),
+                        "x.toml");
     CHECK(config.match("Cisco Systems, Inc. IP Phone CP-8875").profile == &config.profiles[0]);
+    CHECK(config.match("CP-8875").profile == &config.profiles[0]);
     CHECK(config.match("Cisco Systems, Inc. IP Phone DP-9871").profile == &config.profiles[1]);
-    CHECK(config.match("CP-8875 DP-9861").ambiguous);
-    CHECK_FALSE(config.match("CP-8875 DP-9861").profile);
+    CHECK(config.match("Polycom-VVX411").profile == &config.profiles[2]);
+    CHECK_FALSE(config.match("Cisco Systems, Inc. IP Phone CP-7821").profile);
 }
 
 TEST_CASE("profile names are required, safe and unique") {
