@@ -559,7 +559,7 @@ AuthResult Authenticator::viaChallenge(const CsrSummary& csr, Store& store, std:
     }
     // A shared secret proves nothing about identity (CERT VU#971035): the
     // first holder of a CN keeps it until it is revoked or expires.
-    const auto active = store.activeCertificatesFor(csr.common_name, now);
+    const auto active = store.activeCertificatesFor(csr.common_name, now, Store::Superseded::include);
     if (!active.empty()) {
         result.reason = "CN '" + csr.common_name + "' already holds active certificate " +
                         active.front().serial + "; renew with it, or revoke it first";

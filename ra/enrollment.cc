@@ -411,10 +411,9 @@ std::string EnrollmentService::originOf(CertificateRecord cert) {
 
 std::string EnrollmentService::micNameClash(const std::string& common_name, std::time_t now) {
     std::string clash;
-    for (const CertificateRecord& held : store_.activeCertificatesFor(common_name, now)) {
-        if (!held.superseded_by.empty()) {
-            continue;  // flagged when it was superseded, if it clashed
-        }
+    // A superseded certificate was flagged when it was superseded, if it clashed.
+    for (const CertificateRecord& held :
+         store_.activeCertificatesFor(common_name, now, Store::Superseded::exclude)) {
         const std::string origin = originOf(held);
         if (origin != authMethodName(AuthMethod::mic)) {
             clash += std::string(clash.empty() ? "" : "; ") + "CN '" + held.common_name +
@@ -653,7 +652,7 @@ std::string EnrollmentService::approve(std::int64_t request_id, const std::strin
                                  "' has the shape of a phone's MIC name; only that phone's MIC "
                                  "may obtain it: reject this request");
         }
-        const auto active = store_.activeCertificatesFor(record.common_name, now);
+        const auto active = store_.activeCertificatesFor(record.common_name, now, Store::Superseded::include);
         if (!active.empty()) {
             throw AdminError(AdminError::Kind::conflict,
                              "CN '" + record.common_name + "' already holds active certificate " +

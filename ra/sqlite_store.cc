@@ -641,7 +641,8 @@ public:
     std::optional<CertificateRecord> findCertificate(const std::string& serial) override;
     std::vector<CertificateRecord> listCertificates() override;
     std::vector<CertificateRecord> activeCertificatesFor(const std::string& common_name,
-                                                         std::int64_t now) override;
+                                                         std::int64_t now,
+                                                         Superseded superseded) override;
     bool revoke(const std::string& serial, int reason, std::int64_t at,
                 const AuditEvent& event) override;
     std::vector<CertificateRecord> revokedCertificates() override;
@@ -1234,15 +1235,20 @@ std::vector<CertificateRecord> SqliteStore::listCertificates() {
 }
 
 std::vector<CertificateRecord> SqliteStore::activeCertificatesFor(const std::string& common_name,
-                                                                  std::int64_t at) {
+                                                                  std::int64_t at,
+                                                                  Superseded superseded) {
     static const std::string operation = "activeCertificatesFor";
     // notAfter is inclusive (RFC 5280 4.1.2.5): valid through that second.
-    static const char* const sql =
+    static const char* const all_sql =
         "SELECT " SCEP_CERTIFICATE_COLUMNS " FROM certificates "
         "WHERE cn_key = lower(rtrim(?1, '.')) AND revoked = 0 AND not_after >= ?2 "
         "ORDER BY not_after DESC, serial";
+    static const char* const current_sql =
+        "SELECT " SCEP_CERTIFICATE_COLUMNS " FROM certificates "
+        "WHERE cn_key = lower(rtrim(?1, '.')) AND revoked = 0 AND not_after >= ?2 "
+        "AND superseded_by IS NULL ORDER BY not_after DESC, serial";
     std::lock_guard<std::mutex> lock(mutex_);
-    Query q = query(sql, operation);
+    Query q = query(superseded == Superseded::include ? all_sql : current_sql, operation);
     q.bindText(1, common_name).bindInt(2, at);
     std::vector<CertificateRecord> out;
     while (q.step()) {

@@ -233,9 +233,13 @@ public:
     virtual std::vector<CertificateRecord> listCertificates() = 0;
     // Certificates of this identity (the CN compared canonically, see
     // IssueRules) that are neither revoked nor expired at `now` (not_after >=
-    // now: notAfter is inclusive), superseded or not; latest not_after first.
+    // now: notAfter is inclusive); latest not_after first. A phone that
+    // renewed often has a long history: ask for the superseded ones only
+    // when they matter.
+    enum class Superseded { include, exclude };
     virtual std::vector<CertificateRecord> activeCertificatesFor(const std::string& common_name,
-                                                                 std::int64_t now) = 0;
+                                                                 std::int64_t now,
+                                                                 Superseded superseded) = 0;
     // Marks revoked (with reason and time; `at` 0 means now) plus audit;
     // false if unknown or already revoked (nothing written).
     virtual bool revoke(const std::string& serial, int reason, std::int64_t at,

@@ -87,8 +87,9 @@ public:
         return real_.findCertificate(s);
     }
     std::vector<CertificateRecord> listCertificates() override { return real_.listCertificates(); }
-    std::vector<CertificateRecord> activeCertificatesFor(const std::string& cn, std::int64_t now) override {
-        return real_.activeCertificatesFor(cn, now);
+    std::vector<CertificateRecord> activeCertificatesFor(const std::string& cn, std::int64_t now,
+                                                         Superseded superseded) override {
+        return real_.activeCertificatesFor(cn, now, superseded);
     }
     bool revoke(const std::string& s, int reason, std::int64_t at, const AuditEvent& e) override {
         check();

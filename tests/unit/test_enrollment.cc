@@ -423,7 +423,7 @@ std::size_t successes(const std::vector<TestRa::Reply>& replies) {
 }
 
 std::size_t current(Store& store, const std::string& cn, std::time_t now) {
-    const auto active = store.activeCertificatesFor(cn, now);
+    const auto active = store.activeCertificatesFor(cn, now, Store::Superseded::include);
     return static_cast<std::size_t>(std::count_if(
         active.begin(), active.end(),
         [](const CertificateRecord& c) { return c.superseded_by.empty(); }));
@@ -448,7 +448,7 @@ TEST_CASE("concurrent challenge enrollments for one CN: one certificate per roun
         }
         const auto replies = answerConcurrently(ra, messages, *signer, *key);
         CHECK(successes(replies) == 1);
-        CHECK(ra.store->activeCertificatesFor(cn, ra.now).size() == 1);
+        CHECK(ra.store->activeCertificatesFor(cn, ra.now, Store::Superseded::include).size() == 1);
     }
 }
 
@@ -495,7 +495,7 @@ TEST_CASE("concurrent approvals of pending requests for one CN: exactly one is i
         }
         CHECK(approved == 1);
         CHECK(conflicts == 11);
-        CHECK(ra.store->activeCertificatesFor(cn, ra.now).size() == 1);
+        CHECK(ra.store->activeCertificatesFor(cn, ra.now, Store::Superseded::include).size() == 1);
     }
 }
 
@@ -511,7 +511,7 @@ TEST_CASE("concurrent MIC enrollments for one identity all succeed; one stays cu
     }
     const auto replies = answerConcurrently(ra, messages, *phone.mic, *phone.mic_key);
     CHECK(successes(replies) == 12);
-    CHECK(ra.store->activeCertificatesFor(kMicCn, ra.now).size() == 12);
+    CHECK(ra.store->activeCertificatesFor(kMicCn, ra.now, Store::Superseded::include).size() == 12);
     CHECK(current(*ra.store, kMicCn, ra.now) == 1);
     std::size_t superseded = 0;
     for (const auto& e : ra.audit()) {

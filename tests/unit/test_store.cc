@@ -474,18 +474,18 @@ TEST_CASE("store: activeCertificatesFor excludes revoked, expired and other CNs"
     add("OTHER-CN", "SEPB", now + 86400);
     REQUIRE(store->revoke("REVOKED", 1, now - 10, event("revoke")));
 
-    CHECK(serials(store->activeCertificatesFor("SEPA", now)) ==
+    CHECK(serials(store->activeCertificatesFor("SEPA", now, Store::Superseded::include)) ==
           std::vector<std::string>{"VALID", "LAST-SECOND"});
-    CHECK(serials(store->activeCertificatesFor("SEPA", now + 1)) ==
+    CHECK(serials(store->activeCertificatesFor("SEPA", now + 1, Store::Superseded::include)) ==
           std::vector<std::string>{"VALID"});
-    CHECK(serials(store->activeCertificatesFor("SEPB", now)) ==
+    CHECK(serials(store->activeCertificatesFor("SEPB", now, Store::Superseded::include)) ==
           std::vector<std::string>{"OTHER-CN"});
-    CHECK(store->activeCertificatesFor("SEPC", now).empty());
+    CHECK(store->activeCertificatesFor("SEPC", now, Store::Superseded::include).empty());
     // The CN is compared canonically: any case, trailing dots ignored.
-    CHECK(serials(store->activeCertificatesFor("sepa", now)) ==
-          serials(store->activeCertificatesFor("SEPA", now)));
-    CHECK(serials(store->activeCertificatesFor("Sepa..", now)) ==
-          serials(store->activeCertificatesFor("SEPA", now)));
+    CHECK(serials(store->activeCertificatesFor("sepa", now, Store::Superseded::include)) ==
+          serials(store->activeCertificatesFor("SEPA", now, Store::Superseded::include)));
+    CHECK(serials(store->activeCertificatesFor("Sepa..", now, Store::Superseded::include)) ==
+          serials(store->activeCertificatesFor("SEPA", now, Store::Superseded::include)));
     CHECK(store->listCertificates().size() == 5);
 }
 
@@ -2234,8 +2234,10 @@ TEST_CASE("store v3: issuing supersedes the identity's current certificate, with
                                 {}, &replaced));
     CHECK(replaced == std::vector<std::string>{"B"});
     CHECK(certificate(*store, "B").superseded_by == "C");
-    CHECK(serials(store->activeCertificatesFor("phone.example.nl", 1800000000)) ==
+    CHECK(serials(store->activeCertificatesFor("phone.example.nl", 1800000000, Store::Superseded::include)) ==
           std::vector<std::string>{"A", "B", "C"});  // all unexpired, none revoked
+    CHECK(serials(store->activeCertificatesFor("phone.example.nl", 1800000000, Store::Superseded::exclude)) ==
+          std::vector<std::string>{"C"});
 
     SUBCASE("the database itself allows one current certificate per identity") {
         RawDb raw(dir.file("ra.db"));
@@ -2428,10 +2430,10 @@ TEST_CASE("store v3: concurrent issuing keeps the identity rules (threads and tw
         CHECK(taken == kWriters - 1);
         CHECK(other == 0);
         CHECK(superseding == kWriters);
-        CHECK(server->activeCertificatesFor(cn, 1800000000).size() == 1);
+        CHECK(server->activeCertificatesFor(cn, 1800000000, Store::Superseded::include).size() == 1);
         CHECK(server->listRequests(RequestStatus::pending).size() ==
               static_cast<std::size_t>((round + 1) * (kWriters - 1)));
-        const auto mic = server->activeCertificatesFor("mic-" + std::to_string(round), 1800000000);
+        const auto mic = server->activeCertificatesFor("mic-" + std::to_string(round), 1800000000, Store::Superseded::include);
         CHECK(mic.size() == kWriters);  // superseded, not revoked
         CHECK(std::count_if(mic.begin(), mic.end(), [](const CertificateRecord& c) {
                   return c.superseded_by.empty();
