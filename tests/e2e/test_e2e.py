@@ -26,6 +26,7 @@ PHONE = os.path.join(HERE, "..", "phone", "dhcp_phone.py")
 PYTHON = "/usr/bin/python3"  # Debian's, which has python3-scapy
 SOURCE_DIR = os.path.normpath(os.path.join(HERE, "..", ".."))  # set by main()
 HOOK = None
+HOOK_LIBRARY = None  # what Kea's config names: the hook installed in Kea's hook directory
 CHECKER = None
 SCEP_RA = None
 SCEP_PHONE = os.path.join(HERE, "..", "phone", "scep_phone.py")
@@ -110,9 +111,15 @@ def missing_prerequisites():
 
 
 def setUpModule():
+    global HOOK_LIBRARY
     problems = missing_prerequisites()
     if problems:
         raise RuntimeError("cannot run the e2e tests:\n  " + "\n  ".join(problems))
+    installed = subprocess.run([os.path.join(SOURCE_DIR, "scripts", "install-hook.sh"), HOOK],
+                               capture_output=True, text=True)
+    if installed.returncode:
+        raise RuntimeError("cannot install the hook into Kea's hook directory:\n" + installed.stderr)
+    HOOK_LIBRARY = installed.stdout.strip()
 
 
 def cleanup_everything():
@@ -203,7 +210,8 @@ class Kea:
                 "option-data": [{"name": "routers", "data": f"{SUBNET}.1",
                                  "always-send": True}],
             }],
-            "hooks-libraries": [{"library": HOOK, "parameters": {"config": self.toml_path}}],
+            "hooks-libraries": [{"library": HOOK_LIBRARY,
+                                 "parameters": {"config": self.toml_path}}],
             "loggers": [{
                 "name": "kea-dhcp4", "severity": "DEBUG",
                 # 55 enables the hook's per-packet SCEP_DECORATED line.
@@ -571,7 +579,9 @@ class ReloadTest(KeaTestCase):
 
 
 class MultiThreadingTest(KeaTestCase):
-    """Kea's packet thread pool with the shipped conf/scep.toml."""
+    """Kea's packet thread pool with the shipped conf/scep.toml. Kea 2.6 turns
+    it on by default, Kea 2.2 off: both modes are tested on both."""
+    THREADS = True
     DHCP4 = {"multi-threading": {"enable-multi-threading": True, "thread-pool-size": 2,
                                  "packet-queue-size": 16}}
 
@@ -583,8 +593,8 @@ class MultiThreadingTest(KeaTestCase):
 
     def test_decorates_with_threads(self):
         answer, _ = self.kea.command("config-get")
-        self.assertTrue(answer["arguments"]["Dhcp4"]["multi-threading"]
-                        ["enable-multi-threading"])
+        self.assertIs(answer["arguments"]["Dhcp4"]["multi-threading"]
+                      ["enable-multi-threading"], self.THREADS)
         before = self.kea.stats("cisco-9800")
         # Several phones at once, so that the two threads really overlap.
         phones = [(vc, subprocess.Popen(self.link.phone_command(vc, "--json"), text=True,
@@ -600,6 +610,12 @@ class MultiThreadingTest(KeaTestCase):
                     self.assertSeed(reply)
         after = self.kea.stats("cisco-9800")
         self.assertEqual(after["replies-decorated"] - before["replies-decorated"], 8)
+
+
+class SingleThreadedTest(MultiThreadingTest):
+    """The same phones with Kea's multi-threading explicitly off."""
+    THREADS = False
+    DHCP4 = {"multi-threading": {"enable-multi-threading": False}}
 
 
 class InvalidConfigTest(unittest.TestCase):
