@@ -47,7 +47,7 @@ hook_identity() {
 
 bench_tmp() {
     TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench-option43.XXXXXX")
-    export KEA_PIDFILE_DIR=$TMP KEA_LOCKFILE_DIR=$TMP
+    export KEA_PIDFILE_DIR=$TMP KEA_LOCKFILE_DIR=$TMP KEA_LOG_FILE_DIR=$TMP
     KEA_PID=
     trap bench_cleanup EXIT
     trap 'exit 1' INT TERM

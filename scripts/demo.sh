@@ -120,7 +120,7 @@ JSON
 
 echo
 echo "== kea-dhcp4 with libdhcp_scep.so"
-KEA_PIDFILE_DIR=$WORK KEA_LOCKFILE_DIR=$WORK ip netns exec "$SRV" kea-dhcp4 -c "$WORK/kea-dhcp4.json" \
+KEA_PIDFILE_DIR=$WORK KEA_LOCKFILE_DIR=$WORK KEA_LOG_FILE_DIR=$WORK ip netns exec "$SRV" kea-dhcp4 -c "$WORK/kea-dhcp4.json" \
     >"$WORK/kea.out" 2>&1 &
 KEA_PID=$!
 wait_for "DHCP4_STARTED" "$WORK/kea.log" "$KEA_PID" "kea-dhcp4"

@@ -228,7 +228,9 @@ class Kea:
             f.write(text)
 
     def _command_line(self, flag):
-        env = dict(os.environ, KEA_PIDFILE_DIR=self.workdir, KEA_LOCKFILE_DIR=self.workdir)
+        # Kea 2.6 writes logs only under KEA_LOG_FILE_DIR (default /var/log/kea).
+        env = dict(os.environ, KEA_PIDFILE_DIR=self.workdir, KEA_LOCKFILE_DIR=self.workdir,
+                   KEA_LOG_FILE_DIR=self.workdir)
         return ["ip", "netns", "exec", self.link.server_ns, "kea-dhcp4", flag,
                 self.config_path], env
 
