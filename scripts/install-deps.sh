@@ -4,7 +4,7 @@
 set -eu
 
 PACKAGES="
-  g++ meson ninja-build pkg-config
+  g++ meson ninja-build pkg-config dpkg-dev
   kea-dev kea-dhcp4-server libboost-dev
   libssl-dev openssl
   libtomlplusplus-dev doctest-dev
