@@ -5,7 +5,8 @@
 # renamed many libraries for the 64-bit time_t transition: libssl3t64, ...).
 set -euo pipefail
 
-libraries=$(for file in "$@"; do ldd "$file"; done | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u)
+libraries=$(for file in "$@"; do ldd "$file"; done |
+    awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u)
 for lib in $libraries; do
     real=$(readlink -f "$lib")
     # dpkg knows each file under the path its package shipped it at: /lib or
