@@ -25,7 +25,6 @@
 # libstrongswan-extra-plugins.
 set -eu
 cd "$(dirname "$0")/.."
-ROOT=$(pwd)
 
 RELEASE=${1:-bookworm}
 case "$RELEASE" in
@@ -64,7 +63,8 @@ need openssl openssl
 need pki "strongswan-pki libstrongswan-extra-plugins"
 [ -x /usr/bin/python3 ] || fail "/usr/bin/python3 is missing: apt-get install python3"
 /usr/bin/python3 -c 'import scapy.all, cryptography' 2>/dev/null ||
-    fail "the phone needs Debian's python3-scapy and python3-cryptography: apt-get install python3-scapy python3-cryptography"
+    fail "the phone needs Debian's python3-scapy and python3-cryptography:" \
+         "apt-get install python3-scapy python3-cryptography"
 
 WORK=$(mktemp -d /tmp/container-journey.XXXXXX)
 cleanup() {
@@ -121,6 +121,8 @@ for target in scep-ra kea-dhcp4; do
     [ "$target" = kea-dhcp4 ] && image=$KEA_IMAGE
     step "podman build --target $target (BASE=$BASE, $(git rev-parse --short HEAD))"
     # The second target reuses the first one's builder stage from the cache.
+    # RUN steps reach the Debian mirror over the host's network.
+    # shellcheck disable=SC2086 # PODMAN may hold options
     nice -n 10 $PODMAN build --format docker --network host --build-arg "BASE=$BASE" \
         -f "$WORK/src/containers/Containerfile" --target "$target" -t "$image" "$WORK/src" \
         >"$WORK/build-$target.log" 2>&1 || {
@@ -193,14 +195,14 @@ done
 ip -n "$NS-lan" link add br0 type bridge
 ip -n "$NS-lan" link set br0 up
 for party in kea ra phone; do
-    ip -n "$NS-lan" link add "to-$party" type veth peer name lan0 netns "$NS-$party"
+    ip -n "$NS-lan" link add "to-$party" type veth peer name eth0 netns "$NS-$party"
     ip -n "$NS-lan" link set "to-$party" master br0 up
 done
-ip -n "$NS-kea" addr add "$KEA_IP/24" dev lan0
-ip -n "$NS-ra" addr add "$RA_IP/24" dev lan0
-ip -n "$NS-phone" link set lan0 address "$MAC"
+ip -n "$NS-kea" addr add "$KEA_IP/24" dev eth0
+ip -n "$NS-ra" addr add "$RA_IP/24" dev eth0
+ip -n "$NS-phone" link set eth0 address "$MAC"
 for party in kea ra phone; do
-    ip -n "$NS-$party" link set lan0 up
+    ip -n "$NS-$party" link set eth0 up
 done
 
 wait_healthy() {  # CONTAINER
@@ -212,7 +214,8 @@ wait_healthy() {  # CONTAINER
         [ "$tries" -lt 60 ] || fail "$1 is not healthy after 30 s"
         sleep 0.5
     done
-    echo "   $1 healthy after $((tries / 2)) s: $($PODMAN inspect -f '{{.State.Health.Status}}' "$1")"
+    echo "   $1 healthy after $((tries / 2)) s:" \
+         "$($PODMAN inspect -f '{{.State.Health.Status}}' "$1")"
 }
 
 step "scep-ra container (user scep-ra, no capabilities, read-only root)"
@@ -236,7 +239,7 @@ $PODMAN logs "$NS-kea" 2>&1 | grep -o 'SCEP_PROFILE_LOADED.*' | sed 's/^/   /'
 # ---- the phone ------------------------------------------------------------
 JOURNEY_STARTED=$(date +%s)
 ip netns exec "$NS-phone" /usr/bin/python3 "$WORK/src/tests/phone/scep_phone.py" \
-    --iface lan0 --mac "$MAC" --vendor-class CP-8875 \
+    --iface eth0 --mac "$MAC" --vendor-class CP-8875 \
     --mic "$WORK/pki/mic-cp8875.pem" --mic-key "$WORK/pki/mic-cp8875.key" \
     --new-key "$WORK/pki/newkey-1.key" --workdir "$WORK/phone" ||
     fail "the phone's journey failed"
@@ -253,8 +256,17 @@ echo "   scep-ra certs lists serial $SERIAL"
 grep -qi "$MAC" "$WORK/kea-leases/kea-leases4.csv" ||
     fail "the Kea lease file in the volume holds no lease for $MAC"
 echo "   the Kea lease file in the volume holds the phone's lease"
+for name in ra kea; do
+    status=$($PODMAN exec "$NS-$name" cat /proc/1/status)
+    uid=$(echo "$status" | awk '/^Uid:/ {print $3}')
+    caps=$(echo "$status" | awk '/^CapEff:/ {print $2}')
+    [ "$uid" != 0 ] || fail "$NS-$name runs as root"
+    echo "   $NS-$name: $(echo "$status" | awk '/^Name:/ {print $2}') runs as uid $uid," \
+         "effective capabilities $caps"
+done
 ENDED=$(date +%s)
 
 step "Done"
-echo "   images built in $((BUILT - STARTED)) s; containers up and journey in $((ENDED - BUILT)) s" \
+echo "   images built in $((BUILT - STARTED)) s;" \
+     "containers up and journey in $((ENDED - BUILT)) s" \
      "(the phone alone: $((ENDED - JOURNEY_STARTED)) s)"
