@@ -37,7 +37,7 @@ cleanup() {
     done
     ip netns del "$SRV" 2>/dev/null || true
     ip netns del "$PHONE" 2>/dev/null || true
-    rm -rf "$WORK"
+    rm -rf "$WORK" "${KEA_SOCKET:-}" "${KEA_SOCKET:-}.lock"
 }
 trap cleanup EXIT INT TERM
 
@@ -103,10 +103,13 @@ RA_PID=$!
 wait_for '"listening"' "$WORK/ra.log" "$RA_PID" "scep-ra"
 sed 's/^/   /' "$WORK/ra.out"
 
+# Kea 2.6 accepts control sockets only in /run/kea.
+mkdir -p /run/kea
+KEA_SOCKET=/run/kea/scepdemo-$$.sock
 cat > "$WORK/kea-dhcp4.json" <<JSON
 { "Dhcp4": {
     "interfaces-config": { "interfaces": ["scepdemo0"] },
-    "control-socket": { "socket-type": "unix", "socket-name": "$WORK/kea.sock" },
+    "control-socket": { "socket-type": "unix", "socket-name": "$KEA_SOCKET" },
     "lease-database": { "type": "memfile", "persist": false },
     "subnet4": [ { "id": 1, "subnet": "192.0.2.0/24",
                    "pools": [ { "pool": "192.0.2.100 - 192.0.2.200" } ],

@@ -26,7 +26,8 @@ PHONE = os.path.join(HERE, "..", "phone", "dhcp_phone.py")
 PYTHON = "/usr/bin/python3"  # Debian's, which has python3-scapy
 SOURCE_DIR = os.path.normpath(os.path.join(HERE, "..", ".."))  # set by main()
 HOOK = None
-HOOK_LIBRARY = None  # what Kea's config names: the hook installed in Kea's hook directory
+HOOK_LIBRARY = None
+KEA_SOCKET_DIR = "/run/kea"  # what Kea's config names: the hook installed in Kea's hook directory
 CHECKER = None
 SCEP_RA = None
 SCEP_PHONE = os.path.join(HERE, "..", "phone", "scep_phone.py")
@@ -186,12 +187,15 @@ class Link:
 
 class Kea:
     """kea-dhcp4 with the hook in the server namespace of `link`; its files
-    (config, TOML, socket, log, pid and lock files) live in `workdir`."""
+    (config, TOML, log, pid and lock files) live in `workdir`, its control
+    socket in /run/kea, the only place Kea 2.6 accepts one."""
 
     def __init__(self, link, workdir, toml, **dhcp4):
         self.link, self.workdir = link, workdir
         self.toml_path = os.path.join(workdir, "scep.toml")
-        self.socket_path = os.path.join(workdir, "kea.sock")
+        os.makedirs(KEA_SOCKET_DIR, mode=0o750, exist_ok=True)
+        self.socket_path = os.path.join(KEA_SOCKET_DIR,
+                                        "scepe2e-%s.sock" % os.path.basename(workdir))
         self.log_path = os.path.join(workdir, "kea.log")
         self.output_path = os.path.join(workdir, "kea.out")
         self.config_path = os.path.join(workdir, "kea-dhcp4.json")
@@ -269,6 +273,9 @@ class Kea:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        for leftover in (self.socket_path, self.socket_path + ".lock"):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
 
     def command(self, name, arguments=None):
         """A control-socket command; returns (parsed answer, raw text)."""
