@@ -285,6 +285,9 @@ bool ConfigReloader::reload(const std::string& trigger) {
         plan.problems.push_back(path + ": " + e.what());
     }
     const bool ok = plan.runtime != nullptr;
+    if (on_outcome_) {
+        on_outcome_(ok ? "success" : "failure");
+    }
     AuditEvent event;
     event.actor = trigger;
     event.action = "config-reload";
@@ -309,12 +312,9 @@ bool ConfigReloader::reload(const std::string& trigger) {
                    {{"file", path}, {"trigger", trigger}, {"problems", plan.problems}});
     }
     try {
-        service_.auditTrail().record(event);
+        service_.auditTrail().record(event);  // last: its row means the reload is done
     } catch (const std::exception& e) {
         log_.error("cannot audit the configuration reload", {{"error", e.what()}});
-    }
-    if (on_outcome_) {
-        on_outcome_(ok ? "success" : "failure");
     }
     return ok;
 }
