@@ -279,7 +279,8 @@ Bytes EnrollmentService::enroll(Context& ctx) {
     // old key and derives the transactionID from that key, so its renewal
     // reuses the first enrollment's transactionID and would look like a
     // resend of it.
-    if (key_id == publicKeyId(*X509_get_X509_PUBKEY(&signer)) && ctx.runtime->authenticator.issuedByUs(signer)) {
+    if (key_id == publicKeyId(*X509_get_X509_PUBKEY(&signer)) &&
+        ctx.runtime->authenticator.issuedByUs(signer)) {
         ctx.event.method = authMethodName(AuthMethod::renewal);
         return failure(ctx, FailInfo::badRequest,
                        "renewal must use a new key; the CSR reuses the key of certificate " +

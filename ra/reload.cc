@@ -61,124 +61,136 @@ std::string rolesText(const std::map<std::string, std::string>& roles) {
     return out;
 }
 
+using Read = std::function<std::string(const Config&)>;
+
+KeyRule live(const char* table, const char* key, Read read) {
+    return {table, key, true, std::move(read)};
+}
+
+KeyRule restart(const char* table, const char* key, Read read) {
+    return {table, key, false, std::move(read)};
+}
+
+std::string number(std::size_t value) { return std::to_string(value); }
+
 using Limits = const ListenerLimits& (*)(const Config&);
 
 // The listener keys [ra] and [admin] share: the server is built with them at
 // start (threads, queues, admission), so they need a restart.
-void addListenerRules(std::vector<KeyRule>& rules, const std::string& table, Limits limits,
-                      bool admin) {
-    using T = std::function<std::string(const ListenerLimits&)>;
-    const std::vector<std::pair<std::string, T>> keys = {
-        {"max-connections", [](const ListenerLimits& l) { return std::to_string(l.max_connections); }},
-        {"max-connections-per-address",
-         [](const ListenerLimits& l) { return std::to_string(l.max_connections_per_address); }},
-        {"max-header-size", [](const ListenerLimits& l) { return std::to_string(l.max_header_size); }},
-        {"max-header-fields",
-         [](const ListenerLimits& l) { return std::to_string(l.max_header_fields); }},
-        {"idle-timeout", [](const ListenerLimits& l) { return milliseconds(l.idle_timeout); }},
-        {"header-timeout", [](const ListenerLimits& l) { return milliseconds(l.header_timeout); }},
-        {"body-timeout", [](const ListenerLimits& l) { return milliseconds(l.body_timeout); }},
-        {"write-timeout", [](const ListenerLimits& l) { return milliseconds(l.write_timeout); }},
-        {"workers", [](const ListenerLimits& l) { return std::to_string(l.workers); }},
-        {"max-queue", [](const ListenerLimits& l) { return std::to_string(l.max_queue); }},
+void addListenerRules(std::vector<KeyRule>& rules, const char* table, Limits limits, bool admin) {
+    using L = const ListenerLimits&;
+    const std::vector<std::pair<const char*, std::function<std::string(L)>>> keys = {
+        {"max-connections", [](L l) { return number(l.max_connections); }},
+        {"max-connections-per-address", [](L l) { return number(l.max_connections_per_address); }},
+        {"max-header-size", [](L l) { return number(l.max_header_size); }},
+        {"max-header-fields", [](L l) { return number(l.max_header_fields); }},
+        {"idle-timeout", [](L l) { return milliseconds(l.idle_timeout); }},
+        {"header-timeout", [](L l) { return milliseconds(l.header_timeout); }},
+        {"body-timeout", [](L l) { return milliseconds(l.body_timeout); }},
+        {"write-timeout", [](L l) { return milliseconds(l.write_timeout); }},
+        {"workers", [](L l) { return number(l.workers); }},
+        {"max-queue", [](L l) { return number(l.max_queue); }},
     };
     for (const auto& [key, read] : keys) {
-        rules.push_back({table, key, false, [limits, read = read](const Config& c) {
-                             return read(limits(c));
-                         }});
+        rules.push_back(restart(table, key, [limits, read = read](const Config& c) {
+            return read(limits(c));
+        }));
     }
     if (admin) {
-        rules.push_back({table, "tls-handshake-timeout", false, [limits](const Config& c) {
-                             return milliseconds(limits(c).tls_handshake_timeout);
-                         }});
+        rules.push_back(restart(table, "tls-handshake-timeout", [limits](const Config& c) {
+            return milliseconds(limits(c).tls_handshake_timeout);
+        }));
     }
 }
 
-// Which keys reload live, and why the others cannot: see README "Reloading
-// the configuration". Live keys are read per request from the RuntimeConfig.
+const ListenerLimits& raLimits(const Config& c) { return c.ra.http; }
+const ListenerLimits& adminLimits(const Config& c) { return c.admin.http; }
+
+// Which keys reload live, and why the others cannot (README, "Reloading the
+// configuration"). Live keys are read per request from the RuntimeConfig.
+std::vector<KeyRule> makeKeyRules() {
+    using C = const Config&;
+    std::vector<KeyRule> r;
+    // The RA uses the profiles' domains and vendor classes in its MIC rules.
+    r.push_back(live("[[profile]]", "", [](C c) { return profilesText(c.dhcp); }));
+    // [ra]: the socket, routes and server limits, and state-dir (locked,
+    // holding the CA and database) are fixed at start.
+    r.push_back(restart("[ra]", "listen", [](C c) {
+        return endpointText(c.ra.listen_host, c.ra.listen_port);
+    }));
+    r.push_back(restart("[ra]", "state-dir", [](C c) { return c.ra.state_dir; }));
+    r.push_back(restart("[ra]", "max-body", [](C c) { return number(c.ra.max_body); }));
+    r.push_back(restart("[ra]", "paths", [](C c) { return joined(c.ra.paths); }));
+    r.push_back(restart("[ra]", "cert", [](C c) { return c.ra.cert; }));
+    r.push_back(restart("[ra]", "key-file", [](C c) { return c.ra.key_file; }));
+    addListenerRules(r, "[ra]", raLimits, false);
+    r.push_back(live("[ra]", "min-free-space", [](C c) { return number(c.ra.min_free_space); }));
+    r.push_back(live("[ra]", "audit-failures-per-source", [](C c) {
+        return number(c.ra.audit_failures_per_source);
+    }));
+    r.push_back(live("[ra]", "audit-failures-overall", [](C c) {
+        return number(c.ra.audit_failures_overall);
+    }));
+    // [ca]: the CA's key and certificate are loaded (or generated) at start;
+    // what goes into each new certificate and CRL is read per issue.
+    r.push_back(restart("[ca]", "backend", [](C c) { return c.ca.backend; }));
+    r.push_back(restart("[ca]", "key", [](C c) { return c.ca.key; }));
+    r.push_back(restart("[ca]", "name", [](C c) { return c.ca.name; }));
+    r.push_back(restart("[ca]", "cert", [](C c) { return c.ca.cert; }));
+    r.push_back(restart("[ca]", "key-file", [](C c) { return c.ca.key_file; }));
+    r.push_back(live("[ca]", "validity-days", [](C c) { return number(c.ca.validity_days); }));
+    r.push_back(live("[ca]", "organization", [](C c) { return c.ca.organization; }));
+    r.push_back(live("[ca]", "organizational-unit", [](C c) { return c.ca.organizational_unit; }));
+    r.push_back(live("[ca]", "country", [](C c) { return c.ca.country; }));
+    r.push_back(live("[ca]", "crl-days", [](C c) { return number(c.ca.crl_days); }));
+    // [auth]: all live (the bundle is read again on every reload), except
+    // allow-des: OpenSSL's legacy provider is loaded before threads start.
+    r.push_back(live("[auth]", "manufacturer-roots", [](C c) {
+        return c.auth.manufacturer_roots;
+    }));
+    r.push_back(live("[auth]", "allow-expired-mic", [](C c) {
+        return boolText(c.auth.allow_expired_mic);
+    }));
+    r.push_back(live("[auth]", "challenge", [](C c) { return c.auth.challenge; }));
+    r.push_back(live("[auth]", "approval-mic", [](C c) {
+        return approvalName(c.auth.approval_mic);
+    }));
+    r.push_back(live("[auth]", "approval-challenge", [](C c) {
+        return approvalName(c.auth.approval_challenge);
+    }));
+    r.push_back(live("[auth]", "approval-renewal", [](C c) {
+        return approvalName(c.auth.approval_renewal);
+    }));
+    r.push_back(restart("[auth]", "allow-des", [](C c) { return boolText(c.auth.allow_des); }));
+    r.push_back(live("[auth]", "revoke-superseded", [](C c) {
+        return boolText(c.auth.revoke_superseded);
+    }));
+    r.push_back(live("[auth]", "mic-issuers", [](C c) { return joined(c.auth.mic_issuers); }));
+    r.push_back(live("[auth]", "mic-models", [](C c) { return joined(c.auth.mic_models); }));
+    r.push_back(live("[auth]", "challenge-attempts", [](C c) {
+        return number(c.auth.challenge_attempts);
+    }));
+    r.push_back(live("[auth]", "challenge-lockout", [](C c) {
+        return milliseconds(c.auth.challenge_lockout);
+    }));
+    // [admin]: the socket, the TLS context (identity, client CA) and the
+    // webhook's sender are built at start; roles are read per request.
+    r.push_back(restart("[admin]", "listen", [](C c) {
+        return c.admin.enabled ? endpointText(c.admin.listen_host, c.admin.listen_port) : "";
+    }));
+    r.push_back(restart("[admin]", "cert", [](C c) { return c.admin.cert; }));
+    r.push_back(restart("[admin]", "key-file", [](C c) { return c.admin.key_file; }));
+    r.push_back(restart("[admin]", "client-ca", [](C c) { return c.admin.client_ca; }));
+    r.push_back(restart("[admin]", "notify-url", [](C c) { return c.admin.notify_url; }));
+    addListenerRules(r, "[admin]", adminLimits, true);
+    r.push_back(live("[admin.client-cert-roles]", "", [](C c) {
+        return rolesText(c.admin.client_cert_roles);
+    }));
+    return r;
+}
+
 const std::vector<KeyRule>& keyRules() {
-    static const std::vector<KeyRule> rules = [] {
-        std::vector<KeyRule> r;
-        // [[profile]]: domains and vendor classes decide MIC CN and model rules.
-        r.push_back({"[[profile]]", "", true, [](const Config& c) { return profilesText(c.dhcp); }});
-        // [ra]: the listener's socket, routes and server limits, and state-dir
-        // (locked, holding the CA and database) are fixed at start.
-        r.push_back({"[ra]", "listen", false, [](const Config& c) {
-                         return endpointText(c.ra.listen_host, c.ra.listen_port);
-                     }});
-        r.push_back({"[ra]", "state-dir", false, [](const Config& c) { return c.ra.state_dir; }});
-        r.push_back({"[ra]", "max-body", false,
-                     [](const Config& c) { return std::to_string(c.ra.max_body); }});
-        r.push_back({"[ra]", "paths", false, [](const Config& c) { return joined(c.ra.paths); }});
-        r.push_back({"[ra]", "cert", false, [](const Config& c) { return c.ra.cert; }});
-        r.push_back({"[ra]", "key-file", false, [](const Config& c) { return c.ra.key_file; }});
-        addListenerRules(r, "[ra]", [](const Config& c) -> const ListenerLimits& { return c.ra.http; },
-                         false);
-        r.push_back({"[ra]", "min-free-space", true,
-                     [](const Config& c) { return std::to_string(c.ra.min_free_space); }});
-        r.push_back({"[ra]", "audit-failures-per-source", true,
-                     [](const Config& c) { return std::to_string(c.ra.audit_failures_per_source); }});
-        r.push_back({"[ra]", "audit-failures-overall", true,
-                     [](const Config& c) { return std::to_string(c.ra.audit_failures_overall); }});
-        // [ca]: the CA's key and certificate are loaded (or generated) at start;
-        // what goes into each new certificate and CRL is read per issue.
-        r.push_back({"[ca]", "backend", false, [](const Config& c) { return c.ca.backend; }});
-        r.push_back({"[ca]", "key", false, [](const Config& c) { return c.ca.key; }});
-        r.push_back({"[ca]", "name", false, [](const Config& c) { return c.ca.name; }});
-        r.push_back({"[ca]", "cert", false, [](const Config& c) { return c.ca.cert; }});
-        r.push_back({"[ca]", "key-file", false, [](const Config& c) { return c.ca.key_file; }});
-        r.push_back({"[ca]", "validity-days", true,
-                     [](const Config& c) { return std::to_string(c.ca.validity_days); }});
-        r.push_back({"[ca]", "organization", true, [](const Config& c) { return c.ca.organization; }});
-        r.push_back({"[ca]", "organizational-unit", true,
-                     [](const Config& c) { return c.ca.organizational_unit; }});
-        r.push_back({"[ca]", "country", true, [](const Config& c) { return c.ca.country; }});
-        r.push_back({"[ca]", "crl-days", true,
-                     [](const Config& c) { return std::to_string(c.ca.crl_days); }});
-        // [auth]: all live (the bundle is read again on every reload), except
-        // allow-des: OpenSSL's legacy provider is loaded before threads start.
-        r.push_back({"[auth]", "manufacturer-roots", true,
-                     [](const Config& c) { return c.auth.manufacturer_roots; }});
-        r.push_back({"[auth]", "allow-expired-mic", true,
-                     [](const Config& c) { return boolText(c.auth.allow_expired_mic); }});
-        r.push_back({"[auth]", "challenge", true, [](const Config& c) { return c.auth.challenge; }});
-        r.push_back({"[auth]", "approval-mic", true,
-                     [](const Config& c) { return approvalName(c.auth.approval_mic); }});
-        r.push_back({"[auth]", "approval-challenge", true,
-                     [](const Config& c) { return approvalName(c.auth.approval_challenge); }});
-        r.push_back({"[auth]", "approval-renewal", true,
-                     [](const Config& c) { return approvalName(c.auth.approval_renewal); }});
-        r.push_back({"[auth]", "allow-des", false,
-                     [](const Config& c) { return boolText(c.auth.allow_des); }});
-        r.push_back({"[auth]", "revoke-superseded", true,
-                     [](const Config& c) { return boolText(c.auth.revoke_superseded); }});
-        r.push_back({"[auth]", "mic-issuers", true,
-                     [](const Config& c) { return joined(c.auth.mic_issuers); }});
-        r.push_back({"[auth]", "mic-models", true,
-                     [](const Config& c) { return joined(c.auth.mic_models); }});
-        r.push_back({"[auth]", "challenge-attempts", true,
-                     [](const Config& c) { return std::to_string(c.auth.challenge_attempts); }});
-        r.push_back({"[auth]", "challenge-lockout", true,
-                     [](const Config& c) { return milliseconds(c.auth.challenge_lockout); }});
-        // [admin]: the HTTPS listener's socket, TLS context (identity, client
-        // CA) and the webhook's sender are built at start; roles are read per
-        // request.
-        r.push_back({"[admin]", "listen", false, [](const Config& c) {
-                         return c.admin.enabled
-                                    ? endpointText(c.admin.listen_host, c.admin.listen_port)
-                                    : std::string();
-                     }});
-        r.push_back({"[admin]", "cert", false, [](const Config& c) { return c.admin.cert; }});
-        r.push_back({"[admin]", "key-file", false, [](const Config& c) { return c.admin.key_file; }});
-        r.push_back({"[admin]", "client-ca", false, [](const Config& c) { return c.admin.client_ca; }});
-        r.push_back({"[admin]", "notify-url", false,
-                     [](const Config& c) { return c.admin.notify_url; }});
-        addListenerRules(
-            r, "[admin]", [](const Config& c) -> const ListenerLimits& { return c.admin.http; }, true);
-        r.push_back({"[admin.client-cert-roles]", "", true,
-                     [](const Config& c) { return rolesText(c.admin.client_cert_roles); }});
-        return r;
-    }();
+    static const std::vector<KeyRule> rules = makeKeyRules();
     return rules;
 }
 

@@ -25,6 +25,7 @@ import http.client
 import json
 import os
 import queue
+import re
 import secrets
 import signal
 import sys
@@ -297,7 +298,8 @@ class R3Invalid(ReloadTestCase):
         old = ra.challenge
         good = base.read_text(ra.config)
         new = new_challenge(ra)
-        bad = good.replace(old, new).replace("[auth]", '[ath]\nx = 1\n\n[auth]\napproval = "sometimes"')
+        bad = good.replace(old, new).replace(
+            "[auth]", '[ath]\nx = 1\n\n[auth]\napproval = "sometimes"')
         self.assertNotEqual(bad, good)
         with open(ra.config, "w") as f:
             f.write(bad)
@@ -360,12 +362,13 @@ class R4RestartOnly(ReloadTestCase):
                          "configuration reload refused; the running configuration stays in force")
         problems = event["problems"]
         self.assertEqual(len(problems), 3, problems)
-        self.assertRegex(problems[0], r"^%s:\d+: \[ra\]: key 'listen' changed from '%s' to '%s': "
-                                      r"needs a restart$" % (ra.config, old_listen, new_listen))
-        self.assertRegex(problems[1], r"^%s:\d+: \[ra\]: key 'state-dir' changed from '%s' to "
-                                      r"'%s-moved': needs a restart$" % (ra.config, ra.state, ra.state))
-        self.assertRegex(problems[2], r"^%s:\d+: \[ra\]: key 'workers' changed from '4' to '2': "
-                                      r"needs a restart$" % ra.config)
+        def restart_problem(key, before, after):
+            """config.cc's format: file:line: [table]: key '...' <rule>."""
+            return "^%s:[0-9]+: %s$" % (re.escape(ra.config), re.escape(
+                "[ra]: key '%s' changed from '%s' to '%s': needs a restart" % (key, before, after)))
+        self.assertRegex(problems[0], restart_problem("listen", old_listen, new_listen))
+        self.assertRegex(problems[1], restart_problem("state-dir", ra.state, ra.state + "-moved"))
+        self.assertRegex(problems[2], restart_problem("workers", "4", "2"))
         self.assertEqual(self.reload_audit(ra)[0][1], "failure")
 
         # Nothing of it applies, the live key included; the old port answers.

@@ -252,8 +252,8 @@ TEST_CASE("the CSR's public key is copied into the certificate exactly, RSA and 
         const auto key = generateKey(spec);
         const auto csr = makeCsr(*key, {"device", {}, {}});
         const X509Ptr issued = state.ca->issue(
-            {X509_REQ_get0_pubkey(csr.get()), X509_REQ_get_X509_PUBKEY(csr.get()), "device", {}}, now,
-            config.ca);
+            {X509_REQ_get0_pubkey(csr.get()), X509_REQ_get_X509_PUBKEY(csr.get()), "device", {}},
+            now, config.ca);
         // As the client receives it.
         const X509Ptr cert = certificateFromDer(certificateDer(*issued));
         CHECK(EVP_PKEY_eq(X509_get0_pubkey(cert.get()), key.get()) == 1);

@@ -86,8 +86,9 @@ std::vector<AuditEvent> reloadEvents(TestRa& ra) {
 }
 
 bool mentions(const std::vector<std::string>& lines, const std::string& text) {
-    return std::any_of(lines.begin(), lines.end(),
-                       [&](const std::string& line) { return line.find(text) != std::string::npos; });
+    return std::any_of(lines.begin(), lines.end(), [&](const std::string& line) {
+        return line.find(text) != std::string::npos;
+    });
 }
 
 }  // namespace
@@ -261,7 +262,8 @@ TEST_CASE("[ca] settings and the challenge throttle's limits reload live") {
     // ...count against the two allowed after it: the right challenge is
     // refused unchecked from that address.
     CHECK(challengeEnrollment(ra, "printer", kOldChallenge).rep.status == PkiStatus::failure);
-    CHECK(ra.audit().front().reason.find("too many failed challenge attempts") != std::string::npos);
+    const std::string refusal = ra.audit().front().reason;
+    CHECK(refusal.find("too many failed challenge attempts") != std::string::npos);
     const auto issued = challengeEnrollment(ra, "printer", kOldChallenge, "198.51.100.9");
     REQUIRE(issued.cert);
     CHECK(asn1TimeToUnix(X509_get0_notAfter(issued.cert.get())) == ra.now + 10 * 86400);
@@ -358,13 +360,13 @@ max-queue = 2
     }
     all.erase("[ca] backend");  // "local" is its only accepted value
     CHECK(named == all);
-    CHECK(liveKeys() == std::vector<std::string>{
-                            "[[profile]]", "[ra] min-free-space", "[ra] audit-failures-per-source",
-                            "[ra] audit-failures-overall", "[ca] validity-days", "[ca] organization",
-                            "[ca] organizational-unit", "[ca] country", "[ca] crl-days",
-                            "[auth] manufacturer-roots", "[auth] allow-expired-mic",
-                            "[auth] challenge", "[auth] approval-mic", "[auth] approval-challenge",
-                            "[auth] approval-renewal", "[auth] revoke-superseded",
-                            "[auth] mic-issuers", "[auth] mic-models", "[auth] challenge-attempts",
-                            "[auth] challenge-lockout", "[admin.client-cert-roles]"});
+    const std::vector<std::string> documented = {
+        "[[profile]]", "[ra] min-free-space", "[ra] audit-failures-per-source",
+        "[ra] audit-failures-overall", "[ca] validity-days", "[ca] organization",
+        "[ca] organizational-unit", "[ca] country", "[ca] crl-days",
+        "[auth] manufacturer-roots", "[auth] allow-expired-mic", "[auth] challenge",
+        "[auth] approval-mic", "[auth] approval-challenge", "[auth] approval-renewal",
+        "[auth] revoke-superseded", "[auth] mic-issuers", "[auth] mic-models",
+        "[auth] challenge-attempts", "[auth] challenge-lockout", "[admin.client-cert-roles]"};
+    CHECK(liveKeys() == documented);  // README, "Reloading the configuration"
 }
