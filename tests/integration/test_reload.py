@@ -192,9 +192,10 @@ class R1InFlight(ReloadTestCase):
         pki_results = []
 
         def strongswan():
-            # Real client runs for as long as the reloads go on (at least two).
+            # Real client runs for as long as the reloads go on, and at least
+            # four: the fourth reuses the first key, so it is a resend.
             index = 0
-            while not reloads_done.is_set() or index < 2:
+            while not reloads_done.is_set() or index < 4:
                 result, out = self.pki_enroll(ra, keys[index % 3], base.MIC_CN, cert=mic[0],
                                               certkey=mic[1])
                 pki_results.append((result, out))
@@ -235,16 +236,21 @@ class R1InFlight(ReloadTestCase):
             if job["txid"] not in certificates:
                 self.assert_mic_certificate(ra, pem)
             self.assertEqual(certificates.setdefault(job["txid"], pem), pem)
-        self.assertGreaterEqual(len(pki_results), 2)
+        self.assertGreaterEqual(len(pki_results), 4)
+        # strongSwan derives the transactionID from the key: a later run with
+        # the same key is a resend and must get the same certificate.
+        pki_certificates = {}
         for (result, out), key in zip(pki_results, keys * len(pki_results)):
             self.assert_pki_ok(result)
             self.assert_issued(ra, out, base.MIC_CN, key)
+            der = base.pem_to_der(base.read_text(out))
+            self.assertEqual(pki_certificates.setdefault(key, der), der)
 
         # One process, one listener, throughout.
         self.assertEqual(ra.proc.pid, pid)
         self.assertIsNone(ra.proc.poll())
         self.assertEqual([e["msg"] for e in log_events(ra)].count("listening"), 1)
-        issued = self.MESSAGES + self.RELOADS + len(pki_results)
+        issued = self.MESSAGES + self.RELOADS + len(pki_certificates)
         self.assertEqual(ra.count("requests", "status = 'issued'"), issued)
         self.assertEqual(ra.count("certificates"), issued)
         audit = self.reload_audit(ra)
