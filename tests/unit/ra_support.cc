@@ -119,7 +119,8 @@ TestRa::TestRa(const std::string& toml) : now(std::time(nullptr)) {
                           (toml.find("mic-models") == std::string::npos
                                ? "mic-models = [\"CP-8875\", \"DP-9841\"]\n"
                                : ""));
-    config = parseConfig(with_roots, dir.file("scep.toml"));
+    // Written too, so that a configuration reload can read it again.
+    config = parseConfig(with_roots, dir.write("scep.toml", with_roots));
     state = bootstrapState(config, now);
     store = openSqliteStore(dir.file("state/scep-ra.db"));
     service = std::make_unique<EnrollmentService>(config, state, *store, log, [this] { return now; });
