@@ -2,7 +2,8 @@
 # Builds the Debian packages (kea-dhcp4-scep-hook, scep-ra) for one release
 # with dpkg-buildpackage, inside a clean container of that release, from a git
 # clone of the committed tree (uncommitted changes are not built). Leaves the
-# .debs, .changes, .buildinfo and lintian's report in dist/<release>/.
+# .debs, .changes, .buildinfo, lintian's report and SOURCE (commit and version)
+# in dist/<release>/.
 #
 #   scripts/build-debs.sh bookworm|trixie
 #   scripts/build-debs.sh --from GITDIR --version-suffix +t1 --out DIR --nocheck trixie
@@ -110,7 +111,8 @@ echo "   version $version"
 step "dpkg-buildpackage in a clean $RELEASE container"
 # The container's script reports its own steps; its output is not filtered.
 nice -n 10 podman run --rm --network=host -v "$WORK:/build" \
-    -e DEB_BUILD_OPTIONS="parallel=2 $NOCHECK" -e LINT=$RELEASE \
+    -e DEB_BUILD_OPTIONS="parallel=2 $NOCHECK" -e DEB_BUILD_PROFILES="$NOCHECK" \
+    -e LINT=$RELEASE \
     "$IMAGE" sh -euc '
         say() { echo "== build-debs $LINT (container): $1"; }
         export DEBIAN_FRONTEND=noninteractive
@@ -136,6 +138,7 @@ step "results in $OUT"
 rm -rf "$OUT"
 mkdir -p "$OUT"
 cp "$WORK"/*.deb "$WORK"/*.changes "$WORK"/*.buildinfo "$WORK"/lintian.txt "$OUT"/
+echo "$(git -C "$WORK/src" rev-parse HEAD) $version" > "$OUT/SOURCE"
 for deb in "$OUT"/*.deb; do
     printf '   %10d bytes  %s\n' "$(stat -c %s "$deb")" "$(basename "$deb")"
 done
