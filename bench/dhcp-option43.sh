@@ -144,7 +144,7 @@ for round in $(seq "$ROUNDS"); do
         t0=$(kea_cpu_ticks)
         run_perfdhcp "$out" "$RATE" "$DURATION"
         t1=$(kea_cpu_ticks)
-        stats=$(python3 "$BENCH_DIR/kea_ctl.py" "$TMP/$cfg.sock" stats $stat_names) \
+        stats=$(python3 "$BENCH_DIR/kea_ctl.py" "$(kea_socket "$cfg")" stats $stat_names) \
             || { stop_kea; die "could not read Kea statistics ($cfg)"; }
         stop_kea
         rate=$(pd_rate "$out")

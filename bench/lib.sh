@@ -47,7 +47,8 @@ hook_identity() {
 
 bench_tmp() {
     TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench-option43.XXXXXX")
-    export KEA_PIDFILE_DIR=$TMP KEA_LOCKFILE_DIR=$TMP
+    export KEA_PIDFILE_DIR=$TMP KEA_LOCKFILE_DIR=$TMP KEA_LOG_FILE_DIR=$TMP
+    mkdir -p /run/kea
     KEA_PID=
     trap bench_cleanup EXIT
     trap 'exit 1' INT TERM
@@ -98,8 +99,11 @@ PLAIN_43='
     ]
   }],'
 
-hook_json() {  # $1 library, $2 parameters JSON (optional)
-    echo "\"hooks-libraries\": [{\"library\": \"$1\"${2:+, \"parameters\": $2}}],"
+hook_json() {  # $1 built hook library, $2 parameters JSON (optional)
+    # Kea loads hooks from its hook directory (only from there since 2.6).
+    local library
+    library=$("$ROOT/scripts/install-hook.sh" "$1") || die "cannot install $1 into Kea's hook directory"
+    echo "\"hooks-libraries\": [{\"library\": \"$library\"${2:+, \"parameters\": $2}}],"
 }
 
 config_extra() {
@@ -131,7 +135,7 @@ write_config() {
   "valid-lifetime": 4000,
   "renew-timer": 1000,
   "rebind-timer": 2000,
-  "control-socket": {"socket-type": "unix", "socket-name": "$TMP/$name.sock"},
+  "control-socket": {"socket-type": "unix", "socket-name": "$(kea_socket "$name")"},
   $extra
   "subnet4": [{"id": 1, "subnet": "127.0.0.0/8",
                "pools": [{"pool": "127.128.0.0 - 127.255.255.254"}]}],
@@ -147,13 +151,13 @@ KEA_WRAPPER=()                        # e.g. (taskset -c 0) or (valgrind ...)
 
 start_kea() {  # $1 config name; waits until the DHCP and control sockets are up
     local name=$1
-    rm -f "$TMP/$name.sock"
+    rm -f "$(kea_socket "$name")"
     "${KEA_WRAPPER[@]}" kea-dhcp4 -c "$TMP/$name.json" -p "$SERVER_PORT" -P "$CLIENT_PORT" \
         > "$TMP/$name.stdout" 2>&1 &
     KEA_PID=$!
     for _ in $(seq "${START_TIMEOUT_TENTHS:-100}"); do
         kill -0 "$KEA_PID" 2>/dev/null || break
-        if port_bound "$SERVER_PORT" && [ -S "$TMP/$name.sock" ]; then
+        if port_bound "$SERVER_PORT" && [ -S "$(kea_socket "$name")" ]; then
             sleep 0.3
             return 0
         fi
@@ -188,3 +192,8 @@ run_perfdhcp() {
 pd_rate() { sed -n 's/^Rate: \([0-9.]*\) 4-way.*/\1/p' "$1" | head -1; }
 pd_drops() { awk '/drops ratio/ {printf "%s%.1f", sep, $3; sep="/"}' "$1"; }
 pd_acks() { awk '/received packets/ {v=$3} END {print v+0}' "$1"; }
+
+# Kea 2.6 accepts control sockets only in /run/kea.
+kea_socket() {
+    echo "/run/kea/scep-bench-$$-$1.sock"
+}

@@ -1,5 +1,7 @@
 #include "common/option43.h"
 
+#include <algorithm>
+#include <cstddef>
 #include <stdexcept>
 
 namespace scep {
@@ -11,9 +13,13 @@ void appendSubOption(Bytes& out, std::uint8_t code, const std::uint8_t* data, st
         throw std::length_error("sub-option " + std::to_string(code) + " value is " +
                                 std::to_string(size) + " bytes; at most 255 fit");
     }
-    out.push_back(code);
-    out.push_back(static_cast<std::uint8_t>(size));
-    out.insert(out.end(), data, data + size);
+    // One resize, then plain copies: GCC 14 misreads vector::insert of a
+    // pointer range after push_back as an overflow (-Wstringop-overflow).
+    const std::size_t at = out.size();
+    out.resize(at + 2 + size);
+    out[at] = code;
+    out[at + 1] = static_cast<std::uint8_t>(size);
+    std::copy_n(data, size, out.begin() + static_cast<std::ptrdiff_t>(at) + 2);
 }
 
 void appendFlag(Bytes& out, std::uint8_t code, std::uint8_t value) {

@@ -75,7 +75,9 @@ std::vector<std::string> tomlFilesOf(const std::string& kea_config) {
     for (std::size_t i = 0; libraries && i < libraries->size(); ++i) {
         const auto entry = libraries->get(i);
         const auto library = entry->get("library");
-        if (!library || !endsWith(library->stringValue(), "/libdhcp_scep.so")) {
+        // Kea 2.6 takes hooks by bare name, Kea 2.2 by path.
+        const std::string name = library ? library->stringValue() : std::string();
+        if (name != "libdhcp_scep.so" && !endsWith(name, "/libdhcp_scep.so")) {
             continue;
         }
         const auto parameters = entry->get("parameters");

@@ -151,6 +151,11 @@ std::vector<AuditEvent> FailureAudit::flush(std::time_t now) {
     return summaries;
 }
 
+void FailureAudit::setLimits(Limits limits) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    limits_ = limits;
+}
+
 // ---- ChallengeThrottle ----
 
 std::optional<std::time_t> ChallengeThrottle::lockedUntil(const std::string& key, std::time_t now) {
@@ -216,6 +221,11 @@ void ChallengeThrottle::failed(const std::string& peer, const std::string& ident
     const std::lock_guard<std::mutex> lock(mutex_);
     record("source " + sourceOf(peer), now);
     record("identity " + identity, now);
+}
+
+void ChallengeThrottle::setLimits(Limits limits) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    limits_ = limits;
 }
 
 }  // namespace scep

@@ -55,6 +55,9 @@ public:
     // Summaries of every window that has ended by `now` (or of all, for a
     // shutdown, with `now` = 0).
     std::vector<AuditEvent> flush(std::time_t now);
+    // A configuration reload: new budgets apply from the next failure on;
+    // what each window has written and suppressed so far is kept.
+    void setLimits(Limits limits);
 
 private:
     struct Window {
@@ -93,6 +96,9 @@ public:
     std::optional<std::string> refusal(const std::string& peer, const std::string& identity,
                                        std::time_t now);
     void failed(const std::string& peer, const std::string& identity, std::time_t now);
+    // A configuration reload: failures already counted are kept and judged
+    // by the new limits.
+    void setLimits(Limits limits);
 
 private:
     std::optional<std::time_t> lockedUntil(const std::string& key, std::time_t now);

@@ -170,7 +170,7 @@ AdminApi::AdminApi(EnrollmentService& service, Store& store, EventLog& log, Metr
       store_(store),
       log_(log),
       metrics_(metrics),
-      settings_(service.config().admin) {
+      settings_(service.runtime()->config.admin) {
     if (!settings_.client_ca.empty()) {
         client_cas_.reset(X509_STORE_new());
         for (X509Ptr& cert : loadCertificateBundle(settings_.client_ca)) {
@@ -257,8 +257,10 @@ std::optional<Principal> AdminApi::authenticate(const http::Request& req, std::s
             ERR_clear_error();
             return std::nullopt;
         }
-        const auto role = settings_.client_cert_roles.find(cn);
-        if (role == settings_.client_cert_roles.end()) {
+        const auto runtime = service_.runtime();
+        const auto& roles = runtime->config.admin.client_cert_roles;
+        const auto role = roles.find(cn);
+        if (role == roles.end()) {
             why = "client certificate '" + cn + "' has no role in [admin.client-cert-roles]";
             return std::nullopt;
         }
@@ -373,7 +375,8 @@ void AdminApi::routes(http::Router& server) {
     server.Get("/healthz", [this](const http::Request&, http::Response& res) {
         json checks = json::object();
         bool ok = true;
-        const Config& config = service_.config();
+        const auto runtime = service_.runtime();
+        const Config& config = runtime->config;
         try {
             store_.ping();
             store_.checkWritable();
@@ -523,7 +526,8 @@ void AdminApi::routes(http::Router& server) {
                                                  http::Response& res) {
                    State& state = service_.state();
                    const CrlInfo crl = service_.crlInfo();
-                   const Config& config = service_.config();
+                   const auto runtime = service_.runtime();
+                   const Config& config = runtime->config;
                    json paths = json::array({"/scep", "/cgi-bin/pkiclient.exe"});
                    for (const auto& path : config.ra.paths) {
                        paths.push_back(path);

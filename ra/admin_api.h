@@ -58,7 +58,10 @@ private:
     Store& store_;
     EventLog& log_;
     Metrics& metrics_;
-    const AdminSettings& settings_;
+    // As at start-up: the listener's TLS and client CA need a restart to
+    // change. [admin.client-cert-roles] is read per request from the
+    // service's current configuration (it reloads).
+    const AdminSettings settings_;
     X509StorePtr client_cas_;  // null without [admin] client-ca
 };
 

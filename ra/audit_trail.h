@@ -26,6 +26,8 @@ public:
     // Writes the summaries of budget windows that have ended; `all` writes
     // every pending one (at shutdown).
     void flush(bool all = false);
+    // A configuration reload's [ra] audit-failures-* budgets.
+    void setLimits(FailureAudit::Limits limits) { failures_.setLimits(limits); }
 
 private:
     void write(const AuditEvent& event);

@@ -10,6 +10,9 @@
 namespace scep {
 
 struct EnrollmentService::Context {
+    // Taken when the request arrives; a reload meanwhile does not change it.
+    std::shared_ptr<const RuntimeConfig> runtime;
+    const Config& config() const { return runtime->config; }
     PkiRequest request;
     std::string outcome;  // "success" | "pending" | "failure", for the hooks
     bool issued = false;  // a certificate was issued by this message
@@ -103,24 +106,49 @@ std::string clientReason(const std::exception& e) {
     return "not a usable SCEP message: " + ours;
 }
 
+Approval approvalFor(const Config& config, AuthMethod method) {
+    switch (method) {
+    case AuthMethod::mic: return config.auth.approval_mic;
+    case AuthMethod::challenge: return config.auth.approval_challenge;
+    case AuthMethod::renewal: return config.auth.approval_renewal;
+    }
+    return Approval::manual;
+}
+
+FailureAudit::Limits failureLimits(const Config& config) {
+    return {config.ra.audit_failures_per_source, config.ra.audit_failures_overall, 60, 4096};
+}
+
+ChallengeThrottle::Limits throttleLimits(const Config& config) {
+    const auto lockout =
+        std::chrono::duration_cast<std::chrono::seconds>(config.auth.challenge_lockout);
+    return {config.auth.challenge_attempts, static_cast<std::time_t>(lockout.count()), 16384};
+}
+
 }  // namespace
 
 EnrollmentService::EnrollmentService(const Config& config, State& state, Store& store, EventLog& log,
                                      Clock clock)
-    : config_(config),
+    : runtime_(std::make_shared<const RuntimeConfig>(config, state.ca->certificate())),
       state_(state),
       store_(store),
       log_(log),
       clock_(std::move(clock)),
-      authenticator_(config, state.ca->certificate()),
-      trail_(store, log, clock_,
-             {config.ra.audit_failures_per_source, config.ra.audit_failures_overall, 60, 4096}),
-      challenges_({config.auth.challenge_attempts,
-                   static_cast<std::time_t>(std::chrono::duration_cast<std::chrono::seconds>(
-                                                config.auth.challenge_lockout)
-                                                .count()),
-                   16384}) {
+      trail_(store, log, clock_, failureLimits(config)),
+      challenges_(throttleLimits(config)) {
     ca_certificates_ = degenerateSignedData({state_.ra.cert.get(), &state_.ca->certificate()});
+}
+
+std::shared_ptr<const RuntimeConfig> EnrollmentService::runtime() const {
+    const std::lock_guard<std::mutex> lock(runtime_mutex_);
+    return runtime_;
+}
+
+void EnrollmentService::setRuntime(std::shared_ptr<const RuntimeConfig> next) {
+    trail_.setLimits(failureLimits(next->config));
+    challenges_.setLimits(throttleLimits(next->config));
+    const std::lock_guard<std::mutex> lock(runtime_mutex_);
+    runtime_ = std::move(next);
 }
 
 std::string EnrollmentService::capabilities() {
@@ -137,17 +165,19 @@ std::mutex& EnrollmentService::lockFor(const std::string& transaction_id) {
 }
 
 Bytes EnrollmentService::pkiOperation(const Bytes& message, const std::string& peer) {
+    std::shared_ptr<const RuntimeConfig> snapshot = runtime();
+    const Config& config = snapshot->config;
     // Refused before any work: SQLite would otherwise run out of disk in the
     // middle of a transaction (rolled back, but after the CA signed).
-    const std::uint64_t free = availableBytes(config_.ra.state_dir);
-    if (free < config_.ra.min_free_space) {
+    const std::uint64_t free = availableBytes(config.ra.state_dir);
+    if (free < config.ra.min_free_space) {
         log_.error("refusing SCEP requests: state-dir is short of space",
-                   {{"state_dir", config_.ra.state_dir}, {"available", free},
-                    {"min_free_space", config_.ra.min_free_space}, {"peer", peer}});
+                   {{"state_dir", config.ra.state_dir}, {"available", free},
+                    {"min_free_space", config.ra.min_free_space}, {"peer", peer}});
         throw Unavailable("the RA is short of disk space; try again later");
     }
     try {
-        return answerMessage(message, peer);
+        return answerMessage(std::move(snapshot), message, peer);
     } catch (const StoreError& e) {
         // Every write is one transaction: nothing half-written remains.
         log_.error("SCEP request not recorded", {{"error", e.what()}, {"peer", peer}});
@@ -155,9 +185,11 @@ Bytes EnrollmentService::pkiOperation(const Bytes& message, const std::string& p
     }
 }
 
-Bytes EnrollmentService::answerMessage(const Bytes& message, const std::string& peer) {
+Bytes EnrollmentService::answerMessage(std::shared_ptr<const RuntimeConfig> runtime,
+                                       const Bytes& message, const std::string& peer) {
     const auto started = std::chrono::steady_clock::now();
     Context ctx;
+    ctx.runtime = std::move(runtime);
     ctx.peer = peer;
     ctx.now = clock_();
     ctx.event.actor = "scep";
@@ -212,7 +244,7 @@ Bytes EnrollmentService::answer(Context& ctx) {
     Decrypted inner;
     try {
         inner = decryptEnvelope(ctx.request.envelope, *state_.ra.key, *state_.ra.cert,
-                                config_.auth.allow_des);
+                                ctx.config().auth.allow_des);
     } catch (const ScepError& e) {
         return failure(ctx, e.fail(), e.what());
     }
@@ -247,7 +279,8 @@ Bytes EnrollmentService::enroll(Context& ctx) {
     // old key and derives the transactionID from that key, so its renewal
     // reuses the first enrollment's transactionID and would look like a
     // resend of it.
-    if (key_id == publicKeyId(*X509_get_X509_PUBKEY(&signer)) && authenticator_.issuedByUs(signer)) {
+    if (key_id == publicKeyId(*X509_get_X509_PUBKEY(&signer)) &&
+        ctx.runtime->authenticator.issuedByUs(signer)) {
         ctx.event.method = authMethodName(AuthMethod::renewal);
         return failure(ctx, FailInfo::badRequest,
                        "renewal must use a new key; the CSR reuses the key of certificate " +
@@ -277,7 +310,8 @@ Bytes EnrollmentService::enroll(Context& ctx) {
         return answerExisting(ctx, *existing);
     }
 
-    const AuthResult auth = authenticator_.authenticate(ctx.request, *ctx.csr, store_, ctx.now);
+    const AuthResult auth =
+        ctx.runtime->authenticator.authenticate(ctx.request, *ctx.csr, store_, ctx.now);
     if (auth.method) {
         ctx.event.method = authMethodName(*auth.method);
     }
@@ -316,7 +350,7 @@ Bytes EnrollmentService::enroll(Context& ctx) {
     record.peer = ctx.peer;
     record.details = toJson(auth, clash);
 
-    if (approvalFor(*auth.method) == Approval::manual) {
+    if (approvalFor(ctx.config(), *auth.method) == Approval::manual) {
         record.status = RequestStatus::pending;
         record.reason = std::string("approval-") + authMethodName(*auth.method) + " is manual";
         ctx.event.action = "enroll";
@@ -333,7 +367,8 @@ Bytes EnrollmentService::enroll(Context& ctx) {
     }
 
     const X509Ptr cert = state_.ca->issue(
-        {public_key, X509_REQ_get_X509_PUBKEY(ctx.csr.get()), auth.common_name, auth.sans}, ctx.now);
+        {public_key, X509_REQ_get_X509_PUBKEY(ctx.csr.get()), auth.common_name, auth.sans}, ctx.now,
+        ctx.config().ca);
     const CertificateRecord cert_record = recordOf(*cert, 0);
     record.status = RequestStatus::issued;
     record.cert_serial = cert_record.serial;
@@ -348,7 +383,7 @@ Bytes EnrollmentService::enroll(Context& ctx) {
         // that inserts: concurrent requests cannot both pass.
         superseded = store_.addIssuedRequest(
             record, cert_record, issued,
-            issueRules(record.method, auth.renewed_serial, ctx.now));
+            issueRules(ctx.config(), record.method, auth.renewed_serial, ctx.now));
     } catch (const IdentityTaken& e) {
         return failure(ctx, FailInfo::badRequest, e.what());
     } catch (const RenewedCertificateGone& e) {
@@ -357,9 +392,9 @@ Bytes EnrollmentService::enroll(Context& ctx) {
     ctx.event = issued;
     ctx.event.request_id = record.id;
     log_.audit(ctx.event);
-    logSuperseded(ctx.event, superseded, cert_record.serial);
+    logSuperseded(ctx.event, superseded, cert_record.serial, ctx.config().auth.revoke_superseded);
     auditClash(ctx, clash, record.id);
-    if (config_.auth.revoke_superseded && !superseded.empty()) {
+    if (ctx.config().auth.revoke_superseded && !superseded.empty()) {
         crl();  // they are revoked now
     }
     ctx.issued = true;
@@ -380,12 +415,12 @@ void EnrollmentService::auditClash(Context& ctx, const std::string& clash,
     trail_.record(event);
 }
 
-IssueRules EnrollmentService::issueRules(const std::string& method, const std::string& renews,
-                                         std::time_t now) const {
+IssueRules EnrollmentService::issueRules(const Config& config, const std::string& method,
+                                         const std::string& renews, std::time_t now) {
     IssueRules rules;
     rules.exclusive = method == authMethodName(AuthMethod::challenge);
     rules.renews = method == authMethodName(AuthMethod::renewal) ? renews : std::string();
-    rules.revoke_superseded = config_.auth.revoke_superseded;
+    rules.revoke_superseded = config.auth.revoke_superseded;
     rules.now = now;
     return rules;
 }
@@ -426,13 +461,13 @@ std::string EnrollmentService::micNameClash(const std::string& common_name, std:
 
 void EnrollmentService::logSuperseded(const AuditEvent& event,
                                       const std::vector<std::string>& serials,
-                                      const std::string& new_serial) {
+                                      const std::string& new_serial, bool revoked) {
     // The store wrote these rows in the issuing transaction; this is the
     // JSON log's copy.
     for (const std::string& serial : serials) {
         AuditEvent superseded = event;
-        superseded.action = config_.auth.revoke_superseded ? "revoke" : "supersede";
-        superseded.reason = config_.auth.revoke_superseded
+        superseded.action = revoked ? "revoke" : "supersede";
+        superseded.reason = revoked
                                 ? "CRLReason 4 (superseded by " + new_serial + ")"
                                 : "superseded by " + new_serial;
         superseded.serial = serial;
@@ -555,15 +590,6 @@ Bytes EnrollmentService::failure(Context& ctx, FailInfo fail, const std::string&
     return buildCertRep(params, nullptr, *state_.ra.key, *state_.ra.cert);
 }
 
-Approval EnrollmentService::approvalFor(AuthMethod method) const {
-    switch (method) {
-    case AuthMethod::mic: return config_.auth.approval_mic;
-    case AuthMethod::challenge: return config_.auth.approval_challenge;
-    case AuthMethod::renewal: return config_.auth.approval_renewal;
-    }
-    return Approval::manual;
-}
-
 CertificateRecord EnrollmentService::recordOf(X509& cert, std::int64_t request_id) const {
     CertificateRecord record;
     record.serial = serialHex(X509_get0_serialNumber(&cert));
@@ -584,15 +610,18 @@ Bytes EnrollmentService::crl() {
     for (const auto& record : revoked) {
         fingerprint += record.serial + ":" + std::to_string(record.revocation_reason) + ";";
     }
+    const auto snapshot = runtime();
+    const Config& config = snapshot->config;
     const std::lock_guard<std::mutex> lock(crl_mutex_);
-    const std::time_t half_life = static_cast<std::time_t>(config_.ca.crl_days) * 24 * 3600 / 2;
+    const std::time_t half_life = static_cast<std::time_t>(config.ca.crl_days) * 24 * 3600 / 2;
     if (crl_der_.empty() || fingerprint != crl_revocations_ || now - crl_built_ >= half_life) {
-        crl_der_ = crlDer(*state_.ca->crl(revoked, now));
+        crl_der_ = crlDer(*state_.ca->crl(revoked, now, config.ca));
+        crl_days_ = config.ca.crl_days;
         crl_revocations_ = fingerprint;
         crl_built_ = now;
         crl_revoked_count_ = revoked.size();
         // Published beside the CA for web servers and distribution points.
-        writeFileAtomically(stateFile(config_, "crl.der"),
+        writeFileAtomically(stateFile(config, "crl.der"),
                             std::string(crl_der_.begin(), crl_der_.end()), 0644);
     }
     return crl_der_;
@@ -601,7 +630,7 @@ Bytes EnrollmentService::crl() {
 CrlInfo EnrollmentService::crlInfo() {
     crl();
     const std::lock_guard<std::mutex> lock(crl_mutex_);
-    return {crl_built_, crl_built_ + static_cast<std::time_t>(config_.ca.crl_days) * 24 * 3600,
+    return {crl_built_, crl_built_ + static_cast<std::time_t>(crl_days_) * 24 * 3600,
             crl_revoked_count_};
 }
 
@@ -642,6 +671,8 @@ std::string EnrollmentService::approve(std::int64_t request_id, const std::strin
                                                          requestStatusName(record.status));
     }
     const std::time_t now = clock_();
+    const auto snapshot = runtime();
+    const Config& config = snapshot->config;
     // The challenge rules hold for approvals too: two requests for one CN
     // may be pending at the same time (the store decides, atomically), and
     // a request that predates the MIC-name rule does not get past it.
@@ -662,14 +693,15 @@ std::string EnrollmentService::approve(std::int64_t request_id, const std::strin
     const X509ReqPtr csr = requestFromDer(record.csr);
     const X509Ptr cert = state_.ca->issue({X509_REQ_get0_pubkey(csr.get()), X509_REQ_get_X509_PUBKEY(csr.get()),
                                            record.common_name, sansFromJson(record.details)},
-                                          now);
+                                          now, config.ca);
     const CertificateRecord cert_record = recordOf(*cert, request_id);
     AuditEvent event = decisionEvent(record, actor, "approve", peer);
     event.serial = cert_record.serial;
     std::vector<std::string> superseded;
     try {
         if (!store_.issuePending(request_id, cert_record, event,
-                                 issueRules(record.method, renewsFromJson(record.details), now),
+                                 issueRules(config, record.method, renewsFromJson(record.details),
+                                            now),
                                  &superseded)) {
             throw AdminError(AdminError::Kind::conflict,
                              "request " + std::to_string(request_id) + " was decided meanwhile");
@@ -682,8 +714,8 @@ std::string EnrollmentService::approve(std::int64_t request_id, const std::strin
                          std::string(e.what()) + ": reject this request");
     }
     log_.audit(event);
-    logSuperseded(event, superseded, cert_record.serial);
-    if (config_.auth.revoke_superseded && !superseded.empty()) {
+    logSuperseded(event, superseded, cert_record.serial, config.auth.revoke_superseded);
+    if (config.auth.revoke_superseded && !superseded.empty()) {
         crl();
     }
     return cert_record.serial;

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <ctime>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -18,6 +19,7 @@
 #include "ra/authenticator.h"
 #include "ra/event_log.h"
 #include "ra/local_ca.h"
+#include "ra/runtime_config.h"
 #include "ra/scep_message.h"
 #include "ra/store.h"
 
@@ -79,6 +81,8 @@ struct CrlInfo {
 
 class EnrollmentService {
 public:
+    // Builds the first RuntimeConfig from `config` (loading the manufacturer
+    // roots); throws like RuntimeConfig.
     EnrollmentService(const Config& config, State& state, Store& store, EventLog& log,
                       Clock clock = [] { return std::time(nullptr); });
 
@@ -101,8 +105,15 @@ public:
     Bytes crl();
     CrlInfo crlInfo();
     void setHooks(EnrollmentHooks hooks) { hooks_ = std::move(hooks); }
-    const Config& config() const { return config_; }
     State& state() { return state_; }
+
+    // The configuration new requests are answered with. A request keeps the
+    // snapshot it started with until it is answered.
+    std::shared_ptr<const RuntimeConfig> runtime() const;
+    // Swaps in a reloaded configuration for the requests that start from now
+    // on, and applies its challenge-throttle and audit-budget limits (their
+    // counts are kept). ra/reload.h decides what may change without a restart.
+    void setRuntime(std::shared_ptr<const RuntimeConfig> next);
 
     // Issues the certificate of a pending request; returns its serial.
     // `peer` is where the administrator acted from ("" for the local CLI).
@@ -117,7 +128,8 @@ public:
 private:
     struct Context;
 
-    Bytes answerMessage(const Bytes& message, const std::string& peer);
+    Bytes answerMessage(std::shared_ptr<const RuntimeConfig> runtime, const Bytes& message,
+                        const std::string& peer);
     Bytes answer(Context& ctx);
     Bytes enroll(Context& ctx);
     Bytes poll(Context& ctx);
@@ -127,9 +139,8 @@ private:
     Bytes success(Context& ctx, const Bytes& content);
     Bytes pending(Context& ctx);
     Bytes failure(Context& ctx, FailInfo fail, const std::string& reason, bool audit = true);
-    Approval approvalFor(AuthMethod method) const;
-    IssueRules issueRules(const std::string& method, const std::string& renews,
-                          std::time_t now) const;
+    static IssueRules issueRules(const Config& config, const std::string& method,
+                                 const std::string& renews, std::time_t now);
     // How the identity behind `cert` was first proven: the method of the
     // request that issued it, following renewals back ("unknown" if lost).
     std::string originOf(CertificateRecord cert);
@@ -137,7 +148,7 @@ private:
     // obtain it, for a MIC enrollment of that name; "" when there is none.
     std::string micNameClash(const std::string& common_name, std::time_t now);
     void logSuperseded(const AuditEvent& event, const std::vector<std::string>& serials,
-                       const std::string& new_serial);
+                       const std::string& new_serial, bool revoked);
     // Records a MIC enrollment's clash (micNameClash) for the console and
     // the metrics.
     void auditClash(Context& ctx, const std::string& clash, std::int64_t request_id);
@@ -145,12 +156,12 @@ private:
     CertificateRecord recordOf(X509& cert, std::int64_t request_id) const;
     std::mutex& lockFor(const std::string& transaction_id);
 
-    const Config& config_;
+    mutable std::mutex runtime_mutex_;
+    std::shared_ptr<const RuntimeConfig> runtime_;
     State& state_;
     Store& store_;
     EventLog& log_;
     Clock clock_;
-    Authenticator authenticator_;
     Bytes ca_certificates_;
     std::array<std::mutex, 64> transaction_locks_;
     std::mutex crl_mutex_;
@@ -158,6 +169,7 @@ private:
     std::string crl_revocations_;  // what the cached CRL was built from
     std::time_t crl_built_ = 0;
     std::size_t crl_revoked_count_ = 0;
+    int crl_days_ = 0;  // the nextUpdate distance of the cached CRL
     EnrollmentHooks hooks_;
     AuditTrail trail_;
     ChallengeThrottle challenges_;

@@ -311,7 +311,7 @@ std::unique_ptr<LocalCa> loadOrCreateCa(const Config& config, std::time_t now, C
         if (notAfterOf(*ca.cert) <= now) {
             throw std::runtime_error("CA certificate '" + cert_path + "' has expired");
         }
-        return std::make_unique<LocalCa>(std::move(ca.cert), std::move(ca.key), config.ca);
+        return std::make_unique<LocalCa>(std::move(ca.cert), std::move(ca.key));
     }
     checkMayCreateCa(config, creation);
     EvpPkeyPtr key = generateKey(config.ca.key);
@@ -329,7 +329,7 @@ std::unique_ptr<LocalCa> loadOrCreateCa(const Config& config, std::time_t now, C
     saveKeyAndCertificate(key_path, cert_path, *key, *cert);
     created.push_back(key_path);
     created.push_back(cert_path);
-    return std::make_unique<LocalCa>(std::move(cert), std::move(key), config.ca);
+    return std::make_unique<LocalCa>(std::move(cert), std::move(key));
 }
 
 // One of the RA's own service identities in state-dir. Its key is kept for
@@ -493,11 +493,10 @@ X509Ptr signCertificate(const CertificateSpec& spec, X509* issuer_cert, EVP_PKEY
     return cert;
 }
 
-LocalCa::LocalCa(X509Ptr cert, EvpPkeyPtr key, const CaSettings& settings)
-    : cert_(std::move(cert)), key_(std::move(key)), settings_(settings) {}
+LocalCa::LocalCa(X509Ptr cert, EvpPkeyPtr key) : cert_(std::move(cert)), key_(std::move(key)) {}
 
-X509Ptr LocalCa::issue(const IssueRequest& request, std::time_t now) {
-    const X509NamePtr subject = makeName(request.common_name, settings_);
+X509Ptr LocalCa::issue(const IssueRequest& request, std::time_t now, const CaSettings& settings) {
+    const X509NamePtr subject = makeName(request.common_name, settings);
     CertificateSpec spec;
     spec.subject = subject.get();
     spec.subject_key = request.public_key;
@@ -505,7 +504,7 @@ X509Ptr LocalCa::issue(const IssueRequest& request, std::time_t now) {
     spec.not_before = now - kClockSkew;
     // Never outlive the CA: relying parties would reject the chain anyway.
     spec.not_after =
-        std::min(now + static_cast<std::time_t>(settings_.validity_days) * kDay, notAfterOf(*cert_));
+        std::min(now + static_cast<std::time_t>(settings.validity_days) * kDay, notAfterOf(*cert_));
     spec.key_usage = isRsa(*request.public_key) ? "critical,digitalSignature,keyEncipherment"
                                                 : "critical,digitalSignature,keyAgreement";
     spec.extended_key_usage = "clientAuth";
@@ -513,7 +512,8 @@ X509Ptr LocalCa::issue(const IssueRequest& request, std::time_t now) {
     return signCertificate(spec, cert_.get(), *key_);
 }
 
-X509CrlPtr LocalCa::crl(const std::vector<CertificateRecord>& revoked, std::time_t now) {
+X509CrlPtr LocalCa::crl(const std::vector<CertificateRecord>& revoked, std::time_t now,
+                        const CaSettings& settings) {
     X509CrlPtr crl(X509_CRL_new());
     if (!crl || X509_CRL_set_version(crl.get(), 1) != 1 ||
         X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(cert_.get())) != 1) {
@@ -521,7 +521,7 @@ X509CrlPtr LocalCa::crl(const std::vector<CertificateRecord>& revoked, std::time
     }
     const Asn1TimePtr this_update(ASN1_TIME_set(nullptr, now));
     const Asn1TimePtr next_update(
-        ASN1_TIME_set(nullptr, now + static_cast<std::time_t>(settings_.crl_days) * kDay));
+        ASN1_TIME_set(nullptr, now + static_cast<std::time_t>(settings.crl_days) * kDay));
     if (!this_update || !next_update || X509_CRL_set1_lastUpdate(crl.get(), this_update.get()) != 1 ||
         X509_CRL_set1_nextUpdate(crl.get(), next_update.get()) != 1) {
         throw CryptoError("cannot set CRL times");

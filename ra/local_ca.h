@@ -32,26 +32,31 @@ struct IssueRequest {
     std::vector<SubjectAltName> sans;
 };
 
+// The issuing settings ([ca] validity-days, subject names, crl-days) come
+// with each call: a configuration reload applies to the next certificate.
 class CertificateAuthority {
 public:
     virtual ~CertificateAuthority() = default;
-    virtual X509Ptr issue(const IssueRequest& request, std::time_t now) = 0;
-    virtual X509CrlPtr crl(const std::vector<CertificateRecord>& revoked, std::time_t now) = 0;
+    virtual X509Ptr issue(const IssueRequest& request, std::time_t now,
+                          const CaSettings& settings) = 0;
+    virtual X509CrlPtr crl(const std::vector<CertificateRecord>& revoked, std::time_t now,
+                           const CaSettings& settings) = 0;
     virtual X509& certificate() = 0;
 };
 
 class LocalCa : public CertificateAuthority {
 public:
-    LocalCa(X509Ptr cert, EvpPkeyPtr key, const CaSettings& settings);
-    X509Ptr issue(const IssueRequest& request, std::time_t now) override;
-    X509CrlPtr crl(const std::vector<CertificateRecord>& revoked, std::time_t now) override;
+    LocalCa(X509Ptr cert, EvpPkeyPtr key);
+    X509Ptr issue(const IssueRequest& request, std::time_t now,
+                  const CaSettings& settings) override;
+    X509CrlPtr crl(const std::vector<CertificateRecord>& revoked, std::time_t now,
+                   const CaSettings& settings) override;
     X509& certificate() override { return *cert_; }
     EVP_PKEY& key() { return *key_; }
 
 private:
     X509Ptr cert_;
     EvpPkeyPtr key_;
-    CaSettings settings_;
 };
 
 // The certificate and key the RA signs replies with and receives requests

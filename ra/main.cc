@@ -28,6 +28,7 @@
 #include "ra/local_ca.h"
 #include "ra/metrics.h"
 #include "ra/notifier.h"
+#include "ra/reload.h"
 #include "ra/scep_http.h"
 #include "ra/state_dir.h"
 #include "ra/store.h"
@@ -151,27 +152,27 @@ std::string endpoint(const std::string& host, std::uint16_t port) {
 }
 
 // Everything `serve` runs besides the listeners' own threads: the CRL kept
-// fresh (and published to state-dir) and a clean stop on SIGINT/SIGTERM.
-// SIGINT/SIGTERM, blocked in every thread (call before starting any) and
-// taken by Background's own thread.
-sigset_t blockStopSignals() {
+// fresh (and published to state-dir), a clean stop on SIGINT/SIGTERM and a
+// configuration reload on SIGHUP.
+// SIGINT/SIGTERM/SIGHUP, blocked in every thread (call before starting any)
+// and taken by Background's own thread with sigwait(): no work runs in a
+// signal handler, and a SIGHUP during start-up waits instead of killing.
+sigset_t blockServeSignals() {
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     return signals;
 }
 
 class Background {
 public:
-    Background(EnrollmentService& service, EventLog& log, sigset_t signals)
-        : service_(service), log_(log) {
-        signals_ = std::thread([this, signals] {
-            int received = 0;
-            sigwait(&signals, &received);
-            stop();
-        });
+    Background(EnrollmentService& service, EventLog& log, sigset_t signals,
+               std::function<void()> reload)
+        : service_(service), log_(log), reload_(std::move(reload)) {
+        signals_ = std::thread([this, signals] { takeSignals(signals); });
         maintenance_ = std::thread([this] { maintain(); });
     }
     ~Background() {
@@ -185,6 +186,23 @@ public:
     void onStop(std::function<void()> action) { stop_actions_.push_back(std::move(action)); }
 
 private:
+    void takeSignals(sigset_t signals) {
+        for (;;) {
+            int received = 0;
+            if (sigwait(&signals, &received) != 0) {
+                continue;
+            }
+            if (received != SIGHUP) {
+                stop();
+                return;
+            }
+            try {
+                reload_();
+            } catch (const std::exception& e) {
+                log_.error("configuration reload failed", {{"error", e.what()}});
+            }
+        }
+    }
     void stop() {
         std::vector<std::function<void()>> actions;
         {
@@ -225,6 +243,7 @@ private:
 
     EnrollmentService& service_;
     EventLog& log_;
+    std::function<void()> reload_;
     std::mutex mutex_;
     std::condition_variable wake_;
     bool stopping_ = false;
@@ -251,7 +270,7 @@ void raiseFileLimit(const Config& config, EventLog& log) {
 }
 
 int serve(const Config& config) {
-    const sigset_t stop_signals = blockStopSignals();  // before any thread exists
+    const sigset_t signals = blockServeSignals();  // before any thread exists
     EventLog log;
     makeStateDir(config.ra.state_dir);
     const StateDirLock lock(config);
@@ -332,7 +351,10 @@ int serve(const Config& config) {
         }
     }
     raiseFileLimit(config, log);
-    Background background(service, log, stop_signals);
+    ConfigReloader reloader(service, log, [&metrics](const std::string& outcome) {
+        metrics.countConfigReload(outcome);
+    });
+    Background background(service, log, signals, [&reloader] { reloader.reload("SIGHUP"); });
     background.onStop([&scep] { scep.stop(); });
     if (admin) {
         background.onStop([&admin] { admin->stop(); });

@@ -31,6 +31,11 @@ void Metrics::countIdentityClash(const std::string& kind) {
     ++clashes_[kind];
 }
 
+void Metrics::countConfigReload(const std::string& outcome) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    ++reloads_[outcome];
+}
+
 std::string Metrics::render(Store& store, std::time_t now, std::int64_t crl_next_update) const {
     // Database reads first, outside the lock.
     const std::size_t pending = store.countRequests(RequestStatus::pending);
@@ -86,6 +91,14 @@ std::string Metrics::render(Store& store, std::time_t now, std::int64_t crl_next
         const auto it = clashes_.find(kind);
         out << "scep_identity_clashes_total{kind=\"" << kind << "\"} "
             << (it == clashes_.end() ? 0 : it->second) << "\n";
+    }
+    out << "# HELP scep_config_reloads_total Configuration reloads (SIGHUP) by outcome; a "
+           "failure leaves the running configuration in force.\n"
+           "# TYPE scep_config_reloads_total counter\n";
+    for (const char* outcome : {"success", "failure"}) {
+        const auto it = reloads_.find(outcome);
+        out << "scep_config_reloads_total{outcome=\"" << outcome << "\"} "
+            << (it == reloads_.end() ? 0 : it->second) << "\n";
     }
     return out.str();
 }

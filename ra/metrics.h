@@ -25,6 +25,8 @@ public:
     void countWebhook(const std::string& outcome);
     // MessageOutcome::clash: "challenge-for-mic-name" | "mic-over-other".
     void countIdentityClash(const std::string& kind);
+    // A configuration reload: "success" | "failure".
+    void countConfigReload(const std::string& outcome);
 
     // Prometheus text exposition format 0.0.4.
     std::string render(Store& store, std::time_t now, std::int64_t crl_next_update) const;
@@ -36,6 +38,7 @@ private:
     std::map<std::tuple<std::string, std::string, std::string, std::string>, std::uint64_t> scep_;
     std::map<std::string, std::uint64_t> webhook_;
     std::map<std::string, std::uint64_t> clashes_;
+    std::map<std::string, std::uint64_t> reloads_;
     std::array<std::uint64_t, kBuckets.size()> bucket_counts_{};
     std::uint64_t issuance_count_ = 0;
     double issuance_sum_ = 0;

@@ -1,5 +1,5 @@
 #!/bin/sh
-# The main job on its embedded defaults, on a fresh Debian 12 machine as root:
+# The main job on its embedded defaults, on a fresh Debian 12 or 13 machine as root:
 # installs what it needs, builds, then plays a factory-reset CP-8875's whole
 # journey. In one network namespace run scep-ra (embedded CA, created on
 # first start) and kea-dhcp4 with libdhcp_scep.so; on the other end of a veth
@@ -11,7 +11,16 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
 ./scripts/install-deps.sh
-./scripts/build.sh >/dev/null
+# The build is quiet when it works and shows everything when it does not.
+BUILD_LOG=$(mktemp /tmp/scep-demo-build.XXXXXX)
+if ! ./scripts/build.sh >"$BUILD_LOG" 2>&1; then
+    cat "$BUILD_LOG" >&2
+    echo "demo: the build failed (output above)" >&2
+    exit 1
+fi
+rm -f "$BUILD_LOG"
+# Kea loads the hook from its own hook directory (only from there since 2.6).
+HOOK_LIBRARY=$(./scripts/install-hook.sh build/hooks/libdhcp_scep.so)
 
 MODEL=${PHONE_MODEL:-CP-8875}
 MAC=${PHONE_MAC:-00:1a:2b:3c:4d:5e}
@@ -28,7 +37,7 @@ cleanup() {
     done
     ip netns del "$SRV" 2>/dev/null || true
     ip netns del "$PHONE" 2>/dev/null || true
-    rm -rf "$WORK"
+    rm -rf "$WORK" "${KEA_SOCKET:-}" "${KEA_SOCKET:-}.lock"
 }
 trap cleanup EXIT INT TERM
 
@@ -94,15 +103,18 @@ RA_PID=$!
 wait_for '"listening"' "$WORK/ra.log" "$RA_PID" "scep-ra"
 sed 's/^/   /' "$WORK/ra.out"
 
+# Kea 2.6 accepts control sockets only in /run/kea.
+mkdir -p /run/kea
+KEA_SOCKET=/run/kea/scepdemo-$$.sock
 cat > "$WORK/kea-dhcp4.json" <<JSON
 { "Dhcp4": {
     "interfaces-config": { "interfaces": ["scepdemo0"] },
-    "control-socket": { "socket-type": "unix", "socket-name": "$WORK/kea.sock" },
+    "control-socket": { "socket-type": "unix", "socket-name": "$KEA_SOCKET" },
     "lease-database": { "type": "memfile", "persist": false },
     "subnet4": [ { "id": 1, "subnet": "192.0.2.0/24",
                    "pools": [ { "pool": "192.0.2.100 - 192.0.2.200" } ],
                    "option-data": [ { "name": "routers", "data": "$SERVER_IP" } ] } ],
-    "hooks-libraries": [ { "library": "$ROOT/build/hooks/libdhcp_scep.so",
+    "hooks-libraries": [ { "library": "$HOOK_LIBRARY",
                            "parameters": { "config": "$WORK/scep.toml" } } ],
     "loggers": [ { "name": "kea-dhcp4", "severity": "INFO",
                    "output_options": [ { "output": "$WORK/kea.log" } ] } ]
@@ -111,7 +123,7 @@ JSON
 
 echo
 echo "== kea-dhcp4 with libdhcp_scep.so"
-KEA_PIDFILE_DIR=$WORK KEA_LOCKFILE_DIR=$WORK ip netns exec "$SRV" kea-dhcp4 -c "$WORK/kea-dhcp4.json" \
+KEA_PIDFILE_DIR=$WORK KEA_LOCKFILE_DIR=$WORK KEA_LOG_FILE_DIR=$WORK ip netns exec "$SRV" kea-dhcp4 -c "$WORK/kea-dhcp4.json" \
     >"$WORK/kea.out" 2>&1 &
 KEA_PID=$!
 wait_for "DHCP4_STARTED" "$WORK/kea.log" "$KEA_PID" "kea-dhcp4"

@@ -1,10 +1,10 @@
 #!/bin/sh
-# Installs the Debian 12 packages kea-scep-ra builds, runs and tests with.
+# Installs the Debian 12/13 packages kea-scep-ra builds, runs and tests with.
 # Idempotent: only talks to apt when something is missing.
 set -eu
 
 PACKAGES="
-  g++ meson ninja-build pkg-config
+  g++ meson ninja-build pkg-config dpkg-dev
   kea-dev kea-dhcp4-server libboost-dev
   libssl-dev openssl
   libtomlplusplus-dev doctest-dev
@@ -30,7 +30,8 @@ done
 if [ -n "$missing" ]; then
     echo "install-deps: installing:$missing"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
+    # apt's own output stays visible: when it fails, it says why.
+    apt-get update -q
     # shellcheck disable=SC2086
-    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    apt-get install -y -q --no-install-recommends $missing
 fi

@@ -214,12 +214,20 @@ EOF
     echo "$server $round $RESULT_LINE" >>"$WORK/results.txt"
 }
 
+# sign/s from `openssl speed rsa2048`, found by its column header: OpenSSL 3.0
+# prints sign verify sign/s verify/s, 3.5 adds encrypt and decrypt columns.
+speed_signs() {
+    awk '!col && /sign\/s/ { for (i = 1; i <= NF; i++) if ($i == "sign/s") col = i; next }
+         col && /^rsa +2048 +bits/ { print $(3 + col); exit }' "$1"
+}
+
 run_floor() {
     local round=$1 out=$WORK/speed-$1.txt signs
     "${SERVER_WRAP[@]}" openssl speed -seconds "$SPEED_SECONDS" rsa2048 >"$out" 2>&1 \
         || die "openssl speed failed"
-    signs=$(awk '/^rsa +2048 bits/ {print $6}' "$out")
-    [ -n "$signs" ] || die "cannot read sign/s from openssl speed"
+    signs=$(speed_signs "$out")
+    awk -v s="$signs" 'BEGIN {exit !(s + 0 > 0)}' \
+        || die "cannot read rsa2048 sign/s from openssl speed (see $out): no floor, no figures"
     echo "   [$round] floor: openssl speed rsa2048: $signs private-key signs/s (one core)" \
          "-> $(awk -v s="$signs" 'BEGIN {printf "%.4f", 3000 / s}') ms CPU per enrollment"
     echo "floor $round signs=$signs" >>"$WORK/results.txt"

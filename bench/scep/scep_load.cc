@@ -237,6 +237,7 @@ void addNameEntry(X509_NAME* name, const char* field, const std::string& value) 
 
 X509ReqPtr makeCsr(EVP_PKEY& key, const std::string& common_name, const std::string& challenge) {
     X509ReqPtr csr(X509_REQ_new());
+    X509_REQ_set_version(csr.get(), 0);  // v1, the only version PKCS#10 defines
     addNameEntry(X509_REQ_get_subject_name(csr.get()), "CN", common_name);
     if (X509_REQ_set_pubkey(csr.get(), &key) != 1) {
         throw CryptoError("CSR public key");

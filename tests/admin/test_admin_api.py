@@ -1089,7 +1089,11 @@ class T4AuditCaMetrics(h.AdminTestCase):
             "scep_pending_requests": "gauge", "scep_certificates_expiring_30d": "gauge",
             "scep_certificates_valid": "gauge", "scep_crl_next_update_timestamp_seconds": "gauge",
             "scep_admin_auth_failures_total": "counter", "scep_webhook_deliveries_total": "counter",
-            "scep_identity_clashes_total": "counter"})
+            "scep_identity_clashes_total": "counter", "scep_config_reloads_total": "counter"})
+        # No SIGHUP yet (integration-reload counts reloads): both outcomes at 0.
+        for outcome in ("success", "failure"):
+            self.assertEqual(h.metric(h.parse_prometheus(body), "scep_config_reloads_total",
+                                      outcome=outcome), 0)
 
         def count(samples, **labels):
             return h.metric(samples, "scep_requests_total", **labels) or 0

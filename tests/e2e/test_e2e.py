@@ -26,6 +26,8 @@ PHONE = os.path.join(HERE, "..", "phone", "dhcp_phone.py")
 PYTHON = "/usr/bin/python3"  # Debian's, which has python3-scapy
 SOURCE_DIR = os.path.normpath(os.path.join(HERE, "..", ".."))  # set by main()
 HOOK = None
+HOOK_LIBRARY = None
+KEA_SOCKET_DIR = "/run/kea"  # what Kea's config names: the hook installed in Kea's hook directory
 CHECKER = None
 SCEP_RA = None
 SCEP_PHONE = os.path.join(HERE, "..", "phone", "scep_phone.py")
@@ -110,9 +112,15 @@ def missing_prerequisites():
 
 
 def setUpModule():
+    global HOOK_LIBRARY
     problems = missing_prerequisites()
     if problems:
         raise RuntimeError("cannot run the e2e tests:\n  " + "\n  ".join(problems))
+    installed = subprocess.run([os.path.join(SOURCE_DIR, "scripts", "install-hook.sh"), HOOK],
+                               capture_output=True, text=True)
+    if installed.returncode:
+        raise RuntimeError("cannot install the hook into Kea's hook directory:\n" + installed.stderr)
+    HOOK_LIBRARY = installed.stdout.strip()
 
 
 def cleanup_everything():
@@ -179,12 +187,15 @@ class Link:
 
 class Kea:
     """kea-dhcp4 with the hook in the server namespace of `link`; its files
-    (config, TOML, socket, log, pid and lock files) live in `workdir`."""
+    (config, TOML, log, pid and lock files) live in `workdir`, its control
+    socket in /run/kea, the only place Kea 2.6 accepts one."""
 
     def __init__(self, link, workdir, toml, **dhcp4):
         self.link, self.workdir = link, workdir
         self.toml_path = os.path.join(workdir, "scep.toml")
-        self.socket_path = os.path.join(workdir, "kea.sock")
+        os.makedirs(KEA_SOCKET_DIR, mode=0o750, exist_ok=True)
+        self.socket_path = os.path.join(KEA_SOCKET_DIR,
+                                        "scepe2e-%s.sock" % os.path.basename(workdir))
         self.log_path = os.path.join(workdir, "kea.log")
         self.output_path = os.path.join(workdir, "kea.out")
         self.config_path = os.path.join(workdir, "kea-dhcp4.json")
@@ -203,7 +214,8 @@ class Kea:
                 "option-data": [{"name": "routers", "data": f"{SUBNET}.1",
                                  "always-send": True}],
             }],
-            "hooks-libraries": [{"library": HOOK, "parameters": {"config": self.toml_path}}],
+            "hooks-libraries": [{"library": HOOK_LIBRARY,
+                                 "parameters": {"config": self.toml_path}}],
             "loggers": [{
                 "name": "kea-dhcp4", "severity": "DEBUG",
                 # 55 enables the hook's per-packet SCEP_DECORATED line.
@@ -220,7 +232,9 @@ class Kea:
             f.write(text)
 
     def _command_line(self, flag):
-        env = dict(os.environ, KEA_PIDFILE_DIR=self.workdir, KEA_LOCKFILE_DIR=self.workdir)
+        # Kea 2.6 writes logs only under KEA_LOG_FILE_DIR (default /var/log/kea).
+        env = dict(os.environ, KEA_PIDFILE_DIR=self.workdir, KEA_LOCKFILE_DIR=self.workdir,
+                   KEA_LOG_FILE_DIR=self.workdir)
         return ["ip", "netns", "exec", self.link.server_ns, "kea-dhcp4", flag,
                 self.config_path], env
 
@@ -259,6 +273,9 @@ class Kea:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        for leftover in (self.socket_path, self.socket_path + ".lock"):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
 
     def command(self, name, arguments=None):
         """A control-socket command; returns (parsed answer, raw text)."""
@@ -571,7 +588,9 @@ class ReloadTest(KeaTestCase):
 
 
 class MultiThreadingTest(KeaTestCase):
-    """Kea's packet thread pool with the shipped conf/scep.toml."""
+    """Kea's packet thread pool with the shipped conf/scep.toml. Kea 2.6 turns
+    it on by default, Kea 2.2 off: both modes are tested on both."""
+    THREADS = True
     DHCP4 = {"multi-threading": {"enable-multi-threading": True, "thread-pool-size": 2,
                                  "packet-queue-size": 16}}
 
@@ -583,8 +602,8 @@ class MultiThreadingTest(KeaTestCase):
 
     def test_decorates_with_threads(self):
         answer, _ = self.kea.command("config-get")
-        self.assertTrue(answer["arguments"]["Dhcp4"]["multi-threading"]
-                        ["enable-multi-threading"])
+        self.assertIs(answer["arguments"]["Dhcp4"]["multi-threading"]
+                      ["enable-multi-threading"], self.THREADS)
         before = self.kea.stats("cisco-9800")
         # Several phones at once, so that the two threads really overlap.
         phones = [(vc, subprocess.Popen(self.link.phone_command(vc, "--json"), text=True,
@@ -600,6 +619,12 @@ class MultiThreadingTest(KeaTestCase):
                     self.assertSeed(reply)
         after = self.kea.stats("cisco-9800")
         self.assertEqual(after["replies-decorated"] - before["replies-decorated"], 8)
+
+
+class SingleThreadedTest(MultiThreadingTest):
+    """The same phones with Kea's multi-threading explicitly off."""
+    THREADS = False
+    DHCP4 = {"multi-threading": {"enable-multi-threading": False}}
 
 
 class InvalidConfigTest(unittest.TestCase):

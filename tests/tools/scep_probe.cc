@@ -176,6 +176,7 @@ X509NamePtr commonNameOnly(const std::string& cn) {
 Bytes buildCsr(EVP_PKEY& key, const std::string& cn, const std::vector<std::string>& sans,
                const std::string* challenge) {
     X509ReqPtr req(X509_REQ_new());
+    X509_REQ_set_version(req.get(), 0);  // v1, the only version PKCS#10 defines
     const X509NamePtr subject = commonNameOnly(cn);
     if (!req || X509_REQ_set_version(req.get(), 0) != 1 ||
         X509_REQ_set_subject_name(req.get(), subject.get()) != 1 ||

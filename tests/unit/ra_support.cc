@@ -37,6 +37,7 @@ EvpPkeyPtr fixtureKey(const std::string& name) {
 
 X509ReqPtr makeCsr(EVP_PKEY& key, const CsrSpec& spec) {
     X509ReqPtr csr(X509_REQ_new());
+    X509_REQ_set_version(csr.get(), 0);  // v1; OpenSSL 3.5 verifies nothing else
     X509_NAME* name = X509_REQ_get_subject_name(csr.get());
     // A raw UTF8String, not MBSTRING: OpenSSL would refuse a CN over 64
     // characters, and hostile clients do not ask OpenSSL.
@@ -118,7 +119,8 @@ TestRa::TestRa(const std::string& toml) : now(std::time(nullptr)) {
                           (toml.find("mic-models") == std::string::npos
                                ? "mic-models = [\"CP-8875\", \"DP-9841\"]\n"
                                : ""));
-    config = parseConfig(with_roots, dir.file("scep.toml"));
+    // Written too, so that a configuration reload can read it again.
+    config = parseConfig(with_roots, dir.write("scep.toml", with_roots));
     state = bootstrapState(config, now);
     store = openSqliteStore(dir.file("state/scep-ra.db"));
     service = std::make_unique<EnrollmentService>(config, state, *store, log, [this] { return now; });

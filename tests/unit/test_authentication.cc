@@ -481,7 +481,7 @@ TEST_CASE("MIC trust: a trusted chain is not enough, it must be a phone's MIC") 
         TestRa ra(kProfiles);
         const auto cert = fixtureCert(c.fixture);
         // The chain itself is trusted.
-        CHECK(ra.service->config().auth.manufacturer_roots.size() > 0);
+        CHECK(ra.service->runtime()->config.auth.manufacturer_roots.size() > 0);
         CHECK(ManufacturerRoots(ra.config.auth.manufacturer_roots)
                   .verify(*cert, {}, false, std::time(nullptr))
                   .empty());

@@ -190,9 +190,11 @@ TEST_CASE("bring-your-own CA and RA files are checked") {
 TEST_CASE("issued certificates never outlive the CA") {
     TempDir dir;
     const std::time_t now = std::time(nullptr);
-    const State state = bootstrapState(configIn(dir, "[ca]\nvalidity-days = 3650\n"), now);
+    const Config config = configIn(dir, "[ca]\nvalidity-days = 3650\n");
+    const State state = bootstrapState(config, now);
     const auto key = generateKey("rsa:2048");
-    const X509Ptr cert = state.ca->issue({key.get(), nullptr, "x", {}}, now + 15 * 365 * 86400);
+    const X509Ptr cert =
+        state.ca->issue({key.get(), nullptr, "x", {}}, now + 15 * 365 * 86400, config.ca);
     CHECK(asn1TimeToUnix(X509_get0_notAfter(cert.get())) ==
           asn1TimeToUnix(X509_get0_notAfter(&state.ca->certificate())));
 }
@@ -200,7 +202,8 @@ TEST_CASE("issued certificates never outlive the CA") {
 TEST_CASE("CRLs list revoked serials with reason codes and are signed by the CA") {
     TempDir dir;
     const std::time_t now = std::time(nullptr);
-    const State state = bootstrapState(configIn(dir, "[ca]\ncrl-days = 3\n"), now);
+    const Config config = configIn(dir, "[ca]\ncrl-days = 3\n");
+    const State state = bootstrapState(config, now);
     CertificateRecord revoked;
     revoked.serial = "0A1B2C3D4E5F60718293A4B5C6D7E8F9";
     revoked.revocation_reason = 1;
@@ -208,7 +211,7 @@ TEST_CASE("CRLs list revoked serials with reason codes and are signed by the CA"
     CertificateRecord unspecified = revoked;
     unspecified.serial = "11";
     unspecified.revocation_reason = 0;
-    const X509CrlPtr crl = state.ca->crl({revoked, unspecified}, now);
+    const X509CrlPtr crl = state.ca->crl({revoked, unspecified}, now, config.ca);
     CHECK(X509_CRL_verify(crl.get(), X509_get0_pubkey(&state.ca->certificate())) == 1);
     CHECK(asn1TimeToUnix(X509_CRL_get0_nextUpdate(crl.get())) == now + 3 * 86400);
     CHECK(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl.get())) == 2);
@@ -242,13 +245,15 @@ TEST_CASE("private key files refuse to be overwritten") {
 TEST_CASE("the CSR's public key is copied into the certificate exactly, RSA and EC alike") {
     TempDir dir;
     const std::time_t now = std::time(nullptr);
-    const State state = bootstrapState(configIn(dir), now);
+    const Config config = configIn(dir);
+    const State state = bootstrapState(config, now);
     for (const char* spec : {"rsa:2048", "ec:p256", "ec:p384"}) {
         CAPTURE(spec);
         const auto key = generateKey(spec);
         const auto csr = makeCsr(*key, {"device", {}, {}});
         const X509Ptr issued = state.ca->issue(
-            {X509_REQ_get0_pubkey(csr.get()), X509_REQ_get_X509_PUBKEY(csr.get()), "device", {}}, now);
+            {X509_REQ_get0_pubkey(csr.get()), X509_REQ_get_X509_PUBKEY(csr.get()), "device", {}},
+            now, config.ca);
         // As the client receives it.
         const X509Ptr cert = certificateFromDer(certificateDer(*issued));
         CHECK(EVP_PKEY_eq(X509_get0_pubkey(cert.get()), key.get()) == 1);

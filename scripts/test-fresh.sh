@@ -1,0 +1,89 @@
+#!/bin/bash
+# Proves the README's commands on a machine that has never seen the project:
+# a minimal Debian image (mmdebstrap --variant=minbase) and, in a clean
+# container of it, a clone of the committed tree runs the main command, the
+# test command and the package checks, one step at a time. The first failing
+# step is named and its output is left on screen.
+#   usage: scripts/test-fresh.sh bookworm|trixie [STEP...]
+#   steps: demo tests packages (default: all, in that order)
+# Environment: FRESH_REBUILD_BASE=1 rebuilds the base image even if present;
+# FUZZ_SECONDS is passed to the test command.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+RELEASE=${1:-}
+case "$RELEASE" in
+    bookworm | trixie) shift ;;
+    *) echo "usage: $0 bookworm|trixie [demo] [tests] [packages]" >&2; exit 2 ;;
+esac
+STEPS=("$@")
+[ ${#STEPS[@]} -gt 0 ] || STEPS=(demo tests packages)
+
+IMAGE=localhost/$RELEASE:min
+NAME=kea-scep-fresh-$RELEASE-$$
+WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/kea-scep-fresh.XXXXXX")
+# The sandbox these checks run in forbids raising RLIMIT_NOFILE; crun cannot
+# handle its hybrid cgroups, runc can (FACTS.md §6).
+export CONTAINERS_CONF=$WORK/containers.conf
+printf '[containers]\ndefault_ulimits = []\n' >"$CONTAINERS_CONF"
+PODMAN=(podman --runtime runc)
+
+cleanup() {
+    "${PODMAN[@]}" rm -f -t 0 "$NAME" >/dev/null 2>&1 || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+say() { printf '\n== fresh %s: %s\n' "$RELEASE" "$*"; }
+fail() { printf '\n== fresh %s: FAILED at step "%s"%s\n' "$RELEASE" "$1" "${2:+: $2}" >&2; exit 1; }
+
+# ------------------------------------------------------------- host tools --
+missing=()
+for tool in mmdebstrap:mmdebstrap podman:podman runc:runc git:git; do
+    command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    say "installing host tools: ${missing[*]}"
+    [ "$(id -u)" -eq 0 ] || fail "host tools" "run as root to install ${missing[*]}"
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" \
+        || fail "host tools" "apt-get install ${missing[*]}"
+fi
+
+# ------------------------------------------------------------- base image --
+if [ -n "${FRESH_REBUILD_BASE:-}" ] || ! "${PODMAN[@]}" image exists "$IMAGE"; then
+    say "building the base image $IMAGE (mmdebstrap --variant=minbase $RELEASE)"
+    mmdebstrap --variant=minbase "$RELEASE" "$WORK/base.tar" || fail "base image" "mmdebstrap"
+    "${PODMAN[@]}" import "$WORK/base.tar" "$IMAGE" >/dev/null || fail "base image" "podman import"
+    rm -f "$WORK/base.tar"
+fi
+
+# ------------------------------------------------------------------ clone --
+if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
+    echo "test-fresh: note: uncommitted changes are not tested (a clone of HEAD is)" >&2
+fi
+git clone --quiet "$ROOT" "$WORK/src" || fail "clone"
+say "$(git -C "$WORK/src" log -1 --format='%h %s') in a clean $RELEASE container"
+
+# --privileged: the tests create network namespaces and veth pairs. The
+# host's network: apt reaches Debian's mirror, tests use loopback.
+"${PODMAN[@]}" run -d --name "$NAME" --privileged --network=host -v "$WORK/src:/src" \
+    -e FUZZ_SECONDS="${FUZZ_SECONDS:-15}" -e CI=true "$IMAGE" sleep infinity >/dev/null \
+    || fail "container" "podman run $IMAGE"
+
+declare -A COMMAND=(
+    [demo]="./scripts/demo.sh"
+    [tests]="./scripts/test.sh"
+    [packages]="./tests/packaging/check-installed.sh"
+)
+declare -a TIMES=()
+for step in "${STEPS[@]}"; do
+    [ -n "${COMMAND[$step]:-}" ] || fail "$step" "unknown step (demo, tests, packages)"
+    say "step $step: ${COMMAND[$step]}"
+    started=$SECONDS
+    "${PODMAN[@]}" exec -w /src "$NAME" sh -c "${COMMAND[$step]}" \
+        || fail "$step" "${COMMAND[$step]} exited $?"
+    TIMES+=("$step $((SECONDS - started)) s")
+done
+
+say "passed: ${TIMES[*]}; total $SECONDS s"
