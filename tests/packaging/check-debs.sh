@@ -4,9 +4,10 @@
 # and security), the service started for real (/healthz, capabilities,
 # read-only system), Kea loading the installed hook, a simulated phone's
 # whole journey (DHCP option 43, CA fingerprint, MIC enrollment) against the
-# installed Kea and scep-ra, reload, upgrade to a later build keeping an edited
-# conffile and the CA, remove, purge (which keeps a CA), reinstall on the kept
-# CA, and a purge that leaves nothing behind. Then piuparts (piuparts.sh).
+# installed Kea and scep-ra, reload, a port below 1024, upgrade to a later
+# build keeping an edited conffile and the CA, remove, purge (which keeps a
+# CA), reinstall on the kept CA, and a purge that leaves nothing behind. Then
+# piuparts (piuparts.sh).
 #
 #   tests/packaging/check-debs.sh bookworm|trixie
 #
@@ -110,7 +111,7 @@ until state=$(podman exec "$CTR" systemctl is-system-running 2>/dev/null) ||
 done
 echo "   systemd $(podman exec "$CTR" systemctl --version | head -n 1 | cut -d' ' -f2-): $state"
 
-ALL_PHASES="prepare install start kea journey reload upgrade remove purge_keeps_ca
+ALL_PHASES="prepare install start kea journey reload low_port upgrade remove purge_keeps_ca
             reinstall_keeps_ca purge_unused"
 for phase in ${PHASES:-$ALL_PHASES}; do
     step "$phase"
@@ -125,7 +126,7 @@ if [ "${PIUPARTS:-1}" = 1 ]; then
 fi
 
 STEP=done
-echo "== check-debs $RELEASE: all checks passed in $(( $(date +%s) - STARTED )) s"
+echo "== check-debs $RELEASE: ${PHASES:+phases $PHASES: }all checks passed in $(( $(date +%s) - STARTED )) s"
 echo "   exposure level (systemd-analyze security): $SCORE"
 for deb in "$DEBS"/*.deb; do
     printf '   %10d bytes  %s\n' "$(stat -c %s "$deb")" "$(basename "$deb")"
