@@ -4,9 +4,10 @@
 # and security), the service started for real (/healthz, capabilities,
 # read-only system), Kea loading the installed hook, a simulated phone's
 # whole journey (DHCP option 43, CA fingerprint, MIC enrollment) against the
-# installed Kea and scep-ra, reload, upgrade to a later build keeping an edited
-# conffile and the CA, remove, purge (which keeps a CA), reinstall on the kept
-# CA, and a purge that leaves nothing behind.
+# installed Kea and scep-ra, reload, a port below 1024, upgrade to a later
+# build keeping an edited conffile and the CA, remove, purge (which keeps a
+# CA), reinstall on the kept CA, and a purge that leaves nothing behind. Then
+# piuparts (piuparts.sh).
 #
 #   tests/packaging/check-debs.sh bookworm|trixie
 #
@@ -14,7 +15,8 @@
 # builds the later version into dist/<release>-upgrade/ from a clone whose
 # packaged config differs, so that dpkg has a conffile conflict to keep.
 # KEEP=1 leaves the container running for a look inside; PHASES="prepare
-# install ..." runs only those (see in-container.sh). Runs as root.
+# install ..." runs only those (see in-container.sh); PIUPARTS=0 skips
+# piuparts. Runs as root.
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -109,16 +111,23 @@ until state=$(podman exec "$CTR" systemctl is-system-running 2>/dev/null) ||
 done
 echo "   systemd $(podman exec "$CTR" systemctl --version | head -n 1 | cut -d' ' -f2-): $state"
 
-ALL_PHASES="prepare install start kea journey reload upgrade remove purge_keeps_ca
+ALL_PHASES="prepare install start kea journey reload low_port upgrade remove purge_keeps_ca
             reinstall_keeps_ca purge_unused"
 for phase in ${PHASES:-$ALL_PHASES}; do
     step "$phase"
     podman exec "$CTR" sh /src/tests/packaging/in-container.sh "$phase"
 done
+SCORE=$(podman exec "$CTR" cat /root/check/exposure-score 2>/dev/null || echo "not measured")
+[ "${KEEP:-0}" = 1 ] || podman rm -f "$CTR" >/dev/null
+
+if [ "${PIUPARTS:-1}" = 1 ]; then
+    step "piuparts (tests/packaging/piuparts.sh $RELEASE)"
+    "$ROOT/tests/packaging/piuparts.sh" "$RELEASE" "$DEBS"
+fi
 
 STEP=done
-echo "== check-debs $RELEASE: all checks passed in $(( $(date +%s) - STARTED )) s"
-echo "   exposure level (systemd-analyze security): $(podman exec "$CTR" cat /root/check/exposure-score)"
+echo "== check-debs $RELEASE: ${PHASES:+phases $PHASES: }all checks passed in $(( $(date +%s) - STARTED )) s"
+echo "   exposure level (systemd-analyze security): $SCORE"
 for deb in "$DEBS"/*.deb; do
     printf '   %10d bytes  %s\n' "$(stat -c %s "$deb")" "$(basename "$deb")"
 done

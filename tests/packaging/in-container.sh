@@ -304,6 +304,34 @@ phase_reload() {
     wait_healthy
 }
 
+# The unit has no capability: port 80 is refused until the README's drop-in
+# gives CAP_NET_BIND_SERVICE back (and the host's user namespace to hold it).
+phase_low_port() {
+    echo "== a SCEP port below 1024: refused, then allowed by the README's drop-in"
+    sed -i 's|^listen = "0.0.0.0:8080"|listen = "0.0.0.0:80"|' "$CONF"
+    since=$(date '+%Y-%m-%d %H:%M:%S')
+    systemctl restart scep-ra.service || true
+    sleep 2
+    check "port 80 is refused without the capability" sh -c \
+        "journalctl -u scep-ra.service --since '$since' --no-pager | grep -q 'cannot listen on 0.0.0.0:80: Permission denied'"
+    dropin=/etc/systemd/system/scep-ra.service.d/low-port.conf
+    mkdir -p "$(dirname "$dropin")"
+    sed -n '/^```ini$/,/^```$/p' /src/README.md | grep -v '^```' >"$dropin"
+    check "the README's drop-in has the capability" grep -q CAP_NET_BIND_SERVICE "$dropin"
+    systemctl daemon-reload
+    systemctl reset-failed scep-ra.service
+    systemctl restart scep-ra.service
+    wait_healthy
+    check "scep-ra listens on port 80" sh -c \
+        "curl -sS --fail --max-time 5 'http://127.0.0.1/scep?operation=GetCACaps' | grep -q POSTPKIOperation"
+    systemd-analyze security --no-pager scep-ra.service | tail -n 1 | sed 's/^/   with the drop-in: /'
+    rm -f "$dropin"
+    sed -i 's|^listen = "0.0.0.0:80"|listen = "0.0.0.0:8080"|' "$CONF"
+    systemctl daemon-reload
+    systemctl restart scep-ra.service
+    wait_healthy
+}
+
 sha() {
     sha256sum "$@" | cut -d' ' -f1 | tr '\n' ' '
 }
