@@ -5,28 +5,20 @@
 #include <memory>
 #include <stdexcept>
 
-#include <sqlite3.h>
+#include "ra/sqlite_handle.h"
 
 namespace scep {
 
 namespace {
 
-struct CloseDb {
-    void operator()(sqlite3* db) const { sqlite3_close(db); }
-};
-using DbPtr = std::unique_ptr<sqlite3, CloseDb>;
-
-// Waits this long for writers of another process, as the store does.
-constexpr int kBusyTimeoutMs = 5000;
-
-DbPtr openDb(const std::string& path, int flags) {
+SqliteHandle openDb(const std::string& path, int flags) {
     sqlite3* raw = nullptr;
     const int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
-    DbPtr db(raw);  // closed even when opening failed
+    SqliteHandle db(raw);  // closed even when opening failed
     if (rc != SQLITE_OK) {
         throw std::runtime_error("cannot open '" + path + "': " + sqlite3_errstr(rc));
     }
-    sqlite3_busy_timeout(raw, kBusyTimeoutMs);
+    sqlite3_busy_timeout(raw, kSqliteBusyTimeoutMs);
     return db;
 }
 
@@ -56,18 +48,18 @@ std::int64_t sqliteSchemaVersion(const std::string& path) {
     if (info.st_size == 0) {
         return 0;
     }
-    const DbPtr db = openDb(path, SQLITE_OPEN_READWRITE);  // no CREATE: never makes a file
+    const SqliteHandle db = openDb(path, SQLITE_OPEN_READWRITE);  // no CREATE: never makes a file
     const std::string version = singleText(db.get(), "PRAGMA user_version", path);
     return version.empty() ? 0 : std::stoll(version);
 }
 
 void copySqliteDatabase(const std::string& from, const std::string& to) {
-    const DbPtr source = openDb(from, SQLITE_OPEN_READWRITE);
+    const SqliteHandle source = openDb(from, SQLITE_OPEN_READWRITE);
     const std::string check = singleText(source.get(), "PRAGMA integrity_check", from);
     if (check != "ok") {
         throw std::runtime_error("'" + from + "' fails PRAGMA integrity_check: " + check);
     }
-    const DbPtr target = openDb(to, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    const SqliteHandle target = openDb(to, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     sqlite3_backup* backup = sqlite3_backup_init(target.get(), "main", source.get(), "main");
     if (!backup) {
         throw std::runtime_error("cannot copy '" + from + "' to '" + to +

@@ -27,6 +27,7 @@
 // bound as parameters.
 
 #include "ra/abuse_limits.h"
+#include "ra/sqlite_handle.h"
 #include "ra/store.h"
 
 #include <sqlite3.h>
@@ -73,7 +74,6 @@ constexpr int kSchemaVersion = 3;
 // PRAGMA application_id: "SCEP", so `file` and we can tell our databases
 // from other SQLite files.
 constexpr std::int64_t kApplicationId = 0x53434550;
-constexpr int kBusyTimeoutMs = 5000;
 
 // Version 1, as released: a new database is created with it and then
 // migrated step by step (kMigrationV2...), all in one transaction together
@@ -284,15 +284,6 @@ std::int64_t now() {
     }
     throw StoreError(what);
 }
-
-struct DbCloser {
-    void operator()(sqlite3* db) const {
-        // v2: never fails with SQLITE_BUSY; statements are finalized first
-        // anyway (the cache is destroyed before the connection).
-        sqlite3_close_v2(db);
-    }
-};
-using DbPtr = std::unique_ptr<sqlite3, DbCloser>;
 
 struct StmtFinalizer {
     void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
@@ -742,7 +733,7 @@ private:
 
     const std::string path_;
     std::mutex mutex_;
-    DbPtr db_;  // declared before the cache: statements are finalized first
+    SqliteHandle db_;  // declared before the cache: statements are finalized first
     // Keyed by SQL text (all of it constant), prepared on first use.
     std::unordered_map<std::string, StmtPtr> statements_;
 };
@@ -759,7 +750,7 @@ SqliteStore::SqliteStore(const std::string& path) : path_(path) {
         fail(raw, rc, operation);
     }
     sqlite3_extended_result_codes(raw, 1);
-    sqlite3_busy_timeout(raw, kBusyTimeoutMs);
+    sqlite3_busy_timeout(raw, kSqliteBusyTimeoutMs);
 
     std::lock_guard<std::mutex> lock(mutex_);
     // The first statement reads the file: a file that is not a database

@@ -11,7 +11,8 @@
 #
 #   tests/packaging/check-debs.sh bookworm|trixie
 #
-# Uses dist/<release>/ (scripts/build-debs.sh builds it when missing) and
+# Uses dist/<release>/ (scripts/build-debs.sh builds it from HEAD when it is
+# missing or was built from another commit) and
 # builds the later version into dist/<release>-upgrade/ from a clone whose
 # packaged config differs, so that dpkg has a conffile conflict to keep.
 # KEEP=1 leaves the container running for a look inside; PHASES="prepare
@@ -63,8 +64,10 @@ on_exit() {
 trap on_exit EXIT
 trap 'exit 130' INT TERM
 
-if [ ! -f "$DEBS/SOURCE" ]; then
-    step "packages (scripts/build-debs.sh $RELEASE)"
+# The default packages are rebuilt when they were built from another commit.
+if [ ! -f "$DEBS/SOURCE" ] || { [ "$DEBS" = "$ROOT/dist/$RELEASE" ] &&
+        [ "$(cut -d' ' -f1 "$DEBS/SOURCE")" != "$(git -C "$ROOT" rev-parse HEAD)" ]; }; then
+    step "packages of HEAD (scripts/build-debs.sh $RELEASE)"
     "$ROOT/scripts/build-debs.sh" "$RELEASE"
 fi
 commit=$(cut -d' ' -f1 "$DEBS/SOURCE")

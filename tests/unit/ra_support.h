@@ -22,6 +22,15 @@ const std::string& fixturePki();
 scep::X509Ptr fixtureCert(const std::string& name);    // e.g. "mic-cp8875"
 scep::EvpPkeyPtr fixtureKey(const std::string& name);  // e.g. "newkey-1"
 
+// The fixture phone: its MIC (CN kMicCn), the MIC's key, and the key it
+// enrolls a new certificate for.
+inline const std::string kMicCn = "CP-8875-SEP001A2B3C4D5E";
+struct Phone {
+    scep::X509Ptr mic = fixtureCert("mic-cp8875");
+    scep::EvpPkeyPtr mic_key = fixtureKey("mic-cp8875");
+    scep::EvpPkeyPtr new_key = fixtureKey("newkey-1");
+};
+
 struct CsrSpec {
     std::string common_name;
     std::vector<scep::SubjectAltName> sans;

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <stdexcept>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 namespace testsupport {
@@ -49,6 +50,19 @@ void requireTool(const std::string& tool, const std::string& debian_package) {
         throw std::runtime_error("'" + tool + "' is not installed: apt-get install " +
                                  debian_package);
     }
+}
+
+std::string readText(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+unsigned modeOf(const std::string& path) {
+    struct stat info {};
+    if (::stat(path.c_str(), &info) != 0) {
+        throw std::runtime_error("cannot stat " + path);
+    }
+    return info.st_mode & 07777;
 }
 
 }  // namespace testsupport

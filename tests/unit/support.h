@@ -38,4 +38,10 @@ std::string run(const std::string& command);
 // Throws with an install hint if `tool` is not on PATH.
 void requireTool(const std::string& tool, const std::string& debian_package);
 
+// The whole file ("" when it cannot be read).
+std::string readText(const std::string& path);
+
+// The permission bits of `path` (e.g. 0600). Throws when it cannot be stat'ed.
+unsigned modeOf(const std::string& path);
+
 }  // namespace testsupport

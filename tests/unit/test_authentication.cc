@@ -25,14 +25,6 @@ domain = "example.nl"
 challenge = "s3cret-challenge"
 )";
 
-const std::string kMicCn = "CP-8875-SEP001A2B3C4D5E";
-
-struct Phone {
-    X509Ptr mic = fixtureCert("mic-cp8875");
-    EvpPkeyPtr mic_key = fixtureKey("mic-cp8875");
-    EvpPkeyPtr new_key = fixtureKey("newkey-1");
-};
-
 // The refusal left an audit row naming the reason, and issued nothing.
 void checkRefused(TestRa& ra, const TestRa::Reply& reply, FailInfo fail, const std::string& reason) {
     CHECK(reply.rep.status == PkiStatus::failure);

@@ -18,21 +18,6 @@ using namespace testsupport;
 
 namespace {
 
-const std::string kMicCn = "CP-8875-SEP001A2B3C4D5E";
-
-std::string readText(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
-
-unsigned modeOf(const std::string& path) {
-    struct stat info {};
-    REQUIRE(::stat(path.c_str(), &info) == 0);
-    return info.st_mode & 07777;
-}
-
 void removeDatabase(const TempDir& dir) {
     for (const char* part : {"", "-wal", "-shm"}) {
         std::remove(dir.file(std::string("state/scep-ra.db") + part).c_str());

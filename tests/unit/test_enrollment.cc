@@ -19,14 +19,6 @@ using namespace testsupport;
 
 namespace {
 
-const std::string kMicCn = "CP-8875-SEP001A2B3C4D5E";
-
-struct Phone {
-    X509Ptr mic = fixtureCert("mic-cp8875");
-    EvpPkeyPtr mic_key = fixtureKey("mic-cp8875");
-    EvpPkeyPtr new_key = fixtureKey("newkey-1");
-};
-
 Bytes issuerAndSerialOf(X509& cert) {
     return issuerAndSerialDer(*X509_get_issuer_name(&cert), *X509_get0_serialNumber(&cert));
 }

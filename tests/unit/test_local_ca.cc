@@ -22,19 +22,6 @@ using namespace testsupport;
 
 namespace {
 
-unsigned modeOf(const std::string& path) {
-    struct stat info {};
-    REQUIRE(::stat(path.c_str(), &info) == 0);
-    return info.st_mode & 07777;
-}
-
-std::string readText(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
-
 Config configIn(const TempDir& dir, const std::string& extra = "") {
     return parseConfig("[ra]\nstate-dir = \"state\"\n" + extra, dir.file("scep.toml"));
 }

@@ -19,7 +19,6 @@ using namespace testsupport;
 
 namespace {
 
-const std::string kMicCn = "CP-8875-SEP001A2B3C4D5E";
 const std::string kOldChallenge = "old-challenge-0001";
 const std::string kNewChallenge = "new-challenge-0002";
 
@@ -31,11 +30,6 @@ approval = "auto"
 challenge = "old-challenge-0001"
 challenge-attempts = 3
 )";
-
-std::string readText(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 // The 1-based line of the file holding `text`.
 std::size_t lineOf(const std::string& path, const std::string& text) {
