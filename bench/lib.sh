@@ -48,7 +48,7 @@ hook_identity() {
 bench_tmp() {
     TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench-option43.XXXXXX")
     export KEA_PIDFILE_DIR=$TMP KEA_LOCKFILE_DIR=$TMP KEA_LOG_FILE_DIR=$TMP
-    mkdir -p /run/kea
+    install -d -m 0750 /run/kea  # Kea 2.6: control sockets only there, mode 0750
     KEA_PID=
     trap bench_cleanup EXIT
     trap 'exit 1' INT TERM

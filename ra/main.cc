@@ -169,9 +169,15 @@ sigset_t blockServeSignals() {
 
 class Background {
 public:
+    // `stop_actions` are known before the signal thread starts: a SIGTERM
+    // that arrives during start-up still stops the listeners (a stop posted
+    // before they start is run when they do).
     Background(EnrollmentService& service, EventLog& log, sigset_t signals,
-               std::function<void()> reload)
-        : service_(service), log_(log), reload_(std::move(reload)) {
+               std::function<void()> reload, std::vector<std::function<void()>> stop_actions)
+        : service_(service),
+          log_(log),
+          reload_(std::move(reload)),
+          stop_actions_(std::move(stop_actions)) {
         signals_ = std::thread([this, signals] { takeSignals(signals); });
         maintenance_ = std::thread([this] { maintain(); });
     }
@@ -183,7 +189,6 @@ public:
         pthread_kill(signals_.native_handle(), SIGTERM);
         signals_.join();
     }
-    void onStop(std::function<void()> action) { stop_actions_.push_back(std::move(action)); }
 
 private:
     void takeSignals(sigset_t signals) {
@@ -204,17 +209,15 @@ private:
         }
     }
     void stop() {
-        std::vector<std::function<void()>> actions;
         {
             const std::lock_guard<std::mutex> lock(mutex_);
             if (stopping_) {
                 return;
             }
             stopping_ = true;
-            actions = stop_actions_;
         }
         wake_.notify_all();
-        for (auto& action : actions) {
+        for (auto& action : stop_actions_) {
             action();
         }
     }
@@ -244,10 +247,10 @@ private:
     EnrollmentService& service_;
     EventLog& log_;
     std::function<void()> reload_;
+    const std::vector<std::function<void()>> stop_actions_;
     std::mutex mutex_;
     std::condition_variable wake_;
     bool stopping_ = false;
-    std::vector<std::function<void()>> stop_actions_;
     std::thread signals_;
     std::thread maintenance_;
 };
@@ -354,11 +357,12 @@ int serve(const Config& config) {
     ConfigReloader reloader(service, log, [&metrics](const std::string& outcome) {
         metrics.countConfigReload(outcome);
     });
-    Background background(service, log, signals, [&reloader] { reloader.reload("SIGHUP"); });
-    background.onStop([&scep] { scep.stop(); });
+    std::vector<std::function<void()>> stop_listeners{[&scep] { scep.stop(); }};
     if (admin) {
-        background.onStop([&admin] { admin->stop(); });
+        stop_listeners.emplace_back([&admin] { admin->stop(); });
     }
+    Background background(service, log, signals, [&reloader] { reloader.reload("SIGHUP"); },
+                          std::move(stop_listeners));
     scep.start();
     if (admin) {
         admin->start();

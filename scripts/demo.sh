@@ -103,8 +103,9 @@ RA_PID=$!
 wait_for '"listening"' "$WORK/ra.log" "$RA_PID" "scep-ra"
 sed 's/^/   /' "$WORK/ra.out"
 
-# Kea 2.6 accepts control sockets only in /run/kea.
-mkdir -p /run/kea
+# Kea 2.6 accepts control sockets only in /run/kea, and only when that
+# directory's mode is 0750 (the package's tmpfiles make it so under systemd).
+install -d -m 0750 /run/kea
 KEA_SOCKET=/run/kea/scepdemo-$$.sock
 cat > "$WORK/kea-dhcp4.json" <<JSON
 { "Dhcp4": {

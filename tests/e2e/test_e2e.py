@@ -193,7 +193,9 @@ class Kea:
     def __init__(self, link, workdir, toml, **dhcp4):
         self.link, self.workdir = link, workdir
         self.toml_path = os.path.join(workdir, "scep.toml")
-        os.makedirs(KEA_SOCKET_DIR, mode=0o750, exist_ok=True)
+        # Kea 2.6 refuses the directory unless its mode is exactly 0750.
+        os.makedirs(KEA_SOCKET_DIR, exist_ok=True)
+        os.chmod(KEA_SOCKET_DIR, 0o750)
         self.socket_path = os.path.join(KEA_SOCKET_DIR,
                                         "scepe2e-%s.sock" % os.path.basename(workdir))
         self.log_path = os.path.join(workdir, "kea.log")
