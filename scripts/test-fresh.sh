@@ -6,8 +6,10 @@
 # .debs of the same commit in their own clean containers. The first failing
 # step is named and its output is left on screen.
 #   usage: scripts/test-fresh.sh bookworm|trixie [STEP...]
-#   steps: demo tests packages bench (default: demo tests packages, in that
-#   order; bench needs the build that demo or tests leaves), or base alone:
+#   steps: demo tests packages bench quick (default: demo tests packages, in
+#   that order; bench and quick need the build that demo or tests leaves:
+#   quick runs the unit and Kea end-to-end suites of the test command, without
+#   the integration suites and fuzzing), or base alone:
 #   only the host tools and the base image (what .ci/run prepares before it
 #   runs checks side by side, so that they never wait on one apt lock).
 # Environment: FRESH_REBUILD_BASE=1 rebuilds the base image even if present;
@@ -19,7 +21,7 @@ ROOT=$(pwd)
 RELEASE=${1:-}
 case "$RELEASE" in
     bookworm | trixie) shift ;;
-    *) echo "usage: $0 bookworm|trixie [demo] [tests] [packages] [bench] | base" >&2; exit 2 ;;
+    *) echo "usage: $0 bookworm|trixie [demo] [tests] [packages] [bench] [quick] | base" >&2; exit 2 ;;
 esac
 STEPS=("$@")
 [ ${#STEPS[@]} -gt 0 ] || STEPS=(demo tests packages)
@@ -91,12 +93,13 @@ declare -A COMMAND=(
     [demo]="./scripts/demo.sh"
     [tests]="./scripts/test.sh"
     [bench]="TMPDIR=/bench ./bench/scep/enroll-bench.sh"
+    [quick]="meson test -C build --print-errorlogs --suite unit --suite e2e"
 )
 declare -a TIMES=()
 for step in "${STEPS[@]}"; do
     started=$SECONDS
     case "$step" in
-        demo | tests | bench)
+        demo | tests | bench | quick)
             say "step $step: ${COMMAND[$step]}"
             "${PODMAN[@]}" exec -w /src "$NAME" sh -c "${COMMAND[$step]}" \
                 || fail "$step" "${COMMAND[$step]} exited $?" ;;
@@ -106,7 +109,7 @@ for step in "${STEPS[@]}"; do
             say "step packages: tests/packaging/check-debs.sh $RELEASE"
             "$ROOT/tests/packaging/check-debs.sh" "$RELEASE" \
                 || fail "$step" "tests/packaging/check-debs.sh $RELEASE exited $?" ;;
-        *) fail "$step" "unknown step (demo, tests, packages, bench)" ;;
+        *) fail "$step" "unknown step (demo, tests, packages, bench, quick)" ;;
     esac
     TIMES+=("$step $((SECONDS - started)) s")
 done

@@ -76,6 +76,14 @@ def mic_common_name(path):
     return cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
 
 
+def utc_time(cert, name):
+    """cert.<name> as ISO 8601 UTC. python3-cryptography 42+ (Debian 13)
+    deprecates the naive properties for <name>_utc, which 38 (Debian 12)
+    does not have yet."""
+    value = getattr(cert, name + "_utc", None) or getattr(cert, name)
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def journey(args):
     os.makedirs(args.workdir, exist_ok=True)
     say(args, f"== DHCP: {args.vendor_class} ({args.mac}) on {args.iface}")
@@ -120,8 +128,8 @@ def journey(args):
         "address": ack["yiaddr"], "server": server, "fingerprint": fingerprint, "domain": domain,
         "common_name": common_name, "subject": cdc.subject.rfc4514_string(),
         "issuer": cdc.issuer.rfc4514_string(), "serial": format(cdc.serial_number, "X").zfill(32),
-        "not_before": cdc.not_valid_before.isoformat() + "Z",
-        "not_after": cdc.not_valid_after.isoformat() + "Z", "certificate": out,
+        "not_before": utc_time(cdc, "not_valid_before"),
+        "not_after": utc_time(cdc, "not_valid_after"), "certificate": out,
     }
     say(args, "== Custom device certificate installed")
     for key in ("subject", "issuer", "serial", "not_before", "not_after"):
