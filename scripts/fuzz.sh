@@ -56,7 +56,8 @@ for target in $targets; do
     # Crash inputs found and fixed earlier must stay fixed.
     if [ -d "fuzz/regressions/$target" ]; then
         if ! "$binary" fuzz/regressions/"$target"/* >"$build/$target.regressions.log" 2>&1; then
-            echo "fuzz: $target: a committed regression input crashes again; see $build/$target.regressions.log" >&2
+            echo "fuzz: $target: a committed regression input crashes again:" >&2
+            tail -n 300 "$build/$target.regressions.log" >&2
             status=1
             continue
         fi
@@ -79,7 +80,11 @@ for target in $targets; do
         "${runs:-?}" "${speed:-?}" "$(ls "$corpus/$target" | wc -l)"
     total=$((total + ${runs:-0}))
     if [ "$result" != ok ]; then
-        grep -E "ERROR|SUMMARY|fuzz property|Test unit written" "$log" | head -n 8 >&2 || true
+        # The report whole, from the sanitizer's or the property's first line:
+        # its stack traces say where, and a regression file needs them.
+        report=$(sed -n '/== *ERROR\|fuzz property/,$p' "$log")
+        [ -n "$report" ] || report=$(tail -n 60 "$log")
+        printf '%s\n' "$report" | head -n 300 >&2
     fi
 done
 echo "fuzz: $total executions in total"
