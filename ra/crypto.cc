@@ -62,12 +62,25 @@ CryptoError::CryptoError(const std::string& what)
       }()) {}
 
 void enableSingleDes() {
-    static std::once_flag once;
-    std::call_once(once, [] {
-        if (!OSSL_PROVIDER_load(nullptr, "default") || !OSSL_PROVIDER_load(nullptr, "legacy")) {
-            throw CryptoError("cannot load OpenSSL's default and legacy providers");
+    // The handles are unloaded at exit, before OpenSSL's own clean-up: a
+    // provider still loaded then is left behind with everything it
+    // fetched (OpenSSL 3.5's LeakSanitizer report, ~85 KiB).
+    struct Providers {
+        OSSL_PROVIDER* default_provider = OSSL_PROVIDER_load(nullptr, "default");
+        OSSL_PROVIDER* legacy = OSSL_PROVIDER_load(nullptr, "legacy");
+        ~Providers() {
+            if (legacy != nullptr) {
+                OSSL_PROVIDER_unload(legacy);
+            }
+            if (default_provider != nullptr) {
+                OSSL_PROVIDER_unload(default_provider);
+            }
         }
-    });
+    };
+    static const Providers providers;
+    if (providers.default_provider == nullptr || providers.legacy == nullptr) {
+        throw CryptoError("cannot load OpenSSL's default and legacy providers");
+    }
 }
 
 Bytes certificateDer(const X509& cert) {
