@@ -1,19 +1,33 @@
 #!/bin/sh
 # Installs the Debian 12/13 packages kea-scep-ra builds, runs and tests with.
+#   install-deps.sh        everything: build, demo, every test suite, fuzzing
+#   install-deps.sh demo   what the demo needs: the build (tests included) and
+#                          the simulated phone; no browser, no fuzzing compiler,
+#                          no third-party SCEP clients but strongSwan's
 # Idempotent: only talks to apt when something is missing.
 set -eu
 
-PACKAGES="
-  g++ meson ninja-build pkg-config dpkg-dev
+BUILD="
+  g++ meson ninja-build pkg-config dpkg-dev python3
   kea-dev kea-dhcp4-server libboost-dev
   libssl-dev openssl
   libtomlplusplus-dev doctest-dev
-  iproute2 python3 python3-scapy python3-cryptography
   libsqlite3-dev libcpp-httplib-dev nlohmann-json3-dev
-  scep strongswan-pki libstrongswan-extra-plugins curl certmonger dbus-daemon
+"
+DEMO="
+  iproute2 python3-scapy python3-cryptography
+  strongswan-pki libstrongswan-extra-plugins curl
+"
+TESTS="
+  scep certmonger dbus-daemon
   python3-selenium chromium chromium-driver libnss3-tools
   clang libclang-rt-dev
 "
+case "${1:-all}" in
+    all) PACKAGES="$BUILD $DEMO $TESTS" ;;
+    demo) PACKAGES="$BUILD $DEMO" ;;
+    *) echo "usage: $0 [demo]" >&2; exit 2 ;;
+esac
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "install-deps: run as root (it installs Debian packages)" >&2

@@ -8,8 +8,8 @@
 #   usage: scripts/test-fresh.sh bookworm|trixie [STEP...]
 #   steps: demo tests packages bench quick (default: demo tests packages, in
 #   that order; bench and quick need the build that demo or tests leaves:
-#   quick runs the unit and Kea end-to-end suites of the test command, without
-#   the integration suites and fuzzing), or base alone:
+#   quick runs the hook's unit suites and the Kea end-to-end suite of the
+#   test command, building only what they need), or base alone:
 #   only the host tools and the base image (what .ci/run prepares before it
 #   runs checks side by side, so that they never wait on one apt lock).
 # Environment: FRESH_REBUILD_BASE=1 rebuilds the base image even if present;
@@ -93,7 +93,7 @@ declare -A COMMAND=(
     [demo]="./scripts/demo.sh"
     [tests]="./scripts/test.sh"
     [bench]="TMPDIR=/bench ./bench/scep/enroll-bench.sh"
-    [quick]="meson test -C build --print-errorlogs --suite unit --suite e2e"
+    [quick]="meson test -C build --print-errorlogs unit-hook unit-common e2e-kea"
 )
 declare -a TIMES=()
 for step in "${STEPS[@]}"; do
