@@ -1,8 +1,25 @@
 #include "ra/metrics.h"
 
+#include <initializer_list>
 #include <sstream>
 
 namespace scep {
+
+namespace {
+
+// One sample per label value, 0 for a value never counted: a scrape shows
+// every series from the start.
+void writeLabelledCounter(std::ostringstream& out, const char* name, const char* label,
+                          std::initializer_list<const char*> values,
+                          const std::map<std::string, std::uint64_t>& counts) {
+    for (const char* value : values) {
+        const auto it = counts.find(value);
+        out << name << "{" << label << "=\"" << value << "\"} "
+            << (it == counts.end() ? 0 : it->second) << "\n";
+    }
+}
+
+}  // namespace
 
 void Metrics::countScep(const std::string& operation, const std::string& message_type,
                         const std::string& outcome, const std::string& method) {
@@ -79,27 +96,18 @@ std::string Metrics::render(Store& store, std::time_t now, std::int64_t crl_next
         << auth_failures_.load() << "\n";
     out << "# HELP scep_webhook_deliveries_total Webhook delivery attempts by outcome.\n"
            "# TYPE scep_webhook_deliveries_total counter\n";
-    for (const char* outcome : {"delivered", "retried", "dropped"}) {
-        const auto it = webhook_.find(outcome);
-        out << "scep_webhook_deliveries_total{outcome=\"" << outcome << "\"} "
-            << (it == webhook_.end() ? 0 : it->second) << "\n";
-    }
+    writeLabelledCounter(out, "scep_webhook_deliveries_total", "outcome",
+                         {"delivered", "retried", "dropped"}, webhook_);
     out << "# HELP scep_identity_clashes_total Requests that clashed with a phone's identity: "
            "challenge requests for a MIC-shaped CN (refused), MIC enrollments of a name another "
            "method had obtained (flagged).\n# TYPE scep_identity_clashes_total counter\n";
-    for (const char* kind : {"challenge-for-mic-name", "mic-over-other"}) {
-        const auto it = clashes_.find(kind);
-        out << "scep_identity_clashes_total{kind=\"" << kind << "\"} "
-            << (it == clashes_.end() ? 0 : it->second) << "\n";
-    }
+    writeLabelledCounter(out, "scep_identity_clashes_total", "kind",
+                         {"challenge-for-mic-name", "mic-over-other"}, clashes_);
     out << "# HELP scep_config_reloads_total Configuration reloads (SIGHUP) by outcome; a "
            "failure leaves the running configuration in force.\n"
            "# TYPE scep_config_reloads_total counter\n";
-    for (const char* outcome : {"success", "failure"}) {
-        const auto it = reloads_.find(outcome);
-        out << "scep_config_reloads_total{outcome=\"" << outcome << "\"} "
-            << (it == reloads_.end() ? 0 : it->second) << "\n";
-    }
+    writeLabelledCounter(out, "scep_config_reloads_total", "outcome", {"success", "failure"},
+                         reloads_);
     return out.str();
 }
 
