@@ -1,4 +1,4 @@
-// What the admin API reads from a client (ra/admin_input.h): the query
+// What the admin API reads from a client (ra/admin/input.h): the query
 // string of its GET routes and the JSON body of its POSTs. Input: the query,
 // a newline, the body. Only the refusals the API answers with 400/404 may
 // escape the parsers (the guard in admin_api.cc); anything else would be a
@@ -11,8 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "fuzz/fuzz_support.h"
-#include "ra/admin_input.h"
-#include "ra/enrollment.h"
+#include "ra/admin/input.h"
+#include "ra/scep/responder.h"
 #include "ra/http/message.h"
 
 using namespace scep;

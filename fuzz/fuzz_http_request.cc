@@ -15,7 +15,7 @@
 #include "fuzz/fuzz_support.h"
 #include "ra/http/message.h"
 #include "ra/http/parser.h"
-#include "ra/scep_http.h"
+#include "ra/scep/routes.h"
 
 using namespace scep;
 

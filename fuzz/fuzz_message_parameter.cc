@@ -11,7 +11,7 @@
 #include <openssl/evp.h>
 
 #include "fuzz/fuzz_support.h"
-#include "ra/scep_http.h"
+#include "ra/scep/routes.h"
 
 using namespace scep;
 

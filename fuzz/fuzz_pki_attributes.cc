@@ -14,7 +14,7 @@
 #include <openssl/x509.h>
 
 #include "fuzz/fuzz_support.h"
-#include "ra/scep_message.h"
+#include "ra/scep/message.h"
 
 using namespace scep;
 

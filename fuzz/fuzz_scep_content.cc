@@ -10,9 +10,9 @@
 #include <stdexcept>
 
 #include "fuzz/fuzz_support.h"
-#include "ra/authenticator.h"
+#include "ra/auth/authenticator.h"
 #include "ra/crypto.h"
-#include "ra/scep_message.h"
+#include "ra/scep/message.h"
 
 using namespace scep;
 

@@ -5,7 +5,7 @@
 #include <cstdint>
 
 #include "fuzz/fuzz_support.h"
-#include "ra/scep_message.h"
+#include "ra/scep/message.h"
 
 using namespace scep;
 

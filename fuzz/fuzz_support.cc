@@ -8,9 +8,9 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
-#include "ra/authenticator.h"
+#include "ra/auth/authenticator.h"
 #include "ra/crypto.h"
-#include "ra/scep_message.h"
+#include "ra/scep/message.h"
 
 namespace scep {
 extern const std::string_view kFuzzRaCertPem;

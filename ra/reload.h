@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "common/config.h"
-#include "ra/enrollment.h"
-#include "ra/event_log.h"
+#include "ra/scep/responder.h"
+#include "ra/ops/event_log.h"
 #include "ra/runtime_config.h"
 
 namespace scep {

@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "common/config.h"
-#include "ra/authenticator.h"
+#include "ra/auth/authenticator.h"
 
 namespace scep {
 

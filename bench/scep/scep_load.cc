@@ -51,8 +51,8 @@
 
 #include "common/fingerprint.h"
 #include "ra/crypto.h"
-#include "ra/local_ca.h"
-#include "ra/scep_message.h"
+#include "ra/ca/local_ca.h"
+#include "ra/scep/message.h"
 
 namespace {
 

@@ -21,7 +21,7 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <openssl/ssl.h>
 
-#include "ra/event_log.h"
+#include "ra/ops/event_log.h"
 #include "ra/http/admission.h"
 #include "ra/http/parser.h"
 #include "ra/http/worker_pool.h"

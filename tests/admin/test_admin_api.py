@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Admin API tests (ra/ADMIN_API.md) against a real `scep-ra serve`.
+"""Admin API tests (ra/admin/API.md) against a real `scep-ra serve`.
 
 Each test class starts its own RA (temp state dir, free SCEP and admin
 ports) and drives it over HTTPS with the RA's own ca.pem as the only trust

@@ -40,7 +40,7 @@
 
 #include "common/fingerprint.h"
 #include "ra/crypto.h"
-#include "ra/scep_message.h"
+#include "ra/scep/message.h"
 
 namespace {
 

@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "ra/enrollment.h"
-#include "ra/local_ca.h"
-#include "ra/scep_message.h"
-#include "ra/store.h"
+#include "ra/scep/responder.h"
+#include "ra/ca/local_ca.h"
+#include "ra/scep/message.h"
+#include "ra/store/store.h"
 #include "support.h"
 
 namespace testsupport {

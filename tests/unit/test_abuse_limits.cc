@@ -2,7 +2,7 @@
 // rows per source, failed challenge attempts.
 #include <doctest/doctest.h>
 
-#include "ra/abuse_limits.h"
+#include "ra/ops/abuse_limits.h"
 
 using namespace scep;
 

@@ -7,10 +7,10 @@
 
 #include <httplib.h>
 
-#include "ra/admin_api.h"
-#include "ra/metrics.h"
-#include "ra/notifier.h"
-#include "ra/tokens.h"
+#include "ra/admin/api.h"
+#include "ra/ops/metrics.h"
+#include "ra/ops/notifier.h"
+#include "ra/admin/tokens.h"
 #include "ra_support.h"
 
 using namespace scep;

@@ -1,8 +1,8 @@
-// The admin API's input parsing as pure functions (ra/admin_input.h).
+// The admin API's input parsing as pure functions (ra/admin/input.h).
 #include <doctest/doctest.h>
 
-#include "ra/admin_input.h"
-#include "ra/enrollment.h"
+#include "ra/admin/input.h"
+#include "ra/scep/responder.h"
 
 using namespace scep;
 using nlohmann::json;

@@ -4,9 +4,9 @@
 
 #include <openssl/core_names.h>
 
-#include "ra/authenticator.h"
+#include "ra/auth/authenticator.h"
 #include "ra/crypto.h"
-#include "ra/scep_http.h"
+#include "ra/scep/routes.h"
 #include "ra_support.h"
 
 using namespace scep;

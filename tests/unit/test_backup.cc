@@ -9,8 +9,8 @@
 #include <sstream>
 
 #include "ra/crypto.h"
-#include "ra/local_ca.h"
-#include "ra/state_dir.h"
+#include "ra/ca/local_ca.h"
+#include "ra/store/state_dir.h"
 #include "ra_support.h"
 
 using namespace scep;

@@ -16,7 +16,7 @@
 
 #include <boost/beast/http/error.hpp>
 
-#include "ra/event_log.h"
+#include "ra/ops/event_log.h"
 #include "ra/http/admission.h"
 #include "ra/http/message.h"
 #include "ra/http/parser.h"

@@ -12,9 +12,9 @@
 
 #include "common/fingerprint.h"
 #include "ra/crypto.h"
-#include "ra/local_ca.h"
-#include "ra/state_dir.h"
-#include "ra/store.h"
+#include "ra/ca/local_ca.h"
+#include "ra/store/state_dir.h"
+#include "ra/store/store.h"
 #include "ra_support.h"
 
 using namespace scep;

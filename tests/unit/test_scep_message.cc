@@ -9,7 +9,7 @@
 #include <openssl/pkcs7.h>
 
 #include "ra/crypto.h"
-#include "ra/scep_message.h"
+#include "ra/scep/message.h"
 
 using namespace scep;
 

@@ -18,8 +18,8 @@
 #include <set>
 #include <thread>
 
-#include "ra/authenticator.h"
-#include "ra/store.h"
+#include "ra/auth/authenticator.h"
+#include "ra/store/store.h"
 #include "support.h"
 
 using namespace scep;
@@ -1056,7 +1056,7 @@ TEST_CASE("store: SIGKILL mid-write loses no commit and leaves no half-written s
 // ---- Store v2: admin searches, counts, tokens, ping, migration 1 -> 2 ------
 
 namespace scep {
-// Defined in ra/sqlite_store.cc for this file only: the SQL text the store
+// Defined in ra/store/sqlite/sqlite_store.cc for this file only: the SQL text the store
 // prepares for a filter (count: the COUNT query, else the page query).
 std::string sqliteStoreSearchSqlForTesting(const RequestFilter& filter, bool count);
 std::string sqliteStoreSearchSqlForTesting(const CertificateFilter& filter, bool count);
@@ -1065,7 +1065,7 @@ std::string sqliteStoreSearchSqlForTesting(const CertificateFilter& filter, bool
 namespace {
 
 // The version 1 schema exactly as the first release created it (a frozen copy
-// of kSchemaV1 in ra/sqlite_store.cc): the migration must upgrade databases
+// of kSchemaV1 in ra/store/sqlite/sqlite_store.cc): the migration must upgrade databases
 // that look like this, whatever later edits happen to the source.
 const char* const kV1Schema = R"sql(
 CREATE TABLE requests (

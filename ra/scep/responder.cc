@@ -1,0 +1,766 @@
+#include "ra/scep/responder.h"
+
+#include <nlohmann/json.hpp>
+
+#include <openssl/objects.h>
+
+#include "ra/crypto.h"
+#include "ra/store/state_dir.h"
+
+namespace scep {
+
+struct EnrollmentService::Context {
+    // Taken when the request arrives; a reload meanwhile does not change it.
+    std::shared_ptr<const RuntimeConfig> runtime;
+    const Config& config() const { return runtime->config; }
+    PkiRequest request;
+    std::string outcome;  // "success" | "pending" | "failure", for the hooks
+    bool issued = false;  // a certificate was issued by this message
+    std::string clash;    // MessageOutcome::clash
+    Bytes content;      // decrypted: CSR, IssuerAndSubject or IssuerAndSerialNumber
+    X509ReqPtr csr;     // PKCSReq / RenewalReq
+    int cipher_nid = 0;
+    std::string peer;
+    std::time_t now = 0;
+    AuditEvent event;  // actor, peer and transaction filled in; the rest per decision
+};
+
+namespace {
+
+std::string toJson(const AuthResult& auth, const std::string& clash) {
+    nlohmann::json details = nlohmann::json::object();
+    if (auth.mic) {
+        // The PID names the product as admins know it (DP-9841); the CN
+        // says CP-9841 for DP models.
+        details["model"] = auth.mic->pid.empty() ? auth.mic->model : auth.mic->pid;
+        details["mac"] = auth.mic->mac;
+        details["pid"] = auth.mic->pid;
+        details["sn"] = auth.mic->serial_number;
+        details["manufacturer_issuer"] = auth.mic->issuer;
+    }
+    nlohmann::json sans = nlohmann::json::array();
+    for (const auto& san : auth.sans) {
+        sans.push_back({{"type", san.type == SubjectAltName::Type::dns ? "dns" : "email"},
+                        {"value", san.value}});
+    }
+    details["sans"] = sans;
+    if (!auth.renewed_serial.empty()) {
+        details["renews"] = auth.renewed_serial;
+    }
+    if (!clash.empty()) {
+        details["identity_clash"] = clash;
+    }
+    return details.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+bool sameSignerKey(const RequestRecord& request, X509& signer) {
+    const X509Ptr original = certificateFromDer(request.signer);
+    return publicKeyId(*X509_get_X509_PUBKEY(original.get())) ==
+           publicKeyId(*X509_get_X509_PUBKEY(&signer));
+}
+
+// The CSR as stored: its challengePassword, a secret, is removed (in place;
+// the request needs it no more). The signature no longer covers the result;
+// it was verified on arrival.
+Bytes csrWithoutSecrets(X509_REQ& csr) {
+    int index;
+    while ((index = X509_REQ_get_attr_by_NID(&csr, NID_pkcs9_challengePassword, -1)) >= 0) {
+        X509_ATTRIBUTE_free(X509_REQ_delete_attr(&csr, index));
+    }
+    return requestDer(csr);
+}
+
+// The certificate a renewal request replaces ("" for other requests).
+std::string renewsFromJson(const std::string& details) {
+    const auto parsed = nlohmann::json::parse(details, nullptr, false);
+    return parsed.is_object() && parsed.contains("renews") && parsed["renews"].is_string()
+               ? parsed["renews"].get<std::string>()
+               : std::string();
+}
+
+std::vector<SubjectAltName> sansFromJson(const std::string& details) {
+    std::vector<SubjectAltName> out;
+    const auto parsed = nlohmann::json::parse(details, nullptr, false);
+    if (parsed.is_object() && parsed.contains("sans") && parsed["sans"].is_array()) {
+        for (const auto& san : parsed["sans"]) {
+            out.push_back({san.value("type", "") == "dns" ? SubjectAltName::Type::dns
+                                                          : SubjectAltName::Type::email,
+                           san.value("value", "")});
+        }
+    }
+    return out;
+}
+
+// What a client is told about a message that cannot be answered: our own
+// words only, short. OpenSSL's reasons (CryptoError appends them after
+// ": error:") stay in the audit trail and the log.
+std::string clientReason(const std::exception& e) {
+    if (dynamic_cast<const ScepError*>(&e) == nullptr) {
+        return "not a SCEP message";
+    }
+    std::string ours = e.what();
+    ours = ours.substr(0, ours.find(": error:"));
+    if (ours.size() > 80) {
+        ours = ours.substr(0, 80) + "...";
+    }
+    return "not a usable SCEP message: " + ours;
+}
+
+Approval approvalFor(const Config& config, AuthMethod method) {
+    switch (method) {
+    case AuthMethod::mic: return config.auth.approval_mic;
+    case AuthMethod::challenge: return config.auth.approval_challenge;
+    case AuthMethod::renewal: return config.auth.approval_renewal;
+    }
+    return Approval::manual;
+}
+
+FailureAudit::Limits failureLimits(const Config& config) {
+    return {config.ra.audit_failures_per_source, config.ra.audit_failures_overall, 60, 4096};
+}
+
+ChallengeThrottle::Limits throttleLimits(const Config& config) {
+    const auto lockout =
+        std::chrono::duration_cast<std::chrono::seconds>(config.auth.challenge_lockout);
+    return {config.auth.challenge_attempts, static_cast<std::time_t>(lockout.count()), 16384};
+}
+
+}  // namespace
+
+EnrollmentService::EnrollmentService(const Config& config, State& state, Store& store, EventLog& log,
+                                     Clock clock)
+    : runtime_(std::make_shared<const RuntimeConfig>(config, state.ca->certificate())),
+      state_(state),
+      store_(store),
+      log_(log),
+      clock_(std::move(clock)),
+      trail_(store, log, clock_, failureLimits(config)),
+      challenges_(throttleLimits(config)) {
+    ca_certificates_ = degenerateSignedData({state_.ra.cert.get(), &state_.ca->certificate()});
+}
+
+std::shared_ptr<const RuntimeConfig> EnrollmentService::runtime() const {
+    const std::lock_guard<std::mutex> lock(runtime_mutex_);
+    return runtime_;
+}
+
+void EnrollmentService::setRuntime(std::shared_ptr<const RuntimeConfig> next) {
+    trail_.setLimits(failureLimits(next->config));
+    challenges_.setLimits(throttleLimits(next->config));
+    const std::lock_guard<std::mutex> lock(runtime_mutex_);
+    runtime_ = std::move(next);
+}
+
+std::string EnrollmentService::capabilities() {
+    std::string caps = "POSTPKIOperation\nSCEPStandard\nRenewal\nAES\nDES3\n";
+    for (const AcceptedDigest& digest : acceptedDigests()) {
+        caps += digest.capability;
+        caps += '\n';
+    }
+    return caps;
+}
+
+std::mutex& EnrollmentService::lockFor(const std::string& transaction_id) {
+    return transaction_locks_[std::hash<std::string>{}(transaction_id) % transaction_locks_.size()];
+}
+
+Bytes EnrollmentService::pkiOperation(const Bytes& message, const std::string& peer) {
+    std::shared_ptr<const RuntimeConfig> snapshot = runtime();
+    const Config& config = snapshot->config;
+    // Refused before any work: SQLite would otherwise run out of disk in the
+    // middle of a transaction (rolled back, but after the CA signed).
+    const std::uint64_t free = availableBytes(config.ra.state_dir);
+    if (free < config.ra.min_free_space) {
+        log_.error("refusing SCEP requests: state-dir is short of space",
+                   {{"state_dir", config.ra.state_dir}, {"available", free},
+                    {"min_free_space", config.ra.min_free_space}, {"peer", peer}});
+        throw Unavailable("the RA is short of disk space; try again later");
+    }
+    try {
+        return answerMessage(std::move(snapshot), message, peer);
+    } catch (const StoreError& e) {
+        // Every write is one transaction: nothing half-written remains.
+        log_.error("SCEP request not recorded", {{"error", e.what()}, {"peer", peer}});
+        throw Unavailable("the RA cannot record requests right now; try again later");
+    }
+}
+
+Bytes EnrollmentService::answerMessage(std::shared_ptr<const RuntimeConfig> runtime,
+                                       const Bytes& message, const std::string& peer) {
+    const auto started = std::chrono::steady_clock::now();
+    Context ctx;
+    ctx.runtime = std::move(runtime);
+    ctx.peer = peer;
+    ctx.now = clock_();
+    ctx.event.actor = "scep";
+    ctx.event.action = "message";
+    ctx.event.peer = peer;
+    try {
+        ctx.request = parsePkiMessage(message);
+    } catch (const std::exception& e) {
+        ctx.event.outcome = "failure";
+        ctx.event.reason = std::string("unusable SCEP message: ") + e.what();
+        trail_.failure(ctx.event);
+        if (hooks_.on_message) {
+            hooks_.on_message({"unparseable", "failure", "", 0, false, ""});
+        }
+        throw UnanswerableMessage(clientReason(e));
+    }
+    Bytes reply = answer(ctx);
+    if (hooks_.on_message) {
+        const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
+        hooks_.on_message({messageTypeName(ctx.request.message_type), ctx.outcome, ctx.event.method,
+                           took.count(), ctx.issued, ctx.clash});
+    }
+    return reply;
+}
+
+Bytes EnrollmentService::answer(Context& ctx) {
+    ctx.event.transaction_id = ctx.request.transaction_id;
+    ctx.event.action = messageTypeName(ctx.request.message_type);
+    ctx.event.identity = nameText(X509_get_subject_name(ctx.request.signer.get()));
+
+    if (!isAcceptedDigest(ctx.request.digest_nid)) {
+        const int refused = ctx.request.digest_nid;
+        ctx.request.digest_nid = 0;  // the FAILURE itself is signed with SHA-256
+        return failure(ctx, FailInfo::badAlg,
+                       std::string("digest ") + OBJ_nid2sn(refused) +
+                           " is refused; use one GetCACaps lists");
+    }
+    const int type = ctx.request.message_type;
+    const bool handled = type == static_cast<int>(MessageType::PKCSReq) ||
+                         type == static_cast<int>(MessageType::RenewalReq) ||
+                         type == static_cast<int>(MessageType::CertPoll) ||
+                         type == static_cast<int>(MessageType::GetCert) ||
+                         type == static_cast<int>(MessageType::GetCRL);
+    if (!handled) {
+        return failure(ctx, FailInfo::badRequest,
+                       "messageType " + std::to_string(type) + " is not accepted");
+    }
+    if (!canEncryptTo(*ctx.request.signer)) {
+        return failure(ctx, FailInfo::badAlg,
+                       "the signer's key is not RSA, so no reply can be encrypted to it");
+    }
+    Decrypted inner;
+    try {
+        inner = decryptEnvelope(ctx.request.envelope, *state_.ra.key, *state_.ra.cert,
+                                ctx.config().auth.allow_des);
+    } catch (const ScepError& e) {
+        return failure(ctx, e.fail(), e.what());
+    }
+    ctx.cipher_nid = inner.cipher_nid;
+    ctx.content = std::move(inner.content);
+    switch (static_cast<MessageType>(type)) {
+    case MessageType::PKCSReq:
+    case MessageType::RenewalReq:
+        try {
+            ctx.csr = requestFromDer(ctx.content);
+        } catch (const std::exception&) {
+            return failure(ctx, FailInfo::badRequest, "the envelope does not hold a PKCS#10 CSR");
+        }
+        return enroll(ctx);
+    case MessageType::CertPoll:
+        return poll(ctx);
+    case MessageType::GetCert:
+        return getCertificate(ctx);
+    default:
+        return getCrl(ctx);
+    }
+}
+
+Bytes EnrollmentService::enroll(Context& ctx) {
+    EVP_PKEY* public_key = X509_REQ_get0_pubkey(ctx.csr.get());
+    if (!public_key) {
+        return failure(ctx, FailInfo::badRequest, "the CSR has no usable public key");
+    }
+    const Bytes key_id = publicKeyId(*X509_REQ_get_X509_PUBKEY(ctx.csr.get()));
+    X509& signer = *ctx.request.signer;
+    // Before the transactionID lookup: micromdm's scepclient renews with its
+    // old key and derives the transactionID from that key, so its renewal
+    // reuses the first enrollment's transactionID and would look like a
+    // resend of it.
+    if (key_id == publicKeyId(*X509_get_X509_PUBKEY(&signer)) &&
+        ctx.runtime->authenticator.issuedByUs(signer)) {
+        ctx.event.method = authMethodName(AuthMethod::renewal);
+        return failure(ctx, FailInfo::badRequest,
+                       "renewal must use a new key; the CSR reuses the key of certificate " +
+                           serialHex(X509_get0_serialNumber(&signer)) +
+                           " (enroll again with a new key)");
+    }
+
+    // One decision per transactionID, even when a client sends it twice at
+    // once; different transactions proceed in parallel.
+    const std::lock_guard<std::mutex> lock(lockFor(ctx.request.transaction_id));
+    if (const auto existing = store_.findRequestByTransaction(ctx.request.transaction_id)) {
+        // A resend (lost reply, or micromdm polling by resending): the same
+        // requester with the same key gets the earlier answer. Checking
+        // authentication again would wrongly trip rules such as one
+        // challenge certificate per CN, which that answer itself satisfied.
+        if (existing->public_key_id != key_id) {
+            return failure(ctx, FailInfo::badRequest,
+                           "transactionID " + ctx.request.transaction_id +
+                               " was already used with a different key");
+        }
+        if (!sameSignerKey(*existing, *ctx.request.signer)) {
+            return failure(ctx, FailInfo::badRequest,
+                           "transactionID " + ctx.request.transaction_id +
+                               " belongs to another requester");
+        }
+        ctx.event.method = existing->method;
+        return answerExisting(ctx, *existing);
+    }
+
+    const AuthResult auth =
+        ctx.runtime->authenticator.authenticate(ctx.request, *ctx.csr, store_, ctx.now);
+    if (auth.method) {
+        ctx.event.method = authMethodName(*auth.method);
+    }
+    if (!auth.identity.empty()) {
+        ctx.event.identity = auth.identity;
+    }
+    if (auth.method == AuthMethod::challenge) {
+        // Throttled whatever the outcome: once locked, a right guess must not
+        // be told apart from a wrong one.
+        const std::string identity =
+            canonicalName(nameEntry(X509_REQ_get_subject_name(ctx.csr.get()), NID_commonName));
+        if (const auto refusal = challenges_.refusal(ctx.peer, identity, ctx.now)) {
+            return failure(ctx, FailInfo::badRequest, *refusal);
+        }
+        if (auth.wrong_secret) {
+            challenges_.failed(ctx.peer, identity, ctx.now);
+        }
+    }
+    if (!auth.ok) {
+        ctx.clash = auth.clash;
+        return failure(ctx, auth.fail, auth.reason);
+    }
+    const std::string clash = auth.method == AuthMethod::mic
+                                  ? micNameClash(auth.common_name, ctx.now)
+                                  : std::string();
+
+    RequestRecord record;
+    record.transaction_id = ctx.request.transaction_id;
+    record.message_type = messageTypeName(ctx.request.message_type);
+    record.method = authMethodName(*auth.method);
+    record.identity = auth.identity;
+    record.common_name = auth.common_name;
+    record.csr = csrWithoutSecrets(*ctx.csr);
+    record.public_key_id = key_id;
+    record.signer = certificateDer(*ctx.request.signer);
+    record.peer = ctx.peer;
+    record.details = toJson(auth, clash);
+
+    if (approvalFor(ctx.config(), *auth.method) == Approval::manual) {
+        record.status = RequestStatus::pending;
+        record.reason = std::string("approval-") + authMethodName(*auth.method) + " is manual";
+        ctx.event.action = "enroll";
+        ctx.event.outcome = "pending";
+        ctx.event.reason = record.reason;
+        store_.addPendingRequest(record, ctx.event);
+        ctx.event.request_id = record.id;
+        log_.audit(ctx.event);
+        auditClash(ctx, clash, record.id);
+        if (hooks_.on_pending) {
+            hooks_.on_pending(record);
+        }
+        return pending(ctx);
+    }
+
+    const X509Ptr cert = state_.ca->issue(
+        {public_key, X509_REQ_get_X509_PUBKEY(ctx.csr.get()), auth.common_name, auth.sans}, ctx.now,
+        ctx.config().ca);
+    const CertificateRecord cert_record = recordOf(*cert, 0);
+    record.status = RequestStatus::issued;
+    record.cert_serial = cert_record.serial;
+    AuditEvent issued = ctx.event;
+    issued.action = "enroll";
+    issued.outcome = "success";
+    issued.serial = cert_record.serial;
+    issued.reason = std::string("approval-") + authMethodName(*auth.method) + " is auto";
+    std::vector<std::string> superseded;
+    try {
+        // The store checks the identity rules again inside the transaction
+        // that inserts: concurrent requests cannot both pass.
+        superseded = store_.addIssuedRequest(
+            record, cert_record, issued,
+            issueRules(ctx.config(), record.method, auth.renewed_serial, ctx.now));
+    } catch (const IdentityTaken& e) {
+        return failure(ctx, FailInfo::badRequest, e.what());
+    } catch (const RenewedCertificateGone& e) {
+        return failure(ctx, FailInfo::badRequest, e.what());
+    }
+    ctx.event = issued;
+    ctx.event.request_id = record.id;
+    log_.audit(ctx.event);
+    logSuperseded(ctx.event, superseded, cert_record.serial, ctx.config().auth.revoke_superseded);
+    auditClash(ctx, clash, record.id);
+    if (ctx.config().auth.revoke_superseded && !superseded.empty()) {
+        crl();  // they are revoked now
+    }
+    ctx.issued = true;
+    return success(ctx, degenerateSignedData({cert.get()}));
+}
+
+void EnrollmentService::auditClash(Context& ctx, const std::string& clash,
+                                   std::int64_t request_id) {
+    if (clash.empty()) {
+        return;
+    }
+    ctx.clash = "mic-over-other";
+    AuditEvent event = ctx.event;
+    event.action = "identity-clash";
+    event.outcome = "warning";
+    event.reason = clash;
+    event.request_id = request_id;
+    trail_.record(event);
+}
+
+IssueRules EnrollmentService::issueRules(const Config& config, const std::string& method,
+                                         const std::string& renews, std::time_t now) {
+    IssueRules rules;
+    rules.exclusive = method == authMethodName(AuthMethod::challenge);
+    rules.renews = method == authMethodName(AuthMethod::renewal) ? renews : std::string();
+    rules.revoke_superseded = config.auth.revoke_superseded;
+    rules.now = now;
+    return rules;
+}
+
+std::string EnrollmentService::originOf(CertificateRecord cert) {
+    for (int hops = 0; hops < 64; ++hops) {  // renewals chain back; never loop forever
+        const auto request = cert.request_id ? store_.findRequest(cert.request_id) : std::nullopt;
+        if (!request) {
+            break;
+        }
+        if (request->method != authMethodName(AuthMethod::renewal)) {
+            return request->method;
+        }
+        const std::string renewed = renewsFromJson(request->details);
+        auto previous = renewed.empty() ? std::nullopt : store_.findCertificate(renewed);
+        if (!previous) {
+            break;
+        }
+        cert = std::move(*previous);
+    }
+    return "unknown";
+}
+
+std::string EnrollmentService::micNameClash(const std::string& common_name, std::time_t now) {
+    std::string clash;
+    // A superseded certificate was flagged when it was superseded, if it clashed.
+    for (const CertificateRecord& held :
+         store_.activeCertificatesFor(common_name, now, Store::Superseded::exclude)) {
+        const std::string origin = originOf(held);
+        if (origin != authMethodName(AuthMethod::mic)) {
+            clash += std::string(clash.empty() ? "" : "; ") + "CN '" + held.common_name +
+                     "' holds certificate " + held.serial + " obtained by " + origin +
+                     ", not by this phone's MIC";
+        }
+    }
+    return clash;
+}
+
+void EnrollmentService::logSuperseded(const AuditEvent& event,
+                                      const std::vector<std::string>& serials,
+                                      const std::string& new_serial, bool revoked) {
+    // The store wrote these rows in the issuing transaction; this is the
+    // JSON log's copy.
+    for (const std::string& serial : serials) {
+        AuditEvent superseded = event;
+        superseded.action = revoked ? "revoke" : "supersede";
+        superseded.reason = revoked
+                                ? "CRLReason 4 (superseded by " + new_serial + ")"
+                                : "superseded by " + new_serial;
+        superseded.serial = serial;
+        log_.audit(superseded);
+    }
+}
+
+// A transaction the RA has seen: same answer as before, never a second
+// certificate (clients resend PKCSReq while pending, or lose a reply).
+Bytes EnrollmentService::answerExisting(Context& ctx, const RequestRecord& existing) {
+    ctx.event.request_id = existing.id;
+    switch (existing.status) {
+    case RequestStatus::pending:
+        return pending(ctx);
+    case RequestStatus::rejected:
+        return failure(ctx, FailInfo::badRequest, "request rejected: " + existing.reason, false);
+    case RequestStatus::issued:
+        break;
+    }
+    const auto cert = store_.findCertificate(existing.cert_serial);
+    if (!cert) {
+        return failure(ctx, FailInfo::badCertId, "certificate " + existing.cert_serial + " is missing");
+    }
+    if (cert->revoked) {
+        return failure(ctx, FailInfo::badRequest,
+                       "the certificate of this transaction (" + cert->serial +
+                           ") is revoked; enroll with a new key");
+    }
+    const X509Ptr x509 = certificateFromDer(cert->der);
+    return success(ctx, degenerateSignedData({x509.get()}));
+}
+
+Bytes EnrollmentService::poll(Context& ctx) {
+    const auto existing = store_.findRequestByTransaction(ctx.request.transaction_id);
+    if (!existing) {
+        return failure(ctx, FailInfo::badCertId,
+                       "no request with transactionID " + ctx.request.transaction_id);
+    }
+    // Only the requester may collect: the reply is encrypted to the poller.
+    if (!sameSignerKey(*existing, *ctx.request.signer)) {
+        return failure(ctx, FailInfo::badRequest,
+                       "CertPoll signed by a different key than the request");
+    }
+    return answerExisting(ctx, *existing);
+}
+
+Bytes EnrollmentService::getCertificate(Context& ctx) {
+    IssuerAndSerial wanted;
+    try {
+        wanted = parseIssuerAndSerial(ctx.content);
+    } catch (const std::exception&) {
+        return failure(ctx, FailInfo::badRequest, "GetCert content is not an IssuerAndSerialNumber");
+    }
+    const std::string serial = serialHex(wanted.serial.get());
+    const auto cert = X509_NAME_cmp(wanted.issuer.get(),
+                                    X509_get_subject_name(&state_.ca->certificate())) == 0
+                          ? store_.findCertificate(serial)
+                          : std::nullopt;
+    if (!cert) {
+        return failure(ctx, FailInfo::badCertId, "no certificate " + serial + " from this CA");
+    }
+    const X509Ptr x509 = certificateFromDer(cert->der);
+    return success(ctx, degenerateSignedData({x509.get()}));
+}
+
+Bytes EnrollmentService::getCrl(Context& ctx) {
+    IssuerAndSerial wanted;
+    try {
+        wanted = parseIssuerAndSerial(ctx.content);
+    } catch (const std::exception&) {
+        return failure(ctx, FailInfo::badRequest, "GetCRL content is not an IssuerAndSerialNumber");
+    }
+    if (X509_NAME_cmp(wanted.issuer.get(), X509_get_subject_name(&state_.ca->certificate())) != 0) {
+        return failure(ctx, FailInfo::badCertId, "GetCRL names another issuer");
+    }
+    const Bytes der = crl();
+    const unsigned char* p = der.data();
+    const X509CrlPtr current(d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size())));
+    if (!current) {
+        throw CryptoError("the current CRL does not parse");  // never SUCCESS without it
+    }
+    return success(ctx, degenerateSignedData({}, current.get()));
+}
+
+Bytes EnrollmentService::success(Context& ctx, const Bytes& content) {
+    ctx.outcome = "success";
+    CertRepParams params;
+    params.status = PkiStatus::success;
+    params.transaction_id = ctx.request.transaction_id;
+    params.recipient_nonce = ctx.request.sender_nonce;
+    params.digest_nid = ctx.request.digest_nid;
+    params.cipher_nid = ctx.cipher_nid;
+    params.recipient = ctx.request.signer.get();
+    return buildCertRep(params, &content, *state_.ra.key, *state_.ra.cert);
+}
+
+Bytes EnrollmentService::pending(Context& ctx) {
+    ctx.outcome = "pending";
+    CertRepParams params;
+    params.status = PkiStatus::pending;
+    params.transaction_id = ctx.request.transaction_id;
+    params.recipient_nonce = ctx.request.sender_nonce;
+    params.digest_nid = ctx.request.digest_nid;
+    return buildCertRep(params, nullptr, *state_.ra.key, *state_.ra.cert);
+}
+
+Bytes EnrollmentService::failure(Context& ctx, FailInfo fail, const std::string& reason, bool audit) {
+    ctx.outcome = "failure";
+    if (audit) {
+        ctx.event.outcome = "failure";
+        ctx.event.reason = std::string(failInfoName(fail)) + ": " + reason;
+        trail_.failure(ctx.event);
+    }
+    CertRepParams params;
+    params.status = PkiStatus::failure;
+    params.fail = fail;
+    params.transaction_id = ctx.request.transaction_id;
+    params.recipient_nonce = ctx.request.sender_nonce;
+    params.digest_nid = ctx.request.digest_nid;
+    return buildCertRep(params, nullptr, *state_.ra.key, *state_.ra.cert);
+}
+
+CertificateRecord EnrollmentService::recordOf(X509& cert, std::int64_t request_id) const {
+    CertificateRecord record;
+    record.serial = serialHex(X509_get0_serialNumber(&cert));
+    record.subject = nameText(X509_get_subject_name(&cert));
+    record.issuer = nameText(X509_get_issuer_name(&cert));
+    record.common_name = nameEntry(X509_get_subject_name(&cert), NID_commonName);
+    record.not_before = asn1TimeToUnix(X509_get0_notBefore(&cert));
+    record.not_after = asn1TimeToUnix(X509_get0_notAfter(&cert));
+    record.der = certificateDer(cert);
+    record.request_id = request_id;
+    return record;
+}
+
+Bytes EnrollmentService::crl() {
+    const std::time_t now = clock_();
+    const auto revoked = store_.revokedCertificates();
+    std::string fingerprint;
+    for (const auto& record : revoked) {
+        fingerprint += record.serial + ":" + std::to_string(record.revocation_reason) + ";";
+    }
+    const auto snapshot = runtime();
+    const Config& config = snapshot->config;
+    const std::lock_guard<std::mutex> lock(crl_mutex_);
+    const std::time_t half_life = static_cast<std::time_t>(config.ca.crl_days) * 24 * 3600 / 2;
+    if (crl_der_.empty() || fingerprint != crl_revocations_ || now - crl_built_ >= half_life) {
+        crl_der_ = crlDer(*state_.ca->crl(revoked, now, config.ca));
+        crl_days_ = config.ca.crl_days;
+        crl_revocations_ = fingerprint;
+        crl_built_ = now;
+        crl_revoked_count_ = revoked.size();
+        // Published beside the CA for web servers and distribution points.
+        writeFileAtomically(stateFile(config, "crl.der"),
+                            std::string(crl_der_.begin(), crl_der_.end()), 0644);
+    }
+    return crl_der_;
+}
+
+CrlInfo EnrollmentService::crlInfo() {
+    crl();
+    const std::lock_guard<std::mutex> lock(crl_mutex_);
+    return {crl_built_, crl_built_ + static_cast<std::time_t>(crl_days_) * 24 * 3600,
+            crl_revoked_count_};
+}
+
+namespace {
+
+// An administrator's decision on a request, for the audit trail. The peer
+// is the administrator's address; the phone's is on the request itself.
+AuditEvent decisionEvent(const RequestRecord& record, const std::string& actor, const char* action,
+                         const std::string& peer) {
+    AuditEvent event;
+    event.actor = actor;
+    event.action = action;
+    event.outcome = "success";
+    event.method = record.method;
+    event.identity = record.identity;
+    event.request_id = record.id;
+    event.transaction_id = record.transaction_id;
+    event.peer = peer;
+    return event;
+}
+
+}  // namespace
+
+RequestRecord EnrollmentService::requestOrThrow(std::int64_t request_id) {
+    auto record = store_.findRequest(request_id);
+    if (!record) {
+        throw AdminError(AdminError::Kind::not_found, "no request " + std::to_string(request_id));
+    }
+    return std::move(*record);
+}
+
+std::string EnrollmentService::approve(std::int64_t request_id, const std::string& actor,
+                                       const std::string& peer) {
+    const auto record = requestOrThrow(request_id);
+    if (record.status != RequestStatus::pending) {
+        throw AdminError(AdminError::Kind::conflict, "request " + std::to_string(request_id) +
+                                                         " is already " +
+                                                         requestStatusName(record.status));
+    }
+    const std::time_t now = clock_();
+    const auto snapshot = runtime();
+    const Config& config = snapshot->config;
+    // The challenge rules hold for approvals too: two requests for one CN
+    // may be pending at the same time (the store decides, atomically), and
+    // a request that predates the MIC-name rule does not get past it.
+    if (record.method == authMethodName(AuthMethod::challenge)) {
+        if (isMicShapedName(record.common_name)) {
+            throw AdminError(AdminError::Kind::conflict,
+                             "CN '" + record.common_name +
+                                 "' has the shape of a phone's MIC name; only that phone's MIC "
+                                 "may obtain it: reject this request");
+        }
+        const auto active = store_.activeCertificatesFor(record.common_name, now, Store::Superseded::include);
+        if (!active.empty()) {
+            throw AdminError(AdminError::Kind::conflict,
+                             "CN '" + record.common_name + "' already holds active certificate " +
+                                 active.front().serial + "; revoke it first or reject this request");
+        }
+    }
+    const X509ReqPtr csr = requestFromDer(record.csr);
+    const X509Ptr cert = state_.ca->issue({X509_REQ_get0_pubkey(csr.get()), X509_REQ_get_X509_PUBKEY(csr.get()),
+                                           record.common_name, sansFromJson(record.details)},
+                                          now, config.ca);
+    const CertificateRecord cert_record = recordOf(*cert, request_id);
+    AuditEvent event = decisionEvent(record, actor, "approve", peer);
+    event.serial = cert_record.serial;
+    std::vector<std::string> superseded;
+    try {
+        if (!store_.issuePending(request_id, cert_record, event,
+                                 issueRules(config, record.method, renewsFromJson(record.details),
+                                            now),
+                                 &superseded)) {
+            throw AdminError(AdminError::Kind::conflict,
+                             "request " + std::to_string(request_id) + " was decided meanwhile");
+        }
+    } catch (const IdentityTaken& e) {
+        throw AdminError(AdminError::Kind::conflict,
+                         std::string(e.what()) + " (or reject this request)");
+    } catch (const RenewedCertificateGone& e) {
+        throw AdminError(AdminError::Kind::conflict,
+                         std::string(e.what()) + ": reject this request");
+    }
+    log_.audit(event);
+    logSuperseded(event, superseded, cert_record.serial, config.auth.revoke_superseded);
+    if (config.auth.revoke_superseded && !superseded.empty()) {
+        crl();
+    }
+    return cert_record.serial;
+}
+
+void EnrollmentService::reject(std::int64_t request_id, const std::string& reason,
+                               const std::string& actor, const std::string& peer) {
+    if (reason.empty()) {
+        throw AdminError(AdminError::Kind::invalid, "a rejection needs a reason");
+    }
+    AuditEvent event = decisionEvent(requestOrThrow(request_id), actor, "reject", peer);
+    event.reason = reason;
+    if (!store_.rejectPending(request_id, reason, event)) {
+        throw AdminError(AdminError::Kind::conflict, "request " + std::to_string(request_id) +
+                                                         " is not pending");
+    }
+    log_.audit(event);
+}
+
+void EnrollmentService::revoke(const std::string& serial, int reason, const std::string& actor,
+                               const std::string& peer) {
+    if (reason < 0 || reason > 10 || reason == 7) {
+        throw AdminError(AdminError::Kind::invalid,
+                         "revocation reason must be an RFC 5280 CRLReason (0-10, not 7)");
+    }
+    const auto record = store_.findCertificate(serial);
+    if (!record) {
+        throw AdminError(AdminError::Kind::not_found, "no certificate " + serial);
+    }
+    AuditEvent event;
+    event.actor = actor;
+    event.action = "revoke";
+    event.outcome = "success";
+    event.identity = record->subject;
+    event.serial = serial;
+    event.reason = "CRLReason " + std::to_string(reason);
+    event.peer = peer;
+    if (record->request_id != 0) {
+        event.request_id = record->request_id;
+    }
+    if (!store_.revoke(serial, reason, clock_(), event)) {
+        throw AdminError(AdminError::Kind::conflict, "certificate " + serial + " is already revoked");
+    }
+    log_.audit(event);
+    crl();  // regenerated on every revocation
+}
+
+}  // namespace scep

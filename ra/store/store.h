@@ -1,0 +1,294 @@
+// Storage behind one small interface: enrollment requests, issued
+// certificates and the append-only audit trail. The SQLite implementation is
+// the default; every write that must not be half-done (issuing, deciding,
+// revoking) is one transaction together with its audit event.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "common/fingerprint.h"
+
+namespace scep {
+
+enum class RequestStatus { pending, issued, rejected };
+const char* requestStatusName(RequestStatus status);
+std::optional<RequestStatus> requestStatusFromName(const std::string& name);
+
+struct RequestRecord {
+    std::int64_t id = 0;
+    std::string transaction_id;
+    std::string message_type;    // "PKCSReq", "RenewalReq"
+    std::string method;          // "mic", "challenge", "renewal"
+    std::string identity;        // what authentication proved, e.g. the MIC subject
+    std::string common_name;     // CN the certificate will carry
+    Bytes csr;                   // DER PKCS#10
+    Bytes public_key_id;         // SHA-256 of the CSR's SubjectPublicKeyInfo
+    Bytes signer;                // DER certificate that signed the request (replies are
+                                 // encrypted to it, also when polled later)
+    RequestStatus status = RequestStatus::pending;
+    std::string reason;          // why rejected, or why pending
+    std::string peer;            // client IP address
+    std::string cert_serial;     // set once issued
+    std::string details;         // JSON: model, mac, pid, sn, manufacturer issuer, SANs...
+    std::int64_t created_at = 0;  // unix seconds
+    std::int64_t updated_at = 0;
+};
+
+struct CertificateRecord {
+    std::string serial;          // upper-case hex, unique
+    std::string subject;
+    std::string issuer;
+    std::string common_name;
+    std::int64_t not_before = 0;
+    std::int64_t not_after = 0;
+    Bytes der;
+    std::int64_t request_id = 0;  // 0 when not issued through a request
+    bool revoked = false;
+    int revocation_reason = 0;   // RFC 5280 CRLReason
+    std::int64_t revoked_at = 0;
+    std::string superseded_by;   // serial of the certificate that replaced it, or ""
+};
+
+struct AuditEvent {
+    std::int64_t id = 0;
+    std::int64_t at = 0;          // unix seconds; set by the store when 0
+    std::string actor;            // "scep" (the protocol), "cli:<user>", "api:<token name>"
+    std::string action;           // e.g. "enroll", "issue", "pending", "refuse", "approve", "reject", "revoke"
+    std::string outcome;          // "success", "pending", "failure"
+    std::string method;           // auth method, if any
+    std::string identity;
+    std::string reason;
+    std::optional<std::int64_t> request_id;
+    std::string serial;
+    std::string peer;
+    std::string transaction_id;
+};
+
+class StoreError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// A transactionID that already has a request row.
+class DuplicateTransaction : public StoreError {
+public:
+    using StoreError::StoreError;
+};
+
+// The identity a certificate is for is its CN compared canonically: ASCII
+// letters in any case and without trailing dots ("Victim.Example.NL." is
+// victim.example.nl). The store compares with lower(rtrim(cn, '.')) in SQL,
+// in a generated column with an index; canonicalName() in
+// ra/auth/authenticator.h is the same rule in C++.
+//
+// At most one certificate per identity is *current*: neither revoked nor
+// superseded (a UNIQUE index enforces it). Issuing for an identity
+// supersedes its current certificate in the same transaction.
+struct IssueRules {
+    // Challenge enrollments: refuse (IdentityTaken) while any certificate of
+    // the identity is active (neither revoked nor expired at `now`, whether
+    // superseded or not). A shared secret proves no identity.
+    bool exclusive = false;
+    // Renewals: the certificate being replaced. It must still be current and
+    // unexpired at `now`, or RenewedCertificateGone is thrown.
+    std::string renews;
+    // Also revoke what is superseded, with CRLReason superseded (4).
+    bool revoke_superseded = false;
+    std::int64_t now = 0;  // unix seconds; 0: the current time
+};
+
+// IssueRules::exclusive and the identity holds an active certificate.
+class IdentityTaken : public StoreError {
+public:
+    IdentityTaken(const std::string& what, std::string serial)
+        : StoreError(what), serial_(std::move(serial)) {}
+    const std::string& serial() const { return serial_; }
+
+private:
+    std::string serial_;
+};
+
+// IssueRules::renews names a certificate that was revoked, superseded or
+// expired since the renewal was authenticated.
+class RenewedCertificateGone : public StoreError {
+public:
+    using StoreError::StoreError;
+};
+
+// Admin API token: the secret is only ever stored as its SHA-256.
+// The database refuses (StoreError) an empty id or name, any other role and
+// a secret_hash that is not 32 bytes.
+struct TokenRecord {
+    std::string id;          // 8 hex characters, part of the token text, unique
+    std::string name;        // unique, e.g. "alice"
+    std::string role;        // "viewer" | "approver"
+    Bytes secret_hash;       // SHA-256 of the secret part (32 bytes)
+    std::int64_t created_at = 0;  // set by the store when 0
+    std::string created_by;
+};
+
+class DuplicateToken : public StoreError {
+public:
+    using StoreError::StoreError;
+};
+
+// Empty strings and 0 bounds mean "no filter". limit is clamped to 1..500.
+struct RequestFilter {
+    std::optional<RequestStatus> status;
+    std::string model;        // exact, case-sensitive, from the MIC (details JSON "model")
+    std::string mac;          // exact: the caller normalizes to "00:1A:2B:3C:4D:5E"
+                              // (details JSON "mac")
+    std::string text;         // substring of common_name or identity; ASCII letters match
+                              // in any case, '%' '_' '\' are literal
+    std::int64_t since = 0;   // created_at >= since (0: no bound)
+    std::int64_t until = 0;   // created_at <  until (0: no bound)
+    std::size_t limit = 50;
+    std::size_t offset = 0;
+};
+
+enum class CertificateState { valid, revoked, expired };
+
+// At `now`: revoked if revoked; else expired if not_after < now; else valid
+// (notAfter is inclusive). limit is clamped to 1..500.
+struct CertificateFilter {
+    // Substring of the CN (ASCII letters in any case, '%' '_' '\' literal),
+    // a prefix of the serial, or exactly the MAC as recorded with the
+    // request that led to it; any of them matching. The input is upper-cased
+    // (ASCII) for the serial and MAC comparisons, so the caller passes a MAC
+    // normalized to "00:1A:2B:3C:4D:5E" (lower-case hex also matches).
+    std::string text;
+    std::optional<CertificateState> state;  // evaluated at `now`
+    std::int64_t expiring_before = 0;       // valid and not_after < this (0: no bound)
+    std::int64_t now = 0;                   // unix seconds; 0: the current time
+    std::size_t limit = 50;
+    std::size_t offset = 0;
+};
+
+template <typename T>
+struct Page {
+    std::vector<T> items;
+    std::size_t total = 0;  // all matches, ignoring limit and offset
+};
+
+// A certificate with what the request it came from says about the device.
+struct CertificateView {
+    CertificateRecord certificate;
+    std::string model;
+    std::string mac;
+};
+
+class Store {
+public:
+    virtual ~Store() = default;
+
+    // What the store fills in for the writers below: created_at / updated_at
+    // of a new request when 0 (unix seconds now; updated_at = created_at),
+    // the event's `at` when 0, and in the audit event any of request_id,
+    // transaction_id and serial the caller left empty, from the rows written.
+    // `record` is updated only once the transaction has committed. Any other
+    // failure throws StoreError naming the operation, with nothing written.
+
+    // Inserts a pending request and its audit event; sets record.id and
+    // timestamps, status = pending and an empty cert_serial.
+    // Throws DuplicateTransaction when the transactionID exists.
+    virtual void addPendingRequest(RequestRecord& record, const AuditEvent& event) = 0;
+    // Inserts an already-issued request, its certificate and the audit event
+    // in one transaction (auto-approval). Sets record.id, timestamps,
+    // status = issued and cert_serial = cert.serial; the certificate's
+    // request_id is the new request's id (cert.request_id is ignored).
+    // `rules` are checked and the identity's current certificate superseded
+    // (each with an audit event: "supersede", or "revoke") in the same
+    // transaction; returns the serials superseded. Throws
+    // DuplicateTransaction, IdentityTaken, RenewedCertificateGone (nothing
+    // written); a clashing serial is a StoreError.
+    virtual std::vector<std::string> addIssuedRequest(RequestRecord& record,
+                                                      const CertificateRecord& cert,
+                                                      const AuditEvent& event,
+                                                      const IssueRules& rules = {}) = 0;
+    // pending -> issued with its certificate, atomically; false if the
+    // request is not pending any more (someone decided first) or unknown,
+    // and then nothing is written. cert.request_id is ignored. `rules` and
+    // the exceptions as for addIssuedRequest; the superseded serials are
+    // appended to `superseded` when given.
+    virtual bool issuePending(std::int64_t request_id, const CertificateRecord& cert,
+                              const AuditEvent& event, const IssueRules& rules = {},
+                              std::vector<std::string>* superseded = nullptr) = 0;
+    // pending -> rejected with `reason`; false if not pending (nothing written).
+    virtual bool rejectPending(std::int64_t request_id, const std::string& reason,
+                               const AuditEvent& event) = 0;
+
+    virtual std::optional<RequestRecord> findRequest(std::int64_t id) = 0;
+    virtual std::optional<RequestRecord> findRequestByTransaction(const std::string& transaction_id) = 0;
+    // Oldest first; all requests when `status` is empty.
+    virtual std::vector<RequestRecord> listRequests(std::optional<RequestStatus> status) = 0;
+
+    virtual std::optional<CertificateRecord> findCertificate(const std::string& serial) = 0;
+    // In insertion order.
+    virtual std::vector<CertificateRecord> listCertificates() = 0;
+    // Certificates of this identity (the CN compared canonically, see
+    // IssueRules) that are neither revoked nor expired at `now` (not_after >=
+    // now: notAfter is inclusive); latest not_after first. A phone that
+    // renewed often has a long history: ask for the superseded ones only
+    // when they matter.
+    enum class Superseded { include, exclude };
+    virtual std::vector<CertificateRecord> activeCertificatesFor(const std::string& common_name,
+                                                                 std::int64_t now,
+                                                                 Superseded superseded) = 0;
+    // Marks revoked (with reason and time; `at` 0 means now) plus audit;
+    // false if unknown or already revoked (nothing written).
+    virtual bool revoke(const std::string& serial, int reason, std::int64_t at,
+                        const AuditEvent& event) = 0;
+    // Ordered by revoked_at, then serial.
+    virtual std::vector<CertificateRecord> revokedCertificates() = 0;
+
+    // Newest first (requests by id descending; certificates by not_before
+    // descending, then serial); filters combine with AND. `total` and the
+    // page come from one snapshot. model / mac are "" when the request had
+    // none (non-MIC) or the certificate has no request.
+    virtual Page<RequestRecord> findRequests(const RequestFilter& filter) = 0;
+    virtual Page<CertificateView> findCertificates(const CertificateFilter& filter) = 0;
+    virtual std::size_t countRequests(RequestStatus status) = 0;
+    // Not revoked, not_after in [from, to).
+    virtual std::size_t countValidCertificates(std::int64_t from, std::int64_t to) = 0;
+
+    // Token and audit event in one transaction. Throws DuplicateToken when
+    // the name or id exists (nothing written).
+    virtual void addToken(const TokenRecord& token, const AuditEvent& event) = 0;
+    virtual std::optional<TokenRecord> findToken(const std::string& id) = 0;
+    virtual std::vector<TokenRecord> listTokens() = 0;  // by name
+    // Deletes it with its audit event in one transaction; false when no
+    // token has this name (nothing written).
+    virtual bool deleteToken(const std::string& name, const AuditEvent& event) = 0;
+
+    // Cheap round trip for health checks; throws StoreError when the
+    // database cannot be read or another process has changed its schema
+    // version since this store opened it.
+    virtual void ping() = 0;
+    // Takes the write lock and lets it go without writing: throws StoreError
+    // when the database cannot be written now (read-only file or directory,
+    // locked beyond the busy timeout, I/O error). Free space is the
+    // caller's to check.
+    virtual void checkWritable() = 0;
+
+    virtual void audit(const AuditEvent& event) = 0;
+    // Newest first, at most `limit` events (0 returns none) with
+    // id < `before_id`; `before_id` 0 means from the newest. Page on by
+    // passing the last id received.
+    virtual std::vector<AuditEvent> listAudit(std::size_t limit, std::int64_t before_id) = 0;
+};
+
+// Opens (creating if needed) the SQLite database in WAL mode with
+// synchronous=FULL and foreign keys on. Thread-safe: one store may be used
+// from the HTTP worker threads concurrently (other processes, e.g. the CLI,
+// may open the same file; they wait up to 5 s for each other's writes).
+// Throws StoreError if the file is not a database, is another application's,
+// or has a schema version newer than this code knows.
+std::unique_ptr<Store> openSqliteStore(const std::string& path);
+
+}  // namespace scep
