@@ -8,7 +8,9 @@
 
 #include <cc/command_interpreter.h>
 #include <dhcp/pkt4.h>
+#include <exceptions/exceptions.h>
 #include <hooks/hooks.h>
+#include <process/daemon.h>
 #include <stats/stats_mgr.h>
 
 #include "common/text.h"
@@ -111,6 +113,15 @@ void record(const scep::hook::Snapshot& snapshot, const scep::hook::Decision& de
         .arg(profile.name);
 }
 
+// As Kea's own hooks do: only the DHCPv4 server calls pkt4_send, so loading
+// anywhere else (kea-dhcp6, kea-ctrl-agent, ...) is a configuration mistake.
+void requireDhcp4Server() {
+    const std::string process = isc::process::Daemon::getProcName();
+    if (process != "kea-dhcp4") {
+        isc_throw(isc::Unexpected, "Bad process name: " << process << ", expected kea-dhcp4");
+    }
+}
+
 void answer(CalloutHandle& handle, ConstElementPtr response) {
     handle.setArgument("response", response);
 }
@@ -132,6 +143,7 @@ int multi_threading_compatible() {
 
 int load(LibraryHandle& handle) {
     try {
+        requireDhcp4Server();
         ConstElementPtr path = handle.getParameter("config");
         if (!path || path->getType() != Element::string || path->stringValue().empty()) {
             LOG_ERROR(scep_logger, scep::hook::SCEP_LOAD_FAILED)

@@ -158,6 +158,20 @@ TEST_CASE("pkt4_send through a real CalloutHandle puts option 43 in the reply") 
     CHECK(wireHex(other, DHO_VENDOR_ENCAPSULATED_OPTIONS) == "(absent)");
 }
 
+TEST_CASE("the hook refuses every process but kea-dhcp4") {
+    testsupport::TempDir dir;
+    const std::string path = dir.write("scep.toml", kConfig);
+    for (const char* process : {"kea-dhcp6", "kea-ctrl-agent", "kea-dhcp-ddns", "bogus", ""}) {
+        CAPTURE(process);
+        LoadedHook hook;
+        CHECK_FALSE(hook.load(process, path));
+        CHECK(HooksManager::getLibraryNames().empty());
+        CHECK_FALSE(HooksManager::commandHandlersPresent("scep-reload"));
+    }
+    LoadedHook hook;
+    CHECK(hook.load("kea-dhcp4", path));
+}
+
 TEST_CASE("an invalid configuration is refused as a whole") {
     testsupport::TempDir dir;
     SUBCASE("a profile missing its fingerprint") {
