@@ -93,7 +93,7 @@ declare -A COMMAND=(
     [demo]="./scripts/demo.sh"
     [tests]="./scripts/test.sh"
     [bench]="TMPDIR=/bench ./bench/scep/enroll-bench.sh"
-    [quick]="meson test -C build --print-errorlogs unit-hook unit-common e2e-kea"
+    [quick]="meson test -C build --print-errorlogs unit-hook unit-hook-load unit-common e2e-kea"
 )
 declare -a TIMES=()
 for step in "${STEPS[@]}"; do
