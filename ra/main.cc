@@ -20,6 +20,7 @@
 #include "common/config.h"
 #include "common/fingerprint.h"
 #include "ra/admin/api.h"
+#include "ra/admin/revocation.h"
 #include "ra/auth/authenticator.h"
 #include "ra/crypto.h"
 #include "ra/scep/responder.h"
@@ -106,13 +107,8 @@ std::string utc(std::int64_t when) {
 }
 
 int reasonCode(const std::string& text) {
-    static const std::map<std::string, int> names = {
-        {"unspecified", 0}, {"keyCompromise", 1}, {"cACompromise", 2}, {"affiliationChanged", 3},
-        {"superseded", 4}, {"cessationOfOperation", 5}, {"certificateHold", 6},
-        {"removeFromCRL", 8}, {"privilegeWithdrawn", 9}, {"aACompromise", 10}};
-    const auto it = names.find(text);
-    if (it != names.end()) {
-        return it->second;
+    if (const auto code = revocationReasonCode(text)) {
+        return *code;
     }
     if (!text.empty() && text.size() <= 2 && text.find_first_not_of("0123456789") == std::string::npos) {
         return std::stoi(text);

@@ -13,6 +13,7 @@
 #include "common/fingerprint.h"
 #include "ra/auth/authenticator.h"
 #include "ra/admin/console_assets.h"
+#include "ra/admin/revocation.h"
 #include "ra/crypto.h"
 #include "ra/store/state_dir.h"
 #include "ra/admin/tokens.h"
@@ -508,6 +509,15 @@ void AdminApi::routes(http::Router& server) {
                     service_.revoke(req.matches[1], reason, who.name, req.remote_addr);
                     sendJson(res, {{"status", "revoked"}});
                 }));
+
+    server.Get("/api/revocation-reasons", guard("viewer", [](const Principal&, const http::Request&,
+                                                             http::Response& res) {
+                   json items = json::array();
+                   for (const RevocationReason& reason : revocationReasons()) {
+                       items.push_back({{"name", reason.name}, {"code", reason.code}});
+                   }
+                   sendJson(res, {{"items", items}});
+               }));
 
     server.Get("/api/audit", guard("viewer", [this](const Principal&, const http::Request& req,
                                                     http::Response& res) {

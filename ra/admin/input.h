@@ -58,7 +58,4 @@ struct NewTokenInput {
 // {"name": ..., "role": "viewer" | "approver"}.
 NewTokenInput parseNewToken(const nlohmann::json& body);
 
-// "keyCompromise" for 1, ..., or the number as text.
-std::string revocationReasonName(int code);
-
 }  // namespace scep
