@@ -129,11 +129,13 @@ std::optional<Principal> AdminApi::authenticate(const http::Request& req, std::s
             return std::nullopt;
         }
         const auto record = store_.findToken(parts->id);
-        if (!record || !tokenMatches(*record, parts->secret)) {
+        // The store refuses other role names; one would sign in as nobody.
+        const auto role = record ? roleFromName(record->role) : std::nullopt;
+        if (!role || !tokenMatches(*record, parts->secret)) {
             why = "unknown, deleted or wrong token (id " + parts->id + ")";
             return std::nullopt;
         }
-        return Principal{record->name, record->role, "token"};
+        return Principal{record->name, *role, PrincipalKind::token};
     }
     X509* peer = req.tls ? req.tls->certificate.get() : nullptr;
     if (peer && client_cas_) {
@@ -156,12 +158,14 @@ std::optional<Principal> AdminApi::authenticate(const http::Request& req, std::s
         }
         const auto runtime = service_.runtime();
         const auto& roles = runtime->config.admin.client_cert_roles;
-        const auto role = roles.find(cn);
-        if (role == roles.end()) {
+        const auto entry = roles.find(cn);
+        // The configuration refuses other role names.
+        const auto role = entry == roles.end() ? std::nullopt : roleFromName(entry->second);
+        if (!role) {
             why = "client certificate '" + cn + "' has no role in [admin.client-cert-roles]";
             return std::nullopt;
         }
-        return Principal{"cert:" + cn, role->second, "client-certificate"};
+        return Principal{"cert:" + cn, *role, PrincipalKind::client_certificate};
     }
     why = "authentication required";
     return std::nullopt;
@@ -197,7 +201,7 @@ void AdminApi::refuse(http::Response& res, int status, const std::string& why,
     }
 }
 
-http::Handler AdminApi::guard(const char* role, AdminHandler handler) {
+http::Handler AdminApi::guard(Role role, AdminHandler handler) {
     return [this, role, handler](const http::Request& req, http::Response& res) {
         std::string why;
         const auto principal = authenticate(req, why);
@@ -214,7 +218,9 @@ http::Handler AdminApi::guard(const char* role, AdminHandler handler) {
             return;
         }
         if (!roleAllows(principal->role, role)) {
-            refuse(res, 403, "role " + principal->role + " may not do this (needs " + role + ")",
+            refuse(res, 403,
+                   std::string("role ") + roleName(principal->role) + " may not do this (needs " +
+                       roleName(role) + ")",
                    principal->name, req);
             return;
         }
@@ -268,39 +274,39 @@ void AdminApi::routes(http::Router& server) {
     server.Get("/healthz", [this](const http::Request& req, http::Response& res) {
         status_.health(req, res);
     });
-    server.Get("/metrics", guard("viewer", handler(status_, &StatusResource::metrics)));
-    server.Get("/api/whoami", guard("viewer", handler(status_, &StatusResource::whoami)));
+    server.Get("/metrics", guard(Role::viewer, handler(status_, &StatusResource::metrics)));
+    server.Get("/api/whoami", guard(Role::viewer, handler(status_, &StatusResource::whoami)));
 
-    server.Get("/api/requests", guard("viewer", handler(requests_, &RequestResource::list)));
+    server.Get("/api/requests", guard(Role::viewer, handler(requests_, &RequestResource::list)));
     server.Get(R"(/api/requests/(\d+))",
-               guard("viewer", handler(requests_, &RequestResource::show)));
+               guard(Role::viewer, handler(requests_, &RequestResource::show)));
     server.Post(R"(/api/requests/(\d+)/approve)",
-                guard("approver", handler(requests_, &RequestResource::approve)));
+                guard(Role::approver, handler(requests_, &RequestResource::approve)));
     server.Post(R"(/api/requests/(\d+)/reject)",
-                guard("approver", handler(requests_, &RequestResource::reject)));
+                guard(Role::approver, handler(requests_, &RequestResource::reject)));
 
     const std::string certificate = R"(/api/certificates/([0-9A-F]{1,64}))";
     server.Get("/api/certificates",
-               guard("viewer", handler(certificates_, &CertificateResource::list)));
-    server.Get(certificate, guard("viewer", handler(certificates_, &CertificateResource::show)));
+               guard(Role::viewer, handler(certificates_, &CertificateResource::list)));
+    server.Get(certificate, guard(Role::viewer, handler(certificates_, &CertificateResource::show)));
     server.Get(certificate + "/pem",
-               guard("viewer", handler(certificates_, &CertificateResource::pem)));
+               guard(Role::viewer, handler(certificates_, &CertificateResource::pem)));
     server.Post(certificate + "/revoke",
-                guard("approver", handler(certificates_, &CertificateResource::revoke)));
+                guard(Role::approver, handler(certificates_, &CertificateResource::revoke)));
     server.Get("/api/revocation-reasons",
-               guard("viewer", handler(certificates_, &CertificateResource::reasons)));
+               guard(Role::viewer, handler(certificates_, &CertificateResource::reasons)));
 
-    server.Get("/api/audit", guard("viewer", handler(audit_, &AuditResource::list)));
-    server.Get("/api/ca", guard("viewer", handler(status_, &StatusResource::ca)));
+    server.Get("/api/audit", guard(Role::viewer, handler(audit_, &AuditResource::list)));
+    server.Get("/api/ca", guard(Role::viewer, handler(status_, &StatusResource::ca)));
 
-    server.Get("/api/tokens", guard("approver", handler(tokens_, &TokenResource::list)));
-    server.Post("/api/tokens", guard("approver", handler(tokens_, &TokenResource::create)));
+    server.Get("/api/tokens", guard(Role::approver, handler(tokens_, &TokenResource::list)));
+    server.Post("/api/tokens", guard(Role::approver, handler(tokens_, &TokenResource::create)));
     server.Delete(R"(/api/tokens/([A-Za-z0-9._@-]{1,64}))",
-                  guard("approver", handler(tokens_, &TokenResource::remove)));
+                  guard(Role::approver, handler(tokens_, &TokenResource::remove)));
 
     // Anything else under /api/ still needs a credential (and is audited)
     // before it learns that it does not exist.
-    const auto unknown = guard("viewer", [](const Principal&, const http::Request& req,
+    const auto unknown = guard(Role::viewer, [](const Principal&, const http::Request& req,
                                             http::Response&) {
         throw AdminError(AdminError::Kind::not_found, "no such endpoint: " + req.method + " " + req.path);
     });

@@ -43,7 +43,7 @@ public:
     std::optional<Principal> authenticate(const http::Request& req, std::string& why) const;
 
 private:
-    http::Handler guard(const char* role, AdminHandler handler);
+    http::Handler guard(Role role, AdminHandler handler);
     void refuse(http::Response& res, int status, const std::string& why, const std::string& actor,
                 const http::Request& req, bool audit = true);
     void routes(http::Router& router);

@@ -8,14 +8,19 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ra/admin/tokens.h"
 #include "ra/http/message.h"
 
 namespace scep {
 
+// How a principal signed in.
+enum class PrincipalKind { token, client_certificate };
+const char* principalKindName(PrincipalKind kind);  // "token" | "client-certificate"
+
 struct Principal {
     std::string name;  // token name, or "cert:<CN>"
-    std::string role;  // "viewer" | "approver"
-    std::string via;   // "token" | "client-certificate"
+    Role role;
+    PrincipalKind via;
 };
 
 using AdminHandler = std::function<void(const Principal&, const http::Request&, http::Response&)>;

@@ -171,13 +171,14 @@ NewTokenInput parseNewToken(const json& body) {
         return it == body.end() ? std::string() : it->get<std::string>();
     };
     input.name = text("name");
-    input.role = text("role");
+    const auto role = roleFromName(text("role"));
     if (!isValidTokenName(input.name)) {
         throw BadInput("name must be 1-64 of letters, digits, '.', '_', '@', '-'");
     }
-    if (!isRole(input.role)) {
+    if (!role) {
         throw BadInput("role must be viewer or approver");
     }
+    input.role = *role;
     return input;
 }
 

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ra/admin/tokens.h"
 #include "ra/http/message.h"
 #include "ra/store/store.h"
 
@@ -53,7 +54,7 @@ std::string parseRejectReason(const nlohmann::json& body);
 
 struct NewTokenInput {
     std::string name;
-    std::string role;
+    Role role = Role::viewer;
 };
 // {"name": ..., "role": "viewer" | "approver"}.
 NewTokenInput parseNewToken(const nlohmann::json& body);

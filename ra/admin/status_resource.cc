@@ -83,7 +83,9 @@ void StatusResource::metrics(const Principal&, const http::Request&, http::Respo
 }
 
 void StatusResource::whoami(const Principal& who, const http::Request&, http::Response& res) {
-    sendJson(res, {{"name", who.name}, {"role", who.role}, {"via", who.via}});
+    sendJson(res, {{"name", who.name},
+                   {"role", roleName(who.role)},
+                   {"via", principalKindName(who.via)}});
 }
 
 void StatusResource::ca(const Principal&, const http::Request&, http::Response& res) {

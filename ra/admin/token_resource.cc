@@ -27,7 +27,7 @@ void TokenResource::create(const Principal& who, const http::Request& req, http:
     event.action = "token-create";
     event.outcome = "success";
     event.identity = name;
-    event.reason = "role " + role;
+    event.reason = std::string("role ") + roleName(role);
     event.peer = req.remote_addr;
     try {
         store_.addToken(token.record, event);
@@ -35,7 +35,7 @@ void TokenResource::create(const Principal& who, const http::Request& req, http:
         throw AdminError(AdminError::Kind::conflict, "a token named '" + name + "' exists");
     }
     log_.audit(event);
-    sendJson(res, {{"name", name}, {"role", role}, {"token", token.text}}, 201);
+    sendJson(res, {{"name", name}, {"role", roleName(role)}, {"token", token.text}}, 201);
 }
 
 void TokenResource::remove(const Principal& who, const http::Request& req, http::Response& res) {

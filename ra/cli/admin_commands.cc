@@ -62,22 +62,22 @@ int tokens(Store& store, const Arguments& args) {
     event.outcome = "success";
     if (action == "create") {
         const std::string name = args.option("name");
-        const std::string role = args.option("role");
-        if (!isValidTokenName(name) || !isRole(role)) {
+        const auto role = roleFromName(args.option("role"));
+        if (!isValidTokenName(name) || !role) {
             throw std::invalid_argument(
                 "token create needs --name (1-64 of letters, digits, . _ @ -) and --role viewer|approver");
         }
-        const NewToken token = makeToken(name, role, event.actor);
+        const NewToken token = makeToken(name, *role, event.actor);
         event.action = "token-create";
         event.identity = name;
-        event.reason = "role " + role;
+        event.reason = std::string("role ") + roleName(*role);
         try {
             store.addToken(token.record, event);
         } catch (const DuplicateToken&) {
             throw AdminError(AdminError::Kind::conflict, "a token named '" + name + "' exists");
         }
         std::cout << token.text << "\n";
-        std::cerr << "token '" << name << "' (" << role
+        std::cerr << "token '" << name << "' (" << roleName(*role)
                   << ") created; it is shown only now, store it safely\n";
         return 0;
     }

@@ -80,7 +80,7 @@ TEST_CASE("JSON bodies: revocation reasons, rejection reasons, new tokens") {
     }
     const NewTokenInput token = parseNewToken({{"name", "robot-1"}, {"role", "viewer"}});
     CHECK(token.name == "robot-1");
-    CHECK(token.role == "viewer");
+    CHECK(token.role == Role::viewer);
     for (const json& bad : {json{{"name", "robot"}}, json{{"role", "viewer"}},
                             json{{"name", 5}, {"role", "viewer"}},
                             json{{"name", "bad name"}, {"role", "viewer"}},
