@@ -78,7 +78,7 @@ void body(const std::string& text) {
         });
         refusedOr([&] {
             const NewTokenInput token = parseNewToken(parsed);
-            fuzz::require(token.role == "viewer" || token.role == "approver", "a known role");
+            fuzz::require(token.role == Role::viewer || token.role == Role::approver, "a known role");
             fuzz::require(!token.name.empty() && token.name.size() <= 64, "name of 1-64");
         });
         dumpSafely(parsed);

@@ -1,21 +1,16 @@
 #include "ra/admin/api.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cctype>
-#include <map>
 
 #include <nlohmann/json.hpp>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include "common/fingerprint.h"
-#include "ra/auth/authenticator.h"
 #include "ra/admin/console_assets.h"
-#include "ra/crypto.h"
-#include "ra/store/state_dir.h"
+#include "ra/admin/console_resource.h"
 #include "ra/admin/tokens.h"
+#include "ra/crypto.h"
 
 namespace scep {
 
@@ -29,109 +24,6 @@ constexpr const char* kTls12Ciphers =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
-
-std::string dump(const json& value) {
-    return value.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-void sendJson(http::Response& res, const json& body, int status = 200) {
-    res.status = status;
-    res.set_content(dump(body), "application/json");
-}
-
-}  // namespace
-
-json requestToJson(const RequestRecord& r) {
-    json details = json::parse(r.details, nullptr, false);
-    if (!details.is_object()) {
-        details = json::object();
-    }
-    return {{"id", r.id},
-            {"transaction_id", r.transaction_id},
-            {"status", requestStatusName(r.status)},
-            {"method", r.method},
-            {"message_type", r.message_type},
-            {"common_name", r.common_name},
-            {"identity", r.identity},
-            {"model", details.value("model", "")},
-            {"mac", details.value("mac", "")},
-            {"pid", details.value("pid", "")},
-            {"sn", details.value("sn", "")},
-            {"manufacturer_issuer", details.value("manufacturer_issuer", "")},
-            {"sans", details.value("sans", json::array())},
-            {"renews", details.value("renews", "")},
-            {"identity_clash", details.value("identity_clash", "")},
-            {"peer", r.peer},
-            {"reason", r.reason},
-            {"serial", r.cert_serial},
-            {"created_at", r.created_at},
-            {"updated_at", r.updated_at}};
-}
-
-namespace {
-
-const char* stateName(const CertificateRecord& c, std::int64_t now) {
-    return c.revoked ? "revoked" : c.not_after < now ? "expired" : "valid";
-}
-
-json certificateJson(const CertificateView& view, std::int64_t now) {
-    const CertificateRecord& c = view.certificate;
-    return {{"serial", c.serial},
-            {"subject", c.subject},
-            {"common_name", c.common_name},
-            {"issuer", c.issuer},
-            {"not_before", c.not_before},
-            {"not_after", c.not_after},
-            {"status", stateName(c, now)},
-            {"revoked_at", c.revoked_at},
-            {"revocation_reason", c.revocation_reason},
-            {"revocation_reason_name", c.revoked ? revocationReasonName(c.revocation_reason) : ""},
-            {"request_id", c.request_id},
-            {"superseded_by", c.superseded_by},
-            {"model", view.model},
-            {"mac", view.mac}};
-}
-
-json auditJson(const AuditEvent& e) {
-    return {{"id", e.id},
-            {"at", e.at},
-            {"actor", e.actor},
-            {"action", e.action},
-            {"outcome", e.outcome},
-            {"method", e.method},
-            {"identity", e.identity},
-            {"reason", e.reason},
-            {"request_id", e.request_id ? json(*e.request_id) : json(nullptr)},
-            {"serial", e.serial},
-            {"peer", e.peer},
-            {"transaction_id", e.transaction_id}};
-}
-
-std::string keyDescription(const EVP_PKEY& key) {
-    if (isRsa(key)) {
-        return "RSA " + std::to_string(EVP_PKEY_get_bits(&key));
-    }
-    char group[64] = {};
-    std::size_t length = 0;
-    EVP_PKEY_get_group_name(&key, group, sizeof(group), &length);
-    return "EC " + std::string(group, length);
-}
-
-json certificateInfo(X509& cert) {
-    json fingerprints = json::object();
-    for (Digest digest : {Digest::sha1, Digest::sha256, Digest::sha384, Digest::sha512}) {
-        fingerprints[digestName(digest)] = toHex(certificateFingerprint(cert, digest));
-    }
-    const EVP_PKEY* key = X509_get0_pubkey(&cert);
-    return {{"subject", nameText(X509_get_subject_name(&cert))},
-            {"issuer", nameText(X509_get_issuer_name(&cert))},
-            {"serial", serialHex(X509_get0_serialNumber(&cert))},
-            {"not_before", asn1TimeToUnix(X509_get0_notBefore(&cert))},
-            {"not_after", asn1TimeToUnix(X509_get0_notAfter(&cert))},
-            {"key", key ? keyDescription(*key) : ""},
-            {"fingerprints", fingerprints},
-            {"pem", certificatePem(cert)}};
-}
 
 // "application/json", in any case, with or without parameters.
 bool isJson(std::string content_type) {
@@ -170,7 +62,12 @@ AdminApi::AdminApi(EnrollmentService& service, Store& store, EventLog& log, Metr
       store_(store),
       log_(log),
       metrics_(metrics),
-      settings_(service.runtime()->config.admin) {
+      settings_(service.runtime()->config.admin),
+      requests_(service, store),
+      certificates_(service, store),
+      tokens_(store, log),
+      audit_(store),
+      status_(service, store, metrics) {
     if (!settings_.client_ca.empty()) {
         client_cas_.reset(X509_STORE_new());
         for (X509Ptr& cert : loadCertificateBundle(settings_.client_ca)) {
@@ -232,11 +129,13 @@ std::optional<Principal> AdminApi::authenticate(const http::Request& req, std::s
             return std::nullopt;
         }
         const auto record = store_.findToken(parts->id);
-        if (!record || !tokenMatches(*record, parts->secret)) {
+        // The store refuses other role names; one would sign in as nobody.
+        const auto role = record ? roleFromName(record->role) : std::nullopt;
+        if (!role || !tokenMatches(*record, parts->secret)) {
             why = "unknown, deleted or wrong token (id " + parts->id + ")";
             return std::nullopt;
         }
-        return Principal{record->name, record->role, "token"};
+        return Principal{record->name, *role, PrincipalKind::token};
     }
     X509* peer = req.tls ? req.tls->certificate.get() : nullptr;
     if (peer && client_cas_) {
@@ -259,12 +158,14 @@ std::optional<Principal> AdminApi::authenticate(const http::Request& req, std::s
         }
         const auto runtime = service_.runtime();
         const auto& roles = runtime->config.admin.client_cert_roles;
-        const auto role = roles.find(cn);
-        if (role == roles.end()) {
+        const auto entry = roles.find(cn);
+        // The configuration refuses other role names.
+        const auto role = entry == roles.end() ? std::nullopt : roleFromName(entry->second);
+        if (!role) {
             why = "client certificate '" + cn + "' has no role in [admin.client-cert-roles]";
             return std::nullopt;
         }
-        return Principal{"cert:" + cn, role->second, "client-certificate"};
+        return Principal{"cert:" + cn, *role, PrincipalKind::client_certificate};
     }
     why = "authentication required";
     return std::nullopt;
@@ -300,7 +201,7 @@ void AdminApi::refuse(http::Response& res, int status, const std::string& why,
     }
 }
 
-http::Handler AdminApi::guard(const char* role, Handler handler) {
+http::Handler AdminApi::guard(Role role, AdminHandler handler) {
     return [this, role, handler](const http::Request& req, http::Response& res) {
         std::string why;
         const auto principal = authenticate(req, why);
@@ -317,7 +218,9 @@ http::Handler AdminApi::guard(const char* role, Handler handler) {
             return;
         }
         if (!roleAllows(principal->role, role)) {
-            refuse(res, 403, "role " + principal->role + " may not do this (needs " + role + ")",
+            refuse(res, 403,
+                   std::string("role ") + roleName(principal->role) + " may not do this (needs " +
+                       roleName(role) + ")",
                    principal->name, req);
             return;
         }
@@ -360,242 +263,53 @@ void AdminApi::install(http::Router& router, http::ServerHooks& hooks) {
     routes(router);
 }
 
+// The route table. Registration order matters where patterns overlap: the
+// catch-all for /api/ comes last.
 void AdminApi::routes(http::Router& server) {
-    auto asset = [](std::string_view body, const char* type) {
-        return [body, type](const http::Request&, http::Response& res) {
-            res.set_content(body.data(), body.size(), type);
-            res.set_header("Cache-Control", "no-cache");
-        };
-    };
-    server.Get("/", asset(kConsoleIndexHtml, "text/html; charset=utf-8"));
-    server.Get("/favicon.ico", [](const http::Request&, http::Response& res) { res.status = 204; });
-    server.Get("/assets/console.js", asset(kConsoleJs, "text/javascript; charset=utf-8"));
-    server.Get("/assets/console.css", asset(kConsoleCss, "text/css; charset=utf-8"));
+    server.Get("/", consoleAsset(kConsoleIndexHtml, "text/html; charset=utf-8"));
+    server.Get("/favicon.ico", noFavicon);
+    server.Get("/assets/console.js", consoleAsset(kConsoleJs, "text/javascript; charset=utf-8"));
+    server.Get("/assets/console.css", consoleAsset(kConsoleCss, "text/css; charset=utf-8"));
 
-    server.Get("/healthz", [this](const http::Request&, http::Response& res) {
-        json checks = json::object();
-        bool ok = true;
-        const auto runtime = service_.runtime();
-        const Config& config = runtime->config;
-        try {
-            store_.ping();
-            store_.checkWritable();
-            checks["database"] = "ok";
-        } catch (const std::exception& e) {
-            checks["database"] = e.what();
-            ok = false;
-        }
-        // A full disk fails every enrollment while reads still work.
-        const std::uint64_t free = availableBytes(config.ra.state_dir);
-        if (free < config.ra.min_free_space) {
-            checks["disk"] = "only " + std::to_string(free / (1024 * 1024)) + " MiB free in " +
-                             config.ra.state_dir + " (min-free-space is " +
-                             std::to_string(config.ra.min_free_space / (1024 * 1024)) + " MiB)";
-            ok = false;
-        } else {
-            checks["disk"] = "ok";
-        }
-        const std::string key_file =
-            config.ca.key_file.empty() ? stateFile(config, "ca.key") : config.ca.key_file;
-        if (::access(key_file.c_str(), R_OK) != 0) {
-            checks["ca_key"] = "cannot read " + key_file;
-            ok = false;
-        } else {
-            checks["ca_key"] = "ok";
-        }
-        sendJson(res, {{"status", ok ? "ok" : "fail"}, {"checks", checks}}, ok ? 200 : 503);
+    server.Get("/healthz", [this](const http::Request& req, http::Response& res) {
+        status_.health(req, res);
     });
+    server.Get("/metrics", guard(Role::viewer, handler(status_, &StatusResource::metrics)));
+    server.Get("/api/whoami", guard(Role::viewer, handler(status_, &StatusResource::whoami)));
 
-    server.Get("/metrics", guard("viewer", [this](const Principal&, const http::Request&,
-                                                  http::Response& res) {
-                   const std::string text =
-                       metrics_.render(store_, std::time(nullptr), service_.crlInfo().next_update);
-                   res.set_content(text, "text/plain; version=0.0.4");
-               }));
-
-    server.Get("/api/whoami", guard("viewer", [](const Principal& who, const http::Request&,
-                                                 http::Response& res) {
-                   sendJson(res, {{"name", who.name}, {"role", who.role}, {"via", who.via}});
-               }));
-
-    server.Get("/api/requests", guard("viewer", [this](const Principal&, const http::Request& req,
-                                                       http::Response& res) {
-                   const RequestFilter filter = parseRequestFilter(req.params);
-                   const auto page = store_.findRequests(filter);
-                   json items = json::array();
-                   for (const auto& request : page.items) {
-                       items.push_back(requestToJson(request));
-                   }
-                   sendJson(res, {{"total", page.total}, {"items", items}});
-               }));
-
+    server.Get("/api/requests", guard(Role::viewer, handler(requests_, &RequestResource::list)));
     server.Get(R"(/api/requests/(\d+))",
-               guard("viewer", [this](const Principal&, const http::Request& req, http::Response& res) {
-                   const auto request = store_.findRequest(parseRequestId(req.matches[1]));
-                   if (!request) {
-                       throw AdminError(AdminError::Kind::not_found,
-                                        "no request " + req.matches[1]);
-                   }
-                   sendJson(res, requestToJson(*request));
-               }));
-
+               guard(Role::viewer, handler(requests_, &RequestResource::show)));
     server.Post(R"(/api/requests/(\d+)/approve)",
-                guard("approver", [this](const Principal& who, const http::Request& req,
-                                         http::Response& res) {
-                    const std::int64_t id = parseRequestId(req.matches[1]);
-                    sendJson(res, {{"serial", service_.approve(id, who.name, req.remote_addr)}});
-                }));
-
+                guard(Role::approver, handler(requests_, &RequestResource::approve)));
     server.Post(R"(/api/requests/(\d+)/reject)",
-                guard("approver", [this](const Principal& who, const http::Request& req,
-                                         http::Response& res) {
-                    const std::string reason = parseRejectReason(parseJsonBody(req.body));
-                    const std::int64_t id = parseRequestId(req.matches[1]);
-                    service_.reject(id, reason, who.name, req.remote_addr);
-                    sendJson(res, {{"status", "rejected"}});
-                }));
+                guard(Role::approver, handler(requests_, &RequestResource::reject)));
 
-    server.Get("/api/certificates", guard("viewer", [this](const Principal&, const http::Request& req,
-                                                           http::Response& res) {
-                   const CertificateFilter filter =
-                       parseCertificateFilter(req.params, std::time(nullptr));
-                   const auto page = store_.findCertificates(filter);
-                   json items = json::array();
-                   for (const auto& view : page.items) {
-                       items.push_back(certificateJson(view, filter.now));
-                   }
-                   sendJson(res, {{"total", page.total}, {"items", items}});
-               }));
+    const std::string certificate = R"(/api/certificates/([0-9A-F]{1,64}))";
+    server.Get("/api/certificates",
+               guard(Role::viewer, handler(certificates_, &CertificateResource::list)));
+    server.Get(certificate, guard(Role::viewer, handler(certificates_, &CertificateResource::show)));
+    server.Get(certificate + "/pem",
+               guard(Role::viewer, handler(certificates_, &CertificateResource::pem)));
+    server.Post(certificate + "/revoke",
+                guard(Role::approver, handler(certificates_, &CertificateResource::revoke)));
+    server.Get("/api/revocation-reasons",
+               guard(Role::viewer, handler(certificates_, &CertificateResource::reasons)));
 
-    auto findCertificate = [this](const http::Request& req) {
-        const std::string serial = req.matches[1];
-        auto record = store_.findCertificate(serial);
-        if (!record) {
-            throw AdminError(AdminError::Kind::not_found, "no certificate " + serial);
-        }
-        return std::move(*record);
-    };
+    server.Get("/api/audit", guard(Role::viewer, handler(audit_, &AuditResource::list)));
+    server.Get("/api/ca", guard(Role::viewer, handler(status_, &StatusResource::ca)));
 
-    server.Get(R"(/api/certificates/([0-9A-F]{1,64}))",
-               guard("viewer", [this, findCertificate](const Principal&, const http::Request& req,
-                                                       http::Response& res) {
-                   const CertificateRecord record = findCertificate(req);
-                   CertificateView view{record, "", ""};
-                   if (record.request_id != 0) {
-                       if (const auto request = store_.findRequest(record.request_id)) {
-                           const json details = requestToJson(*request);
-                           view.model = details["model"];
-                           view.mac = details["mac"];
-                       }
-                   }
-                   json body = certificateJson(view, std::time(nullptr));
-                   body["pem"] = certificatePem(*certificateFromDer(record.der));
-                   sendJson(res, body);
-               }));
-
-    server.Get(R"(/api/certificates/([0-9A-F]{1,64})/pem)",
-               guard("viewer", [findCertificate](const Principal&, const http::Request& req,
-                                                 http::Response& res) {
-                   const CertificateRecord record = findCertificate(req);
-                   res.set_content(certificatePem(*certificateFromDer(record.der)), "application/x-pem-file");
-                   res.set_header("Content-Disposition", "attachment; filename=\"" + record.serial + ".pem\"");
-               }));
-
-    server.Post(R"(/api/certificates/([0-9A-F]{1,64})/revoke)",
-                guard("approver", [this](const Principal& who, const http::Request& req,
-                                         http::Response& res) {
-                    const int reason = parseRevocationReason(parseJsonBody(req.body));
-                    service_.revoke(req.matches[1], reason, who.name, req.remote_addr);
-                    sendJson(res, {{"status", "revoked"}});
-                }));
-
-    server.Get("/api/audit", guard("viewer", [this](const Principal&, const http::Request& req,
-                                                    http::Response& res) {
-                   const AuditPage page = parseAuditPage(req.params);
-                   const std::size_t limit = page.limit;
-                   const auto events = store_.listAudit(limit, page.before);
-                   json items = json::array();
-                   for (const auto& event : events) {
-                       items.push_back(auditJson(event));
-                   }
-                   const json next = events.size() == limit ? json(events.back().id) : json(nullptr);
-                   sendJson(res, {{"items", items}, {"next_before", next}});
-               }));
-
-    server.Get("/api/ca", guard("viewer", [this](const Principal&, const http::Request&,
-                                                 http::Response& res) {
-                   State& state = service_.state();
-                   const CrlInfo crl = service_.crlInfo();
-                   const auto runtime = service_.runtime();
-                   const Config& config = runtime->config;
-                   json paths = json::array({"/scep", "/cgi-bin/pkiclient.exe"});
-                   for (const auto& path : config.ra.paths) {
-                       paths.push_back(path);
-                   }
-                   sendJson(res, {{"ca", certificateInfo(state.ca->certificate())},
-                                  {"ra", certificateInfo(*state.ra.cert)},
-                                  {"crl", {{"this_update", crl.this_update},
-                                           {"next_update", crl.next_update},
-                                           {"revoked", crl.revoked}}},
-                                  {"scep_paths", paths},
-                                  {"scep_listen", config.ra.listen_host + ":" +
-                                                      std::to_string(config.ra.listen_port)}});
-               }));
-
-    server.Get("/api/tokens", guard("approver", [this](const Principal&, const http::Request&,
-                                                       http::Response& res) {
-                   json items = json::array();
-                   for (const auto& token : store_.listTokens()) {
-                       items.push_back({{"name", token.name},
-                                        {"role", token.role},
-                                        {"created_at", token.created_at},
-                                        {"created_by", token.created_by}});
-                   }
-                   sendJson(res, {{"items", items}});
-               }));
-
-    server.Post("/api/tokens", guard("approver", [this](const Principal& who, const http::Request& req,
-                                                        http::Response& res) {
-                    const auto [name, role] = parseNewToken(parseJsonBody(req.body));
-                    const NewToken token = makeToken(name, role, who.name);
-                    AuditEvent event;
-                    event.actor = who.name;
-                    event.action = "token-create";
-                    event.outcome = "success";
-                    event.identity = name;
-                    event.reason = "role " + role;
-                    event.peer = req.remote_addr;
-                    try {
-                        store_.addToken(token.record, event);
-                    } catch (const DuplicateToken&) {
-                        throw AdminError(AdminError::Kind::conflict, "a token named '" + name + "' exists");
-                    }
-                    log_.audit(event);
-                    sendJson(res, {{"name", name}, {"role", role}, {"token", token.text}}, 201);
-                }));
+    server.Get("/api/tokens", guard(Role::approver, handler(tokens_, &TokenResource::list)));
+    server.Post("/api/tokens", guard(Role::approver, handler(tokens_, &TokenResource::create)));
+    server.Delete(R"(/api/tokens/([A-Za-z0-9._@-]{1,64}))",
+                  guard(Role::approver, handler(tokens_, &TokenResource::remove)));
 
     // Anything else under /api/ still needs a credential (and is audited)
     // before it learns that it does not exist.
-    const auto unknown = guard("viewer", [](const Principal&, const http::Request& req,
+    const auto unknown = guard(Role::viewer, [](const Principal&, const http::Request& req,
                                             http::Response&) {
         throw AdminError(AdminError::Kind::not_found, "no such endpoint: " + req.method + " " + req.path);
     });
-    server.Delete(R"(/api/tokens/([A-Za-z0-9._@-]{1,64}))",
-                  guard("approver", [this](const Principal& who, const http::Request& req,
-                                           http::Response& res) {
-                      AuditEvent event;
-                      event.actor = who.name;
-                      event.action = "token-delete";
-                      event.outcome = "success";
-                      event.identity = req.matches[1];
-                      event.peer = req.remote_addr;
-                      if (!store_.deleteToken(req.matches[1], event)) {
-                          throw AdminError(AdminError::Kind::not_found,
-                                           "no token named '" + req.matches[1] + "'");
-                      }
-                      log_.audit(event);
-                      sendJson(res, {{"status", "deleted"}});
-                  }));
     server.Get(R"(/api/.*)", unknown);
     server.Post(R"(/api/.*)", unknown);
     server.Put(R"(/api/.*)", unknown);

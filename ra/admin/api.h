@@ -1,33 +1,29 @@
-// The admin API and web console (ra/admin/API.md) on the HTTPS listener.
-// Handlers are thin: authenticate (token or client certificate), check the
-// role, translate JSON to EnrollmentService/Store calls and back. Every
-// refusal is a JSON error and an audit event.
+// The admin API and web console (ra/admin/API.md) on the HTTPS listener:
+// construction, TLS, authentication (token or client certificate), the role
+// check and the route table. The handlers, one class per resource in
+// *_resource.*, translate JSON to EnrollmentService/Store calls and back.
+// Every refusal is a JSON error and an audit event.
 #pragma once
 
 #include <optional>
 #include <string>
 
-#include <nlohmann/json.hpp>
-
 #include "common/openssl_ptr.h"
+#include "ra/admin/audit_resource.h"
+#include "ra/admin/certificate_resource.h"
+#include "ra/admin/handler.h"
 #include "ra/admin/input.h"
-#include "ra/scep/responder.h"
-#include "ra/ops/event_log.h"
+#include "ra/admin/request_resource.h"
+#include "ra/admin/status_resource.h"
+#include "ra/admin/token_resource.h"
 #include "ra/http/router.h"
 #include "ra/http/server.h"
+#include "ra/ops/event_log.h"
 #include "ra/ops/metrics.h"
+#include "ra/scep/responder.h"
 #include "ra/store/store.h"
 
 namespace scep {
-
-struct Principal {
-    std::string name;  // token name, or "cert:<CN>"
-    std::string role;  // "viewer" | "approver"
-    std::string via;   // "token" | "client-certificate"
-};
-
-// A request as the API (and the webhook) show it.
-nlohmann::json requestToJson(const RequestRecord& request);
 
 class AdminApi {
 public:
@@ -47,8 +43,7 @@ public:
     std::optional<Principal> authenticate(const http::Request& req, std::string& why) const;
 
 private:
-    using Handler = std::function<void(const Principal&, const http::Request&, http::Response&)>;
-    http::Handler guard(const char* role, Handler handler);
+    http::Handler guard(Role role, AdminHandler handler);
     void refuse(http::Response& res, int status, const std::string& why, const std::string& actor,
                 const http::Request& req, bool audit = true);
     void routes(http::Router& router);
@@ -63,6 +58,12 @@ private:
     // service's current configuration (it reloads).
     const AdminSettings settings_;
     X509StorePtr client_cas_;  // null without [admin] client-ca
+
+    RequestResource requests_;
+    CertificateResource certificates_;
+    TokenResource tokens_;
+    AuditResource audit_;
+    StatusResource status_;
 };
 
 }  // namespace scep

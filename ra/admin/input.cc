@@ -1,10 +1,10 @@
 #include "ra/admin/input.h"
 
 #include <cctype>
-#include <map>
 
-#include "ra/scep/responder.h"
+#include "ra/admin/revocation.h"
 #include "ra/admin/tokens.h"
+#include "ra/scep/responder.h"
 
 namespace scep {
 
@@ -12,26 +12,12 @@ namespace {
 
 using nlohmann::json;
 
-const std::map<std::string, int> kReasons = {
-    {"unspecified", 0}, {"keyCompromise", 1}, {"cACompromise", 2}, {"affiliationChanged", 3},
-    {"superseded", 4}, {"cessationOfOperation", 5}, {"certificateHold", 6},
-    {"removeFromCRL", 8}, {"privilegeWithdrawn", 9}, {"aACompromise", 10}};
-
 std::string param(const http::Params& params, const char* name) {
     const auto it = params.find(name);
     return it == params.end() ? std::string() : it->second;
 }
 
 }  // namespace
-
-std::string revocationReasonName(int code) {
-    for (const auto& [name, value] : kReasons) {
-        if (value == code) {
-            return name;
-        }
-    }
-    return std::to_string(code);
-}
 
 std::optional<std::string> normalizeMac(const std::string& text) {
     std::string hex;
@@ -158,8 +144,10 @@ int parseRevocationReason(const json& body) {
         const auto number = value.get<std::int64_t>();
         return number >= 0 && number <= 10 ? static_cast<int>(number) : -1;
     }
-    if (value.is_string() && kReasons.count(value.get<std::string>())) {
-        return kReasons.at(value.get<std::string>());
+    if (value.is_string()) {
+        if (const auto code = revocationReasonCode(value.get<std::string>())) {
+            return *code;
+        }
     }
     throw BadInput("reason must be an RFC 5280 CRLReason name or number");
 }
@@ -183,13 +171,14 @@ NewTokenInput parseNewToken(const json& body) {
         return it == body.end() ? std::string() : it->get<std::string>();
     };
     input.name = text("name");
-    input.role = text("role");
+    const auto role = roleFromName(text("role"));
     if (!isValidTokenName(input.name)) {
         throw BadInput("name must be 1-64 of letters, digits, '.', '_', '@', '-'");
     }
-    if (!isRole(input.role)) {
+    if (!role) {
         throw BadInput("role must be viewer or approver");
     }
+    input.role = *role;
     return input;
 }
 

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ra/admin/tokens.h"
 #include "ra/http/message.h"
 #include "ra/store/store.h"
 
@@ -53,12 +54,9 @@ std::string parseRejectReason(const nlohmann::json& body);
 
 struct NewTokenInput {
     std::string name;
-    std::string role;
+    Role role = Role::viewer;
 };
 // {"name": ..., "role": "viewer" | "approver"}.
 NewTokenInput parseNewToken(const nlohmann::json& body);
-
-// "keyCompromise" for 1, ..., or the number as text.
-std::string revocationReasonName(int code);
 
 }  // namespace scep

@@ -49,14 +49,27 @@ Bytes sha256(const std::string& text) {
 
 }  // namespace
 
-NewToken makeToken(const std::string& name, const std::string& role, const std::string& created_by) {
+const char* roleName(Role role) {
+    return role == Role::approver ? "approver" : "viewer";
+}
+
+std::optional<Role> roleFromName(const std::string& name) {
+    for (Role role : {Role::viewer, Role::approver}) {
+        if (name == roleName(role)) {
+            return role;
+        }
+    }
+    return std::nullopt;
+}
+
+NewToken makeToken(const std::string& name, Role role, const std::string& created_by) {
     NewToken token;
     token.record.id = toHex(randomBytes(kIdLength / 2));
     std::transform(token.record.id.begin(), token.record.id.end(), token.record.id.begin(),
                    [](unsigned char c) { return std::tolower(c); });
     const std::string secret = base64url(randomBytes(kSecretBytes));
     token.record.name = name;
-    token.record.role = role;
+    token.record.role = roleName(role);
     token.record.secret_hash = sha256(secret);
     token.record.created_by = created_by;
     token.text = std::string(kPrefix) + token.record.id + "_" + secret;
@@ -95,12 +108,12 @@ bool isValidTokenName(const std::string& name) {
            });
 }
 
-bool isRole(const std::string& role) {
-    return role == "viewer" || role == "approver";
+bool isRole(const std::string& name) {
+    return roleFromName(name).has_value();
 }
 
-bool roleAllows(const std::string& role, const std::string& needed) {
-    return role == "approver" || (role == "viewer" && needed == "viewer");
+bool roleAllows(Role role, Role needed) {
+    return role == Role::approver || needed == Role::viewer;
 }
 
 }  // namespace scep

@@ -16,7 +16,12 @@ struct NewToken {
     TokenRecord record;
 };
 
-NewToken makeToken(const std::string& name, const std::string& role, const std::string& created_by);
+// Admin roles; the store and the configuration hold their names.
+enum class Role { viewer, approver };
+const char* roleName(Role role);
+std::optional<Role> roleFromName(const std::string& name);
+
+NewToken makeToken(const std::string& name, Role role, const std::string& created_by);
 
 struct TokenParts {
     std::string id;
@@ -27,8 +32,8 @@ std::optional<TokenParts> splitToken(std::string_view text);
 bool tokenMatches(const TokenRecord& record, const std::string& secret);
 
 bool isValidTokenName(const std::string& name);  // 1-64 of [A-Za-z0-9._@-]
-bool isRole(const std::string& role);            // "viewer" | "approver"
+bool isRole(const std::string& name);            // "viewer" | "approver"
 // approver may do everything a viewer may.
-bool roleAllows(const std::string& role, const std::string& needed);
+bool roleAllows(Role role, Role needed);
 
 }  // namespace scep

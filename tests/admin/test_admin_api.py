@@ -980,6 +980,21 @@ class T3Certificates(h.AdminTestCase):
                 got = self.get_json("/api/certificates/" + serial, self.viewer)
                 self.assertEqual((got["status"], got["revocation_reason"]), ("valid", 0))
 
+    def test_08_revocation_reasons_are_one_table_served_to_viewers(self):
+        # The console builds its revoke form from this list: RFC 5280's
+        # CRLReason names and codes (7 is unassigned), in code order.
+        expected = [{"name": "unspecified", "code": 0}, {"name": "keyCompromise", "code": 1},
+                    {"name": "cACompromise", "code": 2}, {"name": "affiliationChanged", "code": 3},
+                    {"name": "superseded", "code": 4}, {"name": "cessationOfOperation", "code": 5},
+                    {"name": "certificateHold", "code": 6}, {"name": "removeFromCRL", "code": 8},
+                    {"name": "privilegeWithdrawn", "code": 9}, {"name": "aACompromise", "code": 10}]
+        for token in (self.viewer, self.approver):
+            with self.subTest(token=token[:14]):
+                self.assertEqual(self.get_json("/api/revocation-reasons", token), {"items": expected})
+        self.assert_refused(401, "GET", "/api/revocation-reasons", actor="anonymous")
+        self.assert_refused(404, "POST", "/api/revocation-reasons", token=self.approver, body={},
+                            actor="appr")
+
 
 # ================================================================ audit, CA, metrics
 

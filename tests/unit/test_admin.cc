@@ -17,7 +17,7 @@ using namespace scep;
 using namespace testsupport;
 
 TEST_CASE("tokens: format, one-way storage, constant-time match") {
-    const NewToken token = makeToken("alice", "approver", "cli:root");
+    const NewToken token = makeToken("alice", Role::approver, "cli:root");
     CHECK(token.text.rfind("scepra_" + token.record.id + "_", 0) == 0);
     CHECK(token.text.size() == 7 + 8 + 1 + 43);
     CHECK(token.record.secret_hash.size() == 32);
@@ -30,7 +30,7 @@ TEST_CASE("tokens: format, one-way storage, constant-time match") {
     std::string wrong = parts->secret;
     wrong[0] = wrong[0] == 'A' ? 'B' : 'A';
     CHECK_FALSE(tokenMatches(token.record, wrong));
-    CHECK(makeToken("alice", "approver", "x").text != token.text);
+    CHECK(makeToken("alice", Role::approver, "x").text != token.text);
     for (const char* bad : {"", "scepra_", "Bearer x", "scepra_ABCDEF12_", "scepra_abcdef1_xx"}) {
         CHECK_FALSE(splitToken(bad));
     }
@@ -46,11 +46,11 @@ TEST_CASE("token names and roles") {
     CHECK_FALSE(isValidTokenName(std::string(65, 'a')));
     CHECK(isRole("viewer"));
     CHECK_FALSE(isRole("admin"));
-    CHECK(roleAllows("approver", "viewer"));
-    CHECK(roleAllows("approver", "approver"));
-    CHECK(roleAllows("viewer", "viewer"));
-    CHECK_FALSE(roleAllows("viewer", "approver"));
-    CHECK_FALSE(roleAllows("", "viewer"));
+    CHECK(roleAllows(Role::approver, Role::viewer));
+    CHECK(roleAllows(Role::approver, Role::approver));
+    CHECK(roleAllows(Role::viewer, Role::viewer));
+    CHECK_FALSE(roleAllows(Role::viewer, Role::approver));
+    CHECK_FALSE(roleFromName(""));  // no role: allowed nothing
 }
 
 TEST_CASE("MAC addresses in every usual notation") {
@@ -174,4 +174,20 @@ TEST_CASE("requests show what they renew and any identity clash; clashes are cou
     CHECK(text.find("scep_identity_clashes_total{kind=\"mic-over-other\"} 2\n") != std::string::npos);
     CHECK(text.find("scep_identity_clashes_total{kind=\"challenge-for-mic-name\"} 0\n") !=
           std::string::npos);
+}
+
+TEST_CASE("roles and principal kinds: enums with the names JSON and audit text use") {
+    CHECK(std::string(roleName(Role::viewer)) == "viewer");
+    CHECK(std::string(roleName(Role::approver)) == "approver");
+    for (Role role : {Role::viewer, Role::approver}) {
+        CHECK(roleFromName(roleName(role)) == role);
+    }
+    for (const char* bad : {"", "Viewer", "admin", "approver "}) {
+        CAPTURE(bad);
+        CHECK_FALSE(roleFromName(bad));
+        CHECK_FALSE(isRole(bad));
+    }
+    CHECK(makeToken("bob", Role::viewer, "x").record.role == "viewer");  // what the store checks
+    CHECK(std::string(principalKindName(PrincipalKind::token)) == "token");
+    CHECK(std::string(principalKindName(PrincipalKind::client_certificate)) == "client-certificate");
 }

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include "ra/admin/input.h"
+#include "ra/admin/revocation.h"
 #include "ra/scep/responder.h"
 
 using namespace scep;
@@ -79,7 +80,7 @@ TEST_CASE("JSON bodies: revocation reasons, rejection reasons, new tokens") {
     }
     const NewTokenInput token = parseNewToken({{"name", "robot-1"}, {"role", "viewer"}});
     CHECK(token.name == "robot-1");
-    CHECK(token.role == "viewer");
+    CHECK(token.role == Role::viewer);
     for (const json& bad : {json{{"name", "robot"}}, json{{"role", "viewer"}},
                             json{{"name", 5}, {"role", "viewer"}},
                             json{{"name", "bad name"}, {"role", "viewer"}},
@@ -88,4 +89,23 @@ TEST_CASE("JSON bodies: revocation reasons, rejection reasons, new tokens") {
     }
     CHECK(parseRequestId("42") == 42);
     CHECK_THROWS_AS(parseRequestId(std::string(19, '9')), AdminError);
+}
+
+TEST_CASE("revocation reasons: one table of RFC 5280 names and codes") {
+    const auto& reasons = revocationReasons();
+    REQUIRE(reasons.size() == 10);
+    int previous = -1;
+    for (const RevocationReason& reason : reasons) {
+        CAPTURE(reason.name);
+        CHECK(reason.code > previous);  // in code order, each once
+        CHECK(reason.code != 7);        // unassigned in RFC 5280
+        CHECK(revocationReasonCode(reason.name) == reason.code);
+        CHECK(revocationReasonName(reason.code) == reason.name);
+        CHECK(parseRevocationReason({{"reason", reason.name}}) == reason.code);
+        previous = reason.code;
+    }
+    CHECK(revocationReasonCode("aACompromise") == 10);
+    CHECK_FALSE(revocationReasonCode("KeyCompromise"));  // names are exact
+    CHECK_FALSE(revocationReasonCode(""));
+    CHECK(revocationReasonName(11) == "11");
 }

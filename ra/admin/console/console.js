@@ -17,7 +17,8 @@
  *  Certificates: #cert-search #cert-status (all|valid|revoked|expired) #cert-limit #cert-expiring
  *    #cert-search-button #cert-refresh #cert-body #cert-prev #cert-next #cert-range
  *    tr[data-serial="…"][data-status] (.soon if < 30 days left) with .download .revoke (valid only)
- *    #revoke-dialog #revoke-cn #revoke-serial #revoke-reason (values: RFC 5280 names)
+ *    #revoke-dialog #revoke-cn #revoke-serial #revoke-reason (values: RFC 5280 names, the options
+ *    from GET /api/revocation-reasons, loaded when the dialog first opens)
  *    #revoke-confirm #revoke-cancel #revoke-error
  *  Audit: #audit-body tr[data-event-id="40"] #audit-newest #audit-newer #audit-older #audit-range
  *  CA: #ca-refresh #ca-cards #P-subject #P-issuer #P-serial #P-not-before #P-not-after #P-key
@@ -30,9 +31,6 @@
 const TOKEN_KEY = 'scep-ra.token';
 const POLL_MS = 10000;
 const TIMEOUT_MS = 30000;
-const REASONS = [['unspecified', 0], ['keyCompromise', 1], ['cACompromise', 2], ['affiliationChanged', 3],
-  ['superseded', 4], ['cessationOfOperation', 5], ['certificateHold', 6], ['removeFromCRL', 8],
-  ['privilegeWithdrawn', 9], ['aACompromise', 10]];
 const PAGES = {
   pending: { title: 'Pending', load: () => loadRequests() },
   certificates: { title: 'Certificates', load: () => loadCerts() },
@@ -643,10 +641,21 @@ async function downloadPem(serial, btn) {
   }
 }
 
-function openRevoke(serial) {
+// The RA keeps the one table of RFC 5280 reasons; the form is built from it once.
+async function loadReasons() {
+  if ($('revoke-reason').options.length) return;
+  const data = (await call('/api/revocation-reasons')) || {};
+  const items = (Array.isArray(data.items) ? data.items : []).filter((r) => r && typeof r.name === 'string' && isNum(r.code));
+  if (!items.length) throw new ApiError(200, 'Unexpected /api/revocation-reasons answer.');
+  $('revoke-reason').replaceChildren(...items.map((r) => el('option', { value: r.name }, `${r.name} (${r.code})`)));
+}
+async function openRevoke(serial) {
   const row = findRow($('cert-body'), 'serial', serial);
   if (!row || !canApprove()) return;
-  S.revoke = { serial, cn: cnOf(row) };
+  const cn = cnOf(row);
+  try { await loadReasons(); } catch (e) { report(e, 'Loading the revocation reasons failed'); return; }
+  if (!S.me || dialogOpen()) return;
+  S.revoke = { serial, cn };
   setText('revoke-cn', S.revoke.cn);
   setText('revoke-serial', serial);
   $('revoke-reason').value = 'unspecified';
@@ -873,7 +882,6 @@ function wire() {
     if (b.classList.contains('download')) downloadPem(serial, b);
     else if (b.classList.contains('revoke')) openRevoke(serial);
   });
-  for (const [name, code] of REASONS) $('revoke-reason').append(el('option', { value: name }, `${name} (${code})`));
   on('revoke-form', 'submit', submitRevoke);
   on('revoke-cancel', 'click', () => $('revoke-dialog').close());
 

@@ -1,0 +1,24 @@
+// /api/tokens: list (never the secrets), create (the secret shown once),
+// delete.
+#pragma once
+
+#include "ra/admin/handler.h"
+#include "ra/ops/event_log.h"
+#include "ra/store/store.h"
+
+namespace scep {
+
+class TokenResource {
+public:
+    TokenResource(Store& store, EventLog& log) : store_(store), log_(log) {}
+
+    void list(const Principal& who, const http::Request& req, http::Response& res);
+    void create(const Principal& who, const http::Request& req, http::Response& res);
+    void remove(const Principal& who, const http::Request& req, http::Response& res);
+
+private:
+    Store& store_;
+    EventLog& log_;
+};
+
+}  // namespace scep
