@@ -1,5 +1,6 @@
 #include "common/text.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace scep {
@@ -22,6 +23,10 @@ std::string printable(std::string_view raw, std::size_t max_length) {
         }
     }
     return out;
+}
+
+bool isPrintableAscii(std::string_view text) {
+    return std::all_of(text.begin(), text.end(), [](char c) { return c >= 0x20 && c <= 0x7e; });
 }
 
 }  // namespace scep

@@ -11,4 +11,7 @@ namespace scep {
 // with "..." so a hostile packet cannot flood a log line.
 std::string printable(std::string_view raw, std::size_t max_length = 96);
 
+// Every byte from space to '~' (0x20-0x7e); true for "".
+bool isPrintableAscii(std::string_view text);
+
 }  // namespace scep

@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "common/config.h"
+#include "ra/config.h"
 #include "common/fingerprint.h"
 #include "ra/admin/api.h"
 #include "ra/auth/authenticator.h"
