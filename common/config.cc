@@ -1,84 +1,40 @@
 #include "common/config.h"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <cctype>
 #include <set>
 
 #include "common/config_reader.h"
 #include "common/text.h"
+#include "common/url.h"
 
 namespace scep {
 
 namespace {
 
-// "a URL or IP address" and do not support https.
-std::string serverProblem(const std::string& server) {
-    if (server.empty()) {
-        return "must not be empty";
-    }
-    if (!isPrintableAscii(server) || server.find(' ') != std::string::npos) {
-        return "must be printable ASCII without spaces";
-    }
-    const auto scheme_end = server.find("://");
-    if (scheme_end == std::string::npos) {
-        if (isIpAddress(server)) {
-            return {};
-        }
-        return "must be an http:// URL or a bare IP address (write a host name as http://" +
-               server + ")";
-    }
-    std::string scheme = server.substr(0, scheme_end);
-    std::transform(scheme.begin(), scheme.end(), scheme.begin(),
-                   [](unsigned char c) { return std::tolower(c); });
+// Phones do not support https.
+std::string phoneScheme(const std::string& scheme) {
     if (scheme == "https") {
         return "https is not supported by the phones; use an http:// URL";
     }
     if (scheme != "http") {
         return "scheme '" + scheme + "' is not supported; use an http:// URL";
     }
-    const std::string rest = server.substr(scheme_end + 3);
-    const std::string authority = rest.substr(0, rest.find_first_of("/?#"));
-    if (authority.find('@') != std::string::npos) {
-        return "must not carry user information ('@') in the URL";
-    }
-    std::string host = authority;
-    std::string port;
-    if (!host.empty() && host.front() == '[') {
-        const auto close = host.find(']');
-        if (close == std::string::npos) {
-            return "IPv6 address in URL lacks ']'";
-        }
-        port = host.substr(close + 1);
-        host = host.substr(1, close - 1);
-        unsigned char buf[16];
-        if (inet_pton(AF_INET6, host.c_str(), buf) != 1) {
-            return "'" + host + "' is not an IPv6 address";
-        }
-    } else {
-        const auto colon = host.find(':');
-        if (colon != std::string::npos) {
-            port = host.substr(colon);
-            host.resize(colon);
-        }
-        if (host.empty()) {
-            return "URL has no host";
-        }
-        if (!isIpAddress(host) && !isValidDnsName(host)) {
-            return "'" + host + "' is neither an IP address nor a valid host name";
-        }
-    }
-    if (!port.empty()) {
-        const std::string digits = port.substr(1);
-        if (port[0] != ':' || digits.empty() || digits.size() > 5 ||
-            !std::all_of(digits.begin(), digits.end(),
-                         [](unsigned char c) { return std::isdigit(c); }) ||
-            std::stoul(digits) == 0 || std::stoul(digits) > 65535) {
-            return "port '" + port + "' is not a number between 1 and 65535";
-        }
-    }
     return {};
+}
+
+// Why `server` is unusable for a phone, or empty when it is fine. Phones take
+// "a URL or IP address".
+std::string serverProblem(const std::string& server) {
+    const UrlParse parsed = parseUrl(server, phoneScheme);
+    if (!parsed.missing_scheme) {
+        return parsed.problem;
+    }
+    if (isIpAddress(server)) {
+        return {};
+    }
+    return "must be an http:// URL or a bare IP address (write a host name as http://" + server +
+           ")";
 }
 
 const std::set<std::string_view> kProfileKeys = {
@@ -356,27 +312,6 @@ const char* conflictPolicyName(ConflictPolicy policy) {
     case ConflictPolicy::skip: return "skip";
     }
     return "?";
-}
-
-bool isValidDnsName(std::string_view name) {
-    if (name.empty() || name.size() > 253) {
-        return false;
-    }
-    std::size_t start = 0;
-    while (start <= name.size()) {
-        const std::size_t dot = std::min(name.find('.', start), name.size());
-        const std::string_view label = name.substr(start, dot - start);
-        if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
-            return false;
-        }
-        for (unsigned char c : label) {
-            if (!std::isalnum(c) && c != '-') {
-                return false;
-            }
-        }
-        start = dot + 1;
-    }
-    return true;
 }
 
 ProfileMatch DhcpConfig::match(std::string_view vendor_class) const {

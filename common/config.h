@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/option43.h"
+#include "common/url.h"  // isValidDnsName, for the RA's CSR checks
 #include "common/vendor_class.h"
 
 namespace scep {
@@ -61,8 +62,5 @@ struct DhcpConfig {
 // against its directory.
 DhcpConfig parseDhcpConfig(std::string_view toml_text, const std::string& source);
 DhcpConfig loadDhcpConfig(const std::string& path);
-
-// Validators shared with the RA (and its CSR checks).
-bool isValidDnsName(std::string_view name);
 
 }  // namespace scep

@@ -1,7 +1,5 @@
 #include "common/config_reader.h"
 
-#include <arpa/inet.h>
-
 #include <fstream>
 
 namespace scep {
@@ -27,11 +25,6 @@ ConfigError::ConfigError(std::vector<std::string> problems)
 std::string directoryOf(const std::string& path) {
     const auto slash = path.rfind('/');
     return slash == std::string::npos ? std::string(".") : path.substr(0, slash);
-}
-
-bool isIpAddress(const std::string& text) {
-    unsigned char buf[16];
-    return inet_pton(AF_INET, text.c_str(), buf) == 1 || inet_pton(AF_INET6, text.c_str(), buf) == 1;
 }
 
 toml::table parseToml(Reader& reader, std::string_view toml_text, const std::string& source) {

@@ -153,6 +153,5 @@ std::string directoryOf(const std::string& path);
 std::string resolvePath(const std::string& base_dir, const std::string& path);
 // The table `name` of `root`, nullptr when absent or (reported) not a table.
 const toml::table* subTable(Reader& reader, const toml::table& root, std::string_view name);
-bool isIpAddress(const std::string& text);
 
 }  // namespace scep

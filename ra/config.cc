@@ -6,6 +6,7 @@
 #include <set>
 
 #include "common/text.h"
+#include "common/url.h"
 #include "ra/config_limits.h"
 
 namespace scep {
@@ -316,16 +317,7 @@ void readAdmin(Reader& reader, const toml::table& root, const std::string& base_
         }
     }
     if (const auto url = reader.string(*table, "notify-url", context)) {
-        const bool http = url->rfind("http://", 0) == 0 || url->rfind("https://", 0) == 0;
-        const std::string rest = http ? url->substr(url->find("://") + 3) : "";
-        const std::string authority = rest.substr(0, rest.find('/'));
-        std::string host;
-        std::uint16_t port = 0;
-        const bool ok = http && isPrintableAscii(*url) && url->find(' ') == std::string::npos &&
-                        !authority.empty() &&
-                        (parseListen(authority, host, port) || isIpAddress(authority) ||
-                         isValidDnsName(authority));
-        if (!ok) {
+        if (!parseUrl(*url, httpOrHttps).url) {
             reader.keyProblem(*table->get("notify-url"), context, "notify-url",
                               "must be an http:// or https:// URL");
         } else {

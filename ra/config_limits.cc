@@ -4,6 +4,8 @@
 #include <cctype>
 #include <vector>
 
+#include "common/url.h"
+
 namespace scep {
 
 namespace {
@@ -43,24 +45,12 @@ std::optional<std::size_t> parseSize(const toml::node& node) {
 }
 
 bool parseListen(const std::string& text, std::string& host, std::uint16_t& port) {
-    const auto colon = text.rfind(':');
-    if (colon == std::string::npos) {
+    const UrlParse parsed = parseHostPort(text);
+    if (!parsed.url) {
         return false;
     }
-    std::string address = text.substr(0, colon);
-    const std::string digits = text.substr(colon + 1);
-    if (address.size() > 2 && address.front() == '[' && address.back() == ']') {
-        address = address.substr(1, address.size() - 2);
-    }
-    const bool port_ok = !digits.empty() && digits.size() <= 5 &&
-                         std::all_of(digits.begin(), digits.end(),
-                                     [](unsigned char c) { return std::isdigit(c); }) &&
-                         std::stoul(digits) >= 1 && std::stoul(digits) <= 65535;
-    if (address.empty() || !port_ok || !(isIpAddress(address) || isValidDnsName(address))) {
-        return false;
-    }
-    host = address;
-    port = static_cast<std::uint16_t>(std::stoul(digits));
+    host = parsed.url->host;
+    port = *parsed.url->port;
     return true;
 }
 

@@ -204,3 +204,27 @@ TEST_CASE("abuse limits: disk floor, audit budgets and challenge throttling are 
     checkRaRefused("[auth]\nchallenge-lockout = \"forever\"\n", "[auth]", "challenge-lockout",
                    "duration");
 }
+
+// One URL parser (common/url.h) now serves the listeners and notify-url as it
+// serves a profile's server: IPv6 only in brackets, the scheme in any case.
+TEST_CASE("listen and notify-url follow the profile server's URL rules") {
+    const Config config = parseConfig(
+        "[ra]\nlisten = \"[::1]:8080\"\n[admin]\nnotify-url = \"http://[::1]/hook\"\n", "x.toml");
+    CHECK(config.ra.listen_host == "::1");
+    CHECK(config.ra.listen_port == 8080);
+    CHECK(config.admin.notify_url == "http://[::1]/hook");
+    CHECK(parseConfig("[admin]\nnotify-url = \"HTTPS://h.example.nl/x\"\n", "x.toml")
+              .admin.notify_url == "HTTPS://h.example.nl/x");
+
+    // An IPv6 address without brackets is ambiguous with a port.
+    checkRaRefused("[ra]\nlisten = \"::1:8080\"\n", "[ra]", "listen", "ADDRESS:PORT");
+    checkRaRefused("[admin]\nlisten = \"::1:8443\"\n", "[admin]", "listen", "ADDRESS:PORT");
+    checkRaRefused("[admin]\nnotify-url = \"http://::1/hook\"\n", "[admin]", "notify-url",
+                   "http:// or https://");
+    // Brackets hold an IPv6 address, nothing else.
+    checkRaRefused("[ra]\nlisten = \"[localhost]:8080\"\n", "[ra]", "listen", "ADDRESS:PORT");
+    checkRaRefused("[admin]\nnotify-url = \"http://u:p@h.example.nl/\"\n", "[admin]",
+                   "notify-url", "http:// or https://");
+    checkRaRefused("[admin]\nnotify-url = \"http://h.example.nl:0/\"\n", "[admin]",
+                   "notify-url", "http:// or https://");
+}
