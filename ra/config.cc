@@ -8,6 +8,7 @@
 #include "common/text.h"
 #include "common/url.h"
 #include "ra/config_limits.h"
+#include "ra/crypto.h"
 
 namespace scep {
 
@@ -102,11 +103,6 @@ void readRa(Reader& reader, const toml::table& root, const std::string& base_dir
     }
 }
 
-bool isKeySpec(const std::string& spec) {
-    return spec == "rsa:2048" || spec == "rsa:3072" || spec == "rsa:4096" || spec == "ec:p256" ||
-           spec == "ec:p384";
-}
-
 void readCa(Reader& reader, const toml::table& root, const std::string& base_dir, CaSettings& ca) {
     const toml::table* table = subTable(reader, root, "ca");
     if (!table) {
@@ -128,7 +124,7 @@ void readCa(Reader& reader, const toml::table& root, const std::string& base_dir
     ca.crl_days =
         static_cast<int>(reader.integer(*table, "crl-days", context, 1, 365).value_or(ca.crl_days));
     if (const auto key = reader.string(*table, "key", context)) {
-        if (!isKeySpec(*key)) {
+        if (!isValidKeySpec(*key)) {
             reader.keyProblem(*table->get("key"), context, "key",
                               "must be \"rsa:2048\", \"rsa:3072\", \"rsa:4096\", \"ec:p256\" or "
                               "\"ec:p384\" (got \"" + *key + "\")");

@@ -3,6 +3,7 @@
 #include <cctype>
 #include <map>
 
+#include "common/text.h"
 #include "ra/scep/responder.h"
 #include "ra/admin/tokens.h"
 
@@ -47,11 +48,7 @@ std::optional<std::string> normalizeMac(const std::string& text) {
     if (hex.size() != 12) {
         return std::nullopt;
     }
-    std::string out;
-    for (std::size_t i = 0; i < 12; i += 2) {
-        out += (i ? ":" : "") + hex.substr(i, 2);
-    }
-    return out;
+    return macText(hex);
 }
 
 std::int64_t integerParam(const http::Params& params, const char* name, std::int64_t fallback,

@@ -10,6 +10,7 @@
 #include <openssl/pkcs7.h>
 #include <openssl/rand.h>
 
+#include "common/text.h"
 #include "ra/crypto.h"
 
 namespace scep {
@@ -83,21 +84,6 @@ const ASN1_OBJECT& attributeOid(Attribute attribute) {
 
 // ---- encodings ----
 
-// The object only if `der` is exactly one DER/BER encoding of it: trailing
-// bytes are refused.
-template <typename T, T* (*D2i)(T**, const unsigned char**, long), void (*Free)(T*)>
-OpenSslPtr<T, Free> decodeExactly(const Bytes& der) {
-    if (der.empty() || der.size() > static_cast<std::size_t>(LONG_MAX)) {
-        return nullptr;
-    }
-    const unsigned char* p = der.data();
-    OpenSslPtr<T, Free> object(D2i(nullptr, &p, static_cast<long>(der.size())));
-    if (object && p != der.data() + der.size()) {
-        object.reset();
-    }
-    return object;
-}
-
 CmsPtr decodeCms(const Bytes& der) {
     return decodeExactly<CMS_ContentInfo, d2i_CMS_ContentInfo, CMS_ContentInfo_free>(der);
 }
@@ -106,51 +92,8 @@ int cmsType(CMS_ContentInfo& cms) {
     return OBJ_obj2nid(CMS_get0_type(&cms));
 }
 
-struct OpenSslFree {
-    void operator()(unsigned char* buf) const { OPENSSL_free(buf); }
-};
-
-template <typename T, int (*I2d)(const T*, unsigned char**)>
-Bytes encode(const T& object, const char* what) {
-    unsigned char* buf = nullptr;
-    const int length = I2d(&object, &buf);
-    const std::unique_ptr<unsigned char, OpenSslFree> owner(buf);
-    if (length <= 0) {
-        throw CryptoError(std::string("cannot DER-encode ") + what);
-    }
-    return Bytes(buf, buf + length);
-}
-
 Bytes cmsDer(const CMS_ContentInfo& cms) {
-    return encode<CMS_ContentInfo, i2d_CMS_ContentInfo>(cms, "CMS message");
-}
-
-// Read-only view of `bytes`: no copy.
-BioPtr readBio(const Bytes& bytes) {
-    static const unsigned char kNothing = 0;  // BIO_new_mem_buf refuses NULL
-    if (bytes.size() > static_cast<std::size_t>(INT_MAX)) {
-        throw std::invalid_argument("content too large for a memory BIO");
-    }
-    BioPtr bio(
-        BIO_new_mem_buf(bytes.empty() ? &kNothing : bytes.data(), static_cast<int>(bytes.size())));
-    if (!bio) {
-        throw CryptoError("BIO_new_mem_buf");
-    }
-    return bio;
-}
-
-BioPtr writeBio() {
-    BioPtr bio(BIO_new(BIO_s_mem()));
-    if (!bio) {
-        throw CryptoError("BIO_new");
-    }
-    return bio;
-}
-
-Bytes bioBytes(BIO& bio) {
-    char* data = nullptr;
-    const long length = BIO_get_mem_data(&bio, &data);
-    return Bytes(data, data + length);
+    return derEncode<CMS_ContentInfo, i2d_CMS_ContentInfo>(cms, "CMS message");
 }
 
 // Deleter for a stack that owns its elements.
@@ -276,7 +219,7 @@ int envelopeCipher(const Bytes& envelope) {
 
 Bytes envelopeTo(X509& recipient, const Bytes& content, int cipher_nid) {
     const BorrowedX509StackPtr recipients = borrowedStack({&recipient});
-    const BioPtr in = readBio(content);
+    const BioPtr in = readOnlyBio(content);
     // issuerAndSerialNumber recipient (no CMS_USE_KEYID) and no streaming:
     // strongSwan parses only that, and CMS_STREAM would emit indefinite BER.
     const CmsPtr cms(CMS_encrypt(recipients.get(), in.get(), &cipherFor(cipher_nid), CMS_BINARY));
@@ -324,7 +267,7 @@ public:
 
     // `content` is signed and embedded (empty is embedded as an empty eContent).
     Bytes finish(const Bytes& content) {
-        const BioPtr in = readBio(content);
+        const BioPtr in = readOnlyBio(content);
         if (CMS_final(cms_.get(), in.get(), nullptr, CMS_BINARY) != 1) {
             throw CryptoError("cannot sign the pkiMessage");
         }
@@ -430,7 +373,7 @@ int numberAttribute(const CMS_SignerInfo& signer_info, Attribute attribute) {
 std::string readTransactionId(const CMS_SignerInfo& signer_info) {
     std::string id = printableAttribute(signer_info, Attribute::transactionID);
     if (id.empty() || id.size() > kMaxTransactionIdSize ||
-        !std::all_of(id.begin(), id.end(), [](char c) { return c >= 0x20 && c <= 0x7e; })) {
+        !isPrintableAscii(id)) {
         reject("transactionID is empty, longer than " + std::to_string(kMaxTransactionIdSize) +
                " characters or not printable");
     }
@@ -616,7 +559,7 @@ Decrypted decryptEnvelope(const Bytes& envelope, EVP_PKEY& ra_key, X509& ra_cert
     }
     // Passing the certificate selects our recipient info by issuer and
     // serial (micromdm also encrypts to the CA) and avoids trying every one.
-    const BioPtr out = writeBio();
+    const BioPtr out = memoryBio();
     if (CMS_decrypt(cms.get(), &ra_key, &ra_cert, nullptr, out.get(), CMS_BINARY) != 1) {
         reject("cannot decrypt the pkcsPKIEnvelope", FailInfo::badMessageCheck, true);
     }
@@ -706,7 +649,7 @@ Bytes issuerAndSerialDer(const X509_NAME& issuer, const ASN1_INTEGER& serial) {
     // Encoding only reads the fields, so they are borrowed rather than copied.
     PKCS7_ISSUER_AND_SERIAL borrowed{const_cast<X509_NAME*>(&issuer),
                                      const_cast<ASN1_INTEGER*>(&serial)};
-    return encode<PKCS7_ISSUER_AND_SERIAL, i2d_PKCS7_ISSUER_AND_SERIAL>(borrowed,
+    return derEncode<PKCS7_ISSUER_AND_SERIAL, i2d_PKCS7_ISSUER_AND_SERIAL>(borrowed,
                                                                         "IssuerAndSerialNumber");
 }
 
@@ -718,7 +661,7 @@ CertRepView parseCertRep(const Bytes& der, X509& ra_cert) {
     }
     // PENDING and FAILURE may leave the (empty) content out.
     const bool detached = CMS_is_detached(message.cms.get()) != 0;
-    const BioPtr no_content = detached ? readBio(Bytes{}) : nullptr;
+    const BioPtr no_content = detached ? readOnlyBio(Bytes{}) : nullptr;
     verifySignature(message, ra_cert, no_content.get());
 
     if (numberAttribute(signer_info, Attribute::messageType) !=
@@ -749,7 +692,7 @@ DegenerateContent openCertRep(const Bytes& envelope, EVP_PKEY& key, X509& cert) 
     if (envelopeCipher(envelope) == NID_des_cbc) {
         enableSingleDes();
     }
-    const BioPtr out = writeBio();
+    const BioPtr out = memoryBio();
     if (CMS_decrypt(cms.get(), &key, &cert, nullptr, out.get(), CMS_BINARY) != 1) {
         throw CryptoError("cannot decrypt the CertRep envelope");
     }
