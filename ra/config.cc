@@ -172,11 +172,10 @@ std::optional<Approval> readApproval(Reader& reader, const toml::table& table, s
     if (!value) {
         return std::nullopt;
     }
-    if (*value == "auto") {
-        return Approval::automatic;
-    }
-    if (*value == "manual") {
-        return Approval::manual;
+    for (const Approval approval : {Approval::automatic, Approval::manual}) {
+        if (*value == approvalName(approval)) {
+            return approval;
+        }
     }
     reader.keyProblem(*table.get(key), context, key,
                       "must be \"auto\" or \"manual\" (got \"" + *value + "\")");

@@ -17,6 +17,7 @@
 namespace scep {
 
 enum class Approval { automatic, manual };
+// "auto" or "manual", as written in [auth] (and shown by a reload).
 const char* approvalName(Approval approval);
 
 // "500ms", "10s", "2m", "1h", "7d": a whole number and a unit; nullopt
