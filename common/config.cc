@@ -144,9 +144,10 @@ void readVendorClasses(Reader& reader, const toml::table& table, const std::stri
     }
 }
 
-void readProfile(Reader& reader, const toml::table& table, std::size_t ordinal,
-                 const std::string& base_dir, bool read_ca_cert, Profile& profile) {
-    profile.line = table.source().begin.line;
+// The profile's name, and the context its messages carry: [[profile]] "name",
+// or [[profile]] #N while the name is missing or unusable.
+std::string readProfileName(Reader& reader, const toml::table& table, std::size_t ordinal,
+                            Profile& profile) {
     std::string context = "[[profile]] #" + std::to_string(ordinal);
     if (const auto name = reader.string(table, "name", context)) {
         const bool safe = !name->empty() && name->size() <= 64 &&
@@ -164,6 +165,36 @@ void readProfile(Reader& reader, const toml::table& table, std::size_t ordinal,
     } else if (!table.contains("name")) {
         reader.problem(table.source(), context, "key 'name' is required");
     }
+    return context;
+}
+
+// Option 43 encoded once, at load, within the phones' size limits.
+void encodeProfile(Reader& reader, const toml::table& table, const std::string& context,
+                   Profile& profile) {
+    if (profile.scep.server.empty() || profile.scep.fingerprint.empty()) {
+        return;  // already reported; the size rules below need both
+    }
+    const std::size_t secret = profile.scep.challenge ? profile.scep.challenge->size() : 0;
+    if (profile.scep.server.size() + secret >= kServerChallengeLimit) {
+        reader.problem(table.source(), context,
+                       "keys 'server' + 'challenge' are " +
+                           std::to_string(profile.scep.server.size()) + " + " +
+                           std::to_string(secret) + " bytes; the phones need the sum below 208");
+        return;
+    }
+    try {
+        profile.option43 = encodeOption43(profile.scep);
+    } catch (const std::length_error& e) {
+        reader.problem(table.source(), context, std::string(e.what()) +
+                                                    " (Kea would split it per RFC 3396 and "
+                                                    "phones do not reassemble that)");
+    }
+}
+
+void readProfile(Reader& reader, const toml::table& table, std::size_t ordinal,
+                 const std::string& base_dir, bool read_ca_cert, Profile& profile) {
+    profile.line = table.source().begin.line;
+    const std::string context = readProfileName(reader, table, ordinal, profile);
     reader.rejectUnknownKeys(table, kProfileKeys, context);
     readVendorClasses(reader, table, context, profile);
 
@@ -234,24 +265,7 @@ void readProfile(Reader& reader, const toml::table& table, std::size_t ordinal,
         }
     }
 
-    if (profile.scep.server.empty() || profile.scep.fingerprint.empty()) {
-        return;  // already reported; the size rules below need both
-    }
-    const std::size_t secret = profile.scep.challenge ? profile.scep.challenge->size() : 0;
-    if (profile.scep.server.size() + secret >= kServerChallengeLimit) {
-        reader.problem(table.source(), context,
-                       "keys 'server' + 'challenge' are " +
-                           std::to_string(profile.scep.server.size()) + " + " +
-                           std::to_string(secret) + " bytes; the phones need the sum below 208");
-        return;
-    }
-    try {
-        profile.option43 = encodeOption43(profile.scep);
-    } catch (const std::length_error& e) {
-        reader.problem(table.source(), context, std::string(e.what()) +
-                                                    " (Kea would split it per RFC 3396 and "
-                                                    "phones do not reassemble that)");
-    }
+    encodeProfile(reader, table, context, profile);
 }
 
 std::string quoted(std::string_view text) {
