@@ -1,5 +1,6 @@
 #include "common/text.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace scep {
@@ -20,6 +21,18 @@ std::string printable(std::string_view raw, std::size_t max_length) {
             std::snprintf(escaped, sizeof(escaped), "\\x%02x", c);
             out += escaped;
         }
+    }
+    return out;
+}
+
+bool isPrintableAscii(std::string_view text) {
+    return std::all_of(text.begin(), text.end(), [](char c) { return c >= 0x20 && c <= 0x7e; });
+}
+
+std::string macText(std::string_view twelve_hex_digits) {
+    std::string out;
+    for (std::size_t i = 0; i < twelve_hex_digits.size(); i += 2) {
+        out += (i ? ":" : "") + std::string(twelve_hex_digits.substr(i, 2));
     }
     return out;
 }

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "common/config.h"
+#include "ra/config.h"
 #include "fuzz/fuzz_support.h"
 
 using namespace scep;

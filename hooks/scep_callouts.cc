@@ -38,7 +38,8 @@ std::string codeList(const std::vector<std::uint16_t>& codes) {
     return out;
 }
 
-std::string describeProfile(const scep::Profile& profile) {
+// The profile's vendor-class entries, comma-separated, for its load message.
+std::string vendorClassList(const scep::Profile& profile) {
     std::string classes;
     for (const auto& vendor_class : profile.vendor_classes) {
         classes += (classes.empty() ? "" : ",") + vendor_class;
@@ -59,7 +60,7 @@ void logProfiles(const scep::hook::Snapshot& snapshot) {
     for (const auto& profile : snapshot.config.profiles) {
         LOG_INFO(scep_logger, scep::hook::SCEP_PROFILE_LOADED)
             .arg(profile.name)
-            .arg(describeProfile(profile))
+            .arg(vendorClassList(profile))
             .arg(scep::maskedOption43Hex(profile.option43))
             .arg(profile.option43.size())
             .arg(profile.domain ? *profile.domain : std::string("(not sent)"))

@@ -27,6 +27,8 @@ std::string drainErrors() {
     return out;
 }
 
+}  // namespace
+
 BioPtr memoryBio() {
     BioPtr bio(BIO_new(BIO_s_mem()));
     if (!bio) {
@@ -35,25 +37,30 @@ BioPtr memoryBio() {
     return bio;
 }
 
+BioPtr readOnlyBio(const Bytes& bytes) {
+    static const unsigned char kNothing = 0;  // BIO_new_mem_buf refuses NULL
+    if (bytes.size() > static_cast<std::size_t>(INT_MAX)) {
+        throw std::invalid_argument("content too large for a memory BIO");
+    }
+    BioPtr bio(
+        BIO_new_mem_buf(bytes.empty() ? &kNothing : bytes.data(), static_cast<int>(bytes.size())));
+    if (!bio) {
+        throw CryptoError("BIO_new_mem_buf");
+    }
+    return bio;
+}
+
+Bytes bioBytes(BIO& bio) {
+    char* data = nullptr;
+    const long length = BIO_get_mem_data(&bio, &data);
+    return Bytes(data, data + length);
+}
+
 std::string bioText(BIO& bio) {
     char* data = nullptr;
     const long length = BIO_get_mem_data(&bio, &data);
     return std::string(data, static_cast<std::size_t>(length));
 }
-
-template <typename T, int (*Encode)(const T*, unsigned char**)>
-Bytes toDer(const T& object, const char* what) {
-    unsigned char* buf = nullptr;
-    const int length = Encode(&object, &buf);
-    if (length <= 0) {
-        throw CryptoError(std::string("cannot DER-encode ") + what);
-    }
-    Bytes out(buf, buf + length);
-    OPENSSL_free(buf);
-    return out;
-}
-
-}  // namespace
 
 CryptoError::CryptoError(const std::string& what)
     : std::runtime_error([&] {
@@ -84,13 +91,12 @@ void enableSingleDes() {
 }
 
 Bytes certificateDer(const X509& cert) {
-    return toDer<X509, i2d_X509>(cert, "certificate");
+    return derEncode<X509, i2d_X509>(cert, "certificate");
 }
 
 X509Ptr certificateFromDer(const Bytes& der) {
-    const unsigned char* p = der.data();
-    X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
-    if (!cert || p != der.data() + der.size()) {
+    X509Ptr cert = decodeExactly<X509, d2i_X509, X509_free>(der);
+    if (!cert) {
         throw CryptoError("not a DER certificate");
     }
     return cert;
@@ -128,20 +134,19 @@ std::vector<X509Ptr> loadCertificateBundle(const std::string& path) {
 }
 
 Bytes requestDer(const X509_REQ& csr) {
-    return toDer<X509_REQ, i2d_X509_REQ>(csr, "certificate request");
+    return derEncode<X509_REQ, i2d_X509_REQ>(csr, "certificate request");
 }
 
 X509ReqPtr requestFromDer(const Bytes& der) {
-    const unsigned char* p = der.data();
-    X509ReqPtr csr(d2i_X509_REQ(nullptr, &p, static_cast<long>(der.size())));
-    if (!csr || p != der.data() + der.size()) {
+    X509ReqPtr csr = decodeExactly<X509_REQ, d2i_X509_REQ, X509_REQ_free>(der);
+    if (!csr) {
         throw CryptoError("not a DER PKCS#10 certificate request");
     }
     return csr;
 }
 
 Bytes crlDer(const X509_CRL& crl) {
-    return toDer<X509_CRL, i2d_X509_CRL>(crl, "CRL");
+    return derEncode<X509_CRL, i2d_X509_CRL>(crl, "CRL");
 }
 
 bool isValidKeySpec(const std::string& spec) {

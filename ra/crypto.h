@@ -2,16 +2,24 @@
 // names and times. Errors throw CryptoError carrying OpenSSL's own reason.
 #pragma once
 
+#include <climits>
 #include <cstdint>
+#include <memory>
 #include <ctime>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include <openssl/crypto.h>
+
 #include "common/fingerprint.h"
 #include "common/openssl_ptr.h"
 
 namespace scep {
+
+struct OpenSslFree {
+    void operator()(unsigned char* buf) const { OPENSSL_free(buf); }
+};
 
 class CryptoError : public std::runtime_error {
 public:
@@ -25,6 +33,40 @@ public:
 // provider switches off the implicit default one. Only done when DES is
 // allowed or used: the legacy provider slows down every key operation.
 void enableSingleDes();
+
+// Memory BIOs: an empty writable one; a read-only view of `bytes` (no copy,
+// so `bytes` must outlive it); and what a written one holds.
+BioPtr memoryBio();
+BioPtr readOnlyBio(const Bytes& bytes);
+Bytes bioBytes(BIO& bio);
+std::string bioText(BIO& bio);
+
+// DER of `object`; throws CryptoError "cannot DER-encode <what>".
+template <typename T, int (*I2d)(const T*, unsigned char**)>
+Bytes derEncode(const T& object, const char* what) {
+    unsigned char* buf = nullptr;
+    const int length = I2d(&object, &buf);
+    const std::unique_ptr<unsigned char, OpenSslFree> owner(buf);
+    if (length <= 0) {
+        throw CryptoError(std::string("cannot DER-encode ") + what);
+    }
+    return Bytes(buf, buf + length);
+}
+
+// The object only if `der` is exactly one DER/BER encoding of it (trailing
+// bytes are refused); null otherwise.
+template <typename T, T* (*D2i)(T**, const unsigned char**, long), void (*Free)(T*)>
+OpenSslPtr<T, Free> decodeExactly(const Bytes& der) {
+    if (der.empty() || der.size() > static_cast<std::size_t>(LONG_MAX)) {
+        return nullptr;
+    }
+    const unsigned char* p = der.data();
+    OpenSslPtr<T, Free> object(D2i(nullptr, &p, static_cast<long>(der.size())));
+    if (object && p != der.data() + der.size()) {
+        object.reset();
+    }
+    return object;
+}
 
 Bytes certificateDer(const X509& cert);
 X509Ptr certificateFromDer(const Bytes& der);

@@ -3,7 +3,7 @@
 #include <ctime>
 #include <iostream>
 
-#include "common/config.h"
+#include "ra/config.h"
 #include "ra/cli/commands.h"
 #include "ra/crypto.h"
 #include "ra/scep/responder.h"

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "common/config.h"
+#include "ra/config.h"
 #include "ra/scep/responder.h"
 #include "ra/ops/event_log.h"
 #include "ra/runtime_config.h"

@@ -6,7 +6,7 @@
 
 #include <utility>
 
-#include "common/config.h"
+#include "ra/config.h"
 #include "ra/auth/authenticator.h"
 
 namespace scep {

@@ -53,6 +53,8 @@
 #include "ra/crypto.h"
 #include "ra/ca/local_ca.h"
 #include "ra/scep/message.h"
+#include "tests/lib/scep_client.h"
+#include "common/url.h"
 
 namespace {
 
@@ -166,28 +168,16 @@ int digestNid(const std::string& name) {
     usage("unknown digest " + name);
 }
 
-struct Url {
-    std::string host;
-    int port = 80;
-    std::string path;
-};
+std::string httpOnly(const std::string& scheme) {
+    return scheme == "http" ? "" : "only http:// URLs are supported";
+}
 
-Url parseUrl(const std::string& url) {
-    const std::string scheme = "http://";
-    if (url.rfind(scheme, 0) != 0) {
-        usage("only http:// URLs are supported");
+Url targetUrl(const std::string& text) {
+    const UrlParse parsed = parseUrl(text, httpOnly);
+    if (!parsed.url) {
+        usage("--url: " + parsed.problem);
     }
-    Url out;
-    const std::string rest = url.substr(scheme.size());
-    const auto slash = rest.find('/');
-    const std::string authority = rest.substr(0, slash);
-    out.path = slash == std::string::npos ? "/" : rest.substr(slash);
-    const auto colon = authority.rfind(':');
-    out.host = authority.substr(0, colon);
-    if (colon != std::string::npos) {
-        out.port = std::stoi(authority.substr(colon + 1));
-    }
-    return out;
+    return *parsed.url;
 }
 
 // Runs body(i) for i in [0, count) on `threads` threads; rethrows the first
@@ -382,7 +372,7 @@ std::string now() {
 
 int main(int argc, char** argv) {
     const Options opt = parseOptions(argc, argv);
-    const Url url = parseUrl(opt.url);
+    const Url url = targetUrl(opt.url);
     const int cipher = cipherNid(opt.cipher);
     const int digest = digestNid(opt.digest);
     const bool mic_mode = !opt.mics.empty();
@@ -391,10 +381,10 @@ int main(int argc, char** argv) {
         // ---- GetCACert: the recipient of requests and signer of replies ----
         X509Ptr ra_cert;
         {
-            httplib::Client client(url.host, url.port);
+            httplib::Client client(url.host, url.port.value_or(80));
             client.set_connection_timeout(10);
             client.set_read_timeout(30);
-            const auto res = client.Get((url.path + "?operation=GetCACert").c_str());
+            const auto res = client.Get((url.target() + "?operation=GetCACert").c_str());
             if (!res || res->status != 200) {
                 std::cerr << "scep_load: GetCACert failed: "
                           << (res ? "HTTP " + std::to_string(res->status) : httplib::to_string(res.error()))
@@ -506,7 +496,7 @@ int main(int argc, char** argv) {
         bool go = false;
         std::atomic<std::size_t> next_warm{0};
         std::atomic<std::size_t> next_timed{opt.warmup};
-        const std::string target = url.path + "?operation=PKIOperation";
+        const std::string target = url.target() + "?operation=PKIOperation";
 
         auto send = [&](httplib::Client& client, Job& job) {
             const auto t0 = Clock::now();
@@ -526,7 +516,7 @@ int main(int argc, char** argv) {
         std::vector<std::thread> workers;
         for (std::size_t t = 0; t < opt.concurrency; ++t) {
             workers.emplace_back([&] {
-                httplib::Client client(url.host, url.port);
+                httplib::Client client(url.host, url.port.value_or(80));
                 client.set_keep_alive(true);
                 client.set_tcp_nodelay(true);  // header and body are separate writes
                 client.set_connection_timeout(10);

@@ -2,6 +2,7 @@
 
 #include <cctype>
 
+#include "common/text.h"
 #include "ra/admin/revocation.h"
 #include "ra/admin/tokens.h"
 #include "ra/scep/responder.h"
@@ -33,11 +34,7 @@ std::optional<std::string> normalizeMac(const std::string& text) {
     if (hex.size() != 12) {
         return std::nullopt;
     }
-    std::string out;
-    for (std::size_t i = 0; i < 12; i += 2) {
-        out += (i ? ":" : "") + hex.substr(i, 2);
-    }
-    return out;
+    return macText(hex);
 }
 
 std::int64_t integerParam(const http::Params& params, const char* name, std::int64_t fallback,

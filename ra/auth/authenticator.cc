@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
+#include "common/text.h"
 #include "ra/crypto.h"
 
 namespace scep {
@@ -19,10 +20,6 @@ AuthResult refuse(FailInfo fail, std::string reason) {
     result.fail = fail;
     result.reason = std::move(reason);
     return result;
-}
-
-bool isPrintable(const std::string& text) {
-    return std::all_of(text.begin(), text.end(), [](char c) { return c >= 0x20 && c <= 0x7e; });
 }
 
 bool isHex(const std::string& text) {
@@ -59,7 +56,7 @@ std::vector<SubjectAltName> readAltNames(const GENERAL_NAMES* names) {
                 "only DNS and email subjectAltNames may be requested");
         }
         const std::string text = asciiString(value);
-        if (text.empty() || text.size() > 255 || !isPrintable(text)) {
+        if (text.empty() || text.size() > 255 || !isPrintableAscii(text)) {
             throw std::invalid_argument("a subjectAltName is empty, too long or not printable");
         }
         out.push_back({type == GEN_DNS ? SubjectAltName::Type::dns : SubjectAltName::Type::email, text});
@@ -114,9 +111,7 @@ MicIdentity parseMicIdentity(X509& cert) {
         const std::string hex = mic.common_name.substr(sep + 4);
         if (hex.size() == 12 && isHex(hex)) {
             mic.model = mic.common_name.substr(0, sep);
-            for (std::size_t i = 0; i < 12; i += 2) {
-                mic.mac += (i ? ":" : "") + hex.substr(i, 2);
-            }
+            mic.mac = macText(hex);
         }
     }
     // serialNumber "PID:CP-8875 SN:FCH2133E8B9".
@@ -228,7 +223,7 @@ CsrSummary inspectCsr(X509_REQ& csr) {
     }
     summary.common_name = nameEntry(subject, NID_commonName);
     if (summary.common_name.empty() || summary.common_name.size() > 64 ||
-        !isPrintable(summary.common_name)) {
+        !isPrintableAscii(summary.common_name)) {
         throw std::invalid_argument("the CSR's CN must be 1-64 printable ASCII characters");
     }
     // " victim.example.nl" would be another string for the same name.

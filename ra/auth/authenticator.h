@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "common/config.h"
+#include "ra/config.h"
 #include "common/openssl_ptr.h"
 #include "ra/ca/local_ca.h"
 #include "ra/scep/message.h"

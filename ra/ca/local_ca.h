@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "common/config.h"
+#include "ra/config.h"
 #include "common/openssl_ptr.h"
 #include "ra/store/store.h"
 

@@ -7,7 +7,7 @@
 
 #include <openssl/x509.h>
 
-#include "common/config.h"
+#include "ra/config.h"
 #include "ra/ca/local_ca.h"
 #include "ra/cli/arguments.h"
 #include "ra/store/store.h"

@@ -15,7 +15,7 @@
 
 #include <openssl/types.h>
 
-#include "common/config.h"
+#include "ra/config.h"
 #include "ra/http/message.h"
 #include "ra/http/router.h"
 

@@ -1,15 +1,21 @@
 #include "ra/ops/notifier.h"
 
+#include <stdexcept>
+
 #include <httplib.h>
+
+#include "common/url.h"
 
 namespace scep {
 
 Notifier::Notifier(std::string url, EventLog& log, Metrics& metrics, Policy policy)
     : url_(std::move(url)), log_(log), metrics_(metrics), policy_(policy) {
-    const auto authority = url_.find("://") + 3;
-    const auto slash = url_.find('/', authority);
-    origin_ = url_.substr(0, slash);
-    path_ = slash == std::string::npos ? "/" : url_.substr(slash);
+    const UrlParse parsed = parseUrl(url_, httpOrHttps);
+    if (!parsed.url) {
+        throw std::invalid_argument("notify-url '" + url_ + "' " + parsed.problem);
+    }
+    origin_ = parsed.url->origin();
+    path_ = parsed.url->target();
     worker_ = std::thread([this] { run(); });
 }
 

@@ -26,6 +26,7 @@ public:
         std::size_t queue_limit = 1000;
     };
 
+    // Throws std::invalid_argument unless `url` is an http:// or https:// URL.
     Notifier(std::string url, EventLog& log, Metrics& metrics, Policy policy);
     Notifier(std::string url, EventLog& log, Metrics& metrics) : Notifier(std::move(url), log, metrics, Policy{}) {}
     ~Notifier();
@@ -41,7 +42,7 @@ private:
     bool deliver(const std::string& body);
 
     std::string url_;
-    std::string origin_;  // scheme://host[:port]
+    std::string origin_;  // scheme://host[:port], scheme in lower case
     std::string path_;
     EventLog& log_;
     Metrics& metrics_;

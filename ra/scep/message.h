@@ -1,6 +1,7 @@
-// RFC 8894 pkiMessage codec on OpenSSL's CMS API: the server side (parse a
-// request, build a CertRep) and, for tests, benchmarks and the demo, the
-// client side (build a request, read a CertRep). No hand-written ASN.1.
+// RFC 8894 pkiMessage codec on OpenSSL's CMS API, the server side: parse a
+// request, build a CertRep. The client side (build a request, read a
+// CertRep), which only tests, tools and benchmarks use, is in
+// tests/lib/scep_client.h. No hand-written ASN.1.
 #pragma once
 
 #include <cstdint>
@@ -141,45 +142,5 @@ Bytes buildCertRep(const CertRepParams& params, const Bytes* content, EVP_PKEY& 
 // The RSA recipient key check every SUCCESS needs: key transport to an EC
 // certificate is not something SCEP clients can read.
 bool canEncryptTo(const X509& cert);
-
-// ---- client side (tests, benchmarks, demo) ----
-
-struct RequestParams {
-    MessageType type = MessageType::PKCSReq;
-    std::string transaction_id;
-    Bytes sender_nonce;               // empty: 16 random bytes
-    int digest_nid = 0;               // 0: SHA-256
-    int cipher_nid = 0;               // 0: AES-128-CBC
-};
-
-// Envelopes `content` to `recipient` (the RA certificate) and signs it with
-// the signer certificate and key, embedding the signer certificate.
-Bytes buildPkiMessage(const RequestParams& params, const Bytes& content, X509& signer,
-                      EVP_PKEY& signer_key, X509& recipient);
-
-Bytes issuerAndSerialDer(const X509_NAME& issuer, const ASN1_INTEGER& serial);
-
-struct CertRepView {
-    PkiStatus status = PkiStatus::failure;
-    std::optional<FailInfo> fail;
-    std::string transaction_id;
-    Bytes sender_nonce;
-    Bytes recipient_nonce;
-    Bytes envelope;                      // empty unless SUCCESS
-    X509Ptr signer;
-};
-// Verifies the CertRep's signature against `ra_cert` (which must be its
-// signer) and reads its attributes. Throws ScepError (never answerable).
-CertRepView parseCertRep(const Bytes& der, X509& ra_cert);
-
-// Decrypts a SUCCESS envelope with the requester's key and returns the
-// certificates and CRLs of the degenerate SignedData inside. Both throw
-// CryptoError.
-struct DegenerateContent {
-    std::vector<X509Ptr> certificates;
-    std::vector<X509CrlPtr> crls;
-};
-DegenerateContent openCertRep(const Bytes& envelope, EVP_PKEY& key, X509& cert);
-DegenerateContent readDegenerateSignedData(const Bytes& der);
 
 }  // namespace scep

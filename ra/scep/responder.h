@@ -14,7 +14,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "common/config.h"
+#include "ra/config.h"
 #include "ra/ops/audit_trail.h"
 #include "ra/auth/authenticator.h"
 #include "ra/ops/event_log.h"

@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-#include "common/config.h"
+#include "ra/config.h"
 #include "ra/scep/responder.h"
 #include "ra/http/router.h"
 #include "ra/http/server.h"

@@ -41,6 +41,7 @@
 #include "common/fingerprint.h"
 #include "ra/crypto.h"
 #include "ra/scep/message.h"
+#include "tests/lib/scep_client.h"
 
 namespace {
 

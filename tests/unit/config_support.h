@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "common/config.h"
+#include "ra/config.h"
 
 namespace testsupport {
 

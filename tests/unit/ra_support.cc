@@ -5,7 +5,7 @@
 
 #include <openssl/rand.h>
 
-#include "common/config.h"
+#include "ra/config.h"
 #include "ra/crypto.h"
 
 #ifndef TEST_SOURCE_DIR

@@ -12,6 +12,7 @@
 #include "ra/scep/responder.h"
 #include "ra/ca/local_ca.h"
 #include "ra/scep/message.h"
+#include "tests/lib/scep_client.h"
 #include "ra/store/store.h"
 #include "support.h"
 

@@ -1,7 +1,7 @@
 // [ra] and [admin] HTTP listener limits, and the duration syntax.
 #include <doctest/doctest.h>
 
-#include "common/config.h"
+#include "ra/config.h"
 #include "config_support.h"
 
 using namespace scep;

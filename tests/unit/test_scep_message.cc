@@ -10,6 +10,7 @@
 
 #include "ra/crypto.h"
 #include "ra/scep/message.h"
+#include "tests/lib/scep_client.h"
 
 using namespace scep;
 
