@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "ra/store/sqlite/db.h"
 #include "ra/store/store.h"
 #include "store_support.h"
 #include "support.h"
@@ -182,6 +183,45 @@ TEST_CASE("store: a clashing certificate serial is a StoreError and rolls back t
     RequestRecord c = sampleRequest("tx-c");
     CHECK_THROWS_AS(store->addIssuedRequest(c, sampleCertificate(""), event("enroll")), StoreError);
     CHECK_FALSE(store->findRequestByTransaction("tx-c"));
+}
+
+namespace {
+
+struct Flagged : StoreError {
+    using StoreError::StoreError;
+};
+
+// What inserting (id, name, n) into the table below throws: "flagged" when
+// the statement's duplicate handler ran, "store" for a plain StoreError.
+std::string insertOutcome(sqlite::Database& db, const char* id, const char* name, int n,
+                          sqlite::DuplicateHandler handler) {
+    static const std::string operation = "insert";
+    try {
+        sqlite::Query q = db.query("INSERT INTO t (id, name, n) VALUES (?1, ?2, ?3)", operation);
+        q.onDuplicate(handler).bindText(1, id).bindText(2, name).bindInt(3, n).run();
+    } catch (const Flagged&) {
+        return "flagged";
+    } catch (const StoreError&) {
+        return "store";
+    }
+    return "inserted";
+}
+
+}  // namespace
+
+TEST_CASE("store: a duplicate key is told by SQLite's extended code and the failing statement") {
+    TempDir dir;
+    sqlite::Database db(dir.file("keys.db"), "open");
+    db.exec("CREATE TABLE t (id TEXT PRIMARY KEY, name TEXT UNIQUE, n INTEGER CHECK (n > 0))",
+            "create");
+    const sqlite::DuplicateHandler flag = [](const std::string& what) { throw Flagged(what); };
+    CHECK(insertOutcome(db, "a", "alice", 1, flag) == "inserted");
+    CHECK(insertOutcome(db, "a", "bob", 1, flag) == "flagged");    // PRIMARY KEY
+    CHECK(insertOutcome(db, "b", "alice", 1, flag) == "flagged");  // UNIQUE
+    // Another constraint, or a statement that names no handler: StoreError.
+    CHECK(insertOutcome(db, "b", "bob", 0, flag) == "store");      // CHECK
+    CHECK(insertOutcome(db, "a", "bob", 1, nullptr) == "store");
+    CHECK(insertOutcome(db, "b", "bob", 1, flag) == "inserted");
 }
 
 TEST_CASE("store: issuePending / rejectPending are compare-and-set on pending") {

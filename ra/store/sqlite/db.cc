@@ -5,18 +5,17 @@
 namespace scep {
 namespace sqlite {
 
-[[noreturn]] void fail(sqlite3* db, int code, const std::string& operation) {
+[[noreturn]] void fail(sqlite3* db, int code, const std::string& operation,
+                       DuplicateHandler on_duplicate) {
+    // The extended code says which kind of constraint broke; which rule
+    // that is, only the statement knows (its caller passed on_duplicate).
+    const int extended = db ? sqlite3_extended_errcode(db) : code;
     const std::string message = db ? sqlite3_errmsg(db) : sqlite3_errstr(code);
     const std::string what = operation + ": " + message + " (SQLite error " +
                              std::to_string(code) + ")";
-    if (code == SQLITE_CONSTRAINT_UNIQUE &&
-        message.find("requests.transaction_id") != std::string::npos) {
-        throw DuplicateTransaction(what);
-    }
-    if ((code == SQLITE_CONSTRAINT_UNIQUE || code == SQLITE_CONSTRAINT_PRIMARYKEY) &&
-        (message.find("tokens.name") != std::string::npos ||
-         message.find("tokens.id") != std::string::npos)) {
-        throw DuplicateToken(what);
+    if (on_duplicate &&
+        (extended == SQLITE_CONSTRAINT_UNIQUE || extended == SQLITE_CONSTRAINT_PRIMARYKEY)) {
+        on_duplicate(what);
     }
     throw StoreError(what);
 }

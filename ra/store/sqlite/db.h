@@ -22,9 +22,16 @@
 namespace scep {
 namespace sqlite {
 
-// Throws StoreError (DuplicateTransaction for a clashing transactionID) with
-// the operation name and SQLite's message. Call with the store mutex held.
-[[noreturn]] void fail(sqlite3* db, int code, const std::string& operation);
+// What a UNIQUE or PRIMARY KEY violation of one statement means: the
+// statement that failed names the rule, since each insert can clash on only
+// the keys its caller knows. Throws the caller's exception for `what`.
+using DuplicateHandler = void (*)(const std::string& what);
+
+// Throws StoreError with the operation name and SQLite's message; a
+// UNIQUE / PRIMARY KEY violation (by sqlite3_extended_errcode) goes to
+// `on_duplicate` first when given.
+[[noreturn]] void fail(sqlite3* db, int code, const std::string& operation,
+                       DuplicateHandler on_duplicate = nullptr);
 
 // A value bound to a search's '?' parameters.
 using Param = std::variant<std::int64_t, std::string>;
@@ -43,6 +50,13 @@ public:
     }
     Query(const Query&) = delete;
     Query& operator=(const Query&) = delete;
+
+    // A UNIQUE / PRIMARY KEY violation of this statement throws through
+    // `handler` (see DuplicateHandler) instead of a plain StoreError.
+    Query& onDuplicate(DuplicateHandler handler) {
+        on_duplicate_ = handler;
+        return *this;
+    }
 
     Query& bindText(int index, const std::string& value);
     Query& bindBlob(int index, const Bytes& value);
@@ -86,13 +100,14 @@ public:
 private:
     void check(int rc) {
         if (rc != SQLITE_OK) {
-            fail(db_, rc, operation_);
+            fail(db_, rc, operation_, on_duplicate_);
         }
     }
 
     sqlite3* db_;
     sqlite3_stmt* stmt_;
     const std::string& operation_;
+    DuplicateHandler on_duplicate_ = nullptr;
 };
 
 struct StmtFinalizer {

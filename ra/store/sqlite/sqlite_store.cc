@@ -43,6 +43,15 @@ namespace sqlite {
 
 namespace {
 
+// The insert into requests can clash on transaction_id alone (its id is
+// assigned by SQLite), the insert into tokens on its id or its name.
+[[noreturn]] void duplicateTransaction(const std::string& what) {
+    throw DuplicateTransaction(what);
+}
+[[noreturn]] void duplicateToken(const std::string& what) {
+    throw DuplicateToken(what);
+}
+
 // Checks a PRAGMA took: SQLite ignores one it cannot honour.
 void requirePragma(Database& db, const char* set, const char* get, std::int64_t expected,
                    const std::string& operation, const char* problem) {
@@ -80,7 +89,8 @@ std::int64_t SqliteStore::insertRequest(const RequestRecord& r, const std::strin
         "public_key_id, signer, status, reason, peer, cert_serial, details, created_at, "
         "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
     Query q = db_.query(sql, operation);
-    q.bindText(1, r.transaction_id)
+    q.onDuplicate(duplicateTransaction)
+        .bindText(1, r.transaction_id)
         .bindText(2, r.message_type)
         .bindText(3, r.method)
         .bindText(4, r.identity)
@@ -394,10 +404,11 @@ void SqliteStore::addToken(const TokenRecord& token, const AuditEvent& event) {
     std::lock_guard<std::mutex> lock(mutex_);
     Transaction tx(db_, operation);
     {
-        // A clashing id or name is DuplicateToken (see fail()); the
-        // transaction then rolls back and the audit event is not written.
+        // A clashing id or name is DuplicateToken; the transaction then
+        // rolls back and the audit event is not written.
         Query q = db_.query(sql, operation);
-        q.bindText(1, token.id)
+        q.onDuplicate(duplicateToken)
+            .bindText(1, token.id)
             .bindText(2, token.name)
             .bindText(3, token.role)
             .bindBlob(4, token.secret_hash)
