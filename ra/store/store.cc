@@ -27,4 +27,23 @@ std::optional<RequestStatus> requestStatusFromName(const std::string& name) {
     return std::nullopt;
 }
 
+CertificateState certificateState(const CertificateRecord& certificate, std::time_t now) {
+    if (certificate.revoked) {
+        return CertificateState::revoked;
+    }
+    return certificate.not_after < now ? CertificateState::expired : CertificateState::valid;
+}
+
+const char* certificateStateName(CertificateState state) {
+    switch (state) {
+    case CertificateState::valid:
+        return "valid";
+    case CertificateState::revoked:
+        return "revoked";
+    case CertificateState::expired:
+        return "expired";
+    }
+    return "unknown";
+}
+
 }  // namespace scep

@@ -124,6 +124,8 @@ Search certificateSearch(const CertificateFilter& f, std::int64_t at) {
         s.params.emplace_back(upper);
     }
     if (f.state) {
+        // certificateState() in SQL (store.h: the one rule; notAfter is
+        // inclusive, RFC 5280 4.1.2.5).
         switch (*f.state) {
         case CertificateState::revoked:
             s.add("c.revoked = 1");  // certificates_revoked (partial)
@@ -133,13 +135,13 @@ Search certificateSearch(const CertificateFilter& f, std::int64_t at) {
             s.params.emplace_back(at);
             break;
         case CertificateState::valid:
-            // notAfter is inclusive (RFC 5280 4.1.2.5).
             s.add("c.revoked = 0 AND c.not_after >= ?");
             s.params.emplace_back(at);
             break;
         }
     }
     if (f.expiring_before != 0) {
+        // Valid at `at` (certificateState), not_after before the bound.
         s.add("c.revoked = 0 AND c.not_after >= ? AND c.not_after < ?");
         s.params.emplace_back(at);
         s.params.emplace_back(f.expiring_before);
@@ -236,7 +238,8 @@ std::vector<CertificateRecord> SqliteStore::activeCertificatesFor(const std::str
                                                                   std::int64_t at,
                                                                   Superseded superseded) {
     static const std::string operation = "activeCertificatesFor";
-    // notAfter is inclusive (RFC 5280 4.1.2.5): valid through that second.
+    // Valid at `at`: certificateState() in SQL (store.h; notAfter is
+    // inclusive, RFC 5280 4.1.2.5).
     static const char* const all_sql =
         "SELECT " SCEP_CERTIFICATE_COLUMNS " FROM certificates "
         "WHERE cn_key = lower(rtrim(?1, '.')) AND revoked = 0 AND not_after >= ?2 "
@@ -331,6 +334,7 @@ std::size_t SqliteStore::countRequests(RequestStatus status) {
 
 std::size_t SqliteStore::countValidCertificates(std::int64_t from, std::int64_t to) {
     static const std::string operation = "countValidCertificates";
+    // Valid at `from` as certificateState() has it (store.h), expiring before `to`.
     static const char* const sql =
         "SELECT count(*) FROM certificates WHERE revoked = 0 AND not_after >= ?1 AND "
         "not_after < ?2";

@@ -203,6 +203,8 @@ void SqliteStore::addPendingRequest(RequestRecord& record, const AuditEvent& eve
 void SqliteStore::checkIssueRules(const IssueRules& rules, const CertificateRecord& cert,
                                   std::int64_t at, const std::string& operation) {
     if (rules.exclusive) {
+        // Any certificate of the identity valid at `at`: certificateState()
+        // in SQL (store.h; notAfter is inclusive).
         static const char* const sql =
             "SELECT serial FROM certificates WHERE cn_key = lower(rtrim(?1, '.')) AND "
             "revoked = 0 AND not_after >= ?2 ORDER BY not_after DESC, serial LIMIT 1";
@@ -217,22 +219,22 @@ void SqliteStore::checkIssueRules(const IssueRules& rules, const CertificateReco
     }
     if (!rules.renews.empty()) {
         static const char* const sql =
-            "SELECT revoked, coalesce(superseded_by, ''), not_after FROM certificates "
-            "WHERE serial = ?1";
+            "SELECT " SCEP_CERTIFICATE_COLUMNS " FROM certificates WHERE serial = ?1";
         Query q = db_.query(sql, operation);
         q.bindText(1, rules.renews);
         const std::string what = "renewal certificate " + rules.renews;
         if (!q.step()) {
             throw RenewedCertificateGone(what + " is not in this RA's records");
         }
-        if (q.integer(0) != 0) {
+        const CertificateRecord renewed = readCertificate(q);
+        if (renewed.revoked) {
             throw RenewedCertificateGone(what + " is revoked");
         }
-        if (!q.text(1).empty()) {
-            throw RenewedCertificateGone(what + " was superseded by " + q.text(1) +
+        if (!renewed.superseded_by.empty()) {
+            throw RenewedCertificateGone(what + " was superseded by " + renewed.superseded_by +
                                          "; renew with that one");
         }
-        if (q.integer(2) < at) {
+        if (certificateState(renewed, at) == CertificateState::expired) {
             throw RenewedCertificateGone(what + " has expired");
         }
     }
