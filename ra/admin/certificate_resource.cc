@@ -14,7 +14,7 @@ namespace {
 using nlohmann::json;
 
 const char* stateName(const CertificateRecord& c, std::int64_t now) {
-    return c.revoked ? "revoked" : c.not_after < now ? "expired" : "valid";
+    return certificateStateName(certificateState(c, now));
 }
 
 json certificateJson(const CertificateView& view, std::int64_t now) {

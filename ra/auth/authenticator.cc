@@ -404,7 +404,7 @@ AuthResult Authenticator::viaRenewal(const PkiRequest& request, const CsrSummary
         // Its successor renews; a copied old key must not mint more.
         result.reason = "renewal certificate " + serial + " was superseded by " +
                         record->superseded_by + "; renew with that one";
-    } else if (record->not_after <= now || record->not_before > now) {
+    } else if (certificateState(*record, now) == CertificateState::expired || record->not_before > now) {
         result.reason = "renewal certificate " + serial +
                         " is not valid now (expired certificates enroll again with their MIC)";
     } else if (canonicalName(csr.common_name) != canonicalName(record->common_name)) {

@@ -38,7 +38,7 @@ void listCertificates(Store& store) {
     std::cout << std::left << std::setw(34) << "SERIAL" << std::setw(9) << "STATUS" << std::setw(22)
               << "NOT AFTER" << "SUBJECT\n";
     for (const auto& c : store.listCertificates()) {
-        const char* status = c.revoked ? "revoked" : c.not_after <= now ? "expired" : "valid";
+        const char* status = certificateStateName(certificateState(c, now));
         std::cout << std::left << std::setw(34) << c.serial << std::setw(9) << status
                   << std::setw(22) << utc(c.not_after) << c.subject << "\n";
     }

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <ctime>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -92,11 +93,11 @@ public:
 // supersedes its current certificate in the same transaction.
 struct IssueRules {
     // Challenge enrollments: refuse (IdentityTaken) while any certificate of
-    // the identity is active (neither revoked nor expired at `now`, whether
+    // the identity is active (valid at `now` by certificateState, whether
     // superseded or not). A shared secret proves no identity.
     bool exclusive = false;
     // Renewals: the certificate being replaced. It must still be current and
-    // unexpired at `now`, or RenewedCertificateGone is thrown.
+    // valid at `now` (certificateState), or RenewedCertificateGone is thrown.
     std::string renews;
     // Also revoke what is superseded, with CRLReason superseded (4).
     bool revoke_superseded = false;
@@ -154,8 +155,16 @@ struct RequestFilter {
 
 enum class CertificateState { valid, revoked, expired };
 
-// At `now`: revoked if revoked; else expired if not_after < now; else valid
-// (notAfter is inclusive). limit is clamped to 1..500.
+// The one rule for a certificate's state at `now` (unix seconds): revoked if
+// revoked; else expired once not_after < now; else valid. notAfter is
+// inclusive (RFC 5280 4.1.2.5): the certificate is valid through that second.
+// Superseded is no state of its own: a superseded certificate stays valid
+// until it expires or is revoked. The store's SQL that filters by state
+// (ra/store/sqlite/) compares the same way.
+CertificateState certificateState(const CertificateRecord& certificate, std::time_t now);
+const char* certificateStateName(CertificateState state);  // "valid", "revoked", "expired"
+
+// `state` as certificateState() at `now`. limit is clamped to 1..500.
 struct CertificateFilter {
     // Substring of the CN (ASCII letters in any case, '%' '_' '\' literal),
     // a prefix of the serial, or exactly the MAC as recorded with the
@@ -232,8 +241,8 @@ public:
     // In insertion order.
     virtual std::vector<CertificateRecord> listCertificates() = 0;
     // Certificates of this identity (the CN compared canonically, see
-    // IssueRules) that are neither revoked nor expired at `now` (not_after >=
-    // now: notAfter is inclusive); latest not_after first. A phone that
+    // IssueRules) that are valid at `now` (certificateState); latest
+    // not_after first. A phone that
     // renewed often has a long history: ask for the superseded ones only
     // when they matter.
     enum class Superseded { include, exclude };
@@ -254,7 +263,8 @@ public:
     virtual Page<RequestRecord> findRequests(const RequestFilter& filter) = 0;
     virtual Page<CertificateView> findCertificates(const CertificateFilter& filter) = 0;
     virtual std::size_t countRequests(RequestStatus status) = 0;
-    // Not revoked, not_after in [from, to).
+    // Not revoked, not_after in [from, to): with from = now, the ones valid
+    // at `now` (certificateState) that expire before `to`.
     virtual std::size_t countValidCertificates(std::int64_t from, std::int64_t to) = 0;
 
     // Token and audit event in one transaction. Throws DuplicateToken when

@@ -4,7 +4,7 @@ not a test): N requests (default 10,000) from Cisco-phone-like devices,
 mixed statuses and methods, MIC details (model, MAC, PID, SN, manufacturer
 issuer), certificates for the issued ones (some expired, some expiring
 within 30 days, some revoked) and the audit events the RA would have
-written. Rows go straight into SQLite in the schema ra/store/sqlite/sqlite_store.cc
+written. Rows go straight into SQLite in the schema ra/store/sqlite/schema.cc
 creates (v2), with foreign keys on, in one transaction.
 
 Certificates are cheap: one real certificate (signed by the state dir's CA

@@ -1,0 +1,243 @@
+#include "ra/store/sqlite/schema.h"
+
+#include "ra/store/store.h"
+
+namespace scep {
+namespace sqlite {
+
+namespace {
+
+// PRAGMA application_id: "SCEP", so `file` and we can tell our databases
+// from other SQLite files.
+constexpr std::int64_t kApplicationId = 0x53434550;
+
+// Version 1, as released: a new database is created with it and then
+// migrated step by step (kMigrationV2...), all in one transaction together
+// with user_version, so a fresh and an upgraded database have the same
+// schema by construction. Never edit it; add a migration instead.
+//
+// Invariants the schema enforces on its own (also against the admin CLI or
+// a hand-written sqlite3 session, as long as foreign_keys is on):
+//  - a request is 'issued' exactly when it names a certificate, and that
+//    certificate exists (deferred FK: request and certificate are inserted in
+//    the same transaction, in either order);
+//  - a certificate belongs to at most one request, and that request exists;
+//  - audit rows can be added but never changed or removed (UPDATE, DELETE
+//    and INSERT OR REPLACE abort). This stops mistakes and application bugs;
+//    whoever can write the file can still DROP the triggers.
+// Empty strings are stored as '' (NOT NULL), except requests.cert_serial and
+// certificates.request_id / audit.request_id where "none" is NULL so the
+// foreign keys and the CHECK can express it.
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE requests (
+    id             INTEGER PRIMARY KEY,
+    transaction_id TEXT    NOT NULL UNIQUE,
+    message_type   TEXT    NOT NULL,
+    method         TEXT    NOT NULL,
+    identity       TEXT    NOT NULL,
+    common_name    TEXT    NOT NULL,
+    csr            BLOB    NOT NULL,
+    public_key_id  BLOB    NOT NULL,
+    signer         BLOB    NOT NULL,
+    status         TEXT    NOT NULL CHECK (status IN ('pending', 'issued', 'rejected')),
+    reason         TEXT    NOT NULL,
+    peer           TEXT    NOT NULL,
+    cert_serial    TEXT    REFERENCES certificates (serial) DEFERRABLE INITIALLY DEFERRED,
+    details        TEXT    NOT NULL,
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL,
+    CHECK ((status = 'issued') = (cert_serial IS NOT NULL))
+) STRICT;
+CREATE INDEX requests_status ON requests (status, id);
+CREATE INDEX requests_common_name ON requests (common_name);
+-- The deferred foreign key from requests.cert_serial is checked at every
+-- commit that adds a certificate; without this index that is a table scan.
+CREATE INDEX requests_cert_serial ON requests (cert_serial);
+
+CREATE TABLE certificates (
+    serial            TEXT    NOT NULL PRIMARY KEY CHECK (serial <> ''),
+    subject           TEXT    NOT NULL,
+    issuer            TEXT    NOT NULL,
+    common_name       TEXT    NOT NULL,
+    not_before        INTEGER NOT NULL,
+    not_after         INTEGER NOT NULL,
+    der               BLOB    NOT NULL,
+    request_id        INTEGER REFERENCES requests (id),
+    revoked           INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1)),
+    revocation_reason INTEGER NOT NULL DEFAULT 0,
+    revoked_at        INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE UNIQUE INDEX certificates_request ON certificates (request_id)
+    WHERE request_id IS NOT NULL;
+CREATE INDEX certificates_common_name ON certificates (common_name, not_after);
+CREATE INDEX certificates_not_after ON certificates (not_after);
+CREATE INDEX certificates_revoked ON certificates (revoked_at, serial) WHERE revoked = 1;
+
+CREATE TABLE audit (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    at             INTEGER NOT NULL,
+    actor          TEXT    NOT NULL,
+    action         TEXT    NOT NULL,
+    outcome        TEXT    NOT NULL,
+    method         TEXT    NOT NULL,
+    identity       TEXT    NOT NULL,
+    reason         TEXT    NOT NULL,
+    request_id     INTEGER,
+    serial         TEXT    NOT NULL,
+    peer           TEXT    NOT NULL,
+    transaction_id TEXT    NOT NULL
+) STRICT;
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN
+    SELECT RAISE(ABORT, 'audit log is append-only');
+END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+BEGIN
+    SELECT RAISE(ABORT, 'audit log is append-only');
+END;
+-- INSERT OR REPLACE deletes the clashing row without firing DELETE
+-- triggers (unless recursive_triggers is on in that connection).
+CREATE TRIGGER audit_no_replace BEFORE INSERT ON audit
+WHEN EXISTS (SELECT 1 FROM audit WHERE id = NEW.id)
+BEGIN
+    SELECT RAISE(ABORT, 'audit log is append-only');
+END;
+)sql";
+
+// Version 1 -> 2: the admin API's searches and its tokens.
+//  - requests.model / requests.mac: VIRTUAL generated columns over the
+//    details JSON (JSON1), so they cost nothing per row on disk and the
+//    indexes on them make "all requests of this phone" a lookup instead of
+//    parsing every row's JSON. A row whose details is not valid JSON, or
+//    whose value is not a string (or absent: non-MIC requests), gets NULL:
+//    json_extract() on malformed JSON would raise, which in an indexed
+//    column would make the INSERT itself fail. (CASE only evaluates the
+//    branch it takes.) ADD COLUMN of a VIRTUAL column rewrites nothing.
+//  - requests_created_at for since/until; certificates_not_before for the
+//    newest-first certificate list (ORDER BY not_before DESC, serial).
+//  - tokens: admin API tokens; only the SHA-256 of the secret is stored.
+constexpr const char* kMigrationV2 = R"sql(
+ALTER TABLE requests ADD COLUMN model TEXT GENERATED ALWAYS AS (
+    CASE WHEN json_valid(details) THEN
+        CASE json_type(details, '$.model') WHEN 'text' THEN json_extract(details, '$.model') END
+    END) VIRTUAL;
+ALTER TABLE requests ADD COLUMN mac TEXT GENERATED ALWAYS AS (
+    CASE WHEN json_valid(details) THEN
+        CASE json_type(details, '$.mac') WHEN 'text' THEN json_extract(details, '$.mac') END
+    END) VIRTUAL;
+CREATE INDEX requests_model ON requests (model);
+CREATE INDEX requests_mac ON requests (mac);
+CREATE INDEX requests_created_at ON requests (created_at);
+CREATE INDEX certificates_not_before ON certificates (not_before DESC, serial);
+
+CREATE TABLE tokens (
+    id          TEXT    NOT NULL PRIMARY KEY CHECK (id <> ''),
+    name        TEXT    NOT NULL UNIQUE CHECK (name <> ''),
+    role        TEXT    NOT NULL CHECK (role IN ('viewer', 'approver')),
+    secret_hash BLOB    NOT NULL CHECK (length(secret_hash) = 32),
+    created_at  INTEGER NOT NULL,
+    created_by  TEXT    NOT NULL
+) STRICT;
+)sql";
+
+// Version 2 -> 3: one identity, one current certificate.
+//  - certificates.cn_key: the identity, the CN compared canonically (ASCII
+//    letters in any case, no trailing dots; canonicalName() in C++ is the
+//    same rule). VIRTUAL, so any SQLite client reads it; it replaces the
+//    plain common_name index.
+//  - certificates.superseded_by: the certificate that replaced this one
+//    (deferred FK: the replacement is inserted after the UPDATE that names
+//    it, in the same transaction).
+//  - certificates_current: at most one current certificate (neither revoked
+//    nor superseded) per identity, whoever writes.
+//  - Databases written before this rule may hold several current
+//    certificates for one identity (the races of issue 7): the newest stays
+//    current and the others are marked superseded by it, each with an audit
+//    event, before the index is created.
+constexpr const char* kMigrationV3 = R"sql(
+ALTER TABLE certificates ADD COLUMN superseded_by TEXT
+    REFERENCES certificates (serial) DEFERRABLE INITIALLY DEFERRED;
+ALTER TABLE certificates ADD COLUMN cn_key TEXT
+    GENERATED ALWAYS AS (lower(rtrim(common_name, '.'))) VIRTUAL;
+CREATE TEMP TABLE migration_v3_superseded AS
+    SELECT serial, subject, request_id, newest FROM (
+        SELECT serial, subject, request_id,
+               first_value(serial) OVER (PARTITION BY cn_key
+                                         ORDER BY not_before DESC, rowid DESC) AS newest
+        FROM certificates WHERE revoked = 0)
+    WHERE serial <> newest;
+INSERT INTO audit (at, actor, action, outcome, method, identity, reason, request_id, serial,
+                   peer, transaction_id)
+    SELECT CAST(strftime('%s', 'now') AS INTEGER), 'migration', 'supersede', 'success', '',
+           subject, 'schema v3 allows one current certificate per CN: superseded by ' || newest,
+           request_id, serial, '', ''
+    FROM migration_v3_superseded ORDER BY rowid;
+UPDATE certificates SET superseded_by = m.newest
+    FROM migration_v3_superseded AS m WHERE certificates.serial = m.serial;
+DROP TABLE migration_v3_superseded;
+DROP INDEX certificates_common_name;
+CREATE INDEX certificates_cn_key ON certificates (cn_key, not_after);
+CREATE UNIQUE INDEX certificates_current ON certificates (cn_key)
+    WHERE revoked = 0 AND superseded_by IS NULL;
+CREATE INDEX certificates_superseded_by ON certificates (superseded_by)
+    WHERE superseded_by IS NOT NULL;
+)sql";
+
+void checkVersion(const std::string& path, std::int64_t version, std::int64_t application_id) {
+    if (version > kSchemaVersion) {
+        throw StoreError("open " + path + ": database schema version " +
+                         std::to_string(version) + " is newer than this program supports (" +
+                         std::to_string(kSchemaVersion) +
+                         "); refusing to use it — run the kea-scep-ra release that wrote it");
+    }
+    if (application_id != 0 && application_id != kApplicationId) {
+        throw StoreError("open " + path +
+                         ": not a kea-scep-ra database (PRAGMA application_id is " +
+                         std::to_string(application_id) + ")");
+    }
+}
+
+std::int64_t checkedVersion(Database& db, const std::string& path, const std::string& operation) {
+    const std::int64_t version = db.pragmaInteger("PRAGMA user_version", operation);
+    checkVersion(path, version, db.pragmaInteger("PRAGMA application_id", operation));
+    return version;
+}
+
+}  // namespace
+
+void migrateSchema(Database& db, const std::string& path) {
+    const std::string operation = "open " + path + ": schema";
+    std::int64_t version = checkedVersion(db, path, operation);
+    if (version == kSchemaVersion) {
+        return;
+    }
+    // Another process may be creating the schema right now: decide again
+    // under the write lock.
+    Transaction tx(db, operation);
+    version = checkedVersion(db, path, operation);
+    if (version == 0) {
+        // CREATE TABLE without IF NOT EXISTS: a foreign database that
+        // happens to have a table of the same name fails loudly.
+        db.exec(kSchemaV1, operation);
+        // Integer constants from this file, not values: no parameter binding
+        // exists for PRAGMA arguments.
+        db.exec("PRAGMA application_id = 1396917584", operation);  // kApplicationId
+        static_assert(kApplicationId == 1396917584, "keep the PRAGMA text above in step");
+        version = 1;
+    }
+    // Each step upgrades in place; a failing step rolls back all of them,
+    // leaving the file exactly as it was (and still usable by the old
+    // release).
+    if (version < 2) {
+        db.exec(kMigrationV2, operation);
+    }
+    if (version < 3) {
+        db.exec(kMigrationV3, operation);
+    }
+    db.exec("PRAGMA user_version = 3", operation);  // kSchemaVersion
+    static_assert(kSchemaVersion == 3, "keep the PRAGMA text above in step");
+    tx.commit();
+}
+
+}  // namespace sqlite
+}  // namespace scep

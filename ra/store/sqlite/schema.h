@@ -1,0 +1,21 @@
+// The database schema: the DDL of every version and the migrations between
+// them. See schema.cc for the invariants the schema enforces on its own.
+#pragma once
+
+#include <string>
+
+#include "ra/store/sqlite/db.h"
+
+namespace scep {
+namespace sqlite {
+
+// Bump together with a migration step in schema.cc.
+inline constexpr int kSchemaVersion = 3;
+
+// Creates the schema in an empty database or upgrades an older one in place,
+// in one write transaction. Throws StoreError for a database that is another
+// application's or newer than kSchemaVersion. `path` names the file in errors.
+void migrateSchema(Database& db, const std::string& path);
+
+}  // namespace sqlite
+}  // namespace scep

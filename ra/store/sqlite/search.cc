@@ -1,0 +1,386 @@
+// Reading the store: single-row look-ups, listings, and the admin API's
+// filtered searches with their counts.
+//
+// The search's WHERE clause is assembled from the constant fragments below,
+// one per filter that is set, so every combination is a plain conjunction
+// the planner can match against an index ("?1 IS NULL OR status = ?1" could
+// not use one). Each shape is prepared once and cached like any other
+// statement: at most 2^6 request and 2^4 certificate shapes, times
+// count/page. Values are only ever bound as parameters.
+
+#include <algorithm>
+#include <limits>
+#include <mutex>
+
+#include "ra/store/sqlite/rows.h"
+#include "ra/store/sqlite/sqlite_store.h"
+
+namespace scep {
+namespace sqlite {
+
+namespace {
+
+constexpr std::size_t kMaxPageSize = 500;
+
+}  // namespace
+
+struct Search {
+    std::string where;          // "" or " WHERE a AND b ..."
+    std::vector<Param> params;  // one per '?' in `where`, in order
+
+    void add(const char* condition) {
+        where += where.empty() ? " WHERE " : " AND ";
+        where += condition;
+    }
+};
+
+namespace {
+
+// For LIKE ... ESCAPE '\': the user's '%', '_' and '\' match themselves.
+std::string escapeLike(const std::string& text) {
+    std::string out;
+    out.reserve(text.size() + 8);
+    for (const char ch : text) {
+        if (ch == '\\' || ch == '%' || ch == '_') {
+            out += '\\';
+        }
+        out += ch;
+    }
+    return out;
+}
+
+std::string upperAscii(std::string text) {
+    for (char& ch : text) {
+        if (ch >= 'a' && ch <= 'z') {
+            ch = static_cast<char>(ch - 'a' + 'A');
+        }
+    }
+    return text;
+}
+
+std::int64_t pageLimit(std::size_t limit) {
+    return static_cast<std::int64_t>(std::clamp<std::size_t>(limit, 1, kMaxPageSize));
+}
+
+std::int64_t pageOffset(std::size_t offset) {
+    constexpr auto kMax = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+    return offset > kMax ? std::numeric_limits<std::int64_t>::max()
+                         : static_cast<std::int64_t>(offset);
+}
+
+Search requestSearch(const RequestFilter& f) {
+    Search s;
+    if (f.status) {
+        s.add("status = ?");  // requests_status (status, id)
+        s.params.emplace_back(std::string(requestStatusName(*f.status)));
+    }
+    if (!f.model.empty()) {
+        s.add("model = ?");  // requests_model
+        s.params.emplace_back(f.model);
+    }
+    if (!f.mac.empty()) {
+        s.add("mac = ?");  // requests_mac
+        s.params.emplace_back(f.mac);
+    }
+    if (!f.text.empty()) {
+        // A substring search cannot use an index: a scan in id order that
+        // stops once the page is full (the total still counts them all).
+        s.add("(common_name LIKE ? ESCAPE '\\' OR identity LIKE ? ESCAPE '\\')");
+        const std::string pattern = "%" + escapeLike(f.text) + "%";
+        s.params.emplace_back(pattern);
+        s.params.emplace_back(pattern);
+    }
+    if (f.since != 0) {
+        s.add("created_at >= ?");
+        s.params.emplace_back(f.since);
+    }
+    if (f.until != 0) {
+        s.add("created_at < ?");
+        s.params.emplace_back(f.until);
+    }
+    return s;
+}
+
+std::string requestCountSql(const Search& s) {
+    return "SELECT count(*) FROM requests" + s.where;
+}
+
+std::string requestPageSql(const Search& s) {
+    return "SELECT " SCEP_REQUEST_COLUMNS " FROM requests" + s.where +
+           " ORDER BY id DESC LIMIT ? OFFSET ?";
+}
+
+// `at` is the filter's `now`, already defaulted.
+Search certificateSearch(const CertificateFilter& f, std::int64_t at) {
+    Search s;
+    if (!f.text.empty()) {
+        // CN substring (any case), serial prefix, or exactly the MAC of the
+        // request the certificate came from (through requests_mac, once).
+        s.add("(c.common_name LIKE ? ESCAPE '\\' OR c.serial LIKE ? ESCAPE '\\' OR "
+              "c.request_id IN (SELECT id FROM requests WHERE mac = ?))");
+        const std::string upper = upperAscii(f.text);
+        s.params.emplace_back("%" + escapeLike(f.text) + "%");
+        s.params.emplace_back(escapeLike(upper) + "%");
+        s.params.emplace_back(upper);
+    }
+    if (f.state) {
+        // certificateState() in SQL (store.h: the one rule; notAfter is
+        // inclusive, RFC 5280 4.1.2.5).
+        switch (*f.state) {
+        case CertificateState::revoked:
+            s.add("c.revoked = 1");  // certificates_revoked (partial)
+            break;
+        case CertificateState::expired:
+            s.add("c.revoked = 0 AND c.not_after < ?");
+            s.params.emplace_back(at);
+            break;
+        case CertificateState::valid:
+            s.add("c.revoked = 0 AND c.not_after >= ?");
+            s.params.emplace_back(at);
+            break;
+        }
+    }
+    if (f.expiring_before != 0) {
+        // Valid at `at` (certificateState), not_after before the bound.
+        s.add("c.revoked = 0 AND c.not_after >= ? AND c.not_after < ?");
+        s.params.emplace_back(at);
+        s.params.emplace_back(f.expiring_before);
+    }
+    return s;
+}
+
+std::string certificateCountSql(const Search& s) {
+    return "SELECT count(*) FROM certificates AS c" + s.where;
+}
+
+std::string certificatePageSql(const Search& s) {
+    return "SELECT " SCEP_CERTIFICATE_COLUMNS_C ", coalesce(r.model, ''), coalesce(r.mac, '') "
+           "FROM certificates AS c LEFT JOIN requests AS r ON r.id = c.request_id" +
+           s.where + " ORDER BY c.not_before DESC, c.serial LIMIT ? OFFSET ?";
+}
+
+// Every remaining row of `q`, each read by readRow.
+template <typename ReadRow>
+auto readAll(Query& q, ReadRow readRow) {
+    std::vector<decltype(readRow(q))> out;
+    while (q.step()) {
+        out.push_back(readRow(q));
+    }
+    return out;
+}
+
+}  // namespace
+
+std::optional<RequestRecord> SqliteStore::findRequest(std::int64_t id) {
+    static const std::string operation = "findRequest";
+    static const char* const sql = "SELECT " SCEP_REQUEST_COLUMNS " FROM requests WHERE id = ?1";
+    std::lock_guard<std::mutex> lock(mutex_);
+    Query q = db_.query(sql, operation);
+    q.bindInt(1, id);
+    if (!q.step()) {
+        return std::nullopt;
+    }
+    return readRequest(q);
+}
+
+std::optional<RequestRecord> SqliteStore::findRequestByTransaction(
+    const std::string& transaction_id) {
+    static const std::string operation = "findRequestByTransaction";
+    static const char* const sql =
+        "SELECT " SCEP_REQUEST_COLUMNS " FROM requests WHERE transaction_id = ?1";
+    std::lock_guard<std::mutex> lock(mutex_);
+    Query q = db_.query(sql, operation);
+    q.bindText(1, transaction_id);
+    if (!q.step()) {
+        return std::nullopt;
+    }
+    return readRequest(q);
+}
+
+std::vector<RequestRecord> SqliteStore::listRequests(std::optional<RequestStatus> status) {
+    static const std::string operation = "listRequests";
+    // Two statements rather than "?1 IS NULL OR status = ?1", which could not
+    // use the status index.
+    static const char* const all = "SELECT " SCEP_REQUEST_COLUMNS " FROM requests ORDER BY id";
+    static const char* const filtered =
+        "SELECT " SCEP_REQUEST_COLUMNS " FROM requests WHERE status = ?1 ORDER BY id";
+    std::lock_guard<std::mutex> lock(mutex_);
+    Query q = db_.query(status ? filtered : all, operation);
+    if (status) {
+        q.bindText(1, requestStatusName(*status));
+    }
+    return readAll(q, readRequest);
+}
+
+std::optional<CertificateRecord> SqliteStore::findCertificate(const std::string& serial) {
+    static const std::string operation = "findCertificate";
+    static const char* const sql =
+        "SELECT " SCEP_CERTIFICATE_COLUMNS " FROM certificates WHERE serial = ?1";
+    std::lock_guard<std::mutex> lock(mutex_);
+    Query q = db_.query(sql, operation);
+    q.bindText(1, serial);
+    if (!q.step()) {
+        return std::nullopt;
+    }
+    return readCertificate(q);
+}
+
+std::vector<CertificateRecord> SqliteStore::listCertificates() {
+    static const std::string operation = "listCertificates";
+    static const char* const sql =
+        "SELECT " SCEP_CERTIFICATE_COLUMNS " FROM certificates ORDER BY rowid";
+    std::lock_guard<std::mutex> lock(mutex_);
+    Query q = db_.query(sql, operation);
+    return readAll(q, readCertificate);
+}
+
+std::vector<CertificateRecord> SqliteStore::activeCertificatesFor(const std::string& common_name,
+                                                                  std::int64_t at,
+                                                                  Superseded superseded) {
+    static const std::string operation = "activeCertificatesFor";
+    // Valid at `at`: certificateState() in SQL (store.h; notAfter is
+    // inclusive, RFC 5280 4.1.2.5).
+    static const char* const all_sql =
+        "SELECT " SCEP_CERTIFICATE_COLUMNS " FROM certificates "
+        "WHERE cn_key = lower(rtrim(?1, '.')) AND revoked = 0 AND not_after >= ?2 "
+        "ORDER BY not_after DESC, serial";
+    static const char* const current_sql =
+        "SELECT " SCEP_CERTIFICATE_COLUMNS " FROM certificates "
+        "WHERE cn_key = lower(rtrim(?1, '.')) AND revoked = 0 AND not_after >= ?2 "
+        "AND superseded_by IS NULL ORDER BY not_after DESC, serial";
+    std::lock_guard<std::mutex> lock(mutex_);
+    Query q = db_.query(superseded == Superseded::include ? all_sql : current_sql, operation);
+    q.bindText(1, common_name).bindInt(2, at);
+    return readAll(q, readCertificate);
+}
+
+std::vector<CertificateRecord> SqliteStore::revokedCertificates() {
+    static const std::string operation = "revokedCertificates";
+    static const char* const sql =
+        "SELECT " SCEP_CERTIFICATE_COLUMNS " FROM certificates "
+        "WHERE revoked = 1 ORDER BY revoked_at, serial";
+    std::lock_guard<std::mutex> lock(mutex_);
+    Query q = db_.query(sql, operation);
+    return readAll(q, readCertificate);
+}
+
+std::vector<AuditEvent> SqliteStore::listAudit(std::size_t limit, std::int64_t before_id) {
+    static const std::string operation = "listAudit";
+    static const char* const sql =
+        "SELECT " SCEP_AUDIT_COLUMNS " FROM audit WHERE id < ?1 ORDER BY id DESC LIMIT ?2";
+    constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
+    if (limit == 0) {
+        return {};
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    Query q = db_.query(sql, operation);
+    q.bindInt(1, before_id > 0 ? before_id : kMax)
+        .bindInt(2, limit > static_cast<std::uint64_t>(kMax) ? kMax
+                                                               : static_cast<std::int64_t>(limit));
+    return readAll(q, readAudit);
+}
+
+// The total and the page come from one read snapshot, so they agree.
+template <typename T, typename ReadRow>
+Page<T> SqliteStore::searchPage(const std::string& operation, const Search& search,
+                                const std::string& count_sql, const std::string& page_sql,
+                                std::size_t limit, std::size_t offset, ReadRow readRow) {
+    Page<T> page;
+    std::lock_guard<std::mutex> lock(mutex_);
+    ReadTransaction snapshot(db_, operation);
+    {
+        Query q = db_.query(count_sql.c_str(), operation);
+        q.bindAll(search.params);
+        page.total = q.step() ? static_cast<std::size_t>(q.integer(0)) : 0;
+    }
+    if (page.total == 0) {
+        return page;
+    }
+    Query q = db_.query(page_sql.c_str(), operation);
+    const int next = q.bindAll(search.params);
+    q.bindInt(next, pageLimit(limit)).bindInt(next + 1, pageOffset(offset));
+    page.items = readAll(q, readRow);
+    return page;
+}
+
+Page<RequestRecord> SqliteStore::findRequests(const RequestFilter& filter) {
+    const Search search = requestSearch(filter);
+    return searchPage<RequestRecord>("findRequests", search, requestCountSql(search),
+                                     requestPageSql(search), filter.limit, filter.offset,
+                                     [](Query& q) { return readRequest(q); });
+}
+
+Page<CertificateView> SqliteStore::findCertificates(const CertificateFilter& filter) {
+    const Search search = certificateSearch(filter, filter.now != 0 ? filter.now : now());
+    return searchPage<CertificateView>("findCertificates", search, certificateCountSql(search),
+                                       certificatePageSql(search), filter.limit, filter.offset,
+                                       [](Query& q) {
+                                           CertificateView view;
+                                           view.certificate = readCertificate(q);
+                                           view.model = q.text(12);
+                                           view.mac = q.text(13);
+                                           return view;
+                                       });
+}
+
+std::size_t SqliteStore::countRequests(RequestStatus status) {
+    static const std::string operation = "countRequests";
+    static const char* const sql = "SELECT count(*) FROM requests WHERE status = ?1";
+    std::lock_guard<std::mutex> lock(mutex_);
+    Query q = db_.query(sql, operation);
+    q.bindText(1, requestStatusName(status));
+    return q.step() ? static_cast<std::size_t>(q.integer(0)) : 0;
+}
+
+std::size_t SqliteStore::countValidCertificates(std::int64_t from, std::int64_t to) {
+    static const std::string operation = "countValidCertificates";
+    // Valid at `from` as certificateState() has it (store.h), expiring before `to`.
+    static const char* const sql =
+        "SELECT count(*) FROM certificates WHERE revoked = 0 AND not_after >= ?1 AND "
+        "not_after < ?2";
+    std::lock_guard<std::mutex> lock(mutex_);
+    Query q = db_.query(sql, operation);
+    q.bindInt(1, from).bindInt(2, to);
+    return q.step() ? static_cast<std::size_t>(q.integer(0)) : 0;
+}
+
+
+std::optional<TokenRecord> SqliteStore::findToken(const std::string& id) {
+    static const std::string operation = "findToken";
+    static const char* const sql = "SELECT " SCEP_TOKEN_COLUMNS " FROM tokens WHERE id = ?1";
+    std::lock_guard<std::mutex> lock(mutex_);
+    Query q = db_.query(sql, operation);
+    q.bindText(1, id);
+    if (!q.step()) {
+        return std::nullopt;
+    }
+    return readToken(q);
+}
+
+std::vector<TokenRecord> SqliteStore::listTokens() {
+    static const std::string operation = "listTokens";
+    static const char* const sql = "SELECT " SCEP_TOKEN_COLUMNS " FROM tokens ORDER BY name";
+    std::lock_guard<std::mutex> lock(mutex_);
+    Query q = db_.query(sql, operation);
+    return readAll(q, readToken);
+}
+
+}  // namespace sqlite
+
+// For tests/unit/test_store_search.cc only (it declares them itself; they are not
+// part of the Store interface): the exact SQL findRequests/findCertificates
+// prepare for a filter, so the test can EXPLAIN QUERY PLAN it.
+std::string sqliteStoreSearchSqlForTesting(const RequestFilter& filter, bool count);
+std::string sqliteStoreSearchSqlForTesting(const CertificateFilter& filter, bool count);
+
+std::string sqliteStoreSearchSqlForTesting(const RequestFilter& filter, bool count) {
+    const sqlite::Search search = sqlite::requestSearch(filter);
+    return count ? sqlite::requestCountSql(search) : sqlite::requestPageSql(search);
+}
+
+std::string sqliteStoreSearchSqlForTesting(const CertificateFilter& filter, bool count) {
+    const sqlite::Search search = sqlite::certificateSearch(filter, filter.now);
+    return count ? sqlite::certificateCountSql(search) : sqlite::certificatePageSql(search);
+}
+
+}  // namespace scep
