@@ -255,40 +255,33 @@ private:
     // Feeds what was read to the parser; true when it took over (dispatched,
     // refused or answering 100-continue), false to read more.
     bool parseBuffered() {
-        while (buffer_.size() > 0 && !parser_->is_done()) {
-            beast::error_code ec;
-            const std::size_t used = parser_->put(buffer_.data(), ec);
-            buffer_.consume(used);
-            if (ec == beast::http::error::need_more) {
-                break;
-            }
-            if (ec) {
-                refuse(parser_->refusalFor(ec));
+        for (;;) {
+            const auto pending = buffer_.data();
+            const FeedResult fed = parser_->feed(
+                std::string_view(static_cast<const char*>(pending.data()), pending.size()));
+            buffer_.consume(fed.used);
+            switch (fed.stop) {
+            case FeedStop::need_more:
+                return false;
+            case FeedStop::refused:
+                refuse(fed.refusal);
                 return true;
-            }
-            if (parser_->is_header_done() && !header_seen_ && afterHeader()) {
+            case FeedStop::done:  // always after FeedStop::header
+                dispatch();
                 return true;
-            }
-            if (used == 0) {
+            case FeedStop::header:
+                if (afterHeader()) {
+                    return true;
+                }
                 break;
             }
         }
-        if (parser_->is_done()) {
-            dispatch();
-            return true;
-        }
-        return false;
     }
 
-    // True when it took over.
+    // The header passed its checks; true when it took over (100-continue).
     bool afterHeader() {
         header_seen_ = true;
         body_deadline_ = Clock::now() + limits().body_timeout;
-        const Refusal refusal = parser_->refusalAfterHeader();
-        if (refusal.status != 0) {
-            refuse(refusal);
-            return true;
-        }
         if (!parser_->is_done() && parser_->expectsContinue() && buffer_.size() == 0 &&
             parser_->request().version == 11) {
             out_ = "HTTP/1.1 100 Continue\r\n\r\n";
