@@ -9,9 +9,6 @@
 #include <cstdint>
 #include <string>
 
-#include <boost/asio/buffer.hpp>
-#include <boost/beast/http/error.hpp>
-
 #include "fuzz/fuzz_support.h"
 #include "ra/http/message.h"
 #include "ra/http/parser.h"
@@ -58,34 +55,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         fuzz::require(c >= 0x20 && c <= 0x7e, "an audited request line is printable");
     }
 
-    // As ra/http/server.cc's parseBuffered(): put() what has arrived, stop on
-    // need_more, refuse on an error or after the header.
+    // As ra/http/server.cc does: feed what has arrived, read more on
+    // need_more, stop at a refusal.
     http::RequestParser parser(limits);
     std::string pending;
-    bool header_checked = false;
     for (std::size_t at = 0; at < raw.size() && !parser.is_done(); at += step) {
         pending += raw.substr(at, step);
-        while (!pending.empty() && !parser.is_done()) {
-            boost::beast::error_code ec;
-            const std::size_t used = parser.put(boost::asio::buffer(pending), ec);
-            pending.erase(0, used);
-            if (ec == boost::beast::http::error::need_more) {
-                break;
-            }
-            if (ec) {
-                checkRefusal(parser.refusalFor(ec));
+        for (auto stop = http::FeedStop::header; stop == http::FeedStop::header;) {
+            const http::FeedResult fed = parser.feed(pending);
+            pending.erase(0, fed.used);
+            stop = fed.stop;
+            if (stop == http::FeedStop::refused) {
+                checkRefusal(fed.refusal);
                 return 0;
-            }
-            if (parser.is_header_done() && !header_checked) {
-                header_checked = true;
-                const http::Refusal refusal = parser.refusalAfterHeader();
-                if (refusal.status != 0) {
-                    checkRefusal(refusal);
-                    return 0;
-                }
-            }
-            if (used == 0) {
-                break;
             }
         }
     }

@@ -44,20 +44,10 @@ esac
 OUT=${OUT:-$ROOT/dist/$RELEASE}
 IMAGE=localhost/$RELEASE:min
 
-STEP=""
-step() {
-    STEP=$1
-    echo "== build-debs $RELEASE: $STEP"
-}
-on_exit() {
-    status=$?
-    if [ "$status" -ne 0 ]; then
-        echo "build-debs $RELEASE: FAILED at step: $STEP (exit $status)" >&2
-    fi
-    [ -n "${WORK:-}" ] && rm -rf "$WORK"
-    exit "$status"
-}
-trap on_exit EXIT
+. "$ROOT/scripts/lib.sh"
+lib_label "build-debs $RELEASE"
+lib_cleanup() { [ -z "${WORK:-}" ] || rm -rf "$WORK"; }
+trap lib_on_exit EXIT
 trap 'exit 130' INT TERM
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -65,28 +55,8 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
-step "host tools (mmdebstrap podman runc git)"
-missing=""
-for tool in mmdebstrap:mmdebstrap podman:podman runc:runc git:git; do
-    command -v "${tool%%:*}" >/dev/null || missing="$missing ${tool#*:}"
-done
-if [ -n "$missing" ]; then
-    apt-get update
-    # shellcheck disable=SC2086
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing
-fi
-# The sandbox here forbids raising RLIMIT_NOFILE, which podman does by default.
-export CONTAINERS_CONF=${CONTAINERS_CONF:-/tmp/containers.conf}
-[ -f "$CONTAINERS_CONF" ] || printf '[containers]\ndefault_ulimits = []\n' > "$CONTAINERS_CONF"
-podman() { command podman --runtime runc "$@"; }
-
-if ! podman image exists "$IMAGE"; then
-    step "base image $IMAGE (mmdebstrap --variant=minbase $RELEASE)"
-    tarball=$(mktemp /tmp/"$RELEASE"-XXXXXX.tar)
-    mmdebstrap --variant=minbase "$RELEASE" "$tarball"
-    podman import "$tarball" "$IMAGE"
-    rm -f "$tarball"
-fi
+ensure_host_tools
+ensure_base_image "$RELEASE"
 
 WORK=$(mktemp -d /tmp/build-debs-"$RELEASE".XXXXXX)
 step "git clone $FROM"

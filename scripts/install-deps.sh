@@ -21,7 +21,7 @@ DEMO="
 TESTS="
   scep certmonger dbus-daemon
   python3-selenium chromium chromium-driver libnss3-tools
-  clang libclang-rt-dev
+  clang libclang-rt-dev clang-format clang-tidy
 "
 case "${1:-all}" in
     all) PACKAGES="$BUILD $DEMO $TESTS" ;;

@@ -30,40 +30,17 @@ IMAGE=localhost/$RELEASE:min
 NAME=kea-scep-fresh-$RELEASE-$$
 WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/kea-scep-fresh.XXXXXX")
 mkdir "$WORK/bench"
-# The sandbox these checks run in forbids raising RLIMIT_NOFILE; crun cannot
-# handle its hybrid cgroups, runc can (FACTS.md §6).
-export CONTAINERS_CONF=$WORK/containers.conf
-printf '[containers]\ndefault_ulimits = []\n' >"$CONTAINERS_CONF"
-PODMAN=(podman --runtime runc)
-
-cleanup() {
-    "${PODMAN[@]}" rm -f -t 0 "$NAME" >/dev/null 2>&1 || true
+. "$ROOT/scripts/lib.sh"
+lib_label "fresh $RELEASE"
+lib_cleanup() {
+    podman rm -f -t 0 "$NAME" >/dev/null 2>&1 || true
     rm -rf "$WORK"
 }
-trap cleanup EXIT INT TERM
+trap lib_on_exit EXIT
+trap 'exit 130' INT TERM
 
-say() { printf '\n== fresh %s: %s\n' "$RELEASE" "$*"; }
-fail() { printf '\n== fresh %s: FAILED at step "%s"%s\n' "$RELEASE" "$1" "${2:+: $2}" >&2; exit 1; }
-
-# ------------------------------------------------------------- host tools --
-missing=()
-for tool in mmdebstrap:mmdebstrap podman:podman runc:runc git:git; do
-    command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    say "installing host tools: ${missing[*]}"
-    [ "$(id -u)" -eq 0 ] || fail "host tools" "run as root to install ${missing[*]}"
-    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" \
-        || fail "host tools" "apt-get install ${missing[*]}"
-fi
-
-# ------------------------------------------------------------- base image --
-if [ -n "${FRESH_REBUILD_BASE:-}" ] || ! "${PODMAN[@]}" image exists "$IMAGE"; then
-    say "building the base image $IMAGE (mmdebstrap --variant=minbase $RELEASE)"
-    mmdebstrap --variant=minbase "$RELEASE" "$WORK/base.tar" || fail "base image" "mmdebstrap"
-    "${PODMAN[@]}" import "$WORK/base.tar" "$IMAGE" >/dev/null || fail "base image" "podman import"
-    rm -f "$WORK/base.tar"
-fi
+ensure_host_tools
+ensure_base_image "$RELEASE" ${FRESH_REBUILD_BASE:+rebuild}
 if [ "${STEPS[*]}" = base ]; then
     say "base image $IMAGE ready"
     exit 0
@@ -80,13 +57,13 @@ say "$(git -C "$WORK/src" log -1 --format='%h %s') in a clean $RELEASE container
 # host's network: apt reaches Debian's mirror, tests use loopback. /bench
 # is a bind mount: on the container's own overlay fsync is a no-op
 # (fsync=volatile), which would flatter the store's durable writes.
-"${PODMAN[@]}" run -d --name "$NAME" --privileged --network=host -v "$WORK/src:/src" \
+podman run -d --name "$NAME" --privileged --network=host -v "$WORK/src:/src" \
     -v "$WORK/bench:/bench" \
     -e FUZZ_SECONDS="${FUZZ_SECONDS:-15}" -e CI=true "$IMAGE" sleep infinity >/dev/null \
     || fail "container" "podman run $IMAGE"
 # As in Debian's official container images: dpkg skips its fsync()s, which
 # on a container's overlay cost minutes of unpacking and protect nothing.
-"${PODMAN[@]}" exec "$NAME" sh -c 'echo force-unsafe-io > /etc/dpkg/dpkg.cfg.d/container-unsafe-io' \
+podman exec "$NAME" sh -c 'echo force-unsafe-io > /etc/dpkg/dpkg.cfg.d/container-unsafe-io' \
     || fail "container" "dpkg force-unsafe-io"
 
 declare -A COMMAND=(
@@ -101,7 +78,7 @@ for step in "${STEPS[@]}"; do
     case "$step" in
         demo | tests | bench | quick)
             say "step $step: ${COMMAND[$step]}"
-            "${PODMAN[@]}" exec -w /src "$NAME" sh -c "${COMMAND[$step]}" \
+            podman exec -w /src "$NAME" sh -c "${COMMAND[$step]}" \
                 || fail "$step" "${COMMAND[$step]} exited $?" ;;
         packages)
             # Packages are built and checked in containers of their own (a

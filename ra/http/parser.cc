@@ -2,6 +2,7 @@
 
 #include <strings.h>
 
+#include <boost/asio/buffer.hpp>
 #include <boost/beast/http/error.hpp>
 
 namespace scep::http {
@@ -34,6 +35,35 @@ Refusal RequestParser::refusalAfterHeader() const {
         return {411, "request bodies need a Content-Length (Transfer-Encoding refused)"};
     }
     return {};
+}
+
+FeedResult RequestParser::feed(std::string_view bytes) {
+    FeedResult result;
+    while (result.used < bytes.size() && !is_done()) {
+        boost::beast::error_code ec;
+        const std::size_t used =
+            put(boost::asio::buffer(bytes.data() + result.used, bytes.size() - result.used), ec);
+        result.used += used;
+        if (ec == beast_http::error::need_more) {
+            return result;
+        }
+        if (ec) {
+            result.stop = FeedStop::refused;
+            result.refusal = refusalFor(ec);
+            return result;
+        }
+        if (is_header_done() && !header_reported_) {
+            header_reported_ = true;
+            result.refusal = refusalAfterHeader();
+            result.stop = result.refusal.status != 0 ? FeedStop::refused : FeedStop::header;
+            return result;
+        }
+        if (used == 0) {
+            break;
+        }
+    }
+    result.stop = is_done() ? FeedStop::done : FeedStop::need_more;
+    return result;
 }
 
 void RequestParser::on_request_impl(verb, string_view method_text, string_view target, int version,

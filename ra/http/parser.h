@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 
 #include <boost/beast/http/basic_parser.hpp>
 
@@ -25,6 +26,20 @@ struct Refusal {
     std::string reason;  // short, for the client and the audit trail
 };
 
+// Where RequestParser::feed() stopped.
+enum class FeedStop {
+    need_more,  // everything it could take is taken: read more
+    header,     // the header just completed and passed refusalAfterHeader() (once)
+    done,       // the request is complete
+    refused,    // a parse error or refusalAfterHeader(): answer FeedResult::refusal
+};
+
+struct FeedResult {
+    FeedStop stop = FeedStop::need_more;
+    std::size_t used = 0;  // bytes taken from the front of the input: drop them
+    Refusal refusal;       // when refused
+};
+
 class RequestParser : public boost::beast::http::basic_parser<true> {
 public:
     explicit RequestParser(const ParserLimits& limits);
@@ -35,6 +50,12 @@ public:
     // After the header: a refusal before the body is read, if any.
     Refusal refusalAfterHeader() const;
     bool expectsContinue() const { return expect_continue_; }
+
+    // Puts `bytes` (what has arrived and was not taken yet) until the parser
+    // needs more, the header completes, the request is complete, or it is
+    // refused. The one loop the server, the fuzzer and the tests drive it with;
+    // after FeedStop::header, call again with what is left.
+    FeedResult feed(std::string_view bytes);
 
 private:
     using string_view = boost::beast::string_view;
@@ -61,6 +82,7 @@ private:
     bool too_many_fields_ = false;
     bool transfer_encoding_ = false;
     bool expect_continue_ = false;
+    bool header_reported_ = false;
 };
 
 // "GET /scep" from the start of a raw request, for audit records of

@@ -31,25 +31,14 @@ UPGRADE=${UPGRADE:-$ROOT/dist/$RELEASE-upgrade}
 IMAGE=localhost/kea-scep-ra-check:$RELEASE
 CTR=kea-scep-ra-check-$RELEASE-$$
 
-export CONTAINERS_CONF=${CONTAINERS_CONF:-/tmp/containers.conf}
-[ -f "$CONTAINERS_CONF" ] || printf '[containers]\ndefault_ulimits = []\n' > "$CONTAINERS_CONF"
-podman() { command podman --runtime runc "$@"; }
-
-STEP=""
+. "$ROOT/scripts/lib.sh"
+lib_label "check-debs $RELEASE"
 WORK=""
 STARTED=$(date +%s)
-step() {
-    STEP=$1
-    echo "== check-debs $RELEASE: $STEP"
-}
-on_exit() {
-    status=$?
-    if [ "$status" -ne 0 ]; then
-        echo "check-debs $RELEASE: FAILED at step: $STEP (exit $status)" >&2
-        if podman container exists "$CTR" 2>/dev/null; then
-            echo "-- journal of the container (last 40 lines)" >&2
-            podman exec "$CTR" journalctl --no-pager -n 40 >&2 || true
-        fi
+lib_cleanup() {
+    if [ "$status" -ne 0 ] && podman container exists "$CTR" 2>/dev/null; then
+        echo "-- journal of the container (last 40 lines)" >&2
+        podman exec "$CTR" journalctl --no-pager -n 40 >&2 || true
     fi
     if podman container exists "$CTR" 2>/dev/null; then
         if [ "${KEEP:-0}" = 1 ]; then
@@ -58,10 +47,9 @@ on_exit() {
             podman rm -f "$CTR" >/dev/null || true
         fi
     fi
-    [ -n "$WORK" ] && rm -rf "$WORK"
-    exit "$status"
+    [ -z "$WORK" ] || rm -rf "$WORK"
 }
-trap on_exit EXIT
+trap lib_on_exit EXIT
 trap 'exit 130' INT TERM
 
 # The default packages are rebuilt when they were built from another commit.

@@ -43,26 +43,16 @@ Parsed parse(const std::string& raw, ParserLimits limits = {}, std::size_t step 
     std::string pending;
     for (std::size_t at = 0; at < raw.size() && !parser.is_done(); at += step) {
         pending += raw.substr(at, step);
-        while (!pending.empty() && !parser.is_done()) {
-            boost::beast::error_code ec;
-            const std::size_t used = parser.put(boost::asio::buffer(pending), ec);
-            pending.erase(0, used);
-            if (ec == boost::beast::http::error::need_more) {
-                break;
-            }
-            if (ec) {
-                out.refusal = parser.refusalFor(ec);
+        for (FeedStop stop = FeedStop::header; stop == FeedStop::header;) {
+            const FeedResult fed = parser.feed(pending);
+            pending.erase(0, fed.used);
+            stop = fed.stop;
+            if (stop == FeedStop::refused) {
+                out.refusal = fed.refusal;
                 return out;
             }
-            if (parser.is_header_done() && out.refusal.status == 0) {
-                out.refusal = parser.refusalAfterHeader();
+            if (stop == FeedStop::header) {
                 out.expects_continue = parser.expectsContinue();
-                if (out.refusal.status != 0) {
-                    return out;
-                }
-            }
-            if (used == 0) {
-                break;
             }
         }
     }
@@ -242,6 +232,32 @@ TEST_CASE("header size and count, body size and chunked bodies are refused") {
     CHECK(parse("NOT HTTP AT ALL\r\n\r\n", limits).refusal.status == 400);
     CHECK(parse("POST /scep HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n", limits)
               .expects_continue);
+}
+
+TEST_CASE("feed stops once at the header, then at the end, and leaves pipelined bytes") {
+    RequestParser parser(ParserLimits{});
+    const std::string first = "POST /scep HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc";
+    const std::string next = "GET / HTTP/1.1\r\n\r\n";
+    std::string pending = first + next;
+
+    FeedResult fed = parser.feed(pending);
+    CHECK(fed.stop == FeedStop::header);
+    pending.erase(0, fed.used);
+    fed = parser.feed(pending);
+    CHECK(fed.stop == FeedStop::done);
+    pending.erase(0, fed.used);
+    CHECK(pending == next);
+    CHECK(parser.request().body == "abc");
+    CHECK(parser.feed(pending).stop == FeedStop::done);  // takes nothing once done
+
+    RequestParser partial(ParserLimits{});
+    fed = partial.feed("GET /scep HT");
+    CHECK(fed.stop == FeedStop::need_more);
+
+    RequestParser chunked(ParserLimits{});
+    fed = chunked.feed("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+    CHECK(fed.stop == FeedStop::refused);
+    CHECK(fed.refusal.status == 411);
 }
 
 TEST_CASE("request lines for the audit trail are short and printable") {
