@@ -165,7 +165,7 @@ void securityHeaders(http::Response& res) {
 
 }  // namespace
 
-AdminApi::AdminApi(EnrollmentService& service, Store& store, EventLog& log, Metrics& metrics)
+AdminApi::AdminApi(RaServices& service, Store& store, EventLog& log, Metrics& metrics)
     : service_(service),
       store_(store),
       log_(log),
@@ -286,7 +286,7 @@ void AdminApi::refuse(http::Response& res, int status, const std::string& why,
             if (actor == "anonymous") {
                 trail.failure(event);
             } else {
-                trail.record(event);
+                trail.writeAlways(event);
             }
         } catch (const StoreError&) {
             // Disk full: the event log has it (AuditTrail logs first).
@@ -443,7 +443,7 @@ void AdminApi::routes(http::Router& server) {
                 guard("approver", [this](const Principal& who, const http::Request& req,
                                          http::Response& res) {
                     const std::int64_t id = parseRequestId(req.matches[1]);
-                    sendJson(res, {{"serial", service_.approve(id, who.name, req.remote_addr)}});
+                    sendJson(res, {{"serial", service_.administration().approve(id, who.name, req.remote_addr).serial}});
                 }));
 
     server.Post(R"(/api/requests/(\d+)/reject)",
@@ -451,7 +451,7 @@ void AdminApi::routes(http::Router& server) {
                                          http::Response& res) {
                     const std::string reason = parseRejectReason(parseJsonBody(req.body));
                     const std::int64_t id = parseRequestId(req.matches[1]);
-                    service_.reject(id, reason, who.name, req.remote_addr);
+                    service_.administration().reject(id, reason, who.name, req.remote_addr);
                     sendJson(res, {{"status", "rejected"}});
                 }));
 
@@ -505,7 +505,7 @@ void AdminApi::routes(http::Router& server) {
                 guard("approver", [this](const Principal& who, const http::Request& req,
                                          http::Response& res) {
                     const int reason = parseRevocationReason(parseJsonBody(req.body));
-                    service_.revoke(req.matches[1], reason, who.name, req.remote_addr);
+                    service_.administration().revoke(req.matches[1], reason, who.name, req.remote_addr);
                     sendJson(res, {{"status", "revoked"}});
                 }));
 
@@ -557,20 +557,8 @@ void AdminApi::routes(http::Router& server) {
     server.Post("/api/tokens", guard("approver", [this](const Principal& who, const http::Request& req,
                                                         http::Response& res) {
                     const auto [name, role] = parseNewToken(parseJsonBody(req.body));
-                    const NewToken token = makeToken(name, role, who.name);
-                    AuditEvent event;
-                    event.actor = who.name;
-                    event.action = "token-create";
-                    event.outcome = "success";
-                    event.identity = name;
-                    event.reason = "role " + role;
-                    event.peer = req.remote_addr;
-                    try {
-                        store_.addToken(token.record, event);
-                    } catch (const DuplicateToken&) {
-                        throw AdminError(AdminError::Kind::conflict, "a token named '" + name + "' exists");
-                    }
-                    log_.audit(event);
+                    const NewToken token =
+                        service_.administration().createToken(name, role, who.name, req.remote_addr);
                     sendJson(res, {{"name", name}, {"role", role}, {"token", token.text}}, 201);
                 }));
 
@@ -583,17 +571,8 @@ void AdminApi::routes(http::Router& server) {
     server.Delete(R"(/api/tokens/([A-Za-z0-9._@-]{1,64}))",
                   guard("approver", [this](const Principal& who, const http::Request& req,
                                            http::Response& res) {
-                      AuditEvent event;
-                      event.actor = who.name;
-                      event.action = "token-delete";
-                      event.outcome = "success";
-                      event.identity = req.matches[1];
-                      event.peer = req.remote_addr;
-                      if (!store_.deleteToken(req.matches[1], event)) {
-                          throw AdminError(AdminError::Kind::not_found,
-                                           "no token named '" + req.matches[1] + "'");
-                      }
-                      log_.audit(event);
+                      service_.administration().deleteToken(req.matches[1], who.name,
+                                                            req.remote_addr);
                       sendJson(res, {{"status", "deleted"}});
                   }));
     server.Get(R"(/api/.*)", unknown);

@@ -11,7 +11,7 @@
 
 #include "common/openssl_ptr.h"
 #include "ra/admin/input.h"
-#include "ra/scep/responder.h"
+#include "ra/services.h"
 #include "ra/ops/event_log.h"
 #include "ra/http/router.h"
 #include "ra/http/server.h"
@@ -31,7 +31,7 @@ nlohmann::json requestToJson(const RequestRecord& request);
 
 class AdminApi {
 public:
-    AdminApi(EnrollmentService& service, Store& store, EventLog& log, Metrics& metrics);
+    AdminApi(RaServices& service, Store& store, EventLog& log, Metrics& metrics);
 
     // The routes, and the hooks that give the server's own refusals a JSON
     // body, an audit event and the security headers.
@@ -54,7 +54,7 @@ private:
     void routes(http::Router& router);
     void refuseOwnCaAsAdminCa() const;
 
-    EnrollmentService& service_;
+    RaServices& service_;
     Store& store_;
     EventLog& log_;
     Metrics& metrics_;

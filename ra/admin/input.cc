@@ -3,7 +3,7 @@
 #include <cctype>
 #include <map>
 
-#include "ra/scep/responder.h"
+#include "ra/admin/admin_error.h"
 #include "ra/admin/tokens.h"
 
 namespace scep {

@@ -2,7 +2,7 @@
 #include <doctest/doctest.h>
 
 #include "ra/admin/input.h"
-#include "ra/scep/responder.h"
+#include "ra/admin/admin_error.h"
 
 using namespace scep;
 using nlohmann::json;

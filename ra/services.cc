@@ -1,0 +1,17 @@
+#include "ra/services.h"
+
+namespace scep {
+
+RaServices::RaServices(const Config& config, CaMaterial& material, Store& store, EventLog& log,
+                       Clock clock)
+    : material_(material),
+      config_(std::make_shared<const RuntimeConfig>(config, material.ca->certificate())),
+      trail_(store, log, clock, failureLimits(config)),
+      crl_(*material.ca, store, config_, clock),
+      issuance_(*material.ca, store, trail_, crl_),
+      responder_(config_, material, store, trail_, issuance_, crl_, log, clock),
+      administration_(config_, *material.ca, store, trail_, issuance_, crl_, clock) {
+    config_.watch([this](const Config& next) { trail_.setLimits(failureLimits(next)); });
+}
+
+}  // namespace scep

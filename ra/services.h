@@ -1,0 +1,79 @@
+// The RA's parts wired together, as `serve` and the tests run them: one
+// configuration in force, one audit trail, the CRL publisher, the issuing
+// step, the SCEP responder and Administration, sharing the CA material, the
+// store and the event log.
+#pragma once
+
+#include <ctime>
+#include <memory>
+#include <string>
+
+#include "common/config.h"
+#include "ra/admin/administration.h"
+#include "ra/ca/bootstrap.h"
+#include "ra/ca/crl_publisher.h"
+#include "ra/ca/issuance.h"
+#include "ra/ops/audit_trail.h"
+#include "ra/ops/event_log.h"
+#include "ra/runtime_config.h"
+#include "ra/scep/responder.h"
+#include "ra/store/store.h"
+
+namespace scep {
+
+class RaServices {
+public:
+    // Builds the first RuntimeConfig from `config` (loading the manufacturer
+    // roots); throws like RuntimeConfig. `material.ca` issues.
+    RaServices(const Config& config, CaMaterial& material, Store& store, EventLog& log,
+               Clock clock = [] { return std::time(nullptr); });
+
+    ScepResponder& responder() { return responder_; }
+    Administration& administration() { return administration_; }
+    CrlPublisher& crlPublisher() { return crl_; }
+    // The audit trail (and failure budget) the HTTP layers share.
+    AuditTrail& auditTrail() { return trail_; }
+    CaMaterial& material() { return material_; }
+    CurrentConfig& currentConfig() { return config_; }
+
+    // The configuration new requests are answered with. A request keeps the
+    // snapshot it started with until it is answered.
+    std::shared_ptr<const RuntimeConfig> runtime() const { return config_.get(); }
+    // Swaps in a reloaded configuration for the requests that start from now
+    // on, and applies its challenge-throttle and audit-budget limits (their
+    // counts are kept). ra/reload.h decides what may change without a restart.
+    void setRuntime(std::shared_ptr<const RuntimeConfig> next) { config_.set(std::move(next)); }
+
+    // Transitional: what ra/main.cc still calls by the old EnrollmentService
+    // names, until it is re-pointed at the parts above; then remove.
+    CaMaterial& state() { return material_; }
+    CrlInfo crlInfo() { return crl_.crlInfo(); }
+    Bytes crl() { return crl_.crl(); }
+    void setHooks(EnrollmentObservers observers) { responder_.setObservers(std::move(observers)); }
+    std::string approve(std::int64_t request_id, const std::string& actor,
+                        const std::string& peer = "") {
+        return administration_.approve(request_id, actor, peer).serial;
+    }
+    void reject(std::int64_t request_id, const std::string& reason, const std::string& actor,
+                const std::string& peer = "") {
+        administration_.reject(request_id, reason, actor, peer);
+    }
+    void revoke(const std::string& serial, int reason, const std::string& actor,
+                const std::string& peer = "") {
+        administration_.revoke(serial, reason, actor, peer);
+    }
+
+private:
+    CaMaterial& material_;
+    CurrentConfig config_;
+    AuditTrail trail_;
+    CrlPublisher crl_;
+    CertificateIssuance issuance_;
+    ScepResponder responder_;
+    Administration administration_;
+};
+
+// Transitional: ra/main.cc's name for RaServices until it is re-pointed.
+using EnrollmentService = RaServices;
+
+}  // namespace scep
