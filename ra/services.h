@@ -27,6 +27,10 @@ public:
     // roots); throws like RuntimeConfig. `material.ca` issues.
     RaServices(const Config& config, CaMaterial& material, Store& store, EventLog& log,
                Clock clock = [] { return std::time(nullptr); });
+    // Issuing through `issuing` rather than the local CA (an upstream CA);
+    // `material` still holds the RA's own identities.
+    RaServices(const Config& config, CaMaterial& material, CertificateAuthority& issuing,
+               Store& store, EventLog& log, Clock clock = [] { return std::time(nullptr); });
 
     ScepResponder& responder() { return responder_; }
     Administration& administration() { return administration_; }

@@ -18,11 +18,9 @@ struct Administration::OwnParts {
     CertificateIssuance issuance;
 };
 
-Administration::Administration(const CurrentConfig& config, CertificateAuthority& ca, Store& store,
-                               AuditTrail& trail, CertificateIssuance& issuance, CrlPublisher& crl,
-                               Clock clock)
+Administration::Administration(const CurrentConfig& config, Store& store, AuditTrail& trail,
+                               CertificateIssuance& issuance, CrlPublisher& crl, Clock clock)
     : config_(config),
-      ca_(ca),
       store_(store),
       trail_(trail),
       issuance_(issuance),
@@ -32,13 +30,11 @@ Administration::Administration(const CurrentConfig& config, CertificateAuthority
 Administration::Administration(const Config& config, CaMaterial& material, Store& store,
                                EventLog& log, Clock clock)
     : Administration(std::make_unique<OwnParts>(config, material, store, log, clock),
-                     *material.ca, store, std::move(clock)) {}
+                     store, std::move(clock)) {}
 
-Administration::Administration(std::unique_ptr<OwnParts> own, CertificateAuthority& ca,
-                               Store& store, Clock clock)
+Administration::Administration(std::unique_ptr<OwnParts> own, Store& store, Clock clock)
     : own_(std::move(own)),
       config_(own_->config),
-      ca_(ca),
       store_(store),
       trail_(own_->trail),
       issuance_(own_->issuance),

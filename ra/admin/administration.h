@@ -29,8 +29,8 @@ struct ApprovalResult {
 class Administration {
 public:
     // Shares the running RA's parts (serve: the admin API).
-    Administration(const CurrentConfig& config, CertificateAuthority& ca, Store& store,
-                   AuditTrail& trail, CertificateIssuance& issuance, CrlPublisher& crl,
+    Administration(const CurrentConfig& config, Store& store, AuditTrail& trail,
+                   CertificateIssuance& issuance, CrlPublisher& crl,
                    Clock clock = [] { return std::time(nullptr); });
     // On its own (the CLI): builds the configuration (loading the
     // manufacturer roots), audit trail, CRL publisher and issuance it needs.
@@ -58,14 +58,12 @@ public:
 private:
     struct OwnParts;
 
-    Administration(std::unique_ptr<OwnParts> own, CertificateAuthority& ca, Store& store,
-                   Clock clock);
+    Administration(std::unique_ptr<OwnParts> own, Store& store, Clock clock);
     RequestRecord requestOrThrow(std::int64_t request_id);
     void checkChallengeRules(const RequestRecord& record, std::time_t now);
 
     std::unique_ptr<OwnParts> own_;  // only when built on its own
     const CurrentConfig& config_;
-    CertificateAuthority& ca_;
     Store& store_;
     AuditTrail& trail_;
     CertificateIssuance& issuance_;
