@@ -1,6 +1,7 @@
 #include "ra/admin/administration.h"
 
 #include "ra/auth/authenticator.h"
+#include "ra/ops/audit_vocabulary.h"
 
 namespace scep {
 
@@ -47,12 +48,12 @@ namespace {
 
 // An administrator's decision on a request, for the audit trail. The peer
 // is the administrator's address; the phone's is on the request itself.
-AuditEvent decisionEvent(const RequestRecord& record, const std::string& actor, const char* action,
+AuditEvent decisionEvent(const RequestRecord& record, const std::string& actor, AuditAction action,
                          const std::string& peer) {
     AuditEvent event;
     event.actor = actor;
-    event.action = action;
-    event.outcome = "success";
+    event.action = auditActionName(action);
+    event.outcome = outcomeName(Outcome::success);
     event.method = record.method;
     event.identity = record.identity;
     event.request_id = record.id;
@@ -61,11 +62,11 @@ AuditEvent decisionEvent(const RequestRecord& record, const std::string& actor, 
     return event;
 }
 
-AuditEvent adminEvent(const std::string& actor, const char* action, const std::string& peer) {
+AuditEvent adminEvent(const std::string& actor, AuditAction action, const std::string& peer) {
     AuditEvent event;
     event.actor = actor;
-    event.action = action;
-    event.outcome = "success";
+    event.action = auditActionName(action);
+    event.outcome = outcomeName(Outcome::success);
     event.peer = peer;
     return event;
 }
@@ -113,7 +114,7 @@ ApprovalResult Administration::approve(std::int64_t request_id, const std::strin
     const std::time_t now = clock_();
     const auto snapshot = config_.get();
     checkChallengeRules(record, now);
-    AuditEvent event = decisionEvent(record, actor, "approve", peer);
+    AuditEvent event = decisionEvent(record, actor, AuditAction::approve, peer);
     CertificateIssuance::Outcome outcome;
     try {
         outcome = issuance_.issueForPendingRequest(record, event, snapshot->config, now);
@@ -131,7 +132,7 @@ ApprovalResult Administration::approve(std::int64_t request_id, const std::strin
         return {outcome.serial, ""};
     case CaAnswer::Status::pending:
         // Approved here; the request stays pending until the CA answers.
-        event.outcome = "pending";
+        event.outcome = outcomeName(Outcome::pending);
         event.reason = "pending at the CA (reference " + outcome.reference + ")";
         trail_.writeAlways(event);
         return {"", outcome.reference};
@@ -139,7 +140,7 @@ ApprovalResult Administration::approve(std::int64_t request_id, const std::strin
         break;
     }
     // The phone's next poll gets FAILURE with this reason; no certificate.
-    event.outcome = "failure";
+    event.outcome = outcomeName(Outcome::failure);
     event.reason = "the CA refused the request: " + outcome.reason;
     if (store_.rejectPending(request_id, event.reason, event)) {
         trail_.logStored(event);
@@ -153,7 +154,7 @@ void Administration::reject(std::int64_t request_id, const std::string& reason,
     if (reason.empty()) {
         throw AdminError(AdminError::Kind::invalid, "a rejection needs a reason");
     }
-    AuditEvent event = decisionEvent(requestOrThrow(request_id), actor, "reject", peer);
+    AuditEvent event = decisionEvent(requestOrThrow(request_id), actor, AuditAction::reject, peer);
     event.reason = reason;
     if (!store_.rejectPending(request_id, reason, event)) {
         throw AdminError(AdminError::Kind::conflict, "request " + std::to_string(request_id) +
@@ -172,7 +173,7 @@ void Administration::revoke(const std::string& serial, int reason, const std::st
     if (!record) {
         throw AdminError(AdminError::Kind::not_found, "no certificate " + serial);
     }
-    AuditEvent event = adminEvent(actor, "revoke", peer);
+    AuditEvent event = adminEvent(actor, AuditAction::revoke, peer);
     event.identity = record->subject;
     event.serial = serial;
     event.reason = "CRLReason " + std::to_string(reason);
@@ -189,7 +190,7 @@ void Administration::revoke(const std::string& serial, int reason, const std::st
 NewToken Administration::createToken(const std::string& name, const std::string& role,
                                      const std::string& actor, const std::string& peer) {
     NewToken token = makeToken(name, role, actor);
-    AuditEvent event = adminEvent(actor, "token-create", peer);
+    AuditEvent event = adminEvent(actor, AuditAction::token_create, peer);
     event.identity = name;
     event.reason = "role " + role;
     try {
@@ -203,7 +204,7 @@ NewToken Administration::createToken(const std::string& name, const std::string&
 
 void Administration::deleteToken(const std::string& name, const std::string& actor,
                                  const std::string& peer) {
-    AuditEvent event = adminEvent(actor, "token-delete", peer);
+    AuditEvent event = adminEvent(actor, AuditAction::token_delete, peer);
     event.identity = name;
     if (!store_.deleteToken(name, event)) {
         throw AdminError(AdminError::Kind::not_found, "no token named '" + name + "'");

@@ -6,6 +6,7 @@
 
 #include "ra/auth/authenticator.h"
 #include "ra/crypto.h"
+#include "ra/ops/audit_vocabulary.h"
 
 namespace scep {
 
@@ -124,7 +125,8 @@ void CertificateIssuance::logSuperseded(const AuditEvent& event,
     // JSON log's copy.
     for (const std::string& serial : serials) {
         AuditEvent superseded = event;
-        superseded.action = revoked ? "revoke" : "supersede";
+        superseded.action =
+            auditActionName(revoked ? AuditAction::revoke : AuditAction::supersede);
         superseded.reason = revoked ? "CRLReason 4 (superseded by " + new_serial + ")"
                                     : "superseded by " + new_serial;
         superseded.serial = serial;

@@ -15,7 +15,7 @@ struct ScepResponder::Context {
     std::shared_ptr<const RuntimeConfig> runtime;
     const Config& config() const { return runtime->config; }
     PkiRequest request;
-    std::string outcome;  // "success" | "pending" | "failure", for the hooks
+    Outcome outcome = Outcome::failure;  // for the observers
     bool issued = false;  // a certificate was issued by this message
     std::string clash;    // MessageOutcome::clash
     Bytes content;      // decrypted: CSR, IssuerAndSubject or IssuerAndSerialNumber
@@ -162,16 +162,16 @@ Bytes ScepResponder::answerMessage(std::shared_ptr<const RuntimeConfig> runtime,
     ctx.peer = peer;
     ctx.now = clock_();
     ctx.event.actor = "scep";
-    ctx.event.action = "message";
+    ctx.event.action = auditActionName(AuditAction::message);
     ctx.event.peer = peer;
     try {
         ctx.request = parsePkiMessage(message);
     } catch (const std::exception& e) {
-        ctx.event.outcome = "failure";
+        ctx.event.outcome = outcomeName(Outcome::failure);
         ctx.event.reason = std::string("unusable SCEP message: ") + e.what();
         trail_.failure(ctx.event);
         if (observers_.on_message) {
-            observers_.on_message({"unparseable", "failure", "", 0, false, ""});
+            observers_.on_message({"unparseable", Outcome::failure, "", 0, false, ""});
         }
         throw UnanswerableMessage(clientReason(e));
     }
@@ -338,8 +338,8 @@ Bytes ScepResponder::authenticateAndDecide(Context& ctx, const Bytes& key_id) {
 // works on it) and answers PENDING.
 Bytes ScepResponder::holdPending(Context& ctx, RequestRecord& record, const std::string& clash) {
     record.status = RequestStatus::pending;
-    ctx.event.action = "enroll";
-    ctx.event.outcome = "pending";
+    ctx.event.action = auditActionName(AuditAction::enroll);
+    ctx.event.outcome = outcomeName(Outcome::pending);
     ctx.event.reason = record.reason;
     store_.addPendingRequest(record, ctx.event);
     ctx.event.request_id = record.id;
@@ -351,8 +351,8 @@ Bytes ScepResponder::holdPending(Context& ctx, RequestRecord& record, const std:
 Bytes ScepResponder::issueNow(Context& ctx, RequestRecord& record, const AuthResult& auth,
                               const std::string& clash) {
     AuditEvent issued = ctx.event;
-    issued.action = "enroll";
-    issued.outcome = "success";
+    issued.action = auditActionName(AuditAction::enroll);
+    issued.outcome = outcomeName(Outcome::success);
     issued.reason = std::string("approval-") + authMethodName(*auth.method) + " is auto";
     const IssueRequest request{X509_REQ_get0_pubkey(ctx.csr.get()),
                                X509_REQ_get_X509_PUBKEY(ctx.csr.get()), auth.common_name, auth.sans,
@@ -390,8 +390,8 @@ void ScepResponder::auditClash(Context& ctx, const std::string& clash,
     }
     ctx.clash = "mic-over-other";
     AuditEvent event = ctx.event;
-    event.action = "identity-clash";
-    event.outcome = "warning";
+    event.action = auditActionName(AuditAction::identity_clash);
+    event.outcome = outcomeName(Outcome::warning);
     event.reason = clash;
     event.request_id = request_id;
     trail_.writeAlways(event);
@@ -509,7 +509,7 @@ Bytes ScepResponder::getCrl(Context& ctx) {
 }
 
 Bytes ScepResponder::success(Context& ctx, const Bytes& content) {
-    ctx.outcome = "success";
+    ctx.outcome = Outcome::success;
     CertRepParams params;
     params.status = PkiStatus::success;
     params.transaction_id = ctx.request.transaction_id;
@@ -521,7 +521,7 @@ Bytes ScepResponder::success(Context& ctx, const Bytes& content) {
 }
 
 Bytes ScepResponder::pending(Context& ctx) {
-    ctx.outcome = "pending";
+    ctx.outcome = Outcome::pending;
     CertRepParams params;
     params.status = PkiStatus::pending;
     params.transaction_id = ctx.request.transaction_id;
@@ -531,9 +531,9 @@ Bytes ScepResponder::pending(Context& ctx) {
 }
 
 Bytes ScepResponder::failure(Context& ctx, FailInfo fail, const std::string& reason, bool audit) {
-    ctx.outcome = "failure";
+    ctx.outcome = Outcome::failure;
     if (audit) {
-        ctx.event.outcome = "failure";
+        ctx.event.outcome = outcomeName(Outcome::failure);
         ctx.event.reason = std::string(failInfoName(fail)) + ": " + reason;
         trail_.failure(ctx.event);
     }

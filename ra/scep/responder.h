@@ -15,6 +15,7 @@
 
 #include "common/config.h"
 #include "ra/ops/audit_trail.h"
+#include "ra/ops/audit_vocabulary.h"
 #include "ra/auth/authenticator.h"
 #include "ra/ops/event_log.h"
 #include "ra/ca/bootstrap.h"
@@ -44,7 +45,7 @@ public:
 
 struct MessageOutcome {
     std::string message_type;  // "PKCSReq", ..., "unknown", "unparseable"
-    std::string outcome;       // "success" | "pending" | "failure"
+    Outcome outcome = Outcome::failure;  // success, pending or failure
     std::string method;        // auth method, "" when none
     double seconds = 0;        // receipt to reply
     bool issued = false;       // a certificate was issued for this message

@@ -2,6 +2,8 @@
 
 #include <openssl/evp.h>
 
+#include "ra/ops/audit_vocabulary.h"
+
 namespace scep {
 
 namespace {
@@ -19,8 +21,8 @@ void refuse(http::Response& res, int status, const std::string& reason, const st
     if (audit) {
         AuditEvent event;
         event.actor = "scep";
-        event.action = "http";
-        event.outcome = "failure";
+        event.action = auditActionName(AuditAction::http);
+        event.outcome = outcomeName(Outcome::failure);
         event.reason = reason;
         event.peer = peer;
         try {
@@ -132,15 +134,15 @@ void ScepRoutes::install(http::Router& router, http::ServerHooks& hooks) const {
 void ScepRoutes::handle(const http::Request& req, http::Response& res) const {
     const std::string operation = req.get_param_value("operation");
     if (operation == "GetCACaps") {
-        metrics_.countScep(operation, "", "success", "");
+        metrics_.countScep(operation, "", Outcome::success, "");
         res.set_content(ScepResponder::capabilities(), "text/plain");
     } else if (operation == "GetCACert") {
-        metrics_.countScep(operation, "", "success", "");
+        metrics_.countScep(operation, "", Outcome::success, "");
         res.set_content(text(responder_.caCertificates()), "application/x-x509-ca-ra-cert");
     } else if (operation == "PKIOperation") {
         pkiOperation(req, res);
     } else {
-        metrics_.countScep("unknown", "", "failure", "");
+        metrics_.countScep("unknown", "", Outcome::failure, "");
         refuse(res, 400, "unknown SCEP operation", req.remote_addr, trail_);
     }
 }
@@ -153,7 +155,7 @@ void ScepRoutes::pkiOperation(const http::Request& req, http::Response& res) con
         message = decodeMessageParameter(*raw);
     }
     if (!message || message->empty()) {
-        metrics_.countScep("PKIOperation", "", "failure", "");
+        metrics_.countScep("PKIOperation", "", Outcome::failure, "");
         refuse(res, 400, "PKIOperation without a (base64) message", req.remote_addr, trail_);
         return;
     }
@@ -172,7 +174,7 @@ void ScepRoutes::pkiOperation(const http::Request& req, http::Response& res) con
 }
 
 void ScepRoutes::crl(http::Response& res) const {
-    metrics_.countScep("CRL", "", "success", "");
+    metrics_.countScep("CRL", "", Outcome::success, "");
     res.set_content(text(crl_.crl()), "application/pkix-crl");
 }
 
