@@ -30,8 +30,10 @@ Administration::Administration(const CurrentConfig& config, Store& store, AuditT
 
 Administration::Administration(const Config& config, CaMaterial& material, Store& store,
                                EventLog& log, Clock clock)
-    : Administration(std::make_unique<OwnParts>(config, material, store, log, clock),
-                     store, std::move(clock)) {}
+    // `clock` is copied twice, not moved: the order arguments are built in
+    // is unspecified.
+    : Administration(std::make_unique<OwnParts>(config, material, store, log, clock), store,
+                     clock) {}
 
 Administration::Administration(std::unique_ptr<OwnParts> own, Store& store, Clock clock)
     : own_(std::move(own)),

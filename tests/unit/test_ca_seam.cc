@@ -151,3 +151,24 @@ TEST_CASE("CA seam: approving while the CA answers pending, then refuses or issu
         CHECK(serialHex(X509_get0_serialNumber(reply.cert.get())) == serial);
     }
 }
+
+TEST_CASE("Administration on its own, as the CLI builds it, approves, revokes and publishes") {
+    TestRa ra("[auth]\napproval-mic = \"manual\"\n");
+    Phone phone;
+    REQUIRE(ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}).rep.status ==
+            PkiStatus::pending);
+    const std::int64_t id = ra.store->listRequests(RequestStatus::pending).front().id;
+    Administration admin(ra.config, ra.state, *ra.store, ra.log, [&ra] { return ra.now; });
+    const std::string serial = admin.approve(id, "cli:alice").serial;
+    REQUIRE_FALSE(serial.empty());
+    CHECK(ra.store->findRequest(id)->status == RequestStatus::issued);
+    admin.revoke(serial, 1, "cli:alice");
+    CHECK(ra.audit().front().action == "revoke");
+    CHECK(ra.store->findCertificate(serial)->revoked);
+    const NewToken token = admin.createToken("ops", "viewer", "cli:alice");
+    CHECK(ra.audit().front().action == "token-create");
+    CHECK(ra.store->findToken(token.record.id));
+    admin.deleteToken("ops", "cli:alice");
+    CHECK(ra.audit().front().action == "token-delete");
+    CHECK_THROWS_AS(admin.deleteToken("ops", "cli:alice"), AdminError);
+}
