@@ -12,7 +12,7 @@
 
 #include "fuzz/fuzz_support.h"
 #include "ra/admin/input.h"
-#include "ra/scep/responder.h"
+#include "ra/admin/admin_error.h"
 #include "ra/http/message.h"
 
 using namespace scep;

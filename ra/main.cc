@@ -6,7 +6,7 @@
 #include "ra/config.h"
 #include "ra/cli/commands.h"
 #include "ra/crypto.h"
-#include "ra/scep/responder.h"
+#include "ra/admin/admin_error.h"
 #include "ra/store/state_dir.h"
 
 namespace {
@@ -56,7 +56,7 @@ int run(const Arguments& args) {
     if (args.command == "restore") {
         return restore(config, args);
     }
-    State state = bootstrapState(config, std::time(nullptr), Creation::none);
+    CaMaterial state = bootstrapState(config, std::time(nullptr), Creation::none);
     if (args.command == "fingerprint") {
         return fingerprint(state, args);
     }
@@ -65,9 +65,6 @@ int run(const Arguments& args) {
         return backup(config, args);
     }
     const auto store = openSqliteStore(stateFile(config, kDatabaseFile));
-    if (args.command == "token") {
-        return tokens(*store, args);
-    }
     return administer(config, state, *store, args);
 }
 

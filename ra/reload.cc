@@ -282,7 +282,7 @@ ReloadPlan planReload(const RuntimeConfig& running, X509& ca_cert) {
     return plan;
 }
 
-ConfigReloader::ConfigReloader(EnrollmentService& service, EventLog& log,
+ConfigReloader::ConfigReloader(RaServices& service, EventLog& log,
                                std::function<void(const std::string&)> on_outcome)
     : service_(service), log_(log), on_outcome_(std::move(on_outcome)) {}
 
@@ -292,7 +292,7 @@ bool ConfigReloader::reload(const std::string& trigger) {
     const std::string& path = running->config.path;
     ReloadPlan plan;
     try {
-        plan = planReload(*running, service_.state().ca->certificate());
+        plan = planReload(*running, service_.material().ca->certificate());
     } catch (const std::exception& e) {
         plan.problems.push_back(path + ": " + e.what());
     }
@@ -324,7 +324,7 @@ bool ConfigReloader::reload(const std::string& trigger) {
                    {{"file", path}, {"trigger", trigger}, {"problems", plan.problems}});
     }
     try {
-        service_.auditTrail().record(event);  // last: its row means the reload is done
+        service_.auditTrail().writeAlways(event);  // last: its row means the reload is done
     } catch (const std::exception& e) {
         log_.error("cannot audit the configuration reload", {{"error", e.what()}});
     }

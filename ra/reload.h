@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "ra/config.h"
-#include "ra/scep/responder.h"
+#include "ra/services.h"
 #include "ra/ops/event_log.h"
 #include "ra/runtime_config.h"
 
@@ -59,13 +59,13 @@ ReloadPlan planReload(const RuntimeConfig& running, X509& ca_cert);
 // only restart-only keys, none of them secret, are shown with values.
 class ConfigReloader {
 public:
-    ConfigReloader(EnrollmentService& service, EventLog& log,
+    ConfigReloader(RaServices& service, EventLog& log,
                    std::function<void(const std::string&)> on_outcome = {});
     // True when the file's configuration is now in force.
     bool reload(const std::string& trigger);
 
 private:
-    EnrollmentService& service_;
+    RaServices& service_;
     EventLog& log_;
     std::function<void(const std::string&)> on_outcome_;
     std::mutex mutex_;  // one reload at a time

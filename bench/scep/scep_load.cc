@@ -51,7 +51,7 @@
 
 #include "common/fingerprint.h"
 #include "ra/crypto.h"
-#include "ra/ca/local_ca.h"
+#include "ra/ca/certificate.h"
 #include "ra/scep/message.h"
 #include "tests/lib/scep_client.h"
 #include "common/url.h"

@@ -57,7 +57,7 @@ void securityHeaders(http::Response& res) {
 
 }  // namespace
 
-AdminApi::AdminApi(EnrollmentService& service, Store& store, EventLog& log, Metrics& metrics)
+AdminApi::AdminApi(RaServices& service, Store& store, EventLog& log, Metrics& metrics)
     : service_(service),
       store_(store),
       log_(log),
@@ -65,7 +65,7 @@ AdminApi::AdminApi(EnrollmentService& service, Store& store, EventLog& log, Metr
       settings_(service.runtime()->config.admin),
       requests_(service, store),
       certificates_(service, store),
-      tokens_(store, log),
+      tokens_(store, service.administration()),
       audit_(store),
       status_(service, store, metrics) {
     if (!settings_.client_ca.empty()) {
@@ -83,7 +83,7 @@ AdminApi::AdminApi(EnrollmentService& service, Store& store, EventLog& log, Metr
 // certificate from this RA for a CN of their choice. If those certificates
 // could sign in to the admin API, the challenge would make them admins.
 void AdminApi::refuseOwnCaAsAdminCa() const {
-    X509& ca = service_.state().ca->certificate();
+    X509& ca = service_.material().ca->certificate();
     X509StoreCtxPtr ctx(X509_STORE_CTX_new());
     const bool chains = ctx && X509_STORE_CTX_init(ctx.get(), client_cas_.get(), &ca, nullptr) == 1 &&
                         X509_verify_cert(ctx.get()) == 1;
@@ -97,7 +97,7 @@ void AdminApi::refuseOwnCaAsAdminCa() const {
 }
 
 bool AdminApi::configureTls(SSL_CTX& ctx) const {
-    const RaIdentity& identity = service_.state().admin;
+    const RaIdentity& identity = service_.material().admin;
     if (!identity.cert || SSL_CTX_use_certificate(&ctx, identity.cert.get()) != 1 ||
         SSL_CTX_use_PrivateKey(&ctx, identity.key.get()) != 1 ||
         SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION) != 1 ||
@@ -139,7 +139,7 @@ std::optional<Principal> AdminApi::authenticate(const http::Request& req, std::s
     }
     X509* peer = req.tls ? req.tls->certificate.get() : nullptr;
     if (peer && client_cas_) {
-        X509& ca = service_.state().ca->certificate();
+        X509& ca = service_.material().ca->certificate();
         if (X509_check_issued(&ca, peer) == X509_V_OK) {
             why = "client certificates issued by this RA's own CA cannot sign in";
             return std::nullopt;
@@ -187,7 +187,7 @@ void AdminApi::refuse(http::Response& res, int status, const std::string& why,
             if (actor == "anonymous") {
                 trail.failure(event);
             } else {
-                trail.record(event);
+                trail.writeAlways(event);
             }
         } catch (const StoreError&) {
             // Disk full: the event log has it (AuditTrail logs first).

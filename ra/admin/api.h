@@ -16,6 +16,7 @@
 #include "ra/admin/request_resource.h"
 #include "ra/admin/status_resource.h"
 #include "ra/admin/token_resource.h"
+#include "ra/services.h"
 #include "ra/http/router.h"
 #include "ra/http/server.h"
 #include "ra/ops/event_log.h"
@@ -27,7 +28,7 @@ namespace scep {
 
 class AdminApi {
 public:
-    AdminApi(EnrollmentService& service, Store& store, EventLog& log, Metrics& metrics);
+    AdminApi(RaServices& service, Store& store, EventLog& log, Metrics& metrics);
 
     // The routes, and the hooks that give the server's own refusals a JSON
     // body, an audit event and the security headers.
@@ -49,7 +50,7 @@ private:
     void routes(http::Router& router);
     void refuseOwnCaAsAdminCa() const;
 
-    EnrollmentService& service_;
+    RaServices& service_;
     Store& store_;
     EventLog& log_;
     Metrics& metrics_;

@@ -80,7 +80,7 @@ void CertificateResource::pem(const Principal&, const http::Request& req, http::
 void CertificateResource::revoke(const Principal& who, const http::Request& req,
                                  http::Response& res) {
     const int reason = parseRevocationReason(parseJsonBody(req.body));
-    service_.revoke(req.matches[1], reason, who.name, req.remote_addr);
+    service_.administration().revoke(req.matches[1], reason, who.name, req.remote_addr);
     sendJson(res, {{"status", "revoked"}});
 }
 

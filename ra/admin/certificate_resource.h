@@ -3,14 +3,14 @@
 #pragma once
 
 #include "ra/admin/handler.h"
-#include "ra/scep/responder.h"
+#include "ra/services.h"
 #include "ra/store/store.h"
 
 namespace scep {
 
 class CertificateResource {
 public:
-    CertificateResource(EnrollmentService& service, Store& store)
+    CertificateResource(RaServices& service, Store& store)
         : service_(service), store_(store) {}
 
     void list(const Principal& who, const http::Request& req, http::Response& res);
@@ -23,7 +23,7 @@ private:
     // The path's serial, or AdminError not_found.
     CertificateRecord find(const http::Request& req);
 
-    EnrollmentService& service_;
+    RaServices& service_;
     Store& store_;
 };
 

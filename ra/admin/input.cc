@@ -4,6 +4,7 @@
 
 #include "common/text.h"
 #include "ra/admin/revocation.h"
+#include "ra/admin/admin_error.h"
 #include "ra/admin/tokens.h"
 #include "ra/scep/responder.h"
 

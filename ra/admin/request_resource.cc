@@ -53,13 +53,13 @@ void RequestResource::show(const Principal&, const http::Request& req, http::Res
 
 void RequestResource::approve(const Principal& who, const http::Request& req, http::Response& res) {
     const std::int64_t id = parseRequestId(req.matches[1]);
-    sendJson(res, {{"serial", service_.approve(id, who.name, req.remote_addr)}});
+    sendJson(res, {{"serial", service_.administration().approve(id, who.name, req.remote_addr).serial}});
 }
 
 void RequestResource::reject(const Principal& who, const http::Request& req, http::Response& res) {
     const std::string reason = parseRejectReason(parseJsonBody(req.body));
     const std::int64_t id = parseRequestId(req.matches[1]);
-    service_.reject(id, reason, who.name, req.remote_addr);
+    service_.administration().reject(id, reason, who.name, req.remote_addr);
     sendJson(res, {{"status", "rejected"}});
 }
 

@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ra/admin/handler.h"
-#include "ra/scep/responder.h"
+#include "ra/services.h"
 #include "ra/store/store.h"
 
 namespace scep {
@@ -14,7 +14,7 @@ nlohmann::json requestToJson(const RequestRecord& request);
 
 class RequestResource {
 public:
-    RequestResource(EnrollmentService& service, Store& store) : service_(service), store_(store) {}
+    RequestResource(RaServices& service, Store& store) : service_(service), store_(store) {}
 
     void list(const Principal& who, const http::Request& req, http::Response& res);
     void show(const Principal& who, const http::Request& req, http::Response& res);
@@ -22,7 +22,7 @@ public:
     void reject(const Principal& who, const http::Request& req, http::Response& res);
 
 private:
-    EnrollmentService& service_;
+    RaServices& service_;
     Store& store_;
 };
 

@@ -78,7 +78,7 @@ void StatusResource::health(const http::Request&, http::Response& res) {
 
 void StatusResource::metrics(const Principal&, const http::Request&, http::Response& res) {
     const std::string text =
-        metrics_.render(store_, std::time(nullptr), service_.crlInfo().next_update);
+        metrics_.render(store_, std::time(nullptr), service_.crlPublisher().crlInfo().next_update);
     res.set_content(text, "text/plain; version=0.0.4");
 }
 
@@ -89,8 +89,8 @@ void StatusResource::whoami(const Principal& who, const http::Request&, http::Re
 }
 
 void StatusResource::ca(const Principal&, const http::Request&, http::Response& res) {
-    State& state = service_.state();
-    const CrlInfo crl = service_.crlInfo();
+    CaMaterial& state = service_.material();
+    const CrlInfo crl = service_.crlPublisher().crlInfo();
     const auto runtime = service_.runtime();
     const Config& config = runtime->config;
     json paths = json::array({"/scep", "/cgi-bin/pkiclient.exe"});

@@ -4,14 +4,14 @@
 
 #include "ra/admin/handler.h"
 #include "ra/ops/metrics.h"
-#include "ra/scep/responder.h"
+#include "ra/services.h"
 #include "ra/store/store.h"
 
 namespace scep {
 
 class StatusResource {
 public:
-    StatusResource(EnrollmentService& service, Store& store, Metrics& metrics)
+    StatusResource(RaServices& service, Store& store, Metrics& metrics)
         : service_(service), store_(store), metrics_(metrics) {}
 
     // Unauthenticated: load balancers and monitors probe it.
@@ -21,7 +21,7 @@ public:
     void ca(const Principal& who, const http::Request& req, http::Response& res);
 
 private:
-    EnrollmentService& service_;
+    RaServices& service_;
     Store& store_;
     Metrics& metrics_;
 };

@@ -3,14 +3,15 @@
 #pragma once
 
 #include "ra/admin/handler.h"
-#include "ra/ops/event_log.h"
+#include "ra/admin/administration.h"
 #include "ra/store/store.h"
 
 namespace scep {
 
 class TokenResource {
 public:
-    TokenResource(Store& store, EventLog& log) : store_(store), log_(log) {}
+    TokenResource(Store& store, Administration& administration)
+        : store_(store), administration_(administration) {}
 
     void list(const Principal& who, const http::Request& req, http::Response& res);
     void create(const Principal& who, const http::Request& req, http::Response& res);
@@ -18,7 +19,7 @@ public:
 
 private:
     Store& store_;
-    EventLog& log_;
+    Administration& administration_;
 };
 
 }  // namespace scep

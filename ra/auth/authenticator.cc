@@ -9,6 +9,7 @@
 #include <openssl/err.h>
 
 #include "common/text.h"
+#include "ra/ca/certificate.h"
 #include "ra/crypto.h"
 
 namespace scep {
@@ -355,10 +356,7 @@ Authenticator::Authenticator(const Config& config, X509& ca_cert)
     : config_(config), ca_cert_(ca_cert), roots_(config.auth.manufacturer_roots) {}
 
 bool Authenticator::issuedByUs(X509& cert) const {
-    const bool ok = X509_check_issued(&ca_cert_, &cert) == X509_V_OK &&
-                    X509_verify(&cert, X509_get0_pubkey(&ca_cert_)) == 1;
-    ERR_clear_error();
-    return ok;
+    return isIssuedBy(cert, ca_cert_);
 }
 
 AuthResult Authenticator::authenticate(const PkiRequest& request, X509_REQ& csr_der, Store& store,

@@ -12,7 +12,7 @@
 
 #include "ra/config.h"
 #include "common/openssl_ptr.h"
-#include "ra/ca/local_ca.h"
+#include "ra/ca/authority.h"
 #include "ra/scep/message.h"
 #include "ra/store/store.h"
 

@@ -8,7 +8,7 @@
 #include "ra/admin/tokens.h"
 #include "ra/cli/commands.h"
 #include "ra/ops/event_log.h"
-#include "ra/scep/responder.h"
+#include "ra/admin/administration.h"
 
 namespace scep::cli {
 
@@ -44,9 +44,7 @@ void listCertificates(Store& store) {
     }
 }
 
-}  // namespace
-
-int tokens(Store& store, const Arguments& args) {
+int tokens(Store& store, Administration& administration, const Arguments& args) {
     const std::string action = args.positional.empty() ? "" : args.positional[0];
     if (action == "list") {
         std::cout << std::left << std::setw(24) << "NAME" << std::setw(10) << "ROLE" << std::setw(22)
@@ -57,9 +55,6 @@ int tokens(Store& store, const Arguments& args) {
         }
         return 0;
     }
-    AuditEvent event;
-    event.actor = operatorName();
-    event.outcome = "success";
     if (action == "create") {
         const std::string name = args.option("name");
         const auto role = roleFromName(args.option("role"));
@@ -67,50 +62,43 @@ int tokens(Store& store, const Arguments& args) {
             throw std::invalid_argument(
                 "token create needs --name (1-64 of letters, digits, . _ @ -) and --role viewer|approver");
         }
-        const NewToken token = makeToken(name, *role, event.actor);
-        event.action = "token-create";
-        event.identity = name;
-        event.reason = std::string("role ") + roleName(*role);
-        try {
-            store.addToken(token.record, event);
-        } catch (const DuplicateToken&) {
-            throw AdminError(AdminError::Kind::conflict, "a token named '" + name + "' exists");
-        }
+        const NewToken token = administration.createToken(name, *role, operatorName());
         std::cout << token.text << "\n";
         std::cerr << "token '" << name << "' (" << roleName(*role)
                   << ") created; it is shown only now, store it safely\n";
         return 0;
     }
     if (action == "delete" && args.positional.size() == 2) {
-        event.action = "token-delete";
-        event.identity = args.positional[1];
-        if (!store.deleteToken(args.positional[1], event)) {
-            throw AdminError(AdminError::Kind::not_found, "no token named '" + args.positional[1] + "'");
-        }
+        administration.deleteToken(args.positional[1], operatorName());
         std::cout << "deleted\n";
         return 0;
     }
     throw std::invalid_argument("usage: scep-ra token create --name N --role viewer|approver | list | delete NAME");
 }
 
-int administer(const Config& config, State& state, Store& store, const Arguments& args) {
+}  // namespace
+
+int administer(const Config& config, CaMaterial& material, Store& store, const Arguments& args) {
     EventLog log;
-    EnrollmentService service(config, state, store, log);
+    Administration administration(config, material, store, log);
+    if (args.command == "token") {
+        return tokens(store, administration, args);
+    }
     if (args.command == "requests") {
         listRequests(store, args);
     } else if (args.command == "certs") {
         listCertificates(store);
     } else if (args.command == "approve") {
-        std::cout << "issued certificate " << service.approve(requestId(args), operatorName()) << "\n";
+        std::cout << "issued certificate " << administration.approve(requestId(args), operatorName()).serial << "\n";
     } else if (args.command == "reject") {
-        service.reject(requestId(args), args.option("reason"), operatorName());
+        administration.reject(requestId(args), args.option("reason"), operatorName());
         std::cout << "rejected\n";
     } else if (args.command == "revoke") {
         if (args.positional.size() != 1) {
             throw std::invalid_argument("revoke needs exactly one serial number");
         }
-        service.revoke(args.positional[0], reasonCode(args.option("reason", "unspecified")),
-                       operatorName());
+        administration.revoke(args.positional[0],
+                              reasonCode(args.option("reason", "unspecified")), operatorName());
         std::cout << "revoked " << args.positional[0] << "\n";
     } else {
         throw std::invalid_argument("unknown command '" + args.command + "'");

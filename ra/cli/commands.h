@@ -8,7 +8,7 @@
 #include <openssl/x509.h>
 
 #include "ra/config.h"
-#include "ra/ca/local_ca.h"
+#include "ra/ca/bootstrap.h"
 #include "ra/cli/arguments.h"
 #include "ra/store/store.h"
 
@@ -21,13 +21,12 @@ int serve(const Config& config);
 int init(const Config& config);
 int restore(const Config& config, const Arguments& args);
 int backup(const Config& config, const Arguments& args);
-int fingerprint(const State& state, const Arguments& args);
+int fingerprint(const CaMaterial& state, const Arguments& args);
 int checkConfig(const Config& config);
 
 // admin_commands.cc: the operator's side of the admin API, on the database.
-int tokens(Store& store, const Arguments& args);
 // requests, certs, approve, reject, revoke.
-int administer(const Config& config, State& state, Store& store, const Arguments& args);
+int administer(const Config& config, CaMaterial& material, Store& store, const Arguments& args);
 
 // support.cc
 void printFingerprints(X509& ca, std::ostream& out);

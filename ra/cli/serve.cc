@@ -54,7 +54,7 @@ public:
     // `stop_actions` are known before the signal thread starts: a SIGTERM
     // that arrives during start-up still stops the listeners (a stop posted
     // before they start is run when they do).
-    SignalAndMaintenanceThreads(EnrollmentService& service, EventLog& log, sigset_t signals,
+    SignalAndMaintenanceThreads(RaServices& service, EventLog& log, sigset_t signals,
                                 std::function<void()> reload,
                                 std::vector<std::function<void()>> stop_actions)
         : service_(service),
@@ -113,7 +113,7 @@ private:
         while (!stopping_) {
             lock.unlock();
             try {
-                service_.crl();
+                service_.crlPublisher().crl();
             } catch (const std::exception& e) {
                 log_.error("cannot refresh the CRL", {{"error", e.what()}});
             }
@@ -127,7 +127,7 @@ private:
         }
     }
 
-    EnrollmentService& service_;
+    RaServices& service_;
     EventLog& log_;
     std::function<void()> reload_;
     const std::vector<std::function<void()>> stop_actions_;
@@ -157,8 +157,8 @@ void raiseFileLimit(const Config& config, EventLog& log) {
 
 // Each answered PKIOperation counts in the metrics; a pending request goes
 // to the webhook, when one is configured.
-void observe(EnrollmentService& service, Metrics& metrics, std::unique_ptr<Notifier>& notifier) {
-    service.setHooks({[&metrics](const MessageOutcome& outcome) {
+void observe(RaServices& service, Metrics& metrics, std::unique_ptr<Notifier>& notifier) {
+    service.responder().setObservers({[&metrics](const MessageOutcome& outcome) {
                           metrics.countScep("PKIOperation", outcome.message_type, outcome.outcome,
                                             outcome.method);
                           if (outcome.issued) {
@@ -177,11 +177,12 @@ void observe(EnrollmentService& service, Metrics& metrics, std::unique_ptr<Notif
 }
 
 // The SCEP listener, bound; null (and logged) when the address is unusable.
-std::unique_ptr<http::Server> listenScep(const Config& config, EnrollmentService& service,
+std::unique_ptr<http::Server> listenScep(const Config& config, RaServices& service,
                                          EventLog& log, Metrics& metrics) {
     http::Router scep_routes;
     http::ServerHooks scep_hooks;
-    installScepRoutes(scep_routes, scep_hooks, service, log, config.ra, metrics);
+    ScepRoutes(service.responder(), service.crlPublisher(), service.auditTrail(), log, config.ra, metrics)
+        .install(scep_routes, scep_hooks);
     http::ServerOptions scep_options;
     scep_options.name = "scep";
     scep_options.host = config.ra.listen_host;
@@ -234,7 +235,7 @@ int serve(const Config& config) {
     makeStateDir(config.ra.state_dir);
     const StateDirLock lock(config);
     const bool first_start = isNewStateDir(config);
-    State state = bootstrapState(config, std::time(nullptr), Creation::first_start);
+    CaMaterial state = bootstrapState(config, std::time(nullptr), Creation::first_start);
     if (!first_start) {
         requireDatabase(config);
     }
@@ -244,7 +245,7 @@ int serve(const Config& config) {
     printFingerprints(state.ca->certificate(), std::cout);
     std::cout.flush();
     const auto store = openSqliteStore(stateFile(config, kDatabaseFile));
-    EnrollmentService service(config, state, *store, log);
+    RaServices service(config, state, *store, log);
     Metrics metrics;
     std::unique_ptr<Notifier> notifier;
     if (!config.admin.notify_url.empty()) {

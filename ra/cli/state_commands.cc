@@ -19,7 +19,7 @@ int init(const Config& config) {
     makeStateDir(config.ra.state_dir);
     const StateDirLock lock(config);
     const bool new_database = databaseMissing(config);
-    const State state = bootstrapState(config, std::time(nullptr), Creation::init);
+    const CaMaterial state = bootstrapState(config, std::time(nullptr), Creation::init);
     const auto store = openSqliteStore(stateFile(config, kDatabaseFile));
     const std::string ca_key = stateFile(config, "ca.key");
     const bool new_ca =
@@ -62,7 +62,7 @@ int restore(const Config& config, const Arguments& args) {
     for (const auto& file : restoreStateDir(config, args.positional[0])) {
         std::cout << "restored " << file << "\n";
     }
-    const State state = bootstrapState(config, std::time(nullptr), Creation::none);
+    const CaMaterial state = bootstrapState(config, std::time(nullptr), Creation::none);
     requireDatabase(config);
     openSqliteStore(stateFile(config, kDatabaseFile))->ping();
     printFingerprints(state.ca->certificate(), std::cout);
@@ -79,7 +79,7 @@ int backup(const Config& config, const Arguments& args) {
     return 0;
 }
 
-int fingerprint(const State& state, const Arguments& args) {
+int fingerprint(const CaMaterial& state, const Arguments& args) {
     const auto digest = digestFromName(args.option("digest", "sha256"));
     if (!digest) {
         throw std::invalid_argument("--digest must be sha1, sha256, sha384 or sha512");

@@ -13,8 +13,16 @@ void AuditTrail::write(const AuditEvent& event) {
     store_.audit(event);
 }
 
-void AuditTrail::record(const AuditEvent& event) {
+FailureAudit::Limits failureLimits(const Config& config) {
+    return {config.ra.audit_failures_per_source, config.ra.audit_failures_overall, 60, 4096};
+}
+
+void AuditTrail::writeAlways(const AuditEvent& event) {
     write(event);
+}
+
+void AuditTrail::logStored(const AuditEvent& event) {
+    log_.audit(event);
 }
 
 void AuditTrail::failure(const AuditEvent& event) {

@@ -7,19 +7,26 @@
 #include <ctime>
 #include <functional>
 
+#include "ra/config.h"
 #include "ra/ops/abuse_limits.h"
 #include "ra/ops/event_log.h"
 #include "ra/store/store.h"
 
 namespace scep {
 
+// The budget [ra] audit-failures-* sets.
+FailureAudit::Limits failureLimits(const Config& config);
+
 class AuditTrail {
 public:
     AuditTrail(Store& store, EventLog& log, std::function<std::time_t()> clock,
                FailureAudit::Limits limits = {});
 
-    // A decision or an authenticated action: always written.
-    void record(const AuditEvent& event);
+    // A decision or an authenticated action: always written, to both.
+    void writeAlways(const AuditEvent& event);
+    // An event the store already wrote in the transaction that made the
+    // decision (Store::addIssuedRequest and the like): the log's copy.
+    void logStored(const AuditEvent& event);
     // A refusal of unauthenticated input: written within the source's budget,
     // otherwise counted into a later summary. Throws StoreError like the store.
     void failure(const AuditEvent& event);

@@ -13,6 +13,7 @@
 #include <tuple>
 
 #include "ra/store/store.h"
+#include "ra/ops/audit_vocabulary.h"
 
 namespace scep {
 
@@ -20,6 +21,10 @@ class Metrics {
 public:
     void countScep(const std::string& operation, const std::string& message_type,
                    const std::string& outcome, const std::string& method);
+    void countScep(const std::string& operation, const std::string& message_type, Outcome outcome,
+                   const std::string& method) {
+        countScep(operation, message_type, outcomeName(outcome), method);
+    }
     void observeIssuance(double seconds);
     void countAuthFailure() { auth_failures_++; }
     void countWebhook(const std::string& outcome);

@@ -6,15 +6,16 @@
 
 #include "ra/crypto.h"
 #include "ra/store/state_dir.h"
+#include "ra/ca/issuance.h"
 
 namespace scep {
 
-struct EnrollmentService::Context {
+struct ScepResponder::Context {
     // Taken when the request arrives; a reload meanwhile does not change it.
     std::shared_ptr<const RuntimeConfig> runtime;
     const Config& config() const { return runtime->config; }
     PkiRequest request;
-    std::string outcome;  // "success" | "pending" | "failure", for the hooks
+    Outcome outcome = Outcome::failure;  // for the observers
     bool issued = false;  // a certificate was issued by this message
     std::string clash;    // MessageOutcome::clash
     Bytes content;      // decrypted: CSR, IssuerAndSubject or IssuerAndSerialNumber
@@ -70,27 +71,6 @@ Bytes csrWithoutSecrets(X509_REQ& csr) {
     return requestDer(csr);
 }
 
-// The certificate a renewal request replaces ("" for other requests).
-std::string renewsFromJson(const std::string& details) {
-    const auto parsed = nlohmann::json::parse(details, nullptr, false);
-    return parsed.is_object() && parsed.contains("renews") && parsed["renews"].is_string()
-               ? parsed["renews"].get<std::string>()
-               : std::string();
-}
-
-std::vector<SubjectAltName> sansFromJson(const std::string& details) {
-    std::vector<SubjectAltName> out;
-    const auto parsed = nlohmann::json::parse(details, nullptr, false);
-    if (parsed.is_object() && parsed.contains("sans") && parsed["sans"].is_array()) {
-        for (const auto& san : parsed["sans"]) {
-            out.push_back({san.value("type", "") == "dns" ? SubjectAltName::Type::dns
-                                                          : SubjectAltName::Type::email,
-                           san.value("value", "")});
-        }
-    }
-    return out;
-}
-
 // What a client is told about a message that cannot be answered: our own
 // words only, short. OpenSSL's reasons (CryptoError appends them after
 // ": error:") stay in the audit trail and the log.
@@ -115,10 +95,6 @@ Approval approvalFor(const Config& config, AuthMethod method) {
     return Approval::manual;
 }
 
-FailureAudit::Limits failureLimits(const Config& config) {
-    return {config.ra.audit_failures_per_source, config.ra.audit_failures_overall, 60, 4096};
-}
-
 ChallengeThrottle::Limits throttleLimits(const Config& config) {
     const auto lockout =
         std::chrono::duration_cast<std::chrono::seconds>(config.auth.challenge_lockout);
@@ -127,31 +103,24 @@ ChallengeThrottle::Limits throttleLimits(const Config& config) {
 
 }  // namespace
 
-EnrollmentService::EnrollmentService(const Config& config, State& state, Store& store, EventLog& log,
-                                     Clock clock)
-    : runtime_(std::make_shared<const RuntimeConfig>(config, state.ca->certificate())),
-      state_(state),
+ScepResponder::ScepResponder(CurrentConfig& config, const CaMaterial& material, Store& store,
+                             AuditTrail& trail, CertificateIssuance& issuance, CrlPublisher& crl,
+                             EventLog& log, Clock clock)
+    : config_(config),
+      material_(material),
       store_(store),
+      trail_(trail),
+      issuance_(issuance),
+      crl_(crl),
       log_(log),
       clock_(std::move(clock)),
-      trail_(store, log, clock_, failureLimits(config)),
-      challenges_(throttleLimits(config)) {
-    ca_certificates_ = degenerateSignedData({state_.ra.cert.get(), &state_.ca->certificate()});
+      challenges_(throttleLimits(config.get()->config)) {
+    ca_certificates_ =
+        degenerateSignedData({material_.ra.cert.get(), &material_.ca->certificate()});
+    config.watch([this](const Config& next) { challenges_.setLimits(throttleLimits(next)); });
 }
 
-std::shared_ptr<const RuntimeConfig> EnrollmentService::runtime() const {
-    const std::lock_guard<std::mutex> lock(runtime_mutex_);
-    return runtime_;
-}
-
-void EnrollmentService::setRuntime(std::shared_ptr<const RuntimeConfig> next) {
-    trail_.setLimits(failureLimits(next->config));
-    challenges_.setLimits(throttleLimits(next->config));
-    const std::lock_guard<std::mutex> lock(runtime_mutex_);
-    runtime_ = std::move(next);
-}
-
-std::string EnrollmentService::capabilities() {
+std::string ScepResponder::capabilities() {
     std::string caps = "POSTPKIOperation\nSCEPStandard\nRenewal\nAES\nDES3\n";
     for (const AcceptedDigest& digest : acceptedDigests()) {
         caps += digest.capability;
@@ -160,12 +129,12 @@ std::string EnrollmentService::capabilities() {
     return caps;
 }
 
-std::mutex& EnrollmentService::lockFor(const std::string& transaction_id) {
+std::mutex& ScepResponder::lockFor(const std::string& transaction_id) {
     return transaction_locks_[std::hash<std::string>{}(transaction_id) % transaction_locks_.size()];
 }
 
-Bytes EnrollmentService::pkiOperation(const Bytes& message, const std::string& peer) {
-    std::shared_ptr<const RuntimeConfig> snapshot = runtime();
+Bytes ScepResponder::pkiOperation(const Bytes& message, const std::string& peer) {
+    std::shared_ptr<const RuntimeConfig> snapshot = config_.get();
     const Config& config = snapshot->config;
     // Refused before any work: SQLite would otherwise run out of disk in the
     // middle of a transaction (rolled back, but after the CA signed).
@@ -185,7 +154,7 @@ Bytes EnrollmentService::pkiOperation(const Bytes& message, const std::string& p
     }
 }
 
-Bytes EnrollmentService::answerMessage(std::shared_ptr<const RuntimeConfig> runtime,
+Bytes ScepResponder::answerMessage(std::shared_ptr<const RuntimeConfig> runtime,
                                        const Bytes& message, const std::string& peer) {
     const auto started = std::chrono::steady_clock::now();
     Context ctx;
@@ -193,29 +162,29 @@ Bytes EnrollmentService::answerMessage(std::shared_ptr<const RuntimeConfig> runt
     ctx.peer = peer;
     ctx.now = clock_();
     ctx.event.actor = "scep";
-    ctx.event.action = "message";
+    ctx.event.action = auditActionName(AuditAction::message);
     ctx.event.peer = peer;
     try {
         ctx.request = parsePkiMessage(message);
     } catch (const std::exception& e) {
-        ctx.event.outcome = "failure";
+        ctx.event.outcome = outcomeName(Outcome::failure);
         ctx.event.reason = std::string("unusable SCEP message: ") + e.what();
         trail_.failure(ctx.event);
-        if (hooks_.on_message) {
-            hooks_.on_message({"unparseable", "failure", "", 0, false, ""});
+        if (observers_.on_message) {
+            observers_.on_message({"unparseable", Outcome::failure, "", 0, false, ""});
         }
         throw UnanswerableMessage(clientReason(e));
     }
     Bytes reply = answer(ctx);
-    if (hooks_.on_message) {
+    if (observers_.on_message) {
         const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
-        hooks_.on_message({messageTypeName(ctx.request.message_type), ctx.outcome, ctx.event.method,
+        observers_.on_message({messageTypeName(ctx.request.message_type), ctx.outcome, ctx.event.method,
                            took.count(), ctx.issued, ctx.clash});
     }
     return reply;
 }
 
-Bytes EnrollmentService::answer(Context& ctx) {
+Bytes ScepResponder::answer(Context& ctx) {
     ctx.event.transaction_id = ctx.request.transaction_id;
     ctx.event.action = messageTypeName(ctx.request.message_type);
     ctx.event.identity = nameText(X509_get_subject_name(ctx.request.signer.get()));
@@ -243,7 +212,7 @@ Bytes EnrollmentService::answer(Context& ctx) {
     }
     Decrypted inner;
     try {
-        inner = decryptEnvelope(ctx.request.envelope, *state_.ra.key, *state_.ra.cert,
+        inner = decryptEnvelope(ctx.request.envelope, *material_.ra.key, *material_.ra.cert,
                                 ctx.config().auth.allow_des);
     } catch (const ScepError& e) {
         return failure(ctx, e.fail(), e.what());
@@ -268,7 +237,7 @@ Bytes EnrollmentService::answer(Context& ctx) {
     }
 }
 
-Bytes EnrollmentService::enroll(Context& ctx) {
+Bytes ScepResponder::enroll(Context& ctx) {
     EVP_PKEY* public_key = X509_REQ_get0_pubkey(ctx.csr.get());
     if (!public_key) {
         return failure(ctx, FailInfo::badRequest, "the CSR has no usable public key");
@@ -310,6 +279,10 @@ Bytes EnrollmentService::enroll(Context& ctx) {
         return answerExisting(ctx, *existing);
     }
 
+    return authenticateAndDecide(ctx, key_id);
+}
+
+Bytes ScepResponder::authenticateAndDecide(Context& ctx, const Bytes& key_id) {
     const AuthResult auth =
         ctx.runtime->authenticator.authenticate(ctx.request, *ctx.csr, store_, ctx.now);
     if (auth.method) {
@@ -351,81 +324,80 @@ Bytes EnrollmentService::enroll(Context& ctx) {
     record.details = toJson(auth, clash);
 
     if (approvalFor(ctx.config(), *auth.method) == Approval::manual) {
-        record.status = RequestStatus::pending;
         record.reason = std::string("approval-") + authMethodName(*auth.method) + " is manual";
-        ctx.event.action = "enroll";
-        ctx.event.outcome = "pending";
-        ctx.event.reason = record.reason;
-        store_.addPendingRequest(record, ctx.event);
-        ctx.event.request_id = record.id;
-        log_.audit(ctx.event);
-        auditClash(ctx, clash, record.id);
-        if (hooks_.on_pending) {
-            hooks_.on_pending(record);
+        const Bytes reply = holdPending(ctx, record, clash);
+        if (observers_.on_pending) {
+            observers_.on_pending(record);
         }
-        return pending(ctx);
+        return reply;
     }
+    return issueNow(ctx, record, auth, clash);
+}
 
-    const X509Ptr cert = state_.ca->issue(
-        {public_key, X509_REQ_get_X509_PUBKEY(ctx.csr.get()), auth.common_name, auth.sans}, ctx.now,
-        ctx.config().ca);
-    const CertificateRecord cert_record = recordOf(*cert, 0);
-    record.status = RequestStatus::issued;
-    record.cert_serial = cert_record.serial;
+// Stores the request as pending (for an administrator, or while the CA
+// works on it) and answers PENDING.
+Bytes ScepResponder::holdPending(Context& ctx, RequestRecord& record, const std::string& clash) {
+    record.status = RequestStatus::pending;
+    ctx.event.action = auditActionName(AuditAction::enroll);
+    ctx.event.outcome = outcomeName(Outcome::pending);
+    ctx.event.reason = record.reason;
+    store_.addPendingRequest(record, ctx.event);
+    ctx.event.request_id = record.id;
+    trail_.logStored(ctx.event);
+    auditClash(ctx, clash, record.id);
+    return pending(ctx);
+}
+
+Bytes ScepResponder::issueNow(Context& ctx, RequestRecord& record, const AuthResult& auth,
+                              const std::string& clash) {
     AuditEvent issued = ctx.event;
-    issued.action = "enroll";
-    issued.outcome = "success";
-    issued.serial = cert_record.serial;
+    issued.action = auditActionName(AuditAction::enroll);
+    issued.outcome = outcomeName(Outcome::success);
     issued.reason = std::string("approval-") + authMethodName(*auth.method) + " is auto";
-    std::vector<std::string> superseded;
+    const IssueRequest request{X509_REQ_get0_pubkey(ctx.csr.get()),
+                               X509_REQ_get_X509_PUBKEY(ctx.csr.get()), auth.common_name, auth.sans,
+                               ctx.content};
+    CertificateIssuance::Outcome outcome;
     try {
-        // The store checks the identity rules again inside the transaction
-        // that inserts: concurrent requests cannot both pass.
-        superseded = store_.addIssuedRequest(
-            record, cert_record, issued,
-            issueRules(ctx.config(), record.method, auth.renewed_serial, ctx.now));
+        outcome = issuance_.issueForNewRequest(record, request, issued, ctx.config(),
+                                               auth.renewed_serial, ctx.now);
     } catch (const IdentityTaken& e) {
         return failure(ctx, FailInfo::badRequest, e.what());
     } catch (const RenewedCertificateGone& e) {
         return failure(ctx, FailInfo::badRequest, e.what());
     }
-    ctx.event = issued;
-    ctx.event.request_id = record.id;
-    log_.audit(ctx.event);
-    logSuperseded(ctx.event, superseded, cert_record.serial, ctx.config().auth.revoke_superseded);
-    auditClash(ctx, clash, record.id);
-    if (ctx.config().auth.revoke_superseded && !superseded.empty()) {
-        crl();  // they are revoked now
+    switch (outcome.status) {
+    case CaAnswer::Status::pending:
+        // Nothing for an administrator to decide: the phone polls until the
+        // CA has answered.
+        record.reason = "pending at the CA (reference " + outcome.reference + ")";
+        return holdPending(ctx, record, clash);
+    case CaAnswer::Status::failed:
+        return failure(ctx, FailInfo::badRequest, "the CA refused the request: " + outcome.reason);
+    case CaAnswer::Status::issued:
+        break;
     }
+    ctx.event = issued;
+    auditClash(ctx, clash, record.id);
     ctx.issued = true;
-    return success(ctx, degenerateSignedData({cert.get()}));
+    return success(ctx, degenerateSignedData({outcome.certificate.get()}));
 }
 
-void EnrollmentService::auditClash(Context& ctx, const std::string& clash,
+void ScepResponder::auditClash(Context& ctx, const std::string& clash,
                                    std::int64_t request_id) {
     if (clash.empty()) {
         return;
     }
     ctx.clash = "mic-over-other";
     AuditEvent event = ctx.event;
-    event.action = "identity-clash";
-    event.outcome = "warning";
+    event.action = auditActionName(AuditAction::identity_clash);
+    event.outcome = outcomeName(Outcome::warning);
     event.reason = clash;
     event.request_id = request_id;
-    trail_.record(event);
+    trail_.writeAlways(event);
 }
 
-IssueRules EnrollmentService::issueRules(const Config& config, const std::string& method,
-                                         const std::string& renews, std::time_t now) {
-    IssueRules rules;
-    rules.exclusive = method == authMethodName(AuthMethod::challenge);
-    rules.renews = method == authMethodName(AuthMethod::renewal) ? renews : std::string();
-    rules.revoke_superseded = config.auth.revoke_superseded;
-    rules.now = now;
-    return rules;
-}
-
-std::string EnrollmentService::originOf(CertificateRecord cert) {
+std::string ScepResponder::originOf(CertificateRecord cert) {
     for (int hops = 0; hops < 64; ++hops) {  // renewals chain back; never loop forever
         const auto request = cert.request_id ? store_.findRequest(cert.request_id) : std::nullopt;
         if (!request) {
@@ -434,7 +406,7 @@ std::string EnrollmentService::originOf(CertificateRecord cert) {
         if (request->method != authMethodName(AuthMethod::renewal)) {
             return request->method;
         }
-        const std::string renewed = renewsFromJson(request->details);
+        const std::string renewed = renewsFromDetails(request->details);
         auto previous = renewed.empty() ? std::nullopt : store_.findCertificate(renewed);
         if (!previous) {
             break;
@@ -444,7 +416,7 @@ std::string EnrollmentService::originOf(CertificateRecord cert) {
     return "unknown";
 }
 
-std::string EnrollmentService::micNameClash(const std::string& common_name, std::time_t now) {
+std::string ScepResponder::micNameClash(const std::string& common_name, std::time_t now) {
     std::string clash;
     // A superseded certificate was flagged when it was superseded, if it clashed.
     for (const CertificateRecord& held :
@@ -459,25 +431,9 @@ std::string EnrollmentService::micNameClash(const std::string& common_name, std:
     return clash;
 }
 
-void EnrollmentService::logSuperseded(const AuditEvent& event,
-                                      const std::vector<std::string>& serials,
-                                      const std::string& new_serial, bool revoked) {
-    // The store wrote these rows in the issuing transaction; this is the
-    // JSON log's copy.
-    for (const std::string& serial : serials) {
-        AuditEvent superseded = event;
-        superseded.action = revoked ? "revoke" : "supersede";
-        superseded.reason = revoked
-                                ? "CRLReason 4 (superseded by " + new_serial + ")"
-                                : "superseded by " + new_serial;
-        superseded.serial = serial;
-        log_.audit(superseded);
-    }
-}
-
 // A transaction the RA has seen: same answer as before, never a second
 // certificate (clients resend PKCSReq while pending, or lose a reply).
-Bytes EnrollmentService::answerExisting(Context& ctx, const RequestRecord& existing) {
+Bytes ScepResponder::answerExisting(Context& ctx, const RequestRecord& existing) {
     ctx.event.request_id = existing.id;
     switch (existing.status) {
     case RequestStatus::pending:
@@ -500,7 +456,7 @@ Bytes EnrollmentService::answerExisting(Context& ctx, const RequestRecord& exist
     return success(ctx, degenerateSignedData({x509.get()}));
 }
 
-Bytes EnrollmentService::poll(Context& ctx) {
+Bytes ScepResponder::poll(Context& ctx) {
     const auto existing = store_.findRequestByTransaction(ctx.request.transaction_id);
     if (!existing) {
         return failure(ctx, FailInfo::badCertId,
@@ -514,7 +470,7 @@ Bytes EnrollmentService::poll(Context& ctx) {
     return answerExisting(ctx, *existing);
 }
 
-Bytes EnrollmentService::getCertificate(Context& ctx) {
+Bytes ScepResponder::getCertificate(Context& ctx) {
     IssuerAndSerial wanted;
     try {
         wanted = parseIssuerAndSerial(ctx.content);
@@ -523,7 +479,7 @@ Bytes EnrollmentService::getCertificate(Context& ctx) {
     }
     const std::string serial = serialHex(wanted.serial.get());
     const auto cert = X509_NAME_cmp(wanted.issuer.get(),
-                                    X509_get_subject_name(&state_.ca->certificate())) == 0
+                                    X509_get_subject_name(&material_.ca->certificate())) == 0
                           ? store_.findCertificate(serial)
                           : std::nullopt;
     if (!cert) {
@@ -533,17 +489,17 @@ Bytes EnrollmentService::getCertificate(Context& ctx) {
     return success(ctx, degenerateSignedData({x509.get()}));
 }
 
-Bytes EnrollmentService::getCrl(Context& ctx) {
+Bytes ScepResponder::getCrl(Context& ctx) {
     IssuerAndSerial wanted;
     try {
         wanted = parseIssuerAndSerial(ctx.content);
     } catch (const std::exception&) {
         return failure(ctx, FailInfo::badRequest, "GetCRL content is not an IssuerAndSerialNumber");
     }
-    if (X509_NAME_cmp(wanted.issuer.get(), X509_get_subject_name(&state_.ca->certificate())) != 0) {
+    if (X509_NAME_cmp(wanted.issuer.get(), X509_get_subject_name(&material_.ca->certificate())) != 0) {
         return failure(ctx, FailInfo::badCertId, "GetCRL names another issuer");
     }
-    const Bytes der = crl();
+    const Bytes der = crl_.crl();
     const unsigned char* p = der.data();
     const X509CrlPtr current(d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size())));
     if (!current) {
@@ -552,8 +508,8 @@ Bytes EnrollmentService::getCrl(Context& ctx) {
     return success(ctx, degenerateSignedData({}, current.get()));
 }
 
-Bytes EnrollmentService::success(Context& ctx, const Bytes& content) {
-    ctx.outcome = "success";
+Bytes ScepResponder::success(Context& ctx, const Bytes& content) {
+    ctx.outcome = Outcome::success;
     CertRepParams params;
     params.status = PkiStatus::success;
     params.transaction_id = ctx.request.transaction_id;
@@ -561,23 +517,23 @@ Bytes EnrollmentService::success(Context& ctx, const Bytes& content) {
     params.digest_nid = ctx.request.digest_nid;
     params.cipher_nid = ctx.cipher_nid;
     params.recipient = ctx.request.signer.get();
-    return buildCertRep(params, &content, *state_.ra.key, *state_.ra.cert);
+    return buildCertRep(params, &content, *material_.ra.key, *material_.ra.cert);
 }
 
-Bytes EnrollmentService::pending(Context& ctx) {
-    ctx.outcome = "pending";
+Bytes ScepResponder::pending(Context& ctx) {
+    ctx.outcome = Outcome::pending;
     CertRepParams params;
     params.status = PkiStatus::pending;
     params.transaction_id = ctx.request.transaction_id;
     params.recipient_nonce = ctx.request.sender_nonce;
     params.digest_nid = ctx.request.digest_nid;
-    return buildCertRep(params, nullptr, *state_.ra.key, *state_.ra.cert);
+    return buildCertRep(params, nullptr, *material_.ra.key, *material_.ra.cert);
 }
 
-Bytes EnrollmentService::failure(Context& ctx, FailInfo fail, const std::string& reason, bool audit) {
-    ctx.outcome = "failure";
+Bytes ScepResponder::failure(Context& ctx, FailInfo fail, const std::string& reason, bool audit) {
+    ctx.outcome = Outcome::failure;
     if (audit) {
-        ctx.event.outcome = "failure";
+        ctx.event.outcome = outcomeName(Outcome::failure);
         ctx.event.reason = std::string(failInfoName(fail)) + ": " + reason;
         trail_.failure(ctx.event);
     }
@@ -587,180 +543,7 @@ Bytes EnrollmentService::failure(Context& ctx, FailInfo fail, const std::string&
     params.transaction_id = ctx.request.transaction_id;
     params.recipient_nonce = ctx.request.sender_nonce;
     params.digest_nid = ctx.request.digest_nid;
-    return buildCertRep(params, nullptr, *state_.ra.key, *state_.ra.cert);
-}
-
-CertificateRecord EnrollmentService::recordOf(X509& cert, std::int64_t request_id) const {
-    CertificateRecord record;
-    record.serial = serialHex(X509_get0_serialNumber(&cert));
-    record.subject = nameText(X509_get_subject_name(&cert));
-    record.issuer = nameText(X509_get_issuer_name(&cert));
-    record.common_name = nameEntry(X509_get_subject_name(&cert), NID_commonName);
-    record.not_before = asn1TimeToUnix(X509_get0_notBefore(&cert));
-    record.not_after = asn1TimeToUnix(X509_get0_notAfter(&cert));
-    record.der = certificateDer(cert);
-    record.request_id = request_id;
-    return record;
-}
-
-Bytes EnrollmentService::crl() {
-    const std::time_t now = clock_();
-    const auto revoked = store_.revokedCertificates();
-    std::string fingerprint;
-    for (const auto& record : revoked) {
-        fingerprint += record.serial + ":" + std::to_string(record.revocation_reason) + ";";
-    }
-    const auto snapshot = runtime();
-    const Config& config = snapshot->config;
-    const std::lock_guard<std::mutex> lock(crl_mutex_);
-    const std::time_t half_life = static_cast<std::time_t>(config.ca.crl_days) * 24 * 3600 / 2;
-    if (crl_der_.empty() || fingerprint != crl_revocations_ || now - crl_built_ >= half_life) {
-        crl_der_ = crlDer(*state_.ca->crl(revoked, now, config.ca));
-        crl_days_ = config.ca.crl_days;
-        crl_revocations_ = fingerprint;
-        crl_built_ = now;
-        crl_revoked_count_ = revoked.size();
-        // Published beside the CA for web servers and distribution points.
-        writeFileAtomically(stateFile(config, "crl.der"),
-                            std::string(crl_der_.begin(), crl_der_.end()), 0644);
-    }
-    return crl_der_;
-}
-
-CrlInfo EnrollmentService::crlInfo() {
-    crl();
-    const std::lock_guard<std::mutex> lock(crl_mutex_);
-    return {crl_built_, crl_built_ + static_cast<std::time_t>(crl_days_) * 24 * 3600,
-            crl_revoked_count_};
-}
-
-namespace {
-
-// An administrator's decision on a request, for the audit trail. The peer
-// is the administrator's address; the phone's is on the request itself.
-AuditEvent decisionEvent(const RequestRecord& record, const std::string& actor, const char* action,
-                         const std::string& peer) {
-    AuditEvent event;
-    event.actor = actor;
-    event.action = action;
-    event.outcome = "success";
-    event.method = record.method;
-    event.identity = record.identity;
-    event.request_id = record.id;
-    event.transaction_id = record.transaction_id;
-    event.peer = peer;
-    return event;
-}
-
-}  // namespace
-
-RequestRecord EnrollmentService::requestOrThrow(std::int64_t request_id) {
-    auto record = store_.findRequest(request_id);
-    if (!record) {
-        throw AdminError(AdminError::Kind::not_found, "no request " + std::to_string(request_id));
-    }
-    return std::move(*record);
-}
-
-std::string EnrollmentService::approve(std::int64_t request_id, const std::string& actor,
-                                       const std::string& peer) {
-    const auto record = requestOrThrow(request_id);
-    if (record.status != RequestStatus::pending) {
-        throw AdminError(AdminError::Kind::conflict, "request " + std::to_string(request_id) +
-                                                         " is already " +
-                                                         requestStatusName(record.status));
-    }
-    const std::time_t now = clock_();
-    const auto snapshot = runtime();
-    const Config& config = snapshot->config;
-    // The challenge rules hold for approvals too: two requests for one CN
-    // may be pending at the same time (the store decides, atomically), and
-    // a request that predates the MIC-name rule does not get past it.
-    if (record.method == authMethodName(AuthMethod::challenge)) {
-        if (isMicShapedName(record.common_name)) {
-            throw AdminError(AdminError::Kind::conflict,
-                             "CN '" + record.common_name +
-                                 "' has the shape of a phone's MIC name; only that phone's MIC "
-                                 "may obtain it: reject this request");
-        }
-        const auto active = store_.activeCertificatesFor(record.common_name, now, Store::Superseded::include);
-        if (!active.empty()) {
-            throw AdminError(AdminError::Kind::conflict,
-                             "CN '" + record.common_name + "' already holds active certificate " +
-                                 active.front().serial + "; revoke it first or reject this request");
-        }
-    }
-    const X509ReqPtr csr = requestFromDer(record.csr);
-    const X509Ptr cert = state_.ca->issue({X509_REQ_get0_pubkey(csr.get()), X509_REQ_get_X509_PUBKEY(csr.get()),
-                                           record.common_name, sansFromJson(record.details)},
-                                          now, config.ca);
-    const CertificateRecord cert_record = recordOf(*cert, request_id);
-    AuditEvent event = decisionEvent(record, actor, "approve", peer);
-    event.serial = cert_record.serial;
-    std::vector<std::string> superseded;
-    try {
-        if (!store_.issuePending(request_id, cert_record, event,
-                                 issueRules(config, record.method, renewsFromJson(record.details),
-                                            now),
-                                 &superseded)) {
-            throw AdminError(AdminError::Kind::conflict,
-                             "request " + std::to_string(request_id) + " was decided meanwhile");
-        }
-    } catch (const IdentityTaken& e) {
-        throw AdminError(AdminError::Kind::conflict,
-                         std::string(e.what()) + " (or reject this request)");
-    } catch (const RenewedCertificateGone& e) {
-        throw AdminError(AdminError::Kind::conflict,
-                         std::string(e.what()) + ": reject this request");
-    }
-    log_.audit(event);
-    logSuperseded(event, superseded, cert_record.serial, config.auth.revoke_superseded);
-    if (config.auth.revoke_superseded && !superseded.empty()) {
-        crl();
-    }
-    return cert_record.serial;
-}
-
-void EnrollmentService::reject(std::int64_t request_id, const std::string& reason,
-                               const std::string& actor, const std::string& peer) {
-    if (reason.empty()) {
-        throw AdminError(AdminError::Kind::invalid, "a rejection needs a reason");
-    }
-    AuditEvent event = decisionEvent(requestOrThrow(request_id), actor, "reject", peer);
-    event.reason = reason;
-    if (!store_.rejectPending(request_id, reason, event)) {
-        throw AdminError(AdminError::Kind::conflict, "request " + std::to_string(request_id) +
-                                                         " is not pending");
-    }
-    log_.audit(event);
-}
-
-void EnrollmentService::revoke(const std::string& serial, int reason, const std::string& actor,
-                               const std::string& peer) {
-    if (reason < 0 || reason > 10 || reason == 7) {
-        throw AdminError(AdminError::Kind::invalid,
-                         "revocation reason must be an RFC 5280 CRLReason (0-10, not 7)");
-    }
-    const auto record = store_.findCertificate(serial);
-    if (!record) {
-        throw AdminError(AdminError::Kind::not_found, "no certificate " + serial);
-    }
-    AuditEvent event;
-    event.actor = actor;
-    event.action = "revoke";
-    event.outcome = "success";
-    event.identity = record->subject;
-    event.serial = serial;
-    event.reason = "CRLReason " + std::to_string(reason);
-    event.peer = peer;
-    if (record->request_id != 0) {
-        event.request_id = record->request_id;
-    }
-    if (!store_.revoke(serial, reason, clock_(), event)) {
-        throw AdminError(AdminError::Kind::conflict, "certificate " + serial + " is already revoked");
-    }
-    log_.audit(event);
-    crl();  // regenerated on every revocation
+    return buildCertRep(params, nullptr, *material_.ra.key, *material_.ra.cert);
 }
 
 }  // namespace scep

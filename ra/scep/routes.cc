@@ -2,6 +2,8 @@
 
 #include <openssl/evp.h>
 
+#include "ra/ops/audit_vocabulary.h"
+
 namespace scep {
 
 namespace {
@@ -19,8 +21,8 @@ void refuse(http::Response& res, int status, const std::string& reason, const st
     if (audit) {
         AuditEvent event;
         event.actor = "scep";
-        event.action = "http";
-        event.outcome = "failure";
+        event.action = auditActionName(AuditAction::http);
+        event.outcome = outcomeName(Outcome::failure);
         event.reason = reason;
         event.peer = peer;
         try {
@@ -92,78 +94,103 @@ std::optional<Bytes> decodeMessageParameter(const std::string& text) {
     return out;
 }
 
-void installScepRoutes(http::Router& router, http::ServerHooks& hooks, EnrollmentService& service,
-                       EventLog& log, const RaSettings& settings, Metrics& metrics) {
-    AuditTrail& trail = service.auditTrail();
-    auto handle = [&service, &trail, &metrics](const http::Request& req, http::Response& res) {
-        const std::string operation = req.get_param_value("operation");
-        if (operation == "GetCACaps") {
-            metrics.countScep(operation, "", "success", "");
-            res.set_content(EnrollmentService::capabilities(), "text/plain");
-        } else if (operation == "GetCACert") {
-            metrics.countScep(operation, "", "success", "");
-            res.set_content(text(service.caCertificates()), "application/x-x509-ca-ra-cert");
-        } else if (operation == "PKIOperation") {
-            std::optional<Bytes> message;
-            if (req.method == "POST") {
-                message = Bytes(req.body.begin(), req.body.end());
-            } else if (const auto raw = rawMessageParameter(req.target)) {
-                message = decodeMessageParameter(*raw);
-            }
-            if (!message || message->empty()) {
-                metrics.countScep(operation, "", "failure", "");
-                refuse(res, 400, "PKIOperation without a (base64) message", req.remote_addr, trail);
-                return;
-            }
-            try {
-                res.set_content(text(service.pkiOperation(*message, req.remote_addr)), kPkiMessage);
-            } catch (const UnanswerableMessage& e) {
-                // Audited and logged with the detail by the service; the
-                // client gets a short reason, never OpenSSL's internals.
-                res.status = 400;
-                res.set_content(std::string(e.what()) + "\n", "text/plain");
-            } catch (const Unavailable& e) {
-                res.status = 503;
-                res.set_header("Retry-After", "60");
-                res.set_content(std::string(e.what()) + "\n", "text/plain");
-            }
-        } else {
-            metrics.countScep("unknown", "", "failure", "");
-            refuse(res, 400, "unknown SCEP operation", req.remote_addr, trail);
-        }
-    };
-    for (const std::string& path : std::vector<std::string>{"/scep", "/cgi-bin/pkiclient.exe"}) {
-        router.Get(path, handle);
-        router.Post(path, handle);
+ScepRoutes::ScepRoutes(ScepResponder& responder, CrlPublisher& crl, AuditTrail& trail,
+                       EventLog& log, const RaSettings& settings, Metrics& metrics)
+    : responder_(responder),
+      crl_(crl),
+      trail_(trail),
+      log_(log),
+      paths_{"/scep", "/cgi-bin/pkiclient.exe"},
+      metrics_(metrics) {
+    paths_.insert(paths_.end(), settings.paths.begin(), settings.paths.end());
+}
+
+void ScepRoutes::install(http::Router& router, http::ServerHooks& hooks) const {
+    const ScepRoutes routes = *this;
+    for (const std::string& path : paths_) {
+        router.Get(path, [routes](const http::Request& req, http::Response& res) {
+            routes.handle(req, res);
+        });
+        router.Post(path, [routes](const http::Request& req, http::Response& res) {
+            routes.handle(req, res);
+        });
     }
-    for (const std::string& path : settings.paths) {
-        router.Get(path, handle);
-        router.Post(path, handle);
-    }
-    router.Get("/crl", [&service, &metrics](const http::Request&, http::Response& res) {
-        metrics.countScep("CRL", "", "success", "");
-        res.set_content(text(service.crl()), "application/pkix-crl");
-    });
+    router.Get("/crl", [routes](const http::Request&, http::Response& res) { routes.crl(res); });
 
     // Refusals the server makes itself (limits, malformed requests) are
     // audited within the server's budget; not every 404 a scanner provokes.
-    hooks.refused = [&trail](const http::Request& req, http::Response& res,
+    hooks.refused = [routes](const http::Request& req, http::Response& res,
                              const std::string& reason, bool audit) {
-        const std::string what = req.method.empty() ? "a request" : req.method + " " + req.path;
-        const std::string why =
-            "HTTP " + std::to_string(res.status) + " for " + what + ": " + reason;
-        refuse(res, res.status, why, req.remote_addr, trail, audit);
+        routes.refused(req, res, reason, audit);
     };
     hooks.not_found = [](const http::Request&, http::Response& res) {
         res.status = 404;
         res.set_content("not found\n", "text/plain");
     };
-    hooks.failed = [&log](const http::Request& req, http::Response& res, std::exception_ptr error) {
-        log.error("request failed",
-                  {{"path", req.path}, {"peer", req.remote_addr}, {"error", describe(error)}});
-        res.status = 500;
-        res.set_content("internal error\n", "text/plain");
-    };
+    hooks.failed = [routes](const http::Request& req, http::Response& res,
+                            std::exception_ptr error) { routes.failed(req, res, error); };
+}
+
+void ScepRoutes::handle(const http::Request& req, http::Response& res) const {
+    const std::string operation = req.get_param_value("operation");
+    if (operation == "GetCACaps") {
+        metrics_.countScep(operation, "", Outcome::success, "");
+        res.set_content(ScepResponder::capabilities(), "text/plain");
+    } else if (operation == "GetCACert") {
+        metrics_.countScep(operation, "", Outcome::success, "");
+        res.set_content(text(responder_.caCertificates()), "application/x-x509-ca-ra-cert");
+    } else if (operation == "PKIOperation") {
+        pkiOperation(req, res);
+    } else {
+        metrics_.countScep("unknown", "", Outcome::failure, "");
+        refuse(res, 400, "unknown SCEP operation", req.remote_addr, trail_);
+    }
+}
+
+void ScepRoutes::pkiOperation(const http::Request& req, http::Response& res) const {
+    std::optional<Bytes> message;
+    if (req.method == "POST") {
+        message = Bytes(req.body.begin(), req.body.end());
+    } else if (const auto raw = rawMessageParameter(req.target)) {
+        message = decodeMessageParameter(*raw);
+    }
+    if (!message || message->empty()) {
+        metrics_.countScep("PKIOperation", "", Outcome::failure, "");
+        refuse(res, 400, "PKIOperation without a (base64) message", req.remote_addr, trail_);
+        return;
+    }
+    try {
+        res.set_content(text(responder_.pkiOperation(*message, req.remote_addr)), kPkiMessage);
+    } catch (const UnanswerableMessage& e) {
+        // Audited and logged with the detail by the responder; the client
+        // gets a short reason, never OpenSSL's internals.
+        res.status = 400;
+        res.set_content(std::string(e.what()) + "\n", "text/plain");
+    } catch (const Unavailable& e) {
+        res.status = 503;
+        res.set_header("Retry-After", "60");
+        res.set_content(std::string(e.what()) + "\n", "text/plain");
+    }
+}
+
+void ScepRoutes::crl(http::Response& res) const {
+    metrics_.countScep("CRL", "", Outcome::success, "");
+    res.set_content(text(crl_.crl()), "application/pkix-crl");
+}
+
+void ScepRoutes::refused(const http::Request& req, http::Response& res, const std::string& reason,
+                         bool audit) const {
+    const std::string what = req.method.empty() ? "a request" : req.method + " " + req.path;
+    const std::string why = "HTTP " + std::to_string(res.status) + " for " + what + ": " + reason;
+    refuse(res, res.status, why, req.remote_addr, trail_, audit);
+}
+
+void ScepRoutes::failed(const http::Request& req, http::Response& res,
+                        std::exception_ptr error) const {
+    log_.error("request failed",
+               {{"path", req.path}, {"peer", req.remote_addr}, {"error", describe(error)}});
+    res.status = 500;
+    res.set_content("internal error\n", "text/plain");
 }
 
 }  // namespace scep

@@ -18,7 +18,7 @@
 
 #include "common/fingerprint.h"
 #include "ra/crypto.h"
-#include "ra/ca/local_ca.h"
+#include "ra/ca/bootstrap.h"
 #include "ra/store/sqlite/files.h"
 
 namespace scep {

@@ -123,7 +123,7 @@ TestRa::TestRa(const std::string& toml) : now(std::time(nullptr)) {
     config = parseConfig(with_roots, dir.write("scep.toml", with_roots));
     state = bootstrapState(config, now);
     store = openSqliteStore(dir.file("state/scep-ra.db"));
-    service = std::make_unique<EnrollmentService>(config, state, *store, log, [this] { return now; });
+    service = std::make_unique<RaServices>(config, state, *store, log, [this] { return now; });
 }
 
 TestRa::Reply TestRa::open(const Bytes& reply, EVP_PKEY& key, X509& signer) {
@@ -144,7 +144,7 @@ TestRa::Reply TestRa::send(X509& signer, EVP_PKEY& signer_key, MessageType type,
     params.transaction_id = transaction_id.empty() ? randomTransactionId() : transaction_id;
     params.cipher_nid = cipher_nid;
     const Bytes message = buildPkiMessage(params, content, signer, signer_key, *state.ra.cert);
-    return open(service->pkiOperation(message, "192.0.2.7"), signer_key, signer);
+    return open(service->responder().pkiOperation(message, "192.0.2.7"), signer_key, signer);
 }
 
 TestRa::Reply TestRa::enroll(X509& signer, EVP_PKEY& signer_key, EVP_PKEY& csr_key,

@@ -9,8 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "ra/scep/responder.h"
-#include "ra/ca/local_ca.h"
+#include "ra/services.h"
+#include "ra/ca/bootstrap.h"
+#include "ra/ca/certificate.h"
 #include "ra/scep/message.h"
 #include "tests/lib/scep_client.h"
 #include "ra/store/store.h"
@@ -67,9 +68,9 @@ public:
     scep::Config config;
     std::time_t now;
     scep::EventLog log;
-    scep::State state;
+    scep::CaMaterial state;
     std::unique_ptr<scep::Store> store;
-    std::unique_ptr<scep::EnrollmentService> service;
+    std::unique_ptr<scep::RaServices> service;
 };
 
 std::string commonName(X509& cert);

@@ -27,7 +27,7 @@ CertRepView challengeRequest(TestRa& ra, const std::string& peer, const std::str
     params.transaction_id = randomTransactionId();
     const Bytes csr = requestDer(*makeCsr(*fixtureKey("newkey-1"), {cn, {}, challenge}));
     const Bytes message = buildPkiMessage(params, csr, *signer, *key, *ra.state.ra.cert);
-    return parseCertRep(ra.service->pkiOperation(message, peer), *ra.state.ra.cert);
+    return parseCertRep(ra.service->responder().pkiOperation(message, peer), *ra.state.ra.cert);
 }
 
 // A phone's MIC-signed PKCSReq, in a transaction of its own.
@@ -48,7 +48,7 @@ bool refusedFor(const CertRepView& reply, TestRa& ra, const std::string& text) {
 // The SCEP messages of a hostile client: garbage from `peer`.
 void sendGarbage(TestRa& ra, const std::string& peer, int count) {
     for (int i = 0; i < count; ++i) {
-        CHECK_THROWS_AS(ra.service->pkiOperation(Bytes(64, 0x30), peer), UnanswerableMessage);
+        CHECK_THROWS_AS(ra.service->responder().pkiOperation(Bytes(64, 0x30), peer), UnanswerableMessage);
     }
 }
 
@@ -141,17 +141,17 @@ private:
 TEST_CASE("a store that cannot write makes enrollment answer 503, never a certificate") {
     TestRa ra;
     FullDiskStore store(*ra.store);
-    EnrollmentService service(ra.config, ra.state, store, ra.log, [&ra] { return ra.now; });
+    RaServices service(ra.config, ra.state, store, ra.log, [&ra] { return ra.now; });
     const Bytes message = micRequest(ra);
     store.full = true;
-    CHECK_THROWS_AS(service.pkiOperation(message, "192.0.2.7"), Unavailable);
+    CHECK_THROWS_AS(service.responder().pkiOperation(message, "192.0.2.7"), Unavailable);
     // Failures of garbage cannot be audited either: 503 too, not 500.
-    CHECK_THROWS_AS(service.pkiOperation(Bytes(64, 0x30), "192.0.2.7"), Unavailable);
+    CHECK_THROWS_AS(service.responder().pkiOperation(Bytes(64, 0x30), "192.0.2.7"), Unavailable);
     CHECK(ra.certificateCount() == 0);
     CHECK(ra.store->listRequests(std::nullopt).empty());
     // Space again: the same message now enrolls.
     store.full = false;
-    CHECK(parseCertRep(service.pkiOperation(message, "192.0.2.7"), *ra.state.ra.cert).status ==
+    CHECK(parseCertRep(service.responder().pkiOperation(message, "192.0.2.7"), *ra.state.ra.cert).status ==
           PkiStatus::success);
 }
 
@@ -229,7 +229,7 @@ TEST_CASE("client-chosen text is bounded in the audit table") {
     params.transaction_id = randomTransactionId();
     const Bytes message = buildPkiMessage(params, requestDer(*csr), *signer, *key, *ra.state.ra.cert);
     CHECK(message.size() > 50000);
-    ra.service->pkiOperation(message, "198.51.100.20");
+    ra.service->responder().pkiOperation(message, "198.51.100.20");
     const AuditEvent row = ra.audit().front();
     CHECK(row.identity.size() <= kMaxAuditField);
     CHECK(row.identity.find("truncated: ") != std::string::npos);
@@ -240,7 +240,7 @@ TEST_CASE("short of disk space: 503, before anything is written") {
     TestRa ra("[ra]\nmin-free-space = \"999999999MiB\"\n");  // more than any disk here
     const std::size_t before = ra.audit().size();
     const Bytes message = micRequest(ra);
-    CHECK_THROWS_AS(ra.service->pkiOperation(message, "192.0.2.7"), Unavailable);
+    CHECK_THROWS_AS(ra.service->responder().pkiOperation(message, "192.0.2.7"), Unavailable);
     CHECK(ra.audit().size() == before);
     CHECK(ra.certificateCount() == 0);
 }

@@ -4,6 +4,7 @@
 #include "ra/admin/input.h"
 #include "ra/admin/revocation.h"
 #include "ra/scep/responder.h"
+#include "ra/admin/admin_error.h"
 
 using namespace scep;
 using nlohmann::json;

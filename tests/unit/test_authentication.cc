@@ -237,7 +237,7 @@ TEST_CASE("renewal is decided by the signer: a certificate this RA issued") {
         CHECK(ra.audit().front().reason.find("differs from the renewed certificate") != std::string::npos);
     }
     SUBCASE("a revoked certificate is refused") {
-        ra.service->revoke(serialHex(X509_get0_serialNumber(first.cert.get())), 1, "test");
+        ra.service->administration().revoke(serialHex(X509_get0_serialNumber(first.cert.get())), 1, "test");
         const auto reply = ra.enroll(*first.cert, *phone.new_key, *next_key, {kMicCn, {}, {}});
         CHECK(reply.rep.status == PkiStatus::failure);
         CHECK(ra.audit().front().reason.find("is revoked") != std::string::npos);

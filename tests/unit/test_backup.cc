@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "ra/crypto.h"
-#include "ra/ca/local_ca.h"
+#include "ra/ca/bootstrap.h"
 #include "ra/store/state_dir.h"
 #include "ra_support.h"
 
@@ -39,7 +39,7 @@ struct Populated {
         REQUIRE(second.cert);
         revoked = serialHex(X509_get0_serialNumber(first.cert.get()));
         issued = serialHex(X509_get0_serialNumber(second.cert.get()));
-        ra.service->revoke(revoked, 1, "cli:test");
+        ra.service->administration().revoke(revoked, 1, "cli:test");
     }
 };
 

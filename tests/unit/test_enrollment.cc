@@ -54,7 +54,7 @@ TEST_CASE("the same transaction with another key is refused") {
 TEST_CASE("GetCACaps advertises exactly the digests requests may use") {
     TestRa ra;
     Phone phone;
-    const std::string caps = EnrollmentService::capabilities();
+    const std::string caps = ScepResponder::capabilities();
     const std::pair<int, const char*> candidates[] = {{NID_md5, "MD5"},       {NID_sha1, "SHA-1"},
                                                       {NID_sha224, "SHA-224"}, {NID_sha256, "SHA-256"},
                                                       {NID_sha384, "SHA-384"}, {NID_sha512, "SHA-512"}};
@@ -65,7 +65,7 @@ TEST_CASE("GetCACaps advertises exactly the digests requests may use") {
         params.digest_nid = nid;
         const Bytes csr = requestDer(*makeCsr(*phone.new_key, {kMicCn, {}, {}}));
         const Bytes message = buildPkiMessage(params, csr, *phone.mic, *phone.mic_key, *ra.state.ra.cert);
-        const auto reply = parseCertRep(ra.service->pkiOperation(message, "peer"), *ra.state.ra.cert);
+        const auto reply = parseCertRep(ra.service->responder().pkiOperation(message, "peer"), *ra.state.ra.cert);
         const bool advertised = caps.find(std::string(name) + "\n") != std::string::npos;
         const bool refused = reply.status == PkiStatus::failure && reply.fail == FailInfo::badAlg;
         CHECK(advertised == !refused);
@@ -80,7 +80,7 @@ TEST_CASE("an MD5-signed request gets a signed FAILURE badAlg, audited, and no c
     params.digest_nid = NID_md5;
     const Bytes csr = requestDer(*makeCsr(*phone.new_key, {kMicCn, {}, {}}));
     const Bytes message = buildPkiMessage(params, csr, *phone.mic, *phone.mic_key, *ra.state.ra.cert);
-    const auto reply = parseCertRep(ra.service->pkiOperation(message, "peer"), *ra.state.ra.cert);
+    const auto reply = parseCertRep(ra.service->responder().pkiOperation(message, "peer"), *ra.state.ra.cert);
     CHECK(reply.status == PkiStatus::failure);
     CHECK(reply.fail == FailInfo::badAlg);
     CHECK(reply.transaction_id == params.transaction_id);
@@ -99,8 +99,8 @@ TEST_CASE("replies echo the request's nonce and transaction and carry a fresh no
     params.sender_nonce = Bytes(16, 0x42);
     const Bytes csr = requestDer(*makeCsr(*phone.new_key, {kMicCn, {}, {}}));
     const Bytes message = buildPkiMessage(params, csr, *phone.mic, *phone.mic_key, *ra.state.ra.cert);
-    const auto a = parseCertRep(ra.service->pkiOperation(message, "peer"), *ra.state.ra.cert);
-    const auto b = parseCertRep(ra.service->pkiOperation(message, "peer"), *ra.state.ra.cert);
+    const auto a = parseCertRep(ra.service->responder().pkiOperation(message, "peer"), *ra.state.ra.cert);
+    const auto b = parseCertRep(ra.service->responder().pkiOperation(message, "peer"), *ra.state.ra.cert);
     CHECK(a.recipient_nonce == params.sender_nonce);
     CHECK(a.transaction_id == params.transaction_id);
     CHECK(a.sender_nonce.size() == 16);
@@ -127,7 +127,7 @@ TEST_CASE("manual approval: PENDING, polling, approve, and the poller gets the c
     CHECK(ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}, txid).rep.status ==
           PkiStatus::pending);
 
-    const std::string serial = ra.service->approve(pending[0].id, "cli:alice");
+    const std::string serial = ra.service->administration().approve(pending[0].id, "cli:alice").serial;
     const auto done = ra.send(*phone.mic, *phone.mic_key, MessageType::CertPoll, poll_content, txid);
     REQUIRE(done.cert);
     CHECK(serialHex(X509_get0_serialNumber(done.cert.get())) == serial);
@@ -136,14 +136,14 @@ TEST_CASE("manual approval: PENDING, polling, approve, and the poller gets the c
     CHECK(ra.audit().front().actor == "cli:alice");
 
     SUBCASE("deciding twice is a conflict; unknown ids are not found") {
-        CHECK_THROWS_AS(ra.service->approve(pending[0].id, "x"), AdminError);
+        CHECK_THROWS_AS(ra.service->administration().approve(pending[0].id, "x"), AdminError);
         try {
-            ra.service->reject(pending[0].id, "late", "x");
+            ra.service->administration().reject(pending[0].id, "late", "x");
         } catch (const AdminError& e) {
             CHECK(e.kind() == AdminError::Kind::conflict);
         }
         try {
-            ra.service->approve(999, "x");
+            ra.service->administration().approve(999, "x");
         } catch (const AdminError& e) {
             CHECK(e.kind() == AdminError::Kind::not_found);
         }
@@ -165,8 +165,8 @@ TEST_CASE("manual approval: rejection turns polling into FAILURE") {
     REQUIRE(ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}, txid).rep.status ==
             PkiStatus::pending);
     const auto id = ra.store->listRequests(RequestStatus::pending).front().id;
-    CHECK_THROWS_AS(ra.service->reject(id, "", "cli:bob"), AdminError);  // a reason is required
-    ra.service->reject(id, "unknown phone", "cli:bob");
+    CHECK_THROWS_AS(ra.service->administration().reject(id, "", "cli:bob"), AdminError);  // a reason is required
+    ra.service->administration().reject(id, "unknown phone", "cli:bob");
     const auto reply = ra.send(*phone.mic, *phone.mic_key, MessageType::CertPoll, Bytes{0x30, 0x00}, txid);
     CHECK(reply.rep.status == PkiStatus::failure);
     CHECK(reply.rep.fail == FailInfo::badRequest);
@@ -220,7 +220,7 @@ TEST_CASE("single DES needs allow-des; 3DES and AES are always accepted") {
 TEST_CASE("garbage is unanswerable, audited, and issues nothing") {
     TestRa ra;
     for (const Bytes& junk : {Bytes{}, Bytes{0x30, 0x03, 0x02, 0x01}, Bytes(300, 0x41)}) {
-        CHECK_THROWS_AS(ra.service->pkiOperation(junk, "198.51.100.9"), UnanswerableMessage);
+        CHECK_THROWS_AS(ra.service->responder().pkiOperation(junk, "198.51.100.9"), UnanswerableMessage);
         CHECK(ra.audit().front().peer == "198.51.100.9");
         CHECK(ra.audit().front().outcome == "failure");
     }
@@ -250,7 +250,7 @@ TEST_CASE("GetCert and GetCRL") {
     CHECK(unknown.rep.fail == FailInfo::badCertId);
 
     const std::string serial = serialHex(X509_get0_serialNumber(issued.cert.get()));
-    ra.service->revoke(serial, 1, "cli:carol");
+    ra.service->administration().revoke(serial, 1, "cli:carol");
     const auto crl_reply = ra.send(*phone.mic, *phone.mic_key, MessageType::GetCRL,
                                    issuerAndSerialOf(*issued.cert), randomTransactionId());
     REQUIRE(crl_reply.rep.status == PkiStatus::success);
@@ -270,7 +270,7 @@ TEST_CASE("revocation: reasons, twice, unknown") {
     const std::string serial = serialHex(X509_get0_serialNumber(issued.cert.get()));
     auto kind = [&](const std::string& s, int reason) {
         try {
-            ra.service->revoke(s, reason, "t");
+            ra.service->administration().revoke(s, reason, "t");
         } catch (const AdminError& e) {
             return e.kind();
         }
@@ -279,7 +279,7 @@ TEST_CASE("revocation: reasons, twice, unknown") {
     CHECK(kind(serial, 7) == AdminError::Kind::invalid);
     CHECK(kind(serial, 11) == AdminError::Kind::invalid);
     CHECK(kind("00", 1) == AdminError::Kind::not_found);
-    ra.service->revoke(serial, 4, "t");
+    ra.service->administration().revoke(serial, 4, "t");
     CHECK(kind(serial, 4) == AdminError::Kind::conflict);
     CHECK(ra.store->findCertificate(serial)->revocation_reason == 4);
     CHECK(ra.store->revokedCertificates().size() == 1);
@@ -345,7 +345,7 @@ TEST_CASE("the challenge never reaches the database, not even inside the stored 
     const auto pending = ra.store->listRequests(RequestStatus::pending).front();
     const auto stored = requestFromDer(pending.csr);
     CHECK(X509_REQ_get_attr_by_NID(stored.get(), NID_pkcs9_challengePassword, -1) < 0);
-    CHECK_FALSE(ra.service->approve(pending.id, "cli:alice").empty());
+    CHECK_FALSE(ra.service->administration().approve(pending.id, "cli:alice").serial.empty());
 }
 
 TEST_CASE("approving keeps the one-active-certificate-per-CN rule of challenge enrollment") {
@@ -359,9 +359,9 @@ TEST_CASE("approving keeps the one-active-certificate-per-CN rule of challenge e
     REQUIRE(ra.enroll(*signer, *key, *key_b, spec).rep.status == PkiStatus::pending);
     const auto pending = ra.store->listRequests(RequestStatus::pending);
     REQUIRE(pending.size() == 2);
-    ra.service->approve(pending[0].id, "cli:alice");
+    ra.service->administration().approve(pending[0].id, "cli:alice");
     try {
-        ra.service->approve(pending[1].id, "cli:alice");
+        ra.service->administration().approve(pending[1].id, "cli:alice");
         FAIL("a second certificate for the CN was issued");
     } catch (const AdminError& e) {
         CHECK(e.kind() == AdminError::Kind::conflict);
@@ -387,7 +387,7 @@ std::vector<TestRa::Reply> answerConcurrently(TestRa& ra, const std::vector<Byte
             while (ready < messages.size()) {
                 std::this_thread::yield();
             }
-            replies[i] = ra.service->pkiOperation(messages[i], "192.0.2.7");
+            replies[i] = ra.service->responder().pkiOperation(messages[i], "192.0.2.7");
         });
     }
     for (auto& t : threads) {
@@ -471,7 +471,7 @@ TEST_CASE("concurrent approvals of pending requests for one CN: exactly one is i
                     std::this_thread::yield();
                 }
                 try {
-                    ra.service->approve(id, "cli:alice");
+                    ra.service->administration().approve(id, "cli:alice");
                     ++approved;
                 } catch (const AdminError& e) {
                     if (e.kind() == AdminError::Kind::conflict &&
@@ -532,7 +532,7 @@ TEST_CASE("renewal: the new certificate supersedes the old; revoking it is a set
         CHECK(ra.audit()[1].action == (revoke ? "revoke" : "supersede"));
         CHECK(ra.audit()[1].serial == old_serial);
         // The CRL follows at once.
-        const Bytes der = ra.service->crl();
+        const Bytes der = ra.service->crlPublisher().crl();
         const unsigned char* p = der.data();
         const X509CrlPtr crl(d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size())));
         X509_REVOKED* entry = nullptr;
@@ -553,7 +553,7 @@ TEST_CASE("a pending renewal is approved only while its certificate is current")
         REQUIRE(ra.enroll(*phone.mic, *phone.mic_key, *fixtureKey("newkey-3"), {kMicCn, {}, {}})
                     .cert);
         try {
-            ra.service->approve(pending.id, "cli:alice");
+            ra.service->administration().approve(pending.id, "cli:alice");
             FAIL("a renewal of a superseded certificate was approved");
         } catch (const AdminError& e) {
             CHECK(e.kind() == AdminError::Kind::conflict);
@@ -562,8 +562,8 @@ TEST_CASE("a pending renewal is approved only while its certificate is current")
         CHECK(ra.certificateCount() == 2);
     }
     SUBCASE("revoked meanwhile") {
-        ra.service->revoke(serialHex(X509_get0_serialNumber(first.cert.get())), 1, "cli:alice");
-        CHECK_THROWS_AS(ra.service->approve(pending.id, "cli:alice"), AdminError);
+        ra.service->administration().revoke(serialHex(X509_get0_serialNumber(first.cert.get())), 1, "cli:alice");
+        CHECK_THROWS_AS(ra.service->administration().approve(pending.id, "cli:alice"), AdminError);
         CHECK(ra.certificateCount() == 1);
     }
     CHECK(ra.store->findRequest(pending.id)->status == RequestStatus::pending);
@@ -572,7 +572,7 @@ TEST_CASE("a pending renewal is approved only while its certificate is current")
 TEST_CASE("identity clashes: refused challenges and a MIC finding its name taken are flagged") {
     TestRa ra(kChallengeConfig);
     std::vector<std::string> clashes;
-    ra.service->setHooks({[&](const MessageOutcome& o) {
+    ra.service->responder().setObservers({[&](const MessageOutcome& o) {
                               if (!o.clash.empty()) {
                                   clashes.push_back(o.clash);
                               }
@@ -635,7 +635,7 @@ TEST_CASE("identity clashes: refused challenges and a MIC finding its name taken
         old_pending.transaction_id = "LEGACY-PENDING";
         ra.store->addPendingRequest(old_pending, AuditEvent{});
         try {
-            ra.service->approve(old_pending.id, "cli:alice");
+            ra.service->administration().approve(old_pending.id, "cli:alice");
             FAIL("approved");
         } catch (const AdminError& e) {
             CHECK(e.kind() == AdminError::Kind::conflict);

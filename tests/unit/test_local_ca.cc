@@ -12,7 +12,8 @@
 
 #include "common/fingerprint.h"
 #include "ra/crypto.h"
-#include "ra/ca/local_ca.h"
+#include "ra/ca/bootstrap.h"
+#include "ra/ca/certificate.h"
 #include "ra/store/state_dir.h"
 #include "ra/store/store.h"
 #include "ra_support.h"
@@ -32,7 +33,7 @@ TEST_CASE("first start creates CA and RA with 0600 keys in a 0700 state-dir; lat
     TempDir dir;
     const Config config = configIn(dir);
     const std::time_t now = std::time(nullptr);
-    const State first = bootstrapState(config, now);
+    const CaMaterial first = bootstrapState(config, now);
     CHECK(first.created.size() == 6);  // CA, RA and admin TLS: certificate and key each
     CHECK(modeOf(dir.file("state")) == 0700);
     CHECK(modeOf(dir.file("state/ca.key")) == 0600);
@@ -48,7 +49,7 @@ TEST_CASE("first start creates CA and RA with 0600 keys in a 0700 state-dir; lat
     CHECK(X509_get_key_usage(&ra) == (KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT));
     CHECK(X509_check_ca(&ra) == 0);
 
-    const State second = bootstrapState(config, now);
+    const CaMaterial second = bootstrapState(config, now);
     CHECK(second.created.empty());
     CHECK(X509_cmp(&second.ca->certificate(), &ca) == 0);
     CHECK(X509_cmp(second.ra.cert.get(), &ra) == 0);
@@ -64,9 +65,9 @@ TEST_CASE("an RA certificate close to expiry is re-issued at start, for the same
     TempDir dir;
     const Config config = configIn(dir);
     const std::time_t now = std::time(nullptr);
-    const State first = bootstrapState(config, now);
+    const CaMaterial first = bootstrapState(config, now);
     const std::string key_before = readText(dir.file("state/ra.key"));
-    const State later = bootstrapState(config, now + 2 * 365 * 86400 - 10 * 86400);
+    const CaMaterial later = bootstrapState(config, now + 2 * 365 * 86400 - 10 * 86400);
     CHECK(X509_cmp(later.ra.cert.get(), first.ra.cert.get()) != 0);
     CHECK(X509_cmp(&later.ca->certificate(), &first.ca->certificate()) == 0);
     CHECK(EVP_PKEY_eq(later.ra.key.get(), first.ra.key.get()) == 1);
@@ -115,7 +116,7 @@ TEST_CASE("a CA is created only in an empty state-dir, or by init where no earli
     REQUIRE(std::remove(dir.file("state/scep-ra.db").c_str()) == 0);
     std::remove(dir.file("state/scep-ra.db-wal").c_str());
     std::remove(dir.file("state/scep-ra.db-shm").c_str());
-    const State state = bootstrapState(config, std::time(nullptr), Creation::init);
+    const CaMaterial state = bootstrapState(config, std::time(nullptr), Creation::init);
     CHECK(fileExists(dir.file("state/ca.key")));
     CHECK(X509_check_ca(&state.ca->certificate()) != 0);
 }
@@ -148,18 +149,18 @@ TEST_CASE("the state-dir lock admits one holder at a time") {
 
 TEST_CASE("the CA key type follows [ca] key") {
     TempDir dir;
-    const State state = bootstrapState(configIn(dir, "[ca]\nkey = \"ec:p256\"\n"), std::time(nullptr));
+    const CaMaterial state = bootstrapState(configIn(dir, "[ca]\nkey = \"ec:p256\"\n"), std::time(nullptr));
     CHECK(EVP_PKEY_get_base_id(X509_get0_pubkey(&state.ca->certificate())) == EVP_PKEY_EC);
     CHECK(isRsa(*X509_get0_pubkey(state.ra.cert.get())));  // the RA stays RSA
 }
 
 TEST_CASE("bring-your-own CA and RA files are checked") {
     TempDir generated;
-    const State made = bootstrapState(configIn(generated), std::time(nullptr));
+    const CaMaterial made = bootstrapState(configIn(generated), std::time(nullptr));
     TempDir dir;
     const std::string own = "[ca]\ncert = \"" + generated.file("state/ca.pem") + "\"\nkey-file = \"" +
                             generated.file("state/ca.key") + "\"\n";
-    const State state = bootstrapState(configIn(dir, own), std::time(nullptr));
+    const CaMaterial state = bootstrapState(configIn(dir, own), std::time(nullptr));
     CHECK(X509_cmp(&state.ca->certificate(), &made.ca->certificate()) == 0);
     CHECK(state.created.size() == 4);  // only the RA and admin TLS material
 
@@ -178,10 +179,10 @@ TEST_CASE("issued certificates never outlive the CA") {
     TempDir dir;
     const std::time_t now = std::time(nullptr);
     const Config config = configIn(dir, "[ca]\nvalidity-days = 3650\n");
-    const State state = bootstrapState(config, now);
+    const CaMaterial state = bootstrapState(config, now);
     const auto key = generateKey("rsa:2048");
     const X509Ptr cert =
-        state.ca->issue({key.get(), nullptr, "x", {}}, now + 15 * 365 * 86400, config.ca);
+        state.ca->issue({key.get(), nullptr, "x", {}}, now + 15 * 365 * 86400, config.ca).certificate;
     CHECK(asn1TimeToUnix(X509_get0_notAfter(cert.get())) ==
           asn1TimeToUnix(X509_get0_notAfter(&state.ca->certificate())));
 }
@@ -190,7 +191,7 @@ TEST_CASE("CRLs list revoked serials with reason codes and are signed by the CA"
     TempDir dir;
     const std::time_t now = std::time(nullptr);
     const Config config = configIn(dir, "[ca]\ncrl-days = 3\n");
-    const State state = bootstrapState(config, now);
+    const CaMaterial state = bootstrapState(config, now);
     CertificateRecord revoked;
     revoked.serial = "0A1B2C3D4E5F60718293A4B5C6D7E8F9";
     revoked.revocation_reason = 1;
@@ -233,14 +234,14 @@ TEST_CASE("the CSR's public key is copied into the certificate exactly, RSA and 
     TempDir dir;
     const std::time_t now = std::time(nullptr);
     const Config config = configIn(dir);
-    const State state = bootstrapState(config, now);
+    const CaMaterial state = bootstrapState(config, now);
     for (const char* spec : {"rsa:2048", "ec:p256", "ec:p384"}) {
         CAPTURE(spec);
         const auto key = generateKey(spec);
         const auto csr = makeCsr(*key, {"device", {}, {}});
         const X509Ptr issued = state.ca->issue(
             {X509_REQ_get0_pubkey(csr.get()), X509_REQ_get_X509_PUBKEY(csr.get()), "device", {}},
-            now, config.ca);
+            now, config.ca).certificate;
         // As the client receives it.
         const X509Ptr cert = certificateFromDer(certificateDer(*issued));
         CHECK(EVP_PKEY_eq(X509_get0_pubkey(cert.get()), key.get()) == 1);
@@ -254,7 +255,7 @@ TEST_CASE("the admin listener gets a TLS server certificate from the CA, for the
     TempDir dir;
     const std::time_t now = std::time(nullptr);
     const Config config = configIn(dir, "[admin]\nlisten = \"192.0.2.10:8443\"\n");
-    const State state = bootstrapState(config, now);
+    const CaMaterial state = bootstrapState(config, now);
     X509& tls = *state.admin.cert;
     CHECK(modeOf(dir.file("state/admin.key")) == 0600);
     CHECK(X509_check_issued(&state.ca->certificate(), &tls) == X509_V_OK);
@@ -266,12 +267,12 @@ TEST_CASE("the admin listener gets a TLS server certificate from the CA, for the
     CHECK(X509_check_private_key(&tls, state.admin.key.get()) == 1);
 
     // A new listen address gets a certificate that names it, for the same key.
-    const State moved = bootstrapState(configIn(dir, "[admin]\nlisten = \"192.0.2.11:8443\"\n"), now);
+    const CaMaterial moved = bootstrapState(configIn(dir, "[admin]\nlisten = \"192.0.2.11:8443\"\n"), now);
     CHECK(X509_check_ip_asc(moved.admin.cert.get(), "192.0.2.11", 0) == 1);
     CHECK(EVP_PKEY_eq(moved.admin.key.get(), state.admin.key.get()) == 1);
     // Disabled: no TLS identity at all.
     TempDir off;
-    const State none = bootstrapState(configIn(off, "[admin]\nlisten = \"\"\n"), now);
+    const CaMaterial none = bootstrapState(configIn(off, "[admin]\nlisten = \"\"\n"), now);
     CHECK_FALSE(none.admin.cert);
     CHECK(none.created.size() == 4);
 }

@@ -66,7 +66,7 @@ TestRa::Reply challengeEnrollment(TestRa& ra, const std::string& cn, const std::
     params.transaction_id = randomTransactionId();
     const Bytes csr = requestDer(*makeCsr(*fixtureKey("newkey-2"), {cn, {}, challenge}));
     const Bytes message = buildPkiMessage(params, csr, *signer, *key, *ra.state.ra.cert);
-    return ra.open(ra.service->pkiOperation(message, peer), *key, *signer);
+    return ra.open(ra.service->responder().pkiOperation(message, peer), *key, *signer);
 }
 
 std::vector<AuditEvent> reloadEvents(TestRa& ra) {
@@ -126,7 +126,7 @@ TEST_CASE("a request being answered keeps the configuration it started with") {
     // the reload lands in the middle of the first request.
     ConfigReloader* reloader = nullptr;
     bool reloaded = false;
-    ra.service = std::make_unique<EnrollmentService>(ra.config, ra.state, *ra.store, ra.log, [&] {
+    ra.service = std::make_unique<RaServices>(ra.config, ra.state, *ra.store, ra.log, [&] {
         if (reloader && !reloaded) {
             reloaded = reloader->reload("SIGHUP");
         }
