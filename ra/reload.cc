@@ -1,4 +1,5 @@
 #include "ra/reload.h"
+#include "ra/ops/audit_vocabulary.h"
 
 #include <toml++/toml.h>
 
@@ -302,12 +303,12 @@ bool ConfigReloader::reload(const std::string& trigger) {
     }
     AuditEvent event;
     event.actor = trigger;
-    event.action = "config-reload";
+    event.action = auditActionName(AuditAction::config_reload);
     event.identity = path;
     if (ok) {
         const ManufacturerRoots& roots = plan.runtime->authenticator.manufacturerRoots();
         service_.setRuntime(plan.runtime);
-        event.outcome = "success";
+        event.outcome = outcomeName(Outcome::success);
         event.reason = plan.changed.empty() ? "no key changed" : "changed: " + joined(plan.changed);
         log_.info("configuration reloaded",
                   {{"file", path},
@@ -317,7 +318,7 @@ bool ConfigReloader::reload(const std::string& trigger) {
                    {"manufacturer_anchors", roots.anchorCount()},
                    {"manufacturer_intermediates", roots.intermediateCount()}});
     } else {
-        event.outcome = "failure";
+        event.outcome = outcomeName(Outcome::failure);
         event.reason = "refused, the running configuration stays in force: " +
                        joined(plan.problems, "; ");
         log_.error("configuration reload refused; the running configuration stays in force",

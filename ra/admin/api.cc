@@ -11,6 +11,7 @@
 #include "ra/admin/console_resource.h"
 #include "ra/admin/tokens.h"
 #include "ra/crypto.h"
+#include "ra/ops/audit_vocabulary.h"
 
 namespace scep {
 
@@ -176,8 +177,8 @@ void AdminApi::refuse(http::Response& res, int status, const std::string& why,
     if (audit) {
         AuditEvent event;
         event.actor = actor;
-        event.action = "api";
-        event.outcome = "failure";
+        event.action = auditActionName(AuditAction::api);
+        event.outcome = outcomeName(Outcome::failure);
         event.reason = std::to_string(status) + " " + req.method + " " + req.path + ": " + why;
         event.peer = req.remote_addr;
         // Anyone can provoke a 401: those share the per-source budget of

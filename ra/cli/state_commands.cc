@@ -9,6 +9,8 @@
 #include "ra/cli/commands.h"
 #include "ra/ops/event_log.h"
 #include "ra/store/state_dir.h"
+#include "ra/ops/audit_trail.h"
+#include "ra/ops/audit_vocabulary.h"
 
 namespace scep::cli {
 
@@ -31,14 +33,13 @@ int init(const Config& config) {
     }
     AuditEvent event;
     event.actor = operatorName();
-    event.action = "init";
-    event.outcome = "success";
+    event.action = auditActionName(AuditAction::init);
+    event.outcome = outcomeName(Outcome::success);
     event.reason = new_ca ? "new CA and database"
                           : "new empty database for the existing CA: earlier records and "
                             "revocations are not in it";
-    store->audit(event);
     EventLog log;
-    log.audit(event);
+    AuditTrail(*store, log, [] { return std::time(nullptr); }).writeAlways(event);
     for (const auto& file : state.created) {
         std::cout << "created " << file << "\n";
     }

@@ -1,4 +1,5 @@
 #include "ra/ops/abuse_limits.h"
+#include "ra/ops/audit_vocabulary.h"
 
 #include <arpa/inet.h>
 
@@ -79,8 +80,8 @@ AuditEvent FailureAudit::summary(const std::string& source, const Window& window
     AuditEvent event;
     event.at = now;
     event.actor = "scep";
-    event.action = "suppressed";
-    event.outcome = "failure";
+    event.action = auditActionName(AuditAction::suppressed);
+    event.outcome = outcomeName(Outcome::failure);
     event.peer = source;
     event.reason = std::to_string(window.suppressed) + " more failures from " + source +
                    " between " + timeText(window.start) + " and " +

@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "ra/ops/abuse_limits.h"
+#include "ra/ops/audit_vocabulary.h"
 
 namespace scep {
 
@@ -56,7 +57,7 @@ void EventLog::audit(const AuditEvent& original) {
     if (event.request_id) {
         fields["request_id"] = *event.request_id;
     }
-    write(event.outcome == "failure" ? "warn" : "info", "audit", std::move(fields));
+    write(event.outcome == outcomeName(Outcome::failure) ? "warn" : "info", "audit", std::move(fields));
 }
 
 void EventLog::info(const std::string& message, nlohmann::json fields) {

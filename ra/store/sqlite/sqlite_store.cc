@@ -35,6 +35,7 @@
 #include "ra/ops/abuse_limits.h"
 #include "ra/store/sqlite/rows.h"
 #include "ra/store/sqlite/schema.h"
+#include "ra/ops/audit_vocabulary.h"
 
 #include <utility>
 
@@ -273,8 +274,8 @@ std::vector<std::string> SqliteStore::applyIssueRules(const IssueRules& rules,
         AuditEvent e;
         e.at = at;
         e.actor = event.actor;
-        e.action = rules.revoke_superseded ? "revoke" : "supersede";
-        e.outcome = "success";
+        e.action = auditActionName(rules.revoke_superseded ? AuditAction::revoke : AuditAction::supersede);
+        e.outcome = outcomeName(Outcome::success);
         e.method = event.method;
         e.identity = row.subject;
         e.reason = rules.revoke_superseded ? "CRLReason 4 (superseded by " + cert.serial + ")"
