@@ -1,7 +1,7 @@
 // What the admin API reads from a client (ra/admin/input.h): the query
 // string of its GET routes and the JSON body of its POSTs. Input: the query,
 // a newline, the body. Only the refusals the API answers with 400/404 may
-// escape the parsers (the guard in admin_api.cc); anything else would be a
+// escape the parsers (the guard in ra/admin/api.cc); anything else would be a
 // 500. Parsed values keep their documented ranges.
 #include <cstddef>
 #include <cstdint>

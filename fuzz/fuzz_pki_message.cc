@@ -32,7 +32,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const Decrypted inner =
             decryptEnvelope(request.envelope, fuzz::raKey(), fuzz::raCertificate(), false);
         fuzz::parseInnerContent(inner.content);
-    } catch (const ScepError& e) {  // enrollment.cc answers these with a FAILURE
+    } catch (const ScepError& e) {  // responder.cc answers these with a FAILURE
         fuzz::require(e.answerable(), "decryption errors are answerable");
     }
     fuzz::clearErrors();

@@ -15,7 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             decryptEnvelope(fuzz::toBytes(data, size), fuzz::raKey(), fuzz::raCertificate(), true);
         fuzz::require(inner.content.size() <= 64 * 1024, "decrypted content is at most 64 KiB");
         fuzz::parseInnerContent(inner.content);
-    } catch (const ScepError& e) {  // the only exception enrollment.cc catches here
+    } catch (const ScepError& e) {  // the only exception responder.cc catches here
         fuzz::require(e.answerable(), "decryption errors are answerable");
     }
     fuzz::clearErrors();

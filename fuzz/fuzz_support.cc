@@ -49,7 +49,7 @@ Bytes toBytes(const std::uint8_t* data, std::size_t size) {
 }
 
 void parseInnerContent(const Bytes& content) {
-    // GetCert and GetCRL: enrollment.cc catches std::exception.
+    // GetCert and GetCRL: responder.cc catches std::exception.
     try {
         const IssuerAndSerial wanted = parseIssuerAndSerial(content);
         serialHex(wanted.serial.get());

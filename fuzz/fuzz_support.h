@@ -20,7 +20,7 @@ EVP_PKEY& raKey();
 Bytes toBytes(const std::uint8_t* data, std::size_t size);
 
 // What the RA does with a decrypted pkcsPKIEnvelope, with the exceptions its
-// callers catch (enrollment.cc, authenticator.cc); anything else escapes and
+// callers catch (responder.cc, authenticator.cc); anything else escapes and
 // is a finding.
 void parseInnerContent(const Bytes& content);
 

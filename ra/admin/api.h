@@ -1,7 +1,7 @@
 // The admin API and web console (ra/admin/API.md) on the HTTPS listener:
 // construction, TLS, authentication (token or client certificate), the role
 // check and the route table. The handlers, one class per resource in
-// *_resource.*, translate JSON to EnrollmentService/Store calls and back.
+// *_resource.*, translate JSON to RaServices/Administration/Store calls and back.
 // Every refusal is a JSON error and an audit event.
 #pragma once
 
@@ -21,7 +21,6 @@
 #include "ra/http/server.h"
 #include "ra/ops/event_log.h"
 #include "ra/ops/metrics.h"
-#include "ra/scep/responder.h"
 #include "ra/store/store.h"
 
 namespace scep {

@@ -6,7 +6,6 @@
 #include "ra/admin/revocation.h"
 #include "ra/admin/admin_error.h"
 #include "ra/admin/tokens.h"
-#include "ra/scep/responder.h"
 
 namespace scep {
 

@@ -2,7 +2,6 @@
 
 #include "ra/admin/input.h"
 #include "ra/admin/tokens.h"
-#include "ra/scep/responder.h"
 
 namespace scep {
 

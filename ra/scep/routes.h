@@ -9,7 +9,9 @@
 #include <vector>
 
 #include "ra/config.h"
-#include "ra/services.h"
+#include "ra/ca/crl_publisher.h"
+#include "ra/ops/audit_trail.h"
+#include "ra/scep/responder.h"
 #include "ra/http/router.h"
 #include "ra/http/server.h"
 #include "ra/ops/metrics.h"

@@ -1,6 +1,6 @@
 // Test material for the RA: the fixture PKI (tests/fixtures/test_pki.py,
 // generated once per test process), CSR and request builders, and an
-// in-process RA (config + state + SQLite store + EnrollmentService).
+// in-process RA (config + state + SQLite store + RaServices).
 #pragma once
 
 #include <ctime>

@@ -116,7 +116,7 @@ void createV2Database(const std::string& path);
 constexpr std::int64_t kNow = 2000000000;
 constexpr std::int64_t kDay = 86400;
 
-// A MIC-authenticated request as enrollment.cc records it, or (empty model)
+// A MIC-authenticated request as ra/scep/responder.cc records it, or (empty model)
 // a challenge request without model / mac in its details.
 RequestRecord deviceRequest(const std::string& transaction_id, const std::string& cn,
                             const std::string& model, const std::string& mac,
