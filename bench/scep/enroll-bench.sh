@@ -85,7 +85,7 @@ else
     LOAD=$WORK/scep_load
     # shellcheck disable=SC2046
     c++ -std=c++17 -O2 -g -pthread -I"$ROOT" $(pkg-config --cflags cpp-httplib openssl) \
-        "$BENCH_DIR/scep_load.cc" -o "$LOAD" \
+        "$BENCH_DIR"/{scep_load,load_options,load_client,load_report}.cc -o "$LOAD" \
         "$BUILD/tests/lib/libscepclient.a" "$BUILD/ra/libscepra.a" "$BUILD/common/libscepcommon.a" \
         $(pkg-config --libs cpp-httplib openssl sqlite3 tomlplusplus) \
         || die "cannot compile scep_load"
