@@ -38,8 +38,8 @@ std::string serverProblem(const std::string& server) {
 }
 
 const std::set<std::string_view> kProfileKeys = {
-    "name", "vendor-class", "server", "fingerprint", "ca-cert", "fingerprint-digest",
-    "challenge", "fips", "dot1x", "cert-select", "domain", "conflicts",
+    "name",      "vendor-class", "server", "fingerprint", "ca-cert", "fingerprint-digest",
+    "challenge", "fips",         "dot1x",  "cert-select", "domain",  "conflicts",
 };
 
 // Phones build their certificate CN as "<MIC CN>.<domain>"; MIC CNs of the
@@ -63,9 +63,9 @@ void readFingerprint(Reader& reader, const toml::table& table, const std::string
     if (digest_name) {
         digest = digestFromName(*digest_name);
         if (!digest) {
-            reader.keyProblem(*table.get("fingerprint-digest"), context, "fingerprint-digest",
-                              "must be one of sha1, sha256, sha384, sha512 (got '" +
-                                  *digest_name + "')");
+            reader.keyProblem(
+                *table.get("fingerprint-digest"), context, "fingerprint-digest",
+                "must be one of sha1, sha256, sha384, sha512 (got '" + *digest_name + "')");
         }
     }
     if (has_text == has_cert) {
@@ -90,8 +90,8 @@ void readFingerprint(Reader& reader, const toml::table& table, const std::string
                                   std::to_string(length));
         } else if (digest && *digest != *implied) {
             reader.keyProblem(node, context, "fingerprint",
-                              "has " + std::to_string(length) + " bytes but fingerprint-digest is " +
-                                  digestName(*digest) + " (" +
+                              "has " + std::to_string(length) +
+                                  " bytes but fingerprint-digest is " + digestName(*digest) + " (" +
                                   std::to_string(digestLength(*digest)) + " bytes)");
         }
     } else if (ca_cert) {
@@ -118,7 +118,8 @@ void readVendorClasses(Reader& reader, const toml::table& table, const std::stri
                        Profile& profile) {
     const toml::node* node = table.get("vendor-class");
     if (!node) {
-        reader.problem(table.source(), context, "key 'vendor-class' is required (option 60 values)");
+        reader.problem(table.source(), context,
+                       "key 'vendor-class' is required (option 60 values)");
         return;
     }
     const toml::array* list = node->as_array();
@@ -185,9 +186,10 @@ void encodeProfile(Reader& reader, const toml::table& table, const std::string& 
     try {
         profile.option43 = encodeOption43(profile.scep);
     } catch (const std::length_error& e) {
-        reader.problem(table.source(), context, std::string(e.what()) +
-                                                    " (Kea would split it per RFC 3396 and "
-                                                    "phones do not reassemble that)");
+        reader.problem(table.source(), context,
+                       std::string(e.what()) +
+                           " (Kea would split it per RFC 3396 and "
+                           "phones do not reassemble that)");
     }
 }
 
@@ -321,9 +323,12 @@ void indexProfiles(Reader& reader, DhcpConfig& config) {
 
 const char* conflictPolicyName(ConflictPolicy policy) {
     switch (policy) {
-    case ConflictPolicy::warn: return "warn";
-    case ConflictPolicy::strip: return "strip";
-    case ConflictPolicy::skip: return "skip";
+    case ConflictPolicy::warn:
+        return "warn";
+    case ConflictPolicy::strip:
+        return "strip";
+    case ConflictPolicy::skip:
+        return "skip";
     }
     return "?";
 }

@@ -38,8 +38,8 @@ struct Profile {
     ScepParameters scep;
     std::optional<std::string> domain;  // option 15
     ConflictPolicy conflicts = ConflictPolicy::warn;
-    std::string ca_cert;                 // set when the fingerprint came from a file
-    Bytes option43;                      // encoded once, at load
+    std::string ca_cert;  // set when the fingerprint came from a file
+    Bytes option43;       // encoded once, at load
     std::size_t line = 0;
 };
 

@@ -58,9 +58,9 @@ const toml::table* subTable(Reader& reader, const toml::table& root, std::string
         return nullptr;
     }
     if (!node->is_table()) {
-        reader.problem(node->source(), "[" + std::string(name) + "]",
-                       "'" + std::string(name) + "' must be a table: write [" + std::string(name) +
-                           "]");
+        reader.problem(
+            node->source(), "[" + std::string(name) + "]",
+            "'" + std::string(name) + "' must be a table: write [" + std::string(name) + "]");
         return nullptr;
     }
     return node->as_table();

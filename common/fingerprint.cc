@@ -37,10 +37,14 @@ const DigestInfo& info(Digest digest) {
 
 const EVP_MD* evpDigest(Digest digest) {
     switch (digest) {
-    case Digest::sha1: return EVP_sha1();
-    case Digest::sha256: return EVP_sha256();
-    case Digest::sha384: return EVP_sha384();
-    case Digest::sha512: return EVP_sha512();
+    case Digest::sha1:
+        return EVP_sha1();
+    case Digest::sha256:
+        return EVP_sha256();
+    case Digest::sha384:
+        return EVP_sha384();
+    case Digest::sha512:
+        return EVP_sha512();
     }
     throw std::logic_error("unknown digest");
 }
@@ -60,9 +64,13 @@ std::optional<Digest> digestFromName(std::string_view name) {
     return std::nullopt;
 }
 
-const char* digestName(Digest digest) { return info(digest).name; }
+const char* digestName(Digest digest) {
+    return info(digest).name;
+}
 
-std::size_t digestLength(Digest digest) { return info(digest).length; }
+std::size_t digestLength(Digest digest) {
+    return info(digest).length;
+}
 
 std::optional<Digest> digestForLength(std::size_t length) {
     for (const auto& entry : kDigests) {
@@ -117,8 +125,8 @@ Bytes parseHex(std::string_view text) {
         throw std::invalid_argument("no hex digits");
     }
     if (digits.size() % 2 != 0) {
-        throw std::invalid_argument("odd number of hex digits (" +
-                                    std::to_string(digits.size()) + ")");
+        throw std::invalid_argument("odd number of hex digits (" + std::to_string(digits.size()) +
+                                    ")");
     }
     Bytes out(digits.size() / 2);
     std::size_t written = 0;

@@ -101,7 +101,8 @@ bool isValidDnsName(std::string_view name) {
 }
 
 std::string httpOrHttps(const std::string& scheme) {
-    return scheme == "http" || scheme == "https" ? "" : "scheme '" + scheme + "' is not http or https";
+    return scheme == "http" || scheme == "https" ? ""
+                                                 : "scheme '" + scheme + "' is not http or https";
 }
 
 std::string Url::origin() const {

@@ -20,7 +20,7 @@ struct Url {
     std::string scheme;  // lower case; empty for a bare ADDRESS:PORT
     std::string host;    // an IPv6 address without its brackets
     std::optional<std::uint16_t> port;
-    std::string path;    // from the first '/', '?' or '#' after the host; may be ""
+    std::string path;  // from the first '/', '?' or '#' after the host; may be ""
 
     // "scheme://host[:port]", IPv6 in brackets: what an HTTP client connects to.
     std::string origin() const;

@@ -11,8 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "fuzz/fuzz_support.h"
-#include "ra/admin/input.h"
 #include "ra/admin/admin_error.h"
+#include "ra/admin/input.h"
 #include "ra/http/message.h"
 
 using namespace scep;
@@ -78,7 +78,8 @@ void body(const std::string& text) {
         });
         refusedOr([&] {
             const NewTokenInput token = parseNewToken(parsed);
-            fuzz::require(token.role == Role::viewer || token.role == Role::approver, "a known role");
+            fuzz::require(token.role == Role::viewer || token.role == Role::approver,
+                          "a known role");
             fuzz::require(!token.name.empty() && token.name.size() <= 64, "name of 1-64");
         });
         dumpSafely(parsed);
@@ -91,6 +92,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string_view input(reinterpret_cast<const char*>(data), size);
     const std::size_t newline = input.find('\n');
     query(input.substr(0, newline));
-    body(newline == std::string_view::npos ? std::string() : std::string(input.substr(newline + 1)));
+    body(newline == std::string_view::npos ? std::string()
+                                           : std::string(input.substr(newline + 1)));
     return 0;
 }

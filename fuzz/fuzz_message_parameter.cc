@@ -30,12 +30,17 @@ std::string respell(std::string text, std::uint8_t how) {
     std::string out;
     for (std::size_t i = 0; i < text.size(); ++i) {
         char c = text[i];
-        if ((how & 1) && c == '+') c = '-';               // URL-safe alphabet
-        if ((how & 1) && c == '/') c = '_';
-        if ((how & 2) && c == '+') c = ' ';               // '+' URL-decoded to a space
-        if ((how & 4) && c == '=') continue;              // padding dropped
+        if ((how & 1) && c == '+')
+            c = '-';  // URL-safe alphabet
+        if ((how & 1) && c == '/')
+            c = '_';
+        if ((how & 2) && c == '+')
+            c = ' ';  // '+' URL-decoded to a space
+        if ((how & 4) && c == '=')
+            continue;  // padding dropped
         out += c;
-        if ((how & 8) && i % 64 == 63) out += (how & 16) ? "\r\n" : "\n";  // line breaks
+        if ((how & 8) && i % 64 == 63)
+            out += (how & 16) ? "\r\n" : "\n";  // line breaks
     }
     return out;
 }
@@ -46,7 +51,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string text(reinterpret_cast<const char*>(data), size);
     if (const auto decoded = decodeMessageParameter(text)) {
         fuzz::require(!decoded->empty(), "a decoded message is not empty");
-        fuzz::require(decoded->size() <= text.size() / 4 * 3 + 3, "at most 3 bytes per 4 characters");
+        fuzz::require(decoded->size() <= text.size() / 4 * 3 + 3,
+                      "at most 3 bytes per 4 characters");
     }
 
     FuzzedDataProvider input(data, size);

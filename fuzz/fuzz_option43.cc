@@ -71,11 +71,21 @@ void roundTrip(FuzzedDataProvider& input) {
         const bool flag = sub.value.size() == 1 && sub.value[0] == 1;
         fuzz::require(sub.code < kEnable8021X + 2 && sub.code >= kFipsMode, "only codes 10-15");
         switch (sub.code) {
-        case kFipsMode: back.fips = flag; break;
-        case kServer: back.server = text; break;
-        case kRootCaFingerprint: back.fingerprint = sub.value; break;
-        case kChallengePassword: back.challenge = text; break;
-        case kEnable8021X: back.dot1x = flag; break;
+        case kFipsMode:
+            back.fips = flag;
+            break;
+        case kServer:
+            back.server = text;
+            break;
+        case kRootCaFingerprint:
+            back.fingerprint = sub.value;
+            break;
+        case kChallengePassword:
+            back.challenge = text;
+            break;
+        case kEnable8021X:
+            back.dot1x = flag;
+            break;
         default:
             back.cert_select = flag ? CertSelect::custom : CertSelect::manufacturing;
             break;

@@ -46,7 +46,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     clearAttributes(signer);
     const unsigned char* p = data;
     for (int i = 0; i < kMaxAttributes && p < data + size; ++i) {
-        X509_ATTRIBUTE* attribute = d2i_X509_ATTRIBUTE(nullptr, &p, static_cast<long>(data + size - p));
+        X509_ATTRIBUTE* attribute =
+            d2i_X509_ATTRIBUTE(nullptr, &p, static_cast<long>(data + size - p));
         if (!attribute) {
             break;
         }
@@ -58,8 +59,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     try {
         const RequestAttributes attributes = readRequestAttributes(signer);
-        fuzz::require(!attributes.transaction_id.empty() &&
-                          attributes.transaction_id.size() <= 128,
+        fuzz::require(!attributes.transaction_id.empty() && attributes.transaction_id.size() <= 128,
                       "transactionID is 1-128 characters");
         for (char c : attributes.transaction_id) {
             fuzz::require(c >= 0x20 && c <= 0x7e, "transactionID is printable");

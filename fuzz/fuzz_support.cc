@@ -32,7 +32,8 @@ BioPtr pemBio(std::string_view pem) {
 }  // namespace
 
 X509& raCertificate() {
-    static const X509Ptr cert(PEM_read_bio_X509(pemBio(kFuzzRaCertPem).get(), nullptr, nullptr, nullptr));
+    static const X509Ptr cert(
+        PEM_read_bio_X509(pemBio(kFuzzRaCertPem).get(), nullptr, nullptr, nullptr));
     require(cert != nullptr, "fuzz/ra-cert.pem loads");
     return *cert;
 }

@@ -8,8 +8,8 @@
 #include <string>
 #include <string_view>
 
-#include "ra/config.h"
 #include "fuzz/fuzz_support.h"
+#include "ra/config.h"
 
 using namespace scep;
 

@@ -26,9 +26,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     const auto common = commonVendorClass(a, b);
     const auto reverse = commonVendorClass(b, a);
-    fuzz::require(common.has_value() == reverse.has_value() &&
-                      (!common || common->size() == reverse->size()),
-                  "overlap is symmetric, with the same shortest length");
+    fuzz::require(
+        common.has_value() == reverse.has_value() && (!common || common->size() == reverse->size()),
+        "overlap is symmetric, with the same shortest length");
     const bool both = wildcardMatch(a, text) && wildcardMatch(b, text);
     if (common) {
         fuzz::require(wildcardMatch(a, *common) && wildcardMatch(b, *common),
@@ -47,9 +47,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const std::string& pattern = found == 0 ? a : b;
         fuzz::require(wildcardMatch(pattern, option60), "the index's profile matches");
     } else if (found == VendorClassIndex::ambiguous) {
-        fuzz::require(common.has_value() && wildcardMatch(a, option60) &&
-                          wildcardMatch(b, option60),
-                      "only a string both patterns match is ambiguous");
+        fuzz::require(
+            common.has_value() && wildcardMatch(a, option60) && wildcardMatch(b, option60),
+            "only a string both patterns match is ambiguous");
     } else {
         fuzz::require(!wildcardMatch(a, option60) && !wildcardMatch(b, option60),
                       "nothing found means no pattern matches");

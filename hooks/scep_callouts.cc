@@ -21,8 +21,8 @@ using namespace isc::hooks;
 using isc::config::createAnswer;
 using isc::data::ConstElementPtr;
 using isc::data::Element;
-using isc::dhcp::Pkt4Ptr;
 using isc::dhcp::DHO_VENDOR_CLASS_IDENTIFIER;
+using isc::dhcp::Pkt4Ptr;
 using scep::hook::Action;
 using scep::hook::scep_logger;
 
@@ -74,7 +74,8 @@ void record(const scep::hook::Snapshot& snapshot, const scep::hook::Decision& de
         return;
     }
     if (decision.action == Action::ambiguous) {
-        isc::stats::StatsMgr::instance().addValue(scep::hook::kAmbiguousStat, static_cast<int64_t>(1));
+        isc::stats::StatsMgr::instance().addValue(scep::hook::kAmbiguousStat,
+                                                  static_cast<int64_t>(1));
         LOG_WARN(scep_logger, scep::hook::SCEP_AMBIGUOUS)
             .arg(query.getLabel())
             .arg(vendorClassOf(query));
@@ -89,15 +90,21 @@ void record(const scep::hook::Snapshot& snapshot, const scep::hook::Decision& de
         switch (profile.conflicts) {
         case scep::ConflictPolicy::warn:
             LOG_WARN(scep_logger, scep::hook::SCEP_CONFLICT_WARN)
-                .arg(query.getLabel()).arg(profile.name).arg(codes);
+                .arg(query.getLabel())
+                .arg(profile.name)
+                .arg(codes);
             break;
         case scep::ConflictPolicy::strip:
             LOG_INFO(scep_logger, scep::hook::SCEP_CONFLICT_STRIPPED)
-                .arg(query.getLabel()).arg(codes).arg(profile.name);
+                .arg(query.getLabel())
+                .arg(codes)
+                .arg(profile.name);
             break;
         case scep::ConflictPolicy::skip:
             LOG_WARN(scep_logger, scep::hook::SCEP_CONFLICT_SKIPPED)
-                .arg(query.getLabel()).arg(codes).arg(profile.name);
+                .arg(query.getLabel())
+                .arg(codes)
+                .arg(profile.name);
             break;
         }
     }
@@ -201,7 +208,8 @@ int pkt4_send(CalloutHandle& handle) {
 int scep_profiles_get(CalloutHandle& handle) {
     try {
         if (!impl) {
-            answer(handle, createAnswer(isc::config::CONTROL_RESULT_ERROR, "SCEP hook not configured"));
+            answer(handle,
+                   createAnswer(isc::config::CONTROL_RESULT_ERROR, "SCEP hook not configured"));
             return 0;
         }
         const auto snapshot = impl->snapshot();
@@ -210,7 +218,9 @@ int scep_profiles_get(CalloutHandle& handle) {
                                     std::to_string(count) + " SCEP profile(s)",
                                     scep::hook::ScepHook::describe(*snapshot)));
     } catch (const std::exception& e) {
-        LOG_ERROR(scep_logger, scep::hook::SCEP_COMMAND_ERROR).arg("scep-profiles-get").arg(e.what());
+        LOG_ERROR(scep_logger, scep::hook::SCEP_COMMAND_ERROR)
+            .arg("scep-profiles-get")
+            .arg(e.what());
         answer(handle, createAnswer(isc::config::CONTROL_RESULT_ERROR, e.what()));
     }
     return 0;
@@ -219,7 +229,8 @@ int scep_profiles_get(CalloutHandle& handle) {
 int scep_reload(CalloutHandle& handle) {
     try {
         if (!impl) {
-            answer(handle, createAnswer(isc::config::CONTROL_RESULT_ERROR, "SCEP hook not configured"));
+            answer(handle,
+                   createAnswer(isc::config::CONTROL_RESULT_ERROR, "SCEP hook not configured"));
             return 0;
         }
         impl->reload();
@@ -233,9 +244,10 @@ int scep_reload(CalloutHandle& handle) {
                                         " SCEP profile(s) from " + snapshot->config.path));
     } catch (const std::exception& e) {
         LOG_ERROR(scep_logger, scep::hook::SCEP_RELOAD_FAILED).arg(e.what());
-        answer(handle, createAnswer(isc::config::CONTROL_RESULT_ERROR,
-                                    std::string("configuration refused, previous one stays in force: ") +
-                                        e.what()));
+        answer(handle,
+               createAnswer(
+                   isc::config::CONTROL_RESULT_ERROR,
+                   std::string("configuration refused, previous one stays in force: ") + e.what()));
     }
     return 0;
 }

@@ -83,7 +83,8 @@ std::vector<std::string> tomlFilesOf(const std::string& kea_config) {
         const auto parameters = entry->get("parameters");
         const auto path = parameters ? parameters->get("config") : nullptr;
         if (!path || path->getType() != Element::string) {
-            throw std::runtime_error(kea_config + ": libdhcp_scep.so entry lacks the string "
+            throw std::runtime_error(kea_config +
+                                     ": libdhcp_scep.so entry lacks the string "
                                      "parameter 'config' (path of the SCEP TOML file)");
         }
         files.push_back(path->stringValue());
@@ -103,7 +104,8 @@ bool check(const std::string& toml) {
         for (const auto& profile : snapshot->config.profiles) {
             std::cout << "  " << profile.name << ": option 43 (" << profile.option43.size()
                       << " bytes) " << scep::maskedOption43Hex(profile.option43)
-                      << (profile.domain ? ", option 15 " + *profile.domain : std::string()) << "\n";
+                      << (profile.domain ? ", option 15 " + *profile.domain : std::string())
+                      << "\n";
         }
         return true;
     } catch (const std::exception& e) {

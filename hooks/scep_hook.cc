@@ -78,9 +78,9 @@ void ScepHook::configure(DhcpConfig config) {
         prepared.option43.reset(
             new Option(Option::V4, DHO_VENDOR_ENCAPSULATED_OPTIONS, profile.option43));
         if (profile.domain) {
-            prepared.option15.reset(new Option(
-                Option::V4, DHO_DOMAIN_NAME,
-                OptionBuffer(profile.domain->begin(), profile.domain->end())));
+            prepared.option15.reset(
+                new Option(Option::V4, DHO_DOMAIN_NAME,
+                           OptionBuffer(profile.domain->begin(), profile.domain->end())));
         }
         next->options.push_back(std::move(prepared));
     }
@@ -174,17 +174,19 @@ ElementPtr ScepHook::describe(const Snapshot& snapshot) {
             entry->set("dot1x", Element::create(*profile.scep.dot1x));
         }
         if (profile.scep.cert_select) {
-            entry->set("cert-select",
-                       Element::create(std::string(*profile.scep.cert_select == CertSelect::custom
-                                                       ? "custom"
-                                                       : "manufacturing")));
+            entry->set(
+                "cert-select",
+                Element::create(std::string(
+                    *profile.scep.cert_select == CertSelect::custom ? "custom" : "manufacturing")));
         }
         if (profile.domain) {
             entry->set("domain", Element::create(*profile.domain));
         }
-        entry->set("conflicts", Element::create(std::string(conflictPolicyName(profile.conflicts))));
+        entry->set("conflicts",
+                   Element::create(std::string(conflictPolicyName(profile.conflicts))));
         entry->set("option-43", Element::create(maskedOption43Hex(profile.option43)));
-        entry->set("option-43-length", Element::create(static_cast<int64_t>(profile.option43.size())));
+        entry->set("option-43-length",
+                   Element::create(static_cast<int64_t>(profile.option43.size())));
         profiles->add(entry);
     }
     ElementPtr out = Element::createMap();

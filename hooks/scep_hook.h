@@ -47,7 +47,7 @@ enum class Action { untouched, decorated, skipped, ambiguous };
 
 struct Decision {
     Action action = Action::untouched;
-    std::size_t profile = 0;           // valid unless untouched
+    std::size_t profile = 0;               // valid unless untouched
     std::vector<std::uint16_t> conflicts;  // conflicting options the reply carried
 };
 

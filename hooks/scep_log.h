@@ -2,8 +2,8 @@
 // once, in scep_messages.mes; the build generates scep_messages.h/.cc.
 #pragma once
 
-#include <log/logger.h>
 #include <log/log_dbglevels.h>
+#include <log/logger.h>
 #include <log/macros.h>
 
 #include "hooks/scep_messages.h"

@@ -90,7 +90,8 @@ void readRa(Reader& reader, const toml::table& root, const std::string& base_dir
     }
     if (ra.audit_failures_per_source > ra.audit_failures_overall) {
         reader.problem(table->source(), context,
-                       "audit-failures-per-source (" + std::to_string(ra.audit_failures_per_source) +
+                       "audit-failures-per-source (" +
+                           std::to_string(ra.audit_failures_per_source) +
                            ") must not exceed audit-failures-overall (" +
                            std::to_string(ra.audit_failures_overall) + ")");
     }
@@ -127,7 +128,8 @@ void readCa(Reader& reader, const toml::table& root, const std::string& base_dir
         if (!isValidKeySpec(*key)) {
             reader.keyProblem(*table->get("key"), context, "key",
                               "must be \"rsa:2048\", \"rsa:3072\", \"rsa:4096\", \"ec:p256\" or "
-                              "\"ec:p384\" (got \"" + *key + "\")");
+                              "\"ec:p384\" (got \"" +
+                                  *key + "\")");
         } else {
             ca.key = *key;
         }
@@ -199,12 +201,12 @@ void readAuth(Reader& reader, const toml::table& root, const std::string& base_d
         return;
     }
     const std::string context = "[auth]";
-    reader.rejectUnknownKeys(*table,
-                             {"manufacturer-roots", "allow-expired-mic", "challenge", "approval",
-                              "approval-mic", "approval-challenge", "approval-renewal", "allow-des",
-                              "revoke-superseded", "mic-issuers", "mic-models",
-                              "challenge-attempts", "challenge-lockout"},
-                             context);
+    reader.rejectUnknownKeys(
+        *table,
+        {"manufacturer-roots", "allow-expired-mic", "challenge", "approval", "approval-mic",
+         "approval-challenge", "approval-renewal", "allow-des", "revoke-superseded", "mic-issuers",
+         "mic-models", "challenge-attempts", "challenge-lockout"},
+        context);
     if (const auto roots = reader.string(*table, "manufacturer-roots", context)) {
         if (roots->empty()) {
             reader.keyProblem(*table->get("manufacturer-roots"), context, "manufacturer-roots",
@@ -249,9 +251,10 @@ void readAuth(Reader& reader, const toml::table& root, const std::string& base_d
     if (const auto all = readApproval(reader, *table, "approval", context)) {
         auth.approval_mic = auth.approval_challenge = auth.approval_renewal = *all;
     }
-    auth.approval_mic = readApproval(reader, *table, "approval-mic", context).value_or(auth.approval_mic);
-    auth.approval_challenge =
-        readApproval(reader, *table, "approval-challenge", context).value_or(auth.approval_challenge);
+    auth.approval_mic =
+        readApproval(reader, *table, "approval-mic", context).value_or(auth.approval_mic);
+    auth.approval_challenge = readApproval(reader, *table, "approval-challenge", context)
+                                  .value_or(auth.approval_challenge);
     auth.approval_renewal =
         readApproval(reader, *table, "approval-renewal", context).value_or(auth.approval_renewal);
     if (const auto attempts = reader.integer(*table, "challenge-attempts", context, 1, 100)) {
@@ -267,11 +270,11 @@ void readAdmin(Reader& reader, const toml::table& root, const std::string& base_
         return;
     }
     const std::string context = "[admin]";
-    reader.rejectUnknownKeys(*table,
-                             withListenerKeys({"listen", "cert", "key-file", "client-ca",
-                                               "client-cert-roles", "notify-url"},
-                                              true),
-                             context);
+    reader.rejectUnknownKeys(
+        *table,
+        withListenerKeys(
+            {"listen", "cert", "key-file", "client-ca", "client-cert-roles", "notify-url"}, true),
+        context);
     readListenerLimits(reader, *table, context, true, admin.http);
     if (const auto listen = reader.string(*table, "listen", context)) {
         if (listen->empty()) {
@@ -288,7 +291,8 @@ void readAdmin(Reader& reader, const toml::table& root, const std::string& base_
         reader.problem(table->source(), context,
                        "keys 'cert' and 'key-file' go together: set both or neither");
     }
-    admin.client_ca = resolvePath(base_dir, reader.string(*table, "client-ca", context).value_or(""));
+    admin.client_ca =
+        resolvePath(base_dir, reader.string(*table, "client-ca", context).value_or(""));
     if (const toml::node* node = table->get("client-cert-roles")) {
         const toml::table* roles = node->as_table();
         if (!roles) {
@@ -298,9 +302,9 @@ void readAdmin(Reader& reader, const toml::table& root, const std::string& base_
             for (auto&& [cn, role] : *roles) {
                 const auto value = role.value<std::string>();
                 if (!role.is_string() || (*value != "viewer" && *value != "approver")) {
-                    reader.keyProblem(role, context, "client-cert-roles",
-                                      "entry '" + std::string(cn.str()) +
-                                          "' must be \"viewer\" or \"approver\"");
+                    reader.keyProblem(
+                        role, context, "client-cert-roles",
+                        "entry '" + std::string(cn.str()) + "' must be \"viewer\" or \"approver\"");
                 } else {
                     admin.client_cert_roles[std::string(cn.str())] = *value;
                 }

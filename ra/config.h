@@ -67,7 +67,7 @@ struct RaSettings {
 struct CaSettings {
     std::string backend = "local";
     int validity_days = 365;
-    std::string key = "rsa:2048";           // key type of a generated CA
+    std::string key = "rsa:2048";              // key type of a generated CA
     std::string name = "kea-scep-ra Root CA";  // CN of a generated CA
     // Bring-your-own CA certificate and key; generated in state_dir when empty.
     std::string cert;
@@ -76,14 +76,14 @@ struct CaSettings {
     std::string organization;
     std::string organizational_unit;
     std::string country;
-    int crl_days = 7;                       // nextUpdate of the CRL
+    int crl_days = 7;  // nextUpdate of the CRL
 };
 
 // [auth]: who may enroll and how requests are decided.
 struct AuthSettings {
     std::string manufacturer_roots;  // default: manufacturer-roots.pem beside the TOML
     bool allow_expired_mic = false;
-    std::string challenge;           // empty disables challenge authentication
+    std::string challenge;  // empty disables challenge authentication
     Approval approval_mic = Approval::automatic;
     Approval approval_challenge = Approval::automatic;
     Approval approval_renewal = Approval::automatic;
@@ -106,7 +106,7 @@ struct AuthSettings {
 
 // [admin]: the HTTPS listener of the admin API and web console.
 struct AdminSettings {
-    bool enabled = true;                  // listen = "" disables it
+    bool enabled = true;  // listen = "" disables it
     std::string listen_host = "127.0.0.1";
     std::uint16_t listen_port = 8443;
     // TLS server certificate and key; issued by the embedded CA when empty.
@@ -116,7 +116,7 @@ struct AdminSettings {
     // role their CN is given in `client_cert_roles`.
     std::string client_ca;
     std::map<std::string, std::string> client_cert_roles;  // CN -> "viewer" | "approver"
-    std::string notify_url;               // webhook for new pending requests
+    std::string notify_url;                                // webhook for new pending requests
     ListenerLimits http = [] {
         ListenerLimits limits;
         limits.workers = 2;

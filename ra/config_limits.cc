@@ -12,8 +12,11 @@ namespace {
 
 // The keys of ListenerLimits, in [ra] and in [admin] (which adds the TLS one).
 const std::vector<std::string_view> kListenerKeys = {
-    "max-connections", "max-connections-per-address", "max-header-size", "max-header-fields",
-    "idle-timeout", "header-timeout", "body-timeout", "write-timeout", "workers", "max-queue"};
+    "max-connections", "max-connections-per-address",
+    "max-header-size", "max-header-fields",
+    "idle-timeout",    "header-timeout",
+    "body-timeout",    "write-timeout",
+    "workers",         "max-queue"};
 
 }  // namespace
 

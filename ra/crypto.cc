@@ -157,7 +157,8 @@ bool isValidKeySpec(const std::string& spec) {
 EvpPkeyPtr generateKey(const std::string& spec) {
     EVP_PKEY* key = nullptr;
     if (spec.rfind("rsa:", 0) == 0 && isValidKeySpec(spec)) {
-        key = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(std::stoul(spec.substr(4))));
+        key = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA",
+                                static_cast<size_t>(std::stoul(spec.substr(4))));
     } else if (spec == "ec:p256") {
         key = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
     } else if (spec == "ec:p384") {
@@ -194,10 +195,10 @@ void writeNewFile(const std::string& path, const std::string& content, unsigned 
         throw std::runtime_error("cannot create '" + path + "': " + std::strerror(errno));
     }
     // The umask cannot widen the mode, but it can narrow it; make it exact.
-    const bool ok = ::fchmod(fd, mode) == 0 &&
-                    ::write(fd, content.data(), content.size()) ==
-                        static_cast<ssize_t>(content.size()) &&
-                    ::fsync(fd) == 0;
+    const bool ok =
+        ::fchmod(fd, mode) == 0 &&
+        ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) &&
+        ::fsync(fd) == 0;
     const int saved = errno;
     ::close(fd);
     if (!ok) {
@@ -234,10 +235,10 @@ void writeFileAtomically(const std::string& path, const std::string& content, un
     if (fd < 0) {
         throw std::runtime_error("cannot create '" + temporary + "': " + std::strerror(errno));
     }
-    const bool ok = ::fchmod(fd, mode) == 0 &&
-                    ::write(fd, content.data(), content.size()) ==
-                        static_cast<ssize_t>(content.size()) &&
-                    ::fsync(fd) == 0;
+    const bool ok =
+        ::fchmod(fd, mode) == 0 &&
+        ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) &&
+        ::fsync(fd) == 0;
     const int saved = errno;
     ::close(fd);
     if (!ok || ::rename(temporary.c_str(), path.c_str()) != 0) {
@@ -252,8 +253,8 @@ namespace {
 Bytes sha256Of(unsigned char* der, int length) {
     Bytes digest(EVP_MAX_MD_SIZE);
     unsigned int size = 0;
-    const bool ok = EVP_Digest(der, static_cast<size_t>(length), digest.data(), &size,
-                               EVP_sha256(), nullptr) == 1;
+    const bool ok = EVP_Digest(der, static_cast<size_t>(length), digest.data(), &size, EVP_sha256(),
+                               nullptr) == 1;
     OPENSSL_free(der);
     if (!ok) {
         throw CryptoError("cannot hash public key");

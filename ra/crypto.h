@@ -4,8 +4,8 @@
 
 #include <climits>
 #include <cstdint>
-#include <memory>
 #include <ctime>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>

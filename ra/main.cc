@@ -3,10 +3,10 @@
 #include <ctime>
 #include <iostream>
 
-#include "ra/config.h"
-#include "ra/cli/commands.h"
-#include "ra/crypto.h"
 #include "ra/admin/admin_error.h"
+#include "ra/cli/commands.h"
+#include "ra/config.h"
+#include "ra/crypto.h"
 #include "ra/store/state_dir.h"
 
 namespace {
@@ -19,9 +19,11 @@ constexpr const char* kDefaultConfig = "/etc/kea-scep-ra/scep.toml";
 const char* kUsage =
     "usage: scep-ra COMMAND [--config FILE] [options]\n"
     "\n"
-    "  serve                          run the SCEP RA (creates CA and RA certificate on first start,\n"
+    "  serve                          run the SCEP RA (creates CA and RA certificate on first "
+    "start,\n"
     "                                 in an empty state-dir only)\n"
-    "  init                           create deliberately what state-dir lacks: a new CA where none\n"
+    "  init                           create deliberately what state-dir lacks: a new CA where "
+    "none\n"
     "                                 is, or an empty database for an existing CA\n"
     "  backup DIR                     consistent online copy of database, keys and certificates\n"
     "  restore DIR                    put a backup back into state-dir (serve stopped); never\n"
@@ -37,7 +39,9 @@ const char* kUsage =
     "  token list                     list admin API tokens (never their secrets)\n"
     "  token delete NAME              delete an admin API token\n"
     "\n"
-    "  --config defaults to " "/etc/kea-scep-ra/scep.toml" "\n";
+    "  --config defaults to "
+    "/etc/kea-scep-ra/scep.toml"
+    "\n";
 
 int run(const Arguments& args) {
     const Config config = loadConfig(args.option("config", kDefaultConfig));

@@ -28,7 +28,9 @@ std::string joined(const std::vector<std::string>& items, const char* separator 
     return out;
 }
 
-std::string boolText(bool value) { return value ? "true" : "false"; }
+std::string boolText(bool value) {
+    return value ? "true" : "false";
+}
 
 std::string milliseconds(std::chrono::milliseconds value) {
     return std::to_string(value.count()) + "ms";
@@ -72,7 +74,9 @@ KeyRule restart(const char* table, const char* key, Read read) {
     return {table, key, false, std::move(read)};
 }
 
-std::string number(std::size_t value) { return std::to_string(value); }
+std::string number(std::size_t value) {
+    return std::to_string(value);
+}
 
 using Limits = const ListenerLimits& (*)(const Config&);
 
@@ -93,9 +97,8 @@ void addListenerRules(std::vector<KeyRule>& rules, const char* table, Limits lim
         {"max-queue", [](L l) { return number(l.max_queue); }},
     };
     for (const auto& [key, read] : keys) {
-        rules.push_back(restart(table, key, [limits, read = read](const Config& c) {
-            return read(limits(c));
-        }));
+        rules.push_back(restart(
+            table, key, [limits, read = read](const Config& c) { return read(limits(c)); }));
     }
     if (admin) {
         rules.push_back(restart(table, "tls-handshake-timeout", [limits](const Config& c) {
@@ -104,8 +107,12 @@ void addListenerRules(std::vector<KeyRule>& rules, const char* table, Limits lim
     }
 }
 
-const ListenerLimits& raLimits(const Config& c) { return c.ra.http; }
-const ListenerLimits& adminLimits(const Config& c) { return c.admin.http; }
+const ListenerLimits& raLimits(const Config& c) {
+    return c.ra.http;
+}
+const ListenerLimits& adminLimits(const Config& c) {
+    return c.admin.http;
+}
 
 // Which keys reload live, and why the others cannot (README, "Reloading the
 // configuration"). Live keys are read per request from the RuntimeConfig.
@@ -116,9 +123,8 @@ std::vector<KeyRule> makeKeyRules() {
     r.push_back(live("[[profile]]", "", [](C c) { return profilesText(c.dhcp); }));
     // [ra]: the socket, routes and server limits, and state-dir (locked,
     // holding the CA and database) are fixed at start.
-    r.push_back(restart("[ra]", "listen", [](C c) {
-        return endpointText(c.ra.listen_host, c.ra.listen_port);
-    }));
+    r.push_back(restart("[ra]", "listen",
+                        [](C c) { return endpointText(c.ra.listen_host, c.ra.listen_port); }));
     r.push_back(restart("[ra]", "state-dir", [](C c) { return c.ra.state_dir; }));
     r.push_back(restart("[ra]", "max-body", [](C c) { return number(c.ra.max_body); }));
     r.push_back(restart("[ra]", "paths", [](C c) { return joined(c.ra.paths); }));
@@ -126,12 +132,10 @@ std::vector<KeyRule> makeKeyRules() {
     r.push_back(restart("[ra]", "key-file", [](C c) { return c.ra.key_file; }));
     addListenerRules(r, "[ra]", raLimits, false);
     r.push_back(live("[ra]", "min-free-space", [](C c) { return number(c.ra.min_free_space); }));
-    r.push_back(live("[ra]", "audit-failures-per-source", [](C c) {
-        return number(c.ra.audit_failures_per_source);
-    }));
-    r.push_back(live("[ra]", "audit-failures-overall", [](C c) {
-        return number(c.ra.audit_failures_overall);
-    }));
+    r.push_back(live("[ra]", "audit-failures-per-source",
+                     [](C c) { return number(c.ra.audit_failures_per_source); }));
+    r.push_back(live("[ra]", "audit-failures-overall",
+                     [](C c) { return number(c.ra.audit_failures_overall); }));
     // [ca]: the CA's key and certificate are loaded (or generated) at start;
     // what goes into each new certificate and CRL is read per issue.
     r.push_back(restart("[ca]", "backend", [](C c) { return c.ca.backend; }));
@@ -146,34 +150,26 @@ std::vector<KeyRule> makeKeyRules() {
     r.push_back(live("[ca]", "crl-days", [](C c) { return number(c.ca.crl_days); }));
     // [auth]: all live (the bundle is read again on every reload), except
     // allow-des: OpenSSL's legacy provider is loaded before threads start.
-    r.push_back(live("[auth]", "manufacturer-roots", [](C c) {
-        return c.auth.manufacturer_roots;
-    }));
-    r.push_back(live("[auth]", "allow-expired-mic", [](C c) {
-        return boolText(c.auth.allow_expired_mic);
-    }));
+    r.push_back(
+        live("[auth]", "manufacturer-roots", [](C c) { return c.auth.manufacturer_roots; }));
+    r.push_back(live("[auth]", "allow-expired-mic",
+                     [](C c) { return boolText(c.auth.allow_expired_mic); }));
     r.push_back(live("[auth]", "challenge", [](C c) { return c.auth.challenge; }));
-    r.push_back(live("[auth]", "approval-mic", [](C c) {
-        return approvalName(c.auth.approval_mic);
-    }));
-    r.push_back(live("[auth]", "approval-challenge", [](C c) {
-        return approvalName(c.auth.approval_challenge);
-    }));
-    r.push_back(live("[auth]", "approval-renewal", [](C c) {
-        return approvalName(c.auth.approval_renewal);
-    }));
+    r.push_back(
+        live("[auth]", "approval-mic", [](C c) { return approvalName(c.auth.approval_mic); }));
+    r.push_back(live("[auth]", "approval-challenge",
+                     [](C c) { return approvalName(c.auth.approval_challenge); }));
+    r.push_back(live("[auth]", "approval-renewal",
+                     [](C c) { return approvalName(c.auth.approval_renewal); }));
     r.push_back(restart("[auth]", "allow-des", [](C c) { return boolText(c.auth.allow_des); }));
-    r.push_back(live("[auth]", "revoke-superseded", [](C c) {
-        return boolText(c.auth.revoke_superseded);
-    }));
+    r.push_back(live("[auth]", "revoke-superseded",
+                     [](C c) { return boolText(c.auth.revoke_superseded); }));
     r.push_back(live("[auth]", "mic-issuers", [](C c) { return joined(c.auth.mic_issuers); }));
     r.push_back(live("[auth]", "mic-models", [](C c) { return joined(c.auth.mic_models); }));
-    r.push_back(live("[auth]", "challenge-attempts", [](C c) {
-        return number(c.auth.challenge_attempts);
-    }));
-    r.push_back(live("[auth]", "challenge-lockout", [](C c) {
-        return milliseconds(c.auth.challenge_lockout);
-    }));
+    r.push_back(live("[auth]", "challenge-attempts",
+                     [](C c) { return number(c.auth.challenge_attempts); }));
+    r.push_back(live("[auth]", "challenge-lockout",
+                     [](C c) { return milliseconds(c.auth.challenge_lockout); }));
     // [admin]: the socket, the TLS context (identity, client CA) and the
     // webhook's sender are built at start; roles are read per request.
     r.push_back(restart("[admin]", "listen", [](C c) {
@@ -184,9 +180,8 @@ std::vector<KeyRule> makeKeyRules() {
     r.push_back(restart("[admin]", "client-ca", [](C c) { return c.admin.client_ca; }));
     r.push_back(restart("[admin]", "notify-url", [](C c) { return c.admin.notify_url; }));
     addListenerRules(r, "[admin]", adminLimits, true);
-    r.push_back(live("[admin.client-cert-roles]", "", [](C c) {
-        return rolesText(c.admin.client_cert_roles);
-    }));
+    r.push_back(live("[admin.client-cert-roles]", "",
+                     [](C c) { return rolesText(c.admin.client_cert_roles); }));
     return r;
 }
 
@@ -211,8 +206,8 @@ std::size_t lineOf(const std::string& path, const KeyChange& change) {
     try {
         const toml::table root = toml::parse_file(path);
         const std::string table = change.table.substr(1, change.table.size() - 2);
-        const toml::node* node = change.key.empty() ? root[table].node()
-                                                    : root[table][change.key].node();
+        const toml::node* node =
+            change.key.empty() ? root[table].node() : root[table][change.key].node();
         return node ? node->source().begin.line : 0;
     } catch (const std::exception&) {
         return 0;
@@ -250,8 +245,12 @@ std::vector<KeyChange> compareConfigs(const Config& running, const Config& next)
     return changes;
 }
 
-std::vector<std::string> liveKeys() { return keyNames(true); }
-std::vector<std::string> restartKeys() { return keyNames(false); }
+std::vector<std::string> liveKeys() {
+    return keyNames(true);
+}
+std::vector<std::string> restartKeys() {
+    return keyNames(false);
+}
 
 ReloadPlan planReload(const RuntimeConfig& running, X509& ca_cert) {
     const std::string& path = running.config.path;
@@ -319,8 +318,8 @@ bool ConfigReloader::reload(const std::string& trigger) {
                    {"manufacturer_intermediates", roots.intermediateCount()}});
     } else {
         event.outcome = outcomeName(Outcome::failure);
-        event.reason = "refused, the running configuration stays in force: " +
-                       joined(plan.problems, "; ");
+        event.reason =
+            "refused, the running configuration stays in force: " + joined(plan.problems, "; ");
         log_.error("configuration reload refused; the running configuration stays in force",
                    {{"file", path}, {"trigger", trigger}, {"problems", plan.problems}});
     }

@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "ra/config.h"
-#include "ra/services.h"
 #include "ra/ops/event_log.h"
 #include "ra/runtime_config.h"
+#include "ra/services.h"
 
 namespace scep {
 

@@ -11,8 +11,8 @@
 #include <utility>
 #include <vector>
 
-#include "ra/config.h"
 #include "ra/auth/authenticator.h"
+#include "ra/config.h"
 
 namespace scep {
 
@@ -34,7 +34,8 @@ using Clock = std::function<std::time_t()>;
 // throttle) to take the new ones.
 class CurrentConfig {
 public:
-    explicit CurrentConfig(std::shared_ptr<const RuntimeConfig> first) : current_(std::move(first)) {}
+    explicit CurrentConfig(std::shared_ptr<const RuntimeConfig> first)
+        : current_(std::move(first)) {}
     CurrentConfig(const CurrentConfig&) = delete;
     CurrentConfig& operator=(const CurrentConfig&) = delete;
 

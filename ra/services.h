@@ -8,11 +8,11 @@
 #include <memory>
 #include <string>
 
-#include "ra/config.h"
 #include "ra/admin/administration.h"
 #include "ra/ca/bootstrap.h"
 #include "ra/ca/crl_publisher.h"
 #include "ra/ca/issuance.h"
+#include "ra/config.h"
 #include "ra/ops/audit_trail.h"
 #include "ra/ops/event_log.h"
 #include "ra/runtime_config.h"
@@ -25,12 +25,14 @@ class RaServices {
 public:
     // Builds the first RuntimeConfig from `config` (loading the manufacturer
     // roots); throws like RuntimeConfig. `material.ca` issues.
-    RaServices(const Config& config, CaMaterial& material, Store& store, EventLog& log,
-               Clock clock = [] { return std::time(nullptr); });
+    RaServices(
+        const Config& config, CaMaterial& material, Store& store, EventLog& log,
+        Clock clock = [] { return std::time(nullptr); });
     // Issuing through `issuing` rather than the local CA (an upstream CA);
     // `material` still holds the RA's own identities.
-    RaServices(const Config& config, CaMaterial& material, CertificateAuthority& issuing,
-               Store& store, EventLog& log, Clock clock = [] { return std::time(nullptr); });
+    RaServices(
+        const Config& config, CaMaterial& material, CertificateAuthority& issuing, Store& store,
+        EventLog& log, Clock clock = [] { return std::time(nullptr); });
 
     ScepResponder& responder() { return responder_; }
     Administration& administration() { return administration_; }

@@ -31,7 +31,8 @@ namespace {
 
 // Runs body(i) for i in [0, count) on `threads` threads; rethrows the first
 // exception.
-void parallelFor(std::size_t count, std::size_t threads, const std::function<void(std::size_t)>& body) {
+void parallelFor(std::size_t count, std::size_t threads,
+                 const std::function<void(std::size_t)>& body) {
     std::atomic<std::size_t> next{0};
     std::exception_ptr error;
     std::mutex error_mutex;
@@ -239,7 +240,8 @@ void fillPool(const Options& opt, std::vector<EvpPkeyPtr>& keys, Requests& reque
 
 // Request i: a CSR from its pool key in a PKCSReq of its own transactionID
 // and senderNonce, signed by the pool entry's signer, enveloped for ra_cert.
-void buildJob(const Options& opt, const Requests& requests, X509& ra_cert, std::size_t i, Job& job) {
+void buildJob(const Options& opt, const Requests& requests, X509& ra_cert, std::size_t i,
+              Job& job) {
     const bool mic_mode = opt.micMode();
     job.pool = i % opt.pool;
     const PoolEntry& entry = requests.pool[job.pool];
@@ -249,11 +251,11 @@ void buildJob(const Options& opt, const Requests& requests, X509& ra_cert, std::
     // MIC: the CSR must carry the MIC's CN. Challenge: a CN of its own
     // per request, so that a CA keyed by CN (scepserver's depot) never
     // takes its "same CN: revoke the old certificate" path.
-    job.common_name =
-        mic_mode ? nameEntry(X509_get_subject_name(signer.cert.get()), NID_commonName)
-                 : "bench-" + job.transaction_id.substr(0, 12) + "-" + std::to_string(i);
-    const Bytes csr = requestDer(
-        *makeCsr(*entry.key, job.common_name, mic_mode ? std::string() : opt.challenge));
+    job.common_name = mic_mode
+                          ? nameEntry(X509_get_subject_name(signer.cert.get()), NID_commonName)
+                          : "bench-" + job.transaction_id.substr(0, 12) + "-" + std::to_string(i);
+    const Bytes csr =
+        requestDer(*makeCsr(*entry.key, job.common_name, mic_mode ? std::string() : opt.challenge));
     RequestParams params;
     params.type = MessageType::PKCSReq;
     params.transaction_id = job.transaction_id;
@@ -360,9 +362,8 @@ X509Ptr fetchRecipient(const Url& url) {
     client.set_read_timeout(30);
     const auto res = client.Get((url.target() + "?operation=GetCACert").c_str());
     if (!res || res->status != 200) {
-        throw std::runtime_error(
-            "GetCACert failed: " +
-            (res ? "HTTP " + std::to_string(res->status) : httplib::to_string(res.error())));
+        throw std::runtime_error("GetCACert failed: " + (res ? "HTTP " + std::to_string(res->status)
+                                                             : httplib::to_string(res.error())));
     }
     X509Ptr ra_cert = recipientFromReply(res);
     if (!ra_cert) {
@@ -380,9 +381,8 @@ Requests prepareRequests(const Options& opt, X509& ra_cert) {
     const auto keys_done = Clock::now();
 
     requests.jobs.resize(opt.total());
-    parallelFor(opt.total(), opt.threads, [&](std::size_t i) {
-        buildJob(opt, requests, ra_cert, i, requests.jobs[i]);
-    });
+    parallelFor(opt.total(), opt.threads,
+                [&](std::size_t i) { buildJob(opt, requests, ra_cert, i, requests.jobs[i]); });
     const auto gen_done = Clock::now();
     requests.keys_seconds = secondsBetween(gen_start, keys_done);
     requests.messages_seconds = secondsBetween(keys_done, gen_done);

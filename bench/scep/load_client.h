@@ -44,7 +44,7 @@ struct Job {
 struct Requests {
     std::vector<Signer> signers;
     std::vector<PoolEntry> pool;
-    std::vector<Job> jobs;  // the warm-up ones first
+    std::vector<Job> jobs;        // the warm-up ones first
     bool keys_generated = false;  // false: read from --pool-keys
     double keys_seconds = 0;
     double messages_seconds = 0;

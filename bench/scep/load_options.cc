@@ -12,11 +12,14 @@ namespace scep::bench {
 namespace {
 
 [[noreturn]] void usage(const std::string& problem) {
-    std::cerr << "scep_load: " << problem << "\n"
-              << "usage: scep_load --url http://HOST:PORT/PATH (--mic CERT,KEY ... | --challenge PW)\n"
-              << "                 [-n N] [-c C] [--warmup W] [--pool K] [--cipher aes128|aes256|des3|des]\n"
-              << "                 [--digest sha256|sha1] [--server-pid PID] [--pool-keys FILE] [--threads T]\n"
-              << "                 [--tolerate-failures]\n";
+    std::cerr
+        << "scep_load: " << problem << "\n"
+        << "usage: scep_load --url http://HOST:PORT/PATH (--mic CERT,KEY ... | --challenge PW)\n"
+        << "                 [-n N] [-c C] [--warmup W] [--pool K] [--cipher "
+           "aes128|aes256|des3|des]\n"
+        << "                 [--digest sha256|sha1] [--server-pid PID] [--pool-keys FILE] "
+           "[--threads T]\n"
+        << "                 [--tolerate-failures]\n";
     std::exit(2);
 }
 
@@ -73,17 +76,24 @@ void readArgument(Options& o, int argc, char** argv, int& i) {
 }
 
 int cipherNid(const std::string& name) {
-    if (name == "aes128") return NID_aes_128_cbc;
-    if (name == "aes256") return NID_aes_256_cbc;
-    if (name == "des3") return NID_des_ede3_cbc;
-    if (name == "des") return NID_des_cbc;
+    if (name == "aes128")
+        return NID_aes_128_cbc;
+    if (name == "aes256")
+        return NID_aes_256_cbc;
+    if (name == "des3")
+        return NID_des_ede3_cbc;
+    if (name == "des")
+        return NID_des_cbc;
     usage("unknown cipher " + name);
 }
 
 int digestNid(const std::string& name) {
-    if (name == "sha256") return NID_sha256;
-    if (name == "sha1") return NID_sha1;
-    if (name == "sha512") return NID_sha512;
+    if (name == "sha256")
+        return NID_sha256;
+    if (name == "sha1")
+        return NID_sha1;
+    if (name == "sha512")
+        return NID_sha512;
     usage("unknown digest " + name);
 }
 

@@ -89,23 +89,26 @@ void printFigures(const Options& opt, const std::vector<Job>& jobs, const Window
     const double client_cpu = after.client - before.client;
     std::printf("%s timed: %zu requests, concurrency %zu, %.3f s wall\n", now().c_str(),
                 opt.requests, opt.concurrency, wall);
-    std::printf("  enrollments/s %.1f (successful)   latency p50 %.1f ms  p99 %.1f ms  max %.1f ms\n",
-                rate, p50, p99, percentile(latencies, 1.0));
+    std::printf(
+        "  enrollments/s %.1f (successful)   latency p50 %.1f ms  p99 %.1f ms  max %.1f ms\n", rate,
+        p50, p99, percentile(latencies, 1.0));
     if (measured) {
-        std::printf("  server CPU %.2f s (user %.2f + system %.2f; %.2f cores busy) = %.3f ms/enrollment\n",
-                    server_cpu, server_user, server_sys, server_cpu / wall, cpu_ms);
+        std::printf(
+            "  server CPU %.2f s (user %.2f + system %.2f; %.2f cores busy) = %.3f ms/enrollment\n",
+            server_cpu, server_user, server_sys, server_cpu / wall, cpu_ms);
     }
     std::printf("  load generator CPU %.2f s in the window\n", client_cpu);
-    std::printf("  checked %zu replies (incl. %zu warm-up): %zu SUCCESS with certificate, %zu failed "
-                "(%zu timed), %zu duplicate serials\n",
-                opt.total(), opt.warmup, replies.ok, counts.failed, counts.failed_timed,
-                counts.duplicates);
-    std::printf("RESULT n=%zu c=%zu wall_s=%.4f rate=%.2f p50_ms=%.2f p99_ms=%.2f server_cpu_s=%.3f "
-                "server_user_s=%.3f server_sys_s=%.3f cpu_ms_per_enroll=%.4f client_cpu_s=%.3f "
-                "ok=%zu failed=%zu failed_timed=%zu duplicate_serials=%zu\n",
-                opt.requests, opt.concurrency, wall, rate, p50, p99, measured ? server_cpu : -1.0,
-                server_user, server_sys, cpu_ms, client_cpu, replies.ok, counts.failed,
-                counts.failed_timed, counts.duplicates);
+    std::printf(
+        "  checked %zu replies (incl. %zu warm-up): %zu SUCCESS with certificate, %zu failed "
+        "(%zu timed), %zu duplicate serials\n",
+        opt.total(), opt.warmup, replies.ok, counts.failed, counts.failed_timed, counts.duplicates);
+    std::printf(
+        "RESULT n=%zu c=%zu wall_s=%.4f rate=%.2f p50_ms=%.2f p99_ms=%.2f server_cpu_s=%.3f "
+        "server_user_s=%.3f server_sys_s=%.3f cpu_ms_per_enroll=%.4f client_cpu_s=%.3f "
+        "ok=%zu failed=%zu failed_timed=%zu duplicate_serials=%zu\n",
+        opt.requests, opt.concurrency, wall, rate, p50, p99, measured ? server_cpu : -1.0,
+        server_user, server_sys, cpu_ms, client_cpu, replies.ok, counts.failed, counts.failed_timed,
+        counts.duplicates);
     std::fflush(stdout);
 }
 
@@ -132,9 +135,10 @@ int report(const Options& opt, const std::vector<Job>& jobs, const Window& windo
         return 0;
     }
     if (opt.tolerate_failures && good > 0) {
-        std::printf("WARNING: %zu failed replies and %zu duplicate serials tolerated "
-                    "(--tolerate-failures); enrollments/s counts successful timed replies only\n",
-                    counts.failed, counts.duplicates);
+        std::printf(
+            "WARNING: %zu failed replies and %zu duplicate serials tolerated "
+            "(--tolerate-failures); enrollments/s counts successful timed replies only\n",
+            counts.failed, counts.duplicates);
         return 0;
     }
     return 1;

@@ -159,8 +159,8 @@ void Administration::reject(std::int64_t request_id, const std::string& reason,
     AuditEvent event = decisionEvent(requestOrThrow(request_id), actor, AuditAction::reject, peer);
     event.reason = reason;
     if (!store_.rejectPending(request_id, reason, event)) {
-        throw AdminError(AdminError::Kind::conflict, "request " + std::to_string(request_id) +
-                                                         " is not pending");
+        throw AdminError(AdminError::Kind::conflict,
+                         "request " + std::to_string(request_id) + " is not pending");
     }
     trail_.logStored(event);
 }
@@ -183,14 +183,15 @@ void Administration::revoke(const std::string& serial, int reason, const std::st
         event.request_id = record->request_id;
     }
     if (!store_.revoke(serial, reason, clock_(), event)) {
-        throw AdminError(AdminError::Kind::conflict, "certificate " + serial + " is already revoked");
+        throw AdminError(AdminError::Kind::conflict,
+                         "certificate " + serial + " is already revoked");
     }
     trail_.logStored(event);
     crl_.crl();  // regenerated on every revocation
 }
 
-NewToken Administration::createToken(const std::string& name, Role role,
-                                     const std::string& actor, const std::string& peer) {
+NewToken Administration::createToken(const std::string& name, Role role, const std::string& actor,
+                                     const std::string& peer) {
     NewToken token = makeToken(name, role, actor);
     AuditEvent event = adminEvent(actor, AuditAction::token_create, peer);
     event.identity = name;

@@ -8,12 +8,12 @@
 #include <memory>
 #include <string>
 
-#include "ra/config.h"
 #include "ra/admin/admin_error.h"
 #include "ra/admin/tokens.h"
 #include "ra/ca/bootstrap.h"
 #include "ra/ca/crl_publisher.h"
 #include "ra/ca/issuance.h"
+#include "ra/config.h"
 #include "ra/ops/audit_trail.h"
 #include "ra/ops/event_log.h"
 #include "ra/runtime_config.h"
@@ -29,13 +29,14 @@ struct ApprovalResult {
 class Administration {
 public:
     // Shares the running RA's parts (serve: the admin API).
-    Administration(const CurrentConfig& config, Store& store, AuditTrail& trail,
-                   CertificateIssuance& issuance, CrlPublisher& crl,
-                   Clock clock = [] { return std::time(nullptr); });
+    Administration(
+        const CurrentConfig& config, Store& store, AuditTrail& trail, CertificateIssuance& issuance,
+        CrlPublisher& crl, Clock clock = [] { return std::time(nullptr); });
     // On its own (the CLI): builds the configuration (loading the
     // manufacturer roots), audit trail, CRL publisher and issuance it needs.
-    Administration(const Config& config, CaMaterial& material, Store& store, EventLog& log,
-                   Clock clock = [] { return std::time(nullptr); });
+    Administration(
+        const Config& config, CaMaterial& material, Store& store, EventLog& log,
+        Clock clock = [] { return std::time(nullptr); });
     ~Administration();
 
     // Issues the certificate of a pending request. `peer` is where the
@@ -50,8 +51,8 @@ public:
                 const std::string& peer = "");
     // The token's text, shown once. Name and role are checked by the caller
     // (with its own wording); a taken name is an AdminError conflict.
-    NewToken createToken(const std::string& name, Role role,
-                         const std::string& actor, const std::string& peer = "");
+    NewToken createToken(const std::string& name, Role role, const std::string& actor,
+                         const std::string& peer = "");
     void deleteToken(const std::string& name, const std::string& actor,
                      const std::string& peer = "");
 

@@ -45,8 +45,9 @@ std::string commonNameOf(X509& cert) {
 // Responses of the admin listener never end up in caches, frames or other
 // origins' scripts.
 void securityHeaders(http::Response& res) {
-    res.set_header("Content-Security-Policy",
-                   "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+    res.set_header(
+        "Content-Security-Policy",
+        "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
     res.set_header("X-Content-Type-Options", "nosniff");
     res.set_header("Referrer-Policy", "no-referrer");
     res.set_header("X-Frame-Options", "DENY");
@@ -86,7 +87,8 @@ AdminApi::AdminApi(RaServices& service, Store& store, EventLog& log, Metrics& me
 void AdminApi::refuseOwnCaAsAdminCa() const {
     X509& ca = service_.material().ca->certificate();
     X509StoreCtxPtr ctx(X509_STORE_CTX_new());
-    const bool chains = ctx && X509_STORE_CTX_init(ctx.get(), client_cas_.get(), &ca, nullptr) == 1 &&
+    const bool chains = ctx &&
+                        X509_STORE_CTX_init(ctx.get(), client_cas_.get(), &ca, nullptr) == 1 &&
                         X509_verify_cert(ctx.get()) == 1;
     ERR_clear_error();
     if (chains) {
@@ -123,8 +125,8 @@ std::optional<Principal> AdminApi::authenticate(const http::Request& req, std::s
     if (req.has_header("Authorization")) {
         const std::string header = req.get_header_value("Authorization");
         const std::string bearer = "Bearer ";
-        const auto parts = header.rfind(bearer, 0) == 0 ? splitToken(header.substr(bearer.size()))
-                                                        : std::nullopt;
+        const auto parts =
+            header.rfind(bearer, 0) == 0 ? splitToken(header.substr(bearer.size())) : std::nullopt;
         if (!parts) {
             why = "malformed Authorization header (expected a scep-ra bearer token)";
             return std::nullopt;
@@ -147,7 +149,8 @@ std::optional<Principal> AdminApi::authenticate(const http::Request& req, std::s
         }
         X509StoreCtxPtr ctx(X509_STORE_CTX_new());
         STACK_OF(X509)* chain = req.tls->chain.get();
-        const bool trusted = ctx && X509_STORE_CTX_init(ctx.get(), client_cas_.get(), peer, chain) == 1 &&
+        const bool trusted = ctx &&
+                             X509_STORE_CTX_init(ctx.get(), client_cas_.get(), peer, chain) == 1 &&
                              X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_CLIENT) == 1 &&
                              X509_verify_cert(ctx.get()) == 1;
         const std::string cn = commonNameOf(*peer);
@@ -195,7 +198,8 @@ void AdminApi::refuse(http::Response& res, int status, const std::string& why,
         }
     }
     // The client sees the reason, except which part of a token was wrong.
-    sendJson(res, {{"error", status == 401 ? std::string("authentication required or invalid") : why}},
+    sendJson(res,
+             {{"error", status == 401 ? std::string("authentication required or invalid") : why}},
              status);
     if (status == 401) {
         res.set_header("WWW-Authenticate", "Bearer realm=\"scep-ra\"");
@@ -215,7 +219,8 @@ http::Handler AdminApi::guard(Role role, AdminHandler handler) {
         // another site could POST here in an admin's name. Such a form cannot
         // send application/json without a CORS preflight, which never passes.
         if (req.method == "POST" && !isJson(req.get_header_value("Content-Type"))) {
-            refuse(res, 415, "POST bodies must be Content-Type: application/json", principal->name, req);
+            refuse(res, 415, "POST bodies must be Content-Type: application/json", principal->name,
+                   req);
             return;
         }
         if (!roleAllows(principal->role, role)) {
@@ -228,9 +233,9 @@ http::Handler AdminApi::guard(Role role, AdminHandler handler) {
         try {
             handler(*principal, req, res);
         } catch (const AdminError& e) {
-            const int status = e.kind() == AdminError::Kind::not_found ? 404
+            const int status = e.kind() == AdminError::Kind::not_found  ? 404
                                : e.kind() == AdminError::Kind::conflict ? 409
-                                                                         : 400;
+                                                                        : 400;
             refuse(res, status, e.what(), principal->name, req);
         } catch (const BadInput& e) {
             refuse(res, 400, e.what(), principal->name, req);
@@ -272,9 +277,8 @@ void AdminApi::routes(http::Router& server) {
     server.Get("/assets/console.js", consoleAsset(kConsoleJs, "text/javascript; charset=utf-8"));
     server.Get("/assets/console.css", consoleAsset(kConsoleCss, "text/css; charset=utf-8"));
 
-    server.Get("/healthz", [this](const http::Request& req, http::Response& res) {
-        status_.health(req, res);
-    });
+    server.Get("/healthz",
+               [this](const http::Request& req, http::Response& res) { status_.health(req, res); });
     server.Get("/metrics", guard(Role::viewer, handler(status_, &StatusResource::metrics)));
     server.Get("/api/whoami", guard(Role::viewer, handler(status_, &StatusResource::whoami)));
 
@@ -289,7 +293,8 @@ void AdminApi::routes(http::Router& server) {
     const std::string certificate = R"(/api/certificates/([0-9A-F]{1,64}))";
     server.Get("/api/certificates",
                guard(Role::viewer, handler(certificates_, &CertificateResource::list)));
-    server.Get(certificate, guard(Role::viewer, handler(certificates_, &CertificateResource::show)));
+    server.Get(certificate,
+               guard(Role::viewer, handler(certificates_, &CertificateResource::show)));
     server.Get(certificate + "/pem",
                guard(Role::viewer, handler(certificates_, &CertificateResource::pem)));
     server.Post(certificate + "/revoke",
@@ -307,10 +312,11 @@ void AdminApi::routes(http::Router& server) {
 
     // Anything else under /api/ still needs a credential (and is audited)
     // before it learns that it does not exist.
-    const auto unknown = guard(Role::viewer, [](const Principal&, const http::Request& req,
-                                            http::Response&) {
-        throw AdminError(AdminError::Kind::not_found, "no such endpoint: " + req.method + " " + req.path);
-    });
+    const auto unknown =
+        guard(Role::viewer, [](const Principal&, const http::Request& req, http::Response&) {
+            throw AdminError(AdminError::Kind::not_found,
+                             "no such endpoint: " + req.method + " " + req.path);
+        });
     server.Get(R"(/api/.*)", unknown);
     server.Post(R"(/api/.*)", unknown);
     server.Put(R"(/api/.*)", unknown);

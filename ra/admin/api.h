@@ -16,11 +16,11 @@
 #include "ra/admin/request_resource.h"
 #include "ra/admin/status_resource.h"
 #include "ra/admin/token_resource.h"
-#include "ra/services.h"
 #include "ra/http/router.h"
 #include "ra/http/server.h"
 #include "ra/ops/event_log.h"
 #include "ra/ops/metrics.h"
+#include "ra/services.h"
 #include "ra/store/store.h"
 
 namespace scep {

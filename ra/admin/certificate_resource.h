@@ -10,8 +10,7 @@ namespace scep {
 
 class CertificateResource {
 public:
-    CertificateResource(RaServices& service, Store& store)
-        : service_(service), store_(store) {}
+    CertificateResource(RaServices& service, Store& store) : service_(service), store_(store) {}
 
     void list(const Principal& who, const http::Request& req, http::Response& res);
     void show(const Principal& who, const http::Request& req, http::Response& res);

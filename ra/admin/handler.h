@@ -27,9 +27,9 @@ using AdminHandler = std::function<void(const Principal&, const http::Request&, 
 
 // A resource's member function as a handler; the resource outlives the router.
 template <class Resource>
-AdminHandler handler(Resource& resource, void (Resource::*method)(const Principal&,
-                                                                 const http::Request&,
-                                                                 http::Response&)) {
+AdminHandler handler(Resource& resource,
+                     void (Resource::*method)(const Principal&, const http::Request&,
+                                              http::Response&)) {
     return [&resource, method](const Principal& who, const http::Request& req,
                                http::Response& res) { (resource.*method)(who, req, res); };
 }

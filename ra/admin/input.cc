@@ -3,8 +3,8 @@
 #include <cctype>
 
 #include "common/text.h"
-#include "ra/admin/revocation.h"
 #include "ra/admin/admin_error.h"
+#include "ra/admin/revocation.h"
 #include "ra/admin/tokens.h"
 
 namespace scep {

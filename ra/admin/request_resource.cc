@@ -53,7 +53,8 @@ void RequestResource::show(const Principal&, const http::Request& req, http::Res
 
 void RequestResource::approve(const Principal& who, const http::Request& req, http::Response& res) {
     const std::int64_t id = parseRequestId(req.matches[1]);
-    sendJson(res, {{"serial", service_.administration().approve(id, who.name, req.remote_addr).serial}});
+    sendJson(res,
+             {{"serial", service_.administration().approve(id, who.name, req.remote_addr).serial}});
 }
 
 void RequestResource::reject(const Principal& who, const http::Request& req, http::Response& res) {

@@ -4,9 +4,9 @@ namespace scep {
 
 const std::vector<RevocationReason>& revocationReasons() {
     static const std::vector<RevocationReason> reasons = {
-        {"unspecified", 0},          {"keyCompromise", 1},   {"cACompromise", 2},
-        {"affiliationChanged", 3},   {"superseded", 4},      {"cessationOfOperation", 5},
-        {"certificateHold", 6},      {"removeFromCRL", 8},   {"privilegeWithdrawn", 9},
+        {"unspecified", 0},        {"keyCompromise", 1}, {"cACompromise", 2},
+        {"affiliationChanged", 3}, {"superseded", 4},    {"cessationOfOperation", 5},
+        {"certificateHold", 6},    {"removeFromCRL", 8}, {"privilegeWithdrawn", 9},
         {"aACompromise", 10}};
     return reasons;
 }

@@ -83,9 +83,9 @@ void StatusResource::metrics(const Principal&, const http::Request&, http::Respo
 }
 
 void StatusResource::whoami(const Principal& who, const http::Request&, http::Response& res) {
-    sendJson(res, {{"name", who.name},
-                   {"role", roleName(who.role)},
-                   {"via", principalKindName(who.via)}});
+    sendJson(
+        res,
+        {{"name", who.name}, {"role", roleName(who.role)}, {"via", principalKindName(who.via)}});
 }
 
 void StatusResource::ca(const Principal&, const http::Request&, http::Response& res) {
@@ -99,9 +99,10 @@ void StatusResource::ca(const Principal&, const http::Request&, http::Response& 
     }
     sendJson(res, {{"ca", certificateInfo(state.ca->certificate())},
                    {"ra", certificateInfo(*state.ra.cert)},
-                   {"crl", {{"this_update", crl.this_update},
-                            {"next_update", crl.next_update},
-                            {"revoked", crl.revoked}}},
+                   {"crl",
+                    {{"this_update", crl.this_update},
+                     {"next_update", crl.next_update},
+                     {"revoked", crl.revoked}}},
                    {"scep_paths", paths},
                    {"scep_listen",
                     config.ra.listen_host + ":" + std::to_string(config.ra.listen_port)}});

@@ -20,8 +20,7 @@ void TokenResource::list(const Principal&, const http::Request&, http::Response&
 
 void TokenResource::create(const Principal& who, const http::Request& req, http::Response& res) {
     const auto [name, role] = parseNewToken(parseJsonBody(req.body));
-    const NewToken token =
-        administration_.createToken(name, role, who.name, req.remote_addr);
+    const NewToken token = administration_.createToken(name, role, who.name, req.remote_addr);
     sendJson(res, {{"name", name}, {"role", roleName(role)}, {"token", token.text}}, 201);
 }
 

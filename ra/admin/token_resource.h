@@ -2,8 +2,8 @@
 // delete.
 #pragma once
 
-#include "ra/admin/handler.h"
 #include "ra/admin/administration.h"
+#include "ra/admin/handler.h"
 #include "ra/store/store.h"
 
 namespace scep {

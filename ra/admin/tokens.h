@@ -12,7 +12,7 @@
 namespace scep {
 
 struct NewToken {
-    std::string text;     // shown once, never stored
+    std::string text;  // shown once, never stored
     TokenRecord record;
 };
 

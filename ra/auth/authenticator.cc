@@ -53,14 +53,14 @@ std::vector<SubjectAltName> readAltNames(const GENERAL_NAMES* names) {
         int type = 0;
         const auto* value = static_cast<const ASN1_STRING*>(GENERAL_NAME_get0_value(name, &type));
         if (type != GEN_DNS && type != GEN_EMAIL) {
-            throw std::invalid_argument(
-                "only DNS and email subjectAltNames may be requested");
+            throw std::invalid_argument("only DNS and email subjectAltNames may be requested");
         }
         const std::string text = asciiString(value);
         if (text.empty() || text.size() > 255 || !isPrintableAscii(text)) {
             throw std::invalid_argument("a subjectAltName is empty, too long or not printable");
         }
-        out.push_back({type == GEN_DNS ? SubjectAltName::Type::dns : SubjectAltName::Type::email, text});
+        out.push_back(
+            {type == GEN_DNS ? SubjectAltName::Type::dns : SubjectAltName::Type::email, text});
     }
     return out;
 }
@@ -81,7 +81,8 @@ bool containsToken(const std::string& text, const std::string& number) {
          at = text.find(number, at + 1)) {
         const bool left = at == 0 || !std::isalnum(static_cast<unsigned char>(text[at - 1]));
         const std::size_t end = at + number.size();
-        const bool right = end == text.size() || !std::isalnum(static_cast<unsigned char>(text[end]));
+        const bool right =
+            end == text.size() || !std::isalnum(static_cast<unsigned char>(text[end]));
         if (left && right) {
             return true;
         }
@@ -93,9 +94,12 @@ bool containsToken(const std::string& text, const std::string& number) {
 
 const char* authMethodName(AuthMethod method) {
     switch (method) {
-    case AuthMethod::mic: return "mic";
-    case AuthMethod::challenge: return "challenge";
-    case AuthMethod::renewal: return "renewal";
+    case AuthMethod::mic:
+        return "mic";
+    case AuthMethod::challenge:
+        return "challenge";
+    case AuthMethod::renewal:
+        return "renewal";
     }
     return "?";
 }
@@ -283,10 +287,9 @@ std::vector<const Profile*> profilesCovering(const DhcpConfig& dhcp, const std::
     const std::string number = modelNumber(model);
     std::vector<const Profile*> found;
     for (const Profile& profile : dhcp.profiles) {
-        const bool covers = std::any_of(profile.vendor_classes.begin(), profile.vendor_classes.end(),
-                                        [&](const std::string& entry) {
-                                            return containsToken(entry, number);
-                                        });
+        const bool covers =
+            std::any_of(profile.vendor_classes.begin(), profile.vendor_classes.end(),
+                        [&](const std::string& entry) { return containsToken(entry, number); });
         if (covers) {
             found.push_back(&profile);
             if (found.size() == 2) {
@@ -382,7 +385,8 @@ AuthResult Authenticator::authenticate(const PkiRequest& request, X509_REQ& csr_
     }
     return refuse(FailInfo::badRequest, "signer '" + nameText(X509_get_subject_name(&signer)) +
                                             "' is neither issued by this CA nor trusted by "
-                                            "manufacturer-roots: " + untrusted);
+                                            "manufacturer-roots: " +
+                                            untrusted);
 }
 
 AuthResult Authenticator::viaRenewal(const PkiRequest& request, const CsrSummary& csr, Store& store,
@@ -402,20 +406,21 @@ AuthResult Authenticator::viaRenewal(const PkiRequest& request, const CsrSummary
         // Its successor renews; a copied old key must not mint more.
         result.reason = "renewal certificate " + serial + " was superseded by " +
                         record->superseded_by + "; renew with that one";
-    } else if (certificateState(*record, now) == CertificateState::expired || record->not_before > now) {
+    } else if (certificateState(*record, now) == CertificateState::expired ||
+               record->not_before > now) {
         result.reason = "renewal certificate " + serial +
                         " is not valid now (expired certificates enroll again with their MIC)";
     } else if (canonicalName(csr.common_name) != canonicalName(record->common_name)) {
-        result.reason = "CSR CN '" + csr.common_name + "' differs from the renewed certificate's CN '" +
-                        record->common_name + "'";
+        result.reason = "CSR CN '" + csr.common_name +
+                        "' differs from the renewed certificate's CN '" + record->common_name + "'";
     } else if (csr.public_key_id == publicKeyId(*X509_get_X509_PUBKEY(&signer))) {
         result.reason = "renewal must use a new key; the CSR reuses the old certificate's key";
     } else {
         const auto allowed = altNamesOf(signer);
         for (const auto& san : csr.sans) {
             if (std::find(allowed.begin(), allowed.end(), san) == allowed.end()) {
-                result.reason = "subjectAltName " + describe(san) +
-                                " is not in the renewed certificate";
+                result.reason =
+                    "subjectAltName " + describe(san) + " is not in the renewed certificate";
                 return result;
             }
         }
@@ -494,8 +499,9 @@ AuthResult Authenticator::viaMic(const PkiRequest& request, const CsrSummary& cs
     // Exactly as the phone builds it: another spelling is the same identity,
     // but no phone sends one.
     if (csr.common_name != mic.common_name && csr.common_name != with_domain) {
-        result.reason = "CSR CN '" + csr.common_name + "' is neither the MIC CN '" + mic.common_name +
-                        "'" + (with_domain.empty() ? "" : " nor '" + with_domain + "'");
+        result.reason = "CSR CN '" + csr.common_name + "' is neither the MIC CN '" +
+                        mic.common_name + "'" +
+                        (with_domain.empty() ? "" : " nor '" + with_domain + "'");
         return result;
     }
     for (const auto& san : csr.sans) {
@@ -505,7 +511,8 @@ AuthResult Authenticator::viaMic(const PkiRequest& request, const CsrSummary& cs
         if (!user_id && !own_name) {
             result.reason = "subjectAltName " + describe(san) + " is not allowed for " +
                             mic.common_name + " (allowed: DNS:" + csr.common_name +
-                            (domain.empty() ? "" : ", email:" + mic.common_name + "@" + domain) + ")";
+                            (domain.empty() ? "" : ", email:" + mic.common_name + "@" + domain) +
+                            ")";
             return result;
         }
     }
@@ -544,15 +551,16 @@ AuthResult Authenticator::viaChallenge(const CsrSummary& csr, Store& store, std:
     for (const auto& san : csr.sans) {
         if (san.type != SubjectAltName::Type::dns ||
             canonicalName(san.value) != canonicalName(csr.common_name)) {
-            result.reason = "subjectAltName " + describe(san) +
-                            " is not allowed with challenge authentication (only DNS:" +
-                            csr.common_name + ")";
+            result.reason =
+                "subjectAltName " + describe(san) +
+                " is not allowed with challenge authentication (only DNS:" + csr.common_name + ")";
             return result;
         }
     }
     // A shared secret proves nothing about identity (CERT VU#971035): the
     // first holder of a CN keeps it until it is revoked or expires.
-    const auto active = store.activeCertificatesFor(csr.common_name, now, Store::Superseded::include);
+    const auto active =
+        store.activeCertificatesFor(csr.common_name, now, Store::Superseded::include);
     if (!active.empty()) {
         result.reason = "CN '" + csr.common_name + "' already holds active certificate " +
                         active.front().serial + "; renew with it, or revoke it first";

@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "ra/config.h"
 #include "common/openssl_ptr.h"
 #include "ra/ca/authority.h"
+#include "ra/config.h"
 #include "ra/scep/message.h"
 #include "ra/store/store.h"
 
@@ -29,7 +29,7 @@ struct MicIdentity {
     std::string mac;          // 00:1A:2B:3C:4D:5E
     std::string pid;          // from serialNumber "PID:CP-8875 SN:FCH2133E8B9"
     std::string serial_number;
-    std::string issuer;       // the manufacturing CA's subject
+    std::string issuer;  // the manufacturing CA's subject
 };
 MicIdentity parseMicIdentity(X509& cert);
 
@@ -74,9 +74,9 @@ struct AuthResult {
     std::string common_name;               // for the certificate
     std::vector<SubjectAltName> sans;      // for the certificate
     std::optional<MicIdentity> mic;
-    std::string renewed_serial;            // renewal: the certificate being replaced
-    std::string clash;                     // refused as an identity clash: its metric label
-    bool wrong_secret = false;             // a challengePassword that does not match
+    std::string renewed_serial;  // renewal: the certificate being replaced
+    std::string clash;           // refused as an identity clash: its metric label
+    bool wrong_secret = false;   // a challengePassword that does not match
 };
 
 class Authenticator {

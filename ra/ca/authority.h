@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "ra/config.h"
 #include "common/fingerprint.h"
 #include "common/openssl_ptr.h"
+#include "ra/config.h"
 #include "ra/store/store.h"
 
 namespace scep {

@@ -36,10 +36,9 @@ void publishKey(const std::string& key_path, const EVP_PKEY& key) {
     const int saved = errno;
     ::unlink(temporary.c_str());
     if (rc != 0) {
-        throw std::runtime_error(saved == EEXIST ? "refusing to replace the existing key '" +
-                                                       key_path + "'"
-                                                 : "cannot write '" + key_path +
-                                                       "': " + std::strerror(saved));
+        throw std::runtime_error(saved == EEXIST
+                                     ? "refusing to replace the existing key '" + key_path + "'"
+                                     : "cannot write '" + key_path + "': " + std::strerror(saved));
     }
 }
 
@@ -55,7 +54,7 @@ void saveKeyAndCertificate(const std::string& key_path, const std::string& cert_
 // issued by the CA and saved in state-dir.
 struct ServiceSpec {
     const char* key_type;
-    const char* cn_suffix;       // after the CA's name
+    const char* cn_suffix;  // after the CA's name
     const char* key_usage;
     const char* extended_key_usage;
     std::vector<SubjectAltName> sans;
@@ -85,8 +84,8 @@ X509Ptr issueServiceCertificate(const Config& config, LocalCa& ca, std::time_t n
 Loaded loadPair(const std::string& cert_path, const std::string& key_path, const char* role) {
     Loaded pair{loadCertificateFile(cert_path), loadPrivateKeyFile(key_path)};
     if (X509_check_private_key(pair.cert.get(), pair.key.get()) != 1) {
-        throw CryptoError(std::string(role) + " key '" + key_path + "' does not match certificate '" +
-                          cert_path + "'");
+        throw CryptoError(std::string(role) + " key '" + key_path +
+                          "' does not match certificate '" + cert_path + "'");
     }
     if (hasExplicitEcParameters(*X509_get_X509_PUBKEY(pair.cert.get()))) {
         // It would sign every certificate and CRL, and RFC 5480 clients refuse it.
@@ -137,14 +136,16 @@ void checkMayCreateCa(const Config& config, Creation creation) {
         throw std::runtime_error(
             "state-dir '" + dir + "' holds " + listed(entries) +
             " but no CA (ca.pem, ca.key): refusing to create a new CA over existing state. If the "
-            "CA files were moved, put them back, or restore a backup (scep-ra restore DIR); to start "
+            "CA files were moved, put them back, or restore a backup (scep-ra restore DIR); to "
+            "start "
             "a new CA on purpose, use an empty state-dir or run 'scep-ra init'");
     }
     const std::string database = stateFile(config, kDatabaseFile);
     if (fileExists(database) && sqliteSchemaVersion(database) > 0) {
-        throw std::runtime_error("'" + database +
-                                 "' holds the records of an earlier CA: a new CA would be unable to "
-                                 "revoke what it lists. Move scep-ra.db* out of state-dir first");
+        throw std::runtime_error(
+            "'" + database +
+            "' holds the records of an earlier CA: a new CA would be unable to "
+            "revoke what it lists. Move scep-ra.db* out of state-dir first");
     }
 }
 
@@ -216,8 +217,8 @@ std::optional<RaIdentity> loadOrIssueService(const Config& config, LocalCa& ca, 
     EvpPkeyPtr key = have_key ? loadPrivateKeyFile(key_path) : generateKey(service.key_type);
     if (have_key && fileExists(cert_path)) {
         X509Ptr cert = loadCertificateFile(cert_path);
-        if (X509_check_private_key(cert.get(), key.get()) == 1 && isIssuedBy(*cert, ca.certificate()) &&
-            current(*cert)) {
+        if (X509_check_private_key(cert.get(), key.get()) == 1 &&
+            isIssuedBy(*cert, ca.certificate()) && current(*cert)) {
             return RaIdentity{std::move(cert), std::move(key)};
         }
         ERR_clear_error();
@@ -290,9 +291,10 @@ std::vector<SubjectAltName> adminNames(const AdminSettings& admin) {
 
 bool coversNames(X509& cert, const std::vector<SubjectAltName>& wanted) {
     for (const auto& name : wanted) {
-        const int ok = name.type == SubjectAltName::Type::ip
-                           ? X509_check_ip_asc(&cert, name.value.c_str(), 0)
-                           : X509_check_host(&cert, name.value.c_str(), name.value.size(), 0, nullptr);
+        const int ok =
+            name.type == SubjectAltName::Type::ip
+                ? X509_check_ip_asc(&cert, name.value.c_str(), 0)
+                : X509_check_host(&cert, name.value.c_str(), name.value.size(), 0, nullptr);
         if (ok != 1) {
             return false;
         }
@@ -352,4 +354,3 @@ bool isNewStateDir(const Config& config) {
 }
 
 }  // namespace scep
-

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "ra/config.h"
 #include "common/openssl_ptr.h"
 #include "ra/ca/local_ca.h"
+#include "ra/config.h"
 
 namespace scep {
 
@@ -48,7 +48,8 @@ enum class Creation {
 // their keys are only generated where none exist. A state-dir with a CA key
 // but no CA certificate (or the reverse), or one that is not empty but has
 // no CA, is refused with the file and the fix named.
-CaMaterial bootstrapState(const Config& config, std::time_t now, Creation creation = Creation::first_start);
+CaMaterial bootstrapState(const Config& config, std::time_t now,
+                          Creation creation = Creation::first_start);
 
 // Creates state-dir with mode 0700 unless it exists; throws if it cannot,
 // or if the path is not a directory.

@@ -104,7 +104,8 @@ bool copyPublicKey(X509& cert, const X509_PUBKEY& from) {
     } else if (type != V_ASN1_NULL && type != V_ASN1_UNDEF) {
         return false;
     }
-    auto* key_copy = static_cast<unsigned char*>(OPENSSL_memdup(key, static_cast<size_t>(key_length)));
+    auto* key_copy =
+        static_cast<unsigned char*>(OPENSSL_memdup(key, static_cast<size_t>(key_length)));
     ASN1_OBJECT* algorithm_copy = OBJ_dup(algorithm);
     if (!key_copy || !algorithm_copy || (value == nullptr) != (value_copy == nullptr) ||
         X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(&cert), algorithm_copy, type, value_copy,
@@ -155,8 +156,8 @@ X509Ptr signCertificate(const CertificateSpec& spec, X509* issuer_cert, EVP_PKEY
     const Asn1IntegerPtr serial = randomSerial();
     if (X509_set_serialNumber(cert.get(), serial.get()) != 1 ||
         X509_set_subject_name(cert.get(), spec.subject) != 1 ||
-        X509_set_issuer_name(cert.get(), issuer_cert ? X509_get_subject_name(issuer_cert)
-                                                     : spec.subject) != 1 ||
+        X509_set_issuer_name(
+            cert.get(), issuer_cert ? X509_get_subject_name(issuer_cert) : spec.subject) != 1 ||
         !(spec.subject_key_info ? copyPublicKey(*cert, *spec.subject_key_info)
                                 : X509_set_pubkey(cert.get(), spec.subject_key) == 1)) {
         throw CryptoError("cannot fill certificate");
@@ -166,7 +167,8 @@ X509Ptr signCertificate(const CertificateSpec& spec, X509* issuer_cert, EVP_PKEY
 
     X509V3_CTX ctx;
     X509V3_set_ctx(&ctx, issuer_cert ? issuer_cert : cert.get(), cert.get(), nullptr, nullptr, 0);
-    addExtension(*cert, ctx, NID_basic_constraints, spec.ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
+    addExtension(*cert, ctx, NID_basic_constraints,
+                 spec.ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
     addExtension(*cert, ctx, NID_key_usage, spec.key_usage);
     addExtension(*cert, ctx, NID_ext_key_usage, spec.extended_key_usage);
     addExtension(*cert, ctx, NID_subject_key_identifier, "hash");

@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "ra/config.h"
 #include "common/openssl_ptr.h"
 #include "ra/ca/authority.h"
+#include "ra/config.h"
 
 namespace scep {
 
@@ -35,7 +35,6 @@ struct CertificateSpec {
     std::vector<SubjectAltName> sans;
 };
 X509Ptr signCertificate(const CertificateSpec& spec, X509* issuer_cert, EVP_PKEY& issuer_key);
-
 
 // C, O, OU from `settings` (each when set) and the CN.
 X509NamePtr makeName(const std::string& cn, const CaSettings& settings);

@@ -72,31 +72,28 @@ CertificateIssuance::Outcome CertificateIssuance::issueForNewRequest(
     });
 }
 
-CertificateIssuance::Outcome CertificateIssuance::issueForPendingRequest(const RequestRecord& record,
-                                                                         AuditEvent& event,
-                                                                         const Config& config,
-                                                                         std::time_t now) {
+CertificateIssuance::Outcome CertificateIssuance::issueForPendingRequest(
+    const RequestRecord& record, AuditEvent& event, const Config& config, std::time_t now) {
     const X509ReqPtr csr = requestFromDer(record.csr);
     const IssueRequest request{X509_REQ_get0_pubkey(csr.get()), X509_REQ_get_X509_PUBKEY(csr.get()),
                                record.common_name, sansFromDetails(record.details), record.csr};
-    return issueAndRecord(request, record.id, event, config, now, [&](const CertificateRecord& cert) {
-        std::vector<std::string> superseded;
-        if (!store_.issuePending(record.id, cert, event,
-                                 issueRules(config, record.method, renewsFromDetails(record.details),
-                                            now),
-                                 &superseded)) {
-            throw RequestDecided("request " + std::to_string(record.id) + " was decided meanwhile");
-        }
-        return superseded;
-    });
+    return issueAndRecord(
+        request, record.id, event, config, now, [&](const CertificateRecord& cert) {
+            std::vector<std::string> superseded;
+            if (!store_.issuePending(
+                    record.id, cert, event,
+                    issueRules(config, record.method, renewsFromDetails(record.details), now),
+                    &superseded)) {
+                throw RequestDecided("request " + std::to_string(record.id) +
+                                     " was decided meanwhile");
+            }
+            return superseded;
+        });
 }
 
-CertificateIssuance::Outcome CertificateIssuance::issueAndRecord(const IssueRequest& request,
-                                                                 std::int64_t request_id,
-                                                                 AuditEvent& event,
-                                                                 const Config& config,
-                                                                 std::time_t now,
-                                                                 const StoreWrite& write) {
+CertificateIssuance::Outcome CertificateIssuance::issueAndRecord(
+    const IssueRequest& request, std::int64_t request_id, AuditEvent& event, const Config& config,
+    std::time_t now, const StoreWrite& write) {
     CaAnswer answer = ca_.issue(request, now, config.ca);
     Outcome outcome;
     outcome.status = answer.status;
@@ -125,8 +122,7 @@ void CertificateIssuance::logSuperseded(const AuditEvent& event,
     // JSON log's copy.
     for (const std::string& serial : serials) {
         AuditEvent superseded = event;
-        superseded.action =
-            auditActionName(revoked ? AuditAction::revoke : AuditAction::supersede);
+        superseded.action = auditActionName(revoked ? AuditAction::revoke : AuditAction::supersede);
         superseded.reason = revoked ? "CRLReason 4 (superseded by " + new_serial + ")"
                                     : "superseded by " + new_serial;
         superseded.serial = serial;

@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "ra/config.h"
 #include "ra/ca/authority.h"
 #include "ra/ca/crl_publisher.h"
+#include "ra/config.h"
 #include "ra/ops/audit_trail.h"
 #include "ra/store/store.h"
 
@@ -54,8 +54,8 @@ public:
     // request id filled in); otherwise nothing is written. Throws
     // IdentityTaken and RenewedCertificateGone like Store::addIssuedRequest.
     Outcome issueForNewRequest(RequestRecord& record, const IssueRequest& request,
-                               AuditEvent& event, const Config& config,
-                               const std::string& renews, std::time_t now);
+                               AuditEvent& event, const Config& config, const std::string& renews,
+                               std::time_t now);
     // A pending request an administrator approved. When the CA issues, the
     // request becomes issued with `event`; otherwise nothing is written.
     // Throws RequestDecided, IdentityTaken and RenewedCertificateGone.
@@ -64,9 +64,8 @@ public:
 
 private:
     using StoreWrite = std::function<std::vector<std::string>(const CertificateRecord&)>;
-    Outcome issueAndRecord(const IssueRequest& request, std::int64_t request_id,
-                           AuditEvent& event, const Config& config, std::time_t now,
-                           const StoreWrite& write);
+    Outcome issueAndRecord(const IssueRequest& request, std::int64_t request_id, AuditEvent& event,
+                           const Config& config, std::time_t now, const StoreWrite& write);
     void logSuperseded(const AuditEvent& event, const std::vector<std::string>& serials,
                        const std::string& new_serial, bool revoked);
 

@@ -60,7 +60,8 @@ X509CrlPtr LocalCa::crl(const std::vector<CertificateRecord>& revoked, std::time
     const Asn1TimePtr this_update(ASN1_TIME_set(nullptr, now));
     const Asn1TimePtr next_update(
         ASN1_TIME_set(nullptr, now + static_cast<std::time_t>(settings.crl_days) * kDay));
-    if (!this_update || !next_update || X509_CRL_set1_lastUpdate(crl.get(), this_update.get()) != 1 ||
+    if (!this_update || !next_update ||
+        X509_CRL_set1_lastUpdate(crl.get(), this_update.get()) != 1 ||
         X509_CRL_set1_nextUpdate(crl.get(), next_update.get()) != 1) {
         throw CryptoError("cannot set CRL times");
     }
@@ -72,7 +73,8 @@ X509CrlPtr LocalCa::crl(const std::vector<CertificateRecord>& revoked, std::time
                                   : nullptr);
         BN_free(number);
         const Asn1TimePtr when(ASN1_TIME_set(nullptr, record.revoked_at));
-        bool ok = entry && serial && when && X509_REVOKED_set_serialNumber(entry, serial.get()) == 1 &&
+        bool ok = entry && serial && when &&
+                  X509_REVOKED_set_serialNumber(entry, serial.get()) == 1 &&
                   X509_REVOKED_set_revocationDate(entry, when.get()) == 1;
         if (ok && record.revocation_reason != 0) {  // 0 = unspecified: RFC 5280 says leave it out
             ASN1_ENUMERATED* reason = ASN1_ENUMERATED_new();
@@ -90,7 +92,8 @@ X509CrlPtr LocalCa::crl(const std::vector<CertificateRecord>& revoked, std::time
     const Asn1IntegerPtr number(ASN1_INTEGER_new());
     X509V3_CTX ctx;
     X509V3_set_ctx(&ctx, cert_.get(), nullptr, nullptr, crl.get(), 0);
-    X509ExtensionPtr aki(X509V3_EXT_conf_nid(nullptr, &ctx, NID_authority_key_identifier, "keyid:always"));
+    X509ExtensionPtr aki(
+        X509V3_EXT_conf_nid(nullptr, &ctx, NID_authority_key_identifier, "keyid:always"));
     if (!number || ASN1_INTEGER_set_int64(number.get(), now) != 1 ||
         X509_CRL_add1_ext_i2d(crl.get(), NID_crl_number, number.get(), 0, 0) != 1 || !aki ||
         X509_CRL_add_ext(crl.get(), aki.get(), -1) != 1 ||

@@ -5,9 +5,9 @@
 #include <ctime>
 #include <vector>
 
-#include "ra/config.h"
 #include "common/openssl_ptr.h"
 #include "ra/ca/authority.h"
+#include "ra/config.h"
 
 namespace scep {
 

@@ -5,10 +5,10 @@
 #include <iostream>
 #include <stdexcept>
 
+#include "ra/admin/administration.h"
 #include "ra/admin/tokens.h"
 #include "ra/cli/commands.h"
 #include "ra/ops/event_log.h"
-#include "ra/admin/administration.h"
 
 namespace scep::cli {
 
@@ -24,19 +24,21 @@ void listRequests(Store& store, const Arguments& args) {
     }
     std::cout << std::left << std::setw(6) << "ID" << std::setw(9) << "STATUS" << std::setw(10)
               << "METHOD" << std::setw(40) << "COMMON NAME" << std::setw(22) << "CREATED"
-              << std::setw(16) << "PEER" << "IDENTITY / REASON\n";
+              << std::setw(16) << "PEER"
+              << "IDENTITY / REASON\n";
     for (const auto& r : store.listRequests(status)) {
-        std::cout << std::left << std::setw(6) << r.id << std::setw(9) << requestStatusName(r.status)
-                  << std::setw(10) << r.method << std::setw(40) << r.common_name << std::setw(22)
-                  << utc(r.created_at) << std::setw(16) << r.peer << r.identity
-                  << (r.reason.empty() ? "" : " / " + r.reason) << "\n";
+        std::cout << std::left << std::setw(6) << r.id << std::setw(9)
+                  << requestStatusName(r.status) << std::setw(10) << r.method << std::setw(40)
+                  << r.common_name << std::setw(22) << utc(r.created_at) << std::setw(16) << r.peer
+                  << r.identity << (r.reason.empty() ? "" : " / " + r.reason) << "\n";
     }
 }
 
 void listCertificates(Store& store) {
     const std::int64_t now = std::time(nullptr);
     std::cout << std::left << std::setw(34) << "SERIAL" << std::setw(9) << "STATUS" << std::setw(22)
-              << "NOT AFTER" << "SUBJECT\n";
+              << "NOT AFTER"
+              << "SUBJECT\n";
     for (const auto& c : store.listCertificates()) {
         const char* status = certificateStateName(certificateState(c, now));
         std::cout << std::left << std::setw(34) << c.serial << std::setw(9) << status
@@ -47,8 +49,9 @@ void listCertificates(Store& store) {
 int tokens(Store& store, Administration& administration, const Arguments& args) {
     const std::string action = args.positional.empty() ? "" : args.positional[0];
     if (action == "list") {
-        std::cout << std::left << std::setw(24) << "NAME" << std::setw(10) << "ROLE" << std::setw(22)
-                  << "CREATED" << "CREATED BY\n";
+        std::cout << std::left << std::setw(24) << "NAME" << std::setw(10) << "ROLE"
+                  << std::setw(22) << "CREATED"
+                  << "CREATED BY\n";
         for (const auto& token : store.listTokens()) {
             std::cout << std::left << std::setw(24) << token.name << std::setw(10) << token.role
                       << std::setw(22) << utc(token.created_at) << token.created_by << "\n";
@@ -60,7 +63,8 @@ int tokens(Store& store, Administration& administration, const Arguments& args) 
         const auto role = roleFromName(args.option("role"));
         if (!isValidTokenName(name) || !role) {
             throw std::invalid_argument(
-                "token create needs --name (1-64 of letters, digits, . _ @ -) and --role viewer|approver");
+                "token create needs --name (1-64 of letters, digits, . _ @ -) and --role "
+                "viewer|approver");
         }
         const NewToken token = administration.createToken(name, *role, operatorName());
         std::cout << token.text << "\n";
@@ -73,7 +77,8 @@ int tokens(Store& store, Administration& administration, const Arguments& args) 
         std::cout << "deleted\n";
         return 0;
     }
-    throw std::invalid_argument("usage: scep-ra token create --name N --role viewer|approver | list | delete NAME");
+    throw std::invalid_argument(
+        "usage: scep-ra token create --name N --role viewer|approver | list | delete NAME");
 }
 
 }  // namespace
@@ -89,7 +94,8 @@ int administer(const Config& config, CaMaterial& material, Store& store, const A
     } else if (args.command == "certs") {
         listCertificates(store);
     } else if (args.command == "approve") {
-        std::cout << "issued certificate " << administration.approve(requestId(args), operatorName()).serial << "\n";
+        std::cout << "issued certificate "
+                  << administration.approve(requestId(args), operatorName()).serial << "\n";
     } else if (args.command == "reject") {
         administration.reject(requestId(args), args.option("reason"), operatorName());
         std::cout << "rejected\n";
@@ -97,8 +103,8 @@ int administer(const Config& config, CaMaterial& material, Store& store, const A
         if (args.positional.size() != 1) {
             throw std::invalid_argument("revoke needs exactly one serial number");
         }
-        administration.revoke(args.positional[0],
-                              reasonCode(args.option("reason", "unspecified")), operatorName());
+        administration.revoke(args.positional[0], reasonCode(args.option("reason", "unspecified")),
+                              operatorName());
         std::cout << "revoked " << args.positional[0] << "\n";
     } else {
         throw std::invalid_argument("unknown command '" + args.command + "'");

@@ -32,7 +32,8 @@ int reasonCode(const std::string& text) {
     if (const auto code = revocationReasonCode(text)) {
         return *code;
     }
-    if (!text.empty() && text.size() <= 2 && text.find_first_not_of("0123456789") == std::string::npos) {
+    if (!text.empty() && text.size() <= 2 &&
+        text.find_first_not_of("0123456789") == std::string::npos) {
         return std::stoi(text);
     }
     throw std::invalid_argument("unknown revocation reason '" + text + "'");

@@ -7,9 +7,9 @@
 
 #include <openssl/x509.h>
 
-#include "ra/config.h"
 #include "ra/ca/bootstrap.h"
 #include "ra/cli/arguments.h"
+#include "ra/config.h"
 #include "ra/store/store.h"
 
 namespace scep::cli {

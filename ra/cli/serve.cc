@@ -29,7 +29,8 @@ namespace scep::cli {
 namespace {
 
 std::string endpoint(const std::string& host, std::uint16_t port) {
-    return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+    return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+           std::to_string(port);
 }
 
 // SIGINT/SIGTERM/SIGHUP, blocked in every thread (call before starting any)
@@ -158,30 +159,32 @@ void raiseFileLimit(const Config& config, EventLog& log) {
 // Each answered PKIOperation counts in the metrics; a pending request goes
 // to the webhook, when one is configured.
 void observe(RaServices& service, Metrics& metrics, std::unique_ptr<Notifier>& notifier) {
-    service.responder().setObservers({[&metrics](const MessageOutcome& outcome) {
-                          metrics.countScep("PKIOperation", outcome.message_type, outcome.outcome,
-                                            outcome.method);
-                          if (outcome.issued) {
-                              metrics.observeIssuance(outcome.seconds);
-                          }
-                          if (!outcome.clash.empty()) {
-                              metrics.countIdentityClash(outcome.clash);
-                          }
-                      },
-                      [&notifier](const RequestRecord& request) {
-                          if (notifier) {
-                              notifier->notify({{"event", "request.pending"},
-                                                {"request", requestToJson(request)}});
-                          }
-                      }});
+    service.responder().setObservers(
+        {[&metrics](const MessageOutcome& outcome) {
+             metrics.countScep("PKIOperation", outcome.message_type, outcome.outcome,
+                               outcome.method);
+             if (outcome.issued) {
+                 metrics.observeIssuance(outcome.seconds);
+             }
+             if (!outcome.clash.empty()) {
+                 metrics.countIdentityClash(outcome.clash);
+             }
+         },
+         [&notifier](const RequestRecord& request) {
+             if (notifier) {
+                 notifier->notify(
+                     {{"event", "request.pending"}, {"request", requestToJson(request)}});
+             }
+         }});
 }
 
 // The SCEP listener, bound; null (and logged) when the address is unusable.
-std::unique_ptr<http::Server> listenScep(const Config& config, RaServices& service,
-                                         EventLog& log, Metrics& metrics) {
+std::unique_ptr<http::Server> listenScep(const Config& config, RaServices& service, EventLog& log,
+                                         Metrics& metrics) {
     http::Router scep_routes;
     http::ServerHooks scep_hooks;
-    ScepRoutes(service.responder(), service.crlPublisher(), service.auditTrail(), log, config.ra, metrics)
+    ScepRoutes(service.responder(), service.crlPublisher(), service.auditTrail(), log, config.ra,
+               metrics)
         .install(scep_routes, scep_hooks);
     http::ServerOptions scep_options;
     scep_options.name = "scep";
@@ -274,16 +277,17 @@ int serve(const Config& config) {
     if (admin) {
         stop_listeners.emplace_back([&admin] { admin->stop(); });
     }
-    SignalAndMaintenanceThreads threads(service, log, signals,
-                                        [&reloader] { reloader.reload("SIGHUP"); },
-                                        std::move(stop_listeners));
+    SignalAndMaintenanceThreads threads(
+        service, log, signals, [&reloader] { reloader.reload("SIGHUP"); },
+        std::move(stop_listeners));
     scep->start();
     if (admin) {
         admin->start();
     }
     log.info("listening",
              {{"listen", endpoint(config.ra.listen_host, config.ra.listen_port)},
-              {"admin_listen", admin ? endpoint(config.admin.listen_host, config.admin.listen_port) : "off"},
+              {"admin_listen",
+               admin ? endpoint(config.admin.listen_host, config.admin.listen_port) : "off"},
               {"state_dir", config.ra.state_dir}});
     scep->wait();
     if (admin) {

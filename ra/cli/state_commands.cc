@@ -7,10 +7,10 @@
 #include "common/fingerprint.h"
 #include "ra/auth/authenticator.h"
 #include "ra/cli/commands.h"
-#include "ra/ops/event_log.h"
-#include "ra/store/state_dir.h"
 #include "ra/ops/audit_trail.h"
 #include "ra/ops/audit_vocabulary.h"
+#include "ra/ops/event_log.h"
+#include "ra/store/state_dir.h"
 
 namespace scep::cli {
 
@@ -27,7 +27,8 @@ int init(const Config& config) {
     const bool new_ca =
         std::find(state.created.begin(), state.created.end(), ca_key) != state.created.end();
     if (!new_ca && !new_database) {
-        std::cout << "state-dir '" << config.ra.state_dir << "' already holds a CA and its database; "
+        std::cout << "state-dir '" << config.ra.state_dir
+                  << "' already holds a CA and its database; "
                   << "nothing to do\n";
         return 0;
     }

@@ -10,7 +10,6 @@
 
 namespace scep::http {
 
-
 // One client connection: TLS handshake (HTTPS), then requests read under
 // deadlines and limits, answered by a worker, written back, and either
 // kept alive or closed. Lives on the listener's I/O thread; workers only
@@ -30,10 +29,9 @@ public:
     void start(Clock::time_point handshake_deadline = {}) {
         if constexpr (std::is_same_v<Stream, TlsStream>) {
             lowest().expires_at(handshake_deadline);
-            stream_.async_handshake(net::ssl::stream_base::server,
-                                    [self = this->shared_from_this()](beast::error_code ec) {
-                                        self->onHandshake(ec);
-                                    });
+            stream_.async_handshake(
+                net::ssl::stream_base::server,
+                [self = this->shared_from_this()](beast::error_code ec) { self->onHandshake(ec); });
         } else {
             awaitRequest();
         }
@@ -99,11 +97,11 @@ private:
         }
         // Small reads until a request shows up: idle connections stay cheap.
         const std::size_t chunk = got_bytes_ ? kReadChunk : kFirstReadChunk;
-        stream_.async_read_some(buffer_.prepare(std::min(room, chunk)),
-                                [self = this->shared_from_this()](beast::error_code ec,
-                                                                  std::size_t bytes) {
-                                    self->onRead(ec, bytes);
-                                });
+        stream_.async_read_some(
+            buffer_.prepare(std::min(room, chunk)),
+            [self = this->shared_from_this()](beast::error_code ec, std::size_t bytes) {
+                self->onRead(ec, bytes);
+            });
     }
 
     void onRead(const beast::error_code& ec, std::size_t bytes) {
@@ -190,10 +188,9 @@ private:
             Response response;
             self->server_.handle(request, response);
             const bool keep = keep_alive && response.get_header_value("Connection") != "close";
-            net::post(self->server_.io,
-                      [self, response = std::move(response), keep, head] {
-                          self->send(response, keep, head);
-                      });
+            net::post(self->server_.io, [self, response = std::move(response), keep, head] {
+                self->send(response, keep, head);
+            });
         };
         if (!server_.workers.trySubmit(std::move(task))) {
             Response busy = server_.fallbackResponse(503, "server busy, try again shortly");
@@ -240,9 +237,9 @@ private:
                     self->server_.hooks.refused(request, response, refusal.reason + note, audit);
                 }
             } catch (const std::exception& e) {
-                self->server_.log.error("cannot record an HTTP refusal",
-                                        {{"listener", self->server_.options.name},
-                                         {"error", e.what()}});
+                self->server_.log.error(
+                    "cannot record an HTTP refusal",
+                    {{"listener", self->server_.options.name}, {"error", e.what()}});
             }
             if (response.body.empty()) {
                 response = self->server_.fallbackResponse(refusal.status, refusal.reason);
@@ -288,10 +285,8 @@ private:
         out_ = serialize(response, version_, keep_alive, head);
         lowest().expires_after(limits().write_timeout);
         net::async_write(stream_, net::buffer(out_),
-                         [self = this->shared_from_this(), keep_alive](beast::error_code ec,
-                                                                       std::size_t) {
-                             self->onSent(ec, keep_alive);
-                         });
+                         [self = this->shared_from_this(), keep_alive](
+                             beast::error_code ec, std::size_t) { self->onSent(ec, keep_alive); });
     }
 
     void onSent(const beast::error_code& ec, bool keep_alive) {
@@ -324,18 +319,18 @@ private:
     }
 
     void drain() {
-        lowest().async_read_some(buffer_.prepare(kReadChunk),
-                                 [self = this->shared_from_this()](beast::error_code ec,
-                                                                   std::size_t bytes) {
-                                     if (self->closed_) {
-                                         return;
-                                     }
-                                     self->drained_ += bytes;
-                                     if (ec || self->drained_ > kLingerBytes) {
-                                         return self->close();
-                                     }
-                                     self->drain();
-                                 });
+        lowest().async_read_some(
+            buffer_.prepare(kReadChunk),
+            [self = this->shared_from_this()](beast::error_code ec, std::size_t bytes) {
+                if (self->closed_) {
+                    return;
+                }
+                self->drained_ += bytes;
+                if (ec || self->drained_ > kLingerBytes) {
+                    return self->close();
+                }
+                self->drain();
+            });
     }
 
     Server::Impl& server_;
@@ -375,10 +370,9 @@ public:
                 self->close();
             }
         });
-        socket_.async_wait(tcp::socket::wait_read,
-                           [self = shared_from_this()](beast::error_code ec) {
-                               self->onReadable(ec);
-                           });
+        socket_.async_wait(
+            tcp::socket::wait_read,
+            [self = shared_from_this()](beast::error_code ec) { self->onReadable(ec); });
     }
 
     void close() override {

@@ -30,15 +30,15 @@ struct TlsPeer {
 };
 
 struct Request {
-    std::string method;      // as sent, e.g. "GET"
-    std::string target;      // as sent: path and query, still percent-encoded
-    std::string path;        // percent-decoded, without the query
-    Params params;           // decoded query parameters
+    std::string method;  // as sent, e.g. "GET"
+    std::string target;  // as sent: path and query, still percent-encoded
+    std::string path;    // percent-decoded, without the query
+    Params params;       // decoded query parameters
     Headers headers;
     std::string body;
     std::string remote_addr;
-    int version = 11;        // 10 for HTTP/1.0, 11 for HTTP/1.1
-    std::vector<std::string> matches;  // [0] the path, then a route pattern's captures
+    int version = 11;                    // 10 for HTTP/1.0, 11 for HTTP/1.1
+    std::vector<std::string> matches;    // [0] the path, then a route pattern's captures
     std::shared_ptr<const TlsPeer> tls;  // null on plain HTTP
 
     bool has_header(const std::string& name) const { return headers.count(name) != 0; }

@@ -98,8 +98,8 @@ void RequestParser::on_header_impl(error_code&) {}
 void RequestParser::on_body_init_impl(const boost::optional<std::uint64_t>& content_length,
                                       error_code&) {
     if (content_length) {
-        request_.body.reserve(static_cast<std::size_t>(
-            std::min<std::uint64_t>(*content_length, limits_.body_bytes)));
+        request_.body.reserve(
+            static_cast<std::size_t>(std::min<std::uint64_t>(*content_length, limits_.body_bytes)));
     }
 }
 

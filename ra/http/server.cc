@@ -12,8 +12,8 @@ namespace scep::http {
 void Server::Impl::listen() {
     beast::error_code ec;
     tcp::resolver resolver(io);
-    const auto endpoints = resolver.resolve(options.host, std::to_string(options.port),
-                                            tcp::resolver::passive, ec);
+    const auto endpoints =
+        resolver.resolve(options.host, std::to_string(options.port), tcp::resolver::passive, ec);
     const std::string where = options.host + ":" + std::to_string(options.port);
     if (ec || endpoints.empty()) {
         throw std::runtime_error("cannot resolve " + where + ": " + ec.message());
@@ -40,9 +40,8 @@ void Server::Impl::listen() {
 }
 
 void Server::Impl::accept() {
-    acceptor->async_accept(io, [this](beast::error_code ec, tcp::socket socket) {
-        onAccept(ec, std::move(socket));
-    });
+    acceptor->async_accept(
+        io, [this](beast::error_code ec, tcp::socket socket) { onAccept(ec, std::move(socket)); });
 }
 
 void Server::Impl::onAccept(const beast::error_code& ec, tcp::socket socket) {
@@ -85,8 +84,8 @@ void Server::Impl::onAccept(const beast::error_code& ec, tcp::socket socket) {
             live[id] = greeter;
             greeter->start();
         } else {
-            auto connection = std::make_shared<Connection<PlainStream>>(*this, id, peer,
-                                                                        std::move(socket));
+            auto connection =
+                std::make_shared<Connection<PlainStream>>(*this, id, peer, std::move(socket));
             live[id] = connection;
             connection->start();
         }
@@ -103,12 +102,11 @@ void Server::Impl::noteRefusals(bool force) {
         return;
     }
     refusals_logged = now;
-    log.warn("connections refused or evicted",
-             {{"listener", options.name},
-              {"refused_per_address_cap", refused_address},
-              {"refused_total_cap", refused_full},
-              {"evicted_waiting", evicted},
-              {"open", admission.total()}});
+    log.warn("connections refused or evicted", {{"listener", options.name},
+                                                {"refused_per_address_cap", refused_address},
+                                                {"refused_total_cap", refused_full},
+                                                {"evicted_waiting", evicted},
+                                                {"open", admission.total()}});
     refused_address = refused_full = evicted = 0;
 }
 
@@ -241,8 +239,8 @@ void Server::start() {
                 impl->io.run();
                 return;
             } catch (const std::exception& e) {
-                impl->log.error("HTTP listener error", {{"listener", impl->options.name},
-                                                        {"error", e.what()}});
+                impl->log.error("HTTP listener error",
+                                {{"listener", impl->options.name}, {"error", e.what()}});
             }
         }
     });

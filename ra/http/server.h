@@ -26,9 +26,9 @@ class EventLog;
 namespace scep::http {
 
 struct ServerOptions {
-    std::string name;          // "scep" or "admin", in log lines
+    std::string name;  // "scep" or "admin", in log lines
     std::string host;
-    std::uint16_t port = 0;    // 0: any free port
+    std::uint16_t port = 0;  // 0: any free port
     ListenerLimits limits;
     std::size_t max_body = 64 * 1024;
     std::size_t max_path = 2048;  // longer paths get 414 (routes are regexes)

@@ -8,8 +8,8 @@
 #include <memory>
 #include <optional>
 #include <stdexcept>
-#include <thread>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <unordered_map>
 
@@ -26,11 +26,11 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <openssl/ssl.h>
 
-#include "ra/ops/event_log.h"
 #include "ra/http/admission.h"
 #include "ra/http/parser.h"
 #include "ra/http/server.h"
 #include "ra/http/worker_pool.h"
+#include "ra/ops/event_log.h"
 
 namespace scep::http {
 

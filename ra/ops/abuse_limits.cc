@@ -49,9 +49,9 @@ std::string boundedText(const std::string& text, std::size_t max) {
 }
 
 AuditEvent boundedEvent(AuditEvent event) {
-    for (std::string* field : {&event.actor, &event.action, &event.outcome, &event.method,
-                               &event.identity, &event.reason, &event.serial, &event.peer,
-                               &event.transaction_id}) {
+    for (std::string* field :
+         {&event.actor, &event.action, &event.outcome, &event.method, &event.identity,
+          &event.reason, &event.serial, &event.peer, &event.transaction_id}) {
         *field = boundedText(*field, kMaxAuditField);
     }
     return event;
@@ -83,11 +83,11 @@ AuditEvent FailureAudit::summary(const std::string& source, const Window& window
     event.action = auditActionName(AuditAction::suppressed);
     event.outcome = outcomeName(Outcome::failure);
     event.peer = source;
-    event.reason = std::to_string(window.suppressed) + " more failures from " + source +
-                   " between " + timeText(window.start) + " and " +
-                   timeText(window.start + limits_.window) +
-                   " were not recorded one by one (at most " + std::to_string(limits_.per_source) +
-                   " per " + std::to_string(limits_.window) + " s); the last: " + window.last_reason;
+    event.reason =
+        std::to_string(window.suppressed) + " more failures from " + source + " between " +
+        timeText(window.start) + " and " + timeText(window.start + limits_.window) +
+        " were not recorded one by one (at most " + std::to_string(limits_.per_source) + " per " +
+        std::to_string(limits_.window) + " s); the last: " + window.last_reason;
     return boundedEvent(std::move(event));
 }
 
@@ -145,7 +145,8 @@ std::vector<AuditEvent> FailureAudit::flush(std::time_t now) {
             continue;
         }
         if (it->second.suppressed > 0) {
-            summaries.push_back(summary(it->first, it->second, now == 0 ? std::time(nullptr) : now));
+            summaries.push_back(
+                summary(it->first, it->second, now == 0 ? std::time(nullptr) : now));
         }
         it = sources_.erase(it);
     }
@@ -179,12 +180,14 @@ std::optional<std::string> ChallengeThrottle::refusal(const std::string& peer,
                                                       std::time_t now) {
     const std::lock_guard<std::mutex> lock(mutex_);
     const std::string source = sourceOf(peer);
-    for (const auto& [key, what] : {std::pair<std::string, std::string>{"source " + source,
-                                                                        "from " + source},
-                                    {"identity " + identity, "for '" + identity + "'"}}) {
+    for (const auto& [key, what] :
+         {std::pair<std::string, std::string>{"source " + source, "from " + source},
+          {"identity " + identity, "for '" + identity + "'"}}) {
         if (const auto until = lockedUntil(key, now)) {
-            return "too many failed challenge attempts " + what + ": challenge requests are "
-                   "refused for " + std::to_string(*until - now) + " s more";
+            return "too many failed challenge attempts " + what +
+                   ": challenge requests are "
+                   "refused for " +
+                   std::to_string(*until - now) + " s more";
         }
     }
     return std::nullopt;

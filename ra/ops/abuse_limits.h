@@ -48,7 +48,7 @@ public:
     explicit FailureAudit(Limits limits) : limits_(limits) {}
 
     struct Decision {
-        bool write = false;               // write `event` itself
+        bool write = false;                 // write `event` itself
         std::vector<AuditEvent> summaries;  // write these too (windows that ended)
     };
     Decision admit(const AuditEvent& event, std::time_t now);

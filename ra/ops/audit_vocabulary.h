@@ -5,8 +5,8 @@
 namespace scep {
 
 enum class AuditAction {
-    message,         // a SCEP message before its type is known
-    enroll,          // a PKCSReq/RenewalReq decided: issued or pending
+    message,  // a SCEP message before its type is known
+    enroll,   // a PKCSReq/RenewalReq decided: issued or pending
     approve,
     reject,
     revoke,
@@ -14,29 +14,43 @@ enum class AuditAction {
     identity_clash,  // a MIC enrollment of a name another method obtained
     token_create,
     token_delete,
-    http,            // a refusal by the SCEP listener's HTTP layer
-    api,             // a refusal by the admin API
+    http,  // a refusal by the SCEP listener's HTTP layer
+    api,   // a refusal by the admin API
     init,
     config_reload,
-    suppressed,      // a summary of failures the per-source budget held back
+    suppressed,  // a summary of failures the per-source budget held back
 };
 
 constexpr const char* auditActionName(AuditAction action) {
     switch (action) {
-    case AuditAction::message: return "message";
-    case AuditAction::enroll: return "enroll";
-    case AuditAction::approve: return "approve";
-    case AuditAction::reject: return "reject";
-    case AuditAction::revoke: return "revoke";
-    case AuditAction::supersede: return "supersede";
-    case AuditAction::identity_clash: return "identity-clash";
-    case AuditAction::token_create: return "token-create";
-    case AuditAction::token_delete: return "token-delete";
-    case AuditAction::http: return "http";
-    case AuditAction::api: return "api";
-    case AuditAction::init: return "init";
-    case AuditAction::config_reload: return "config-reload";
-    case AuditAction::suppressed: return "suppressed";
+    case AuditAction::message:
+        return "message";
+    case AuditAction::enroll:
+        return "enroll";
+    case AuditAction::approve:
+        return "approve";
+    case AuditAction::reject:
+        return "reject";
+    case AuditAction::revoke:
+        return "revoke";
+    case AuditAction::supersede:
+        return "supersede";
+    case AuditAction::identity_clash:
+        return "identity-clash";
+    case AuditAction::token_create:
+        return "token-create";
+    case AuditAction::token_delete:
+        return "token-delete";
+    case AuditAction::http:
+        return "http";
+    case AuditAction::api:
+        return "api";
+    case AuditAction::init:
+        return "init";
+    case AuditAction::config_reload:
+        return "config-reload";
+    case AuditAction::suppressed:
+        return "suppressed";
     }
     return "unknown";
 }
@@ -46,10 +60,14 @@ enum class Outcome { success, pending, failure, warning };
 
 constexpr const char* outcomeName(Outcome outcome) {
     switch (outcome) {
-    case Outcome::success: return "success";
-    case Outcome::pending: return "pending";
-    case Outcome::failure: return "failure";
-    case Outcome::warning: return "warning";
+    case Outcome::success:
+        return "success";
+    case Outcome::pending:
+        return "pending";
+    case Outcome::failure:
+        return "failure";
+    case Outcome::warning:
+        return "warning";
     }
     return "unknown";
 }

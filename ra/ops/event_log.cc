@@ -49,15 +49,20 @@ void EventLog::audit(const AuditEvent& original) {
     // Fields carry client-chosen text (certificate subjects, CNs): bounded,
     // as in the audit table.
     const AuditEvent event = boundedEvent(original);
-    nlohmann::json fields = {{"actor", event.actor},   {"action", event.action},
-                             {"outcome", event.outcome}, {"method", event.method},
-                             {"identity", event.identity}, {"reason", event.reason},
-                             {"serial", event.serial}, {"peer", event.peer},
+    nlohmann::json fields = {{"actor", event.actor},
+                             {"action", event.action},
+                             {"outcome", event.outcome},
+                             {"method", event.method},
+                             {"identity", event.identity},
+                             {"reason", event.reason},
+                             {"serial", event.serial},
+                             {"peer", event.peer},
                              {"transaction_id", event.transaction_id}};
     if (event.request_id) {
         fields["request_id"] = *event.request_id;
     }
-    write(event.outcome == outcomeName(Outcome::failure) ? "warn" : "info", "audit", std::move(fields));
+    write(event.outcome == outcomeName(Outcome::failure) ? "warn" : "info", "audit",
+          std::move(fields));
 }
 
 void EventLog::info(const std::string& message, nlohmann::json fields) {

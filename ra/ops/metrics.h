@@ -12,8 +12,8 @@
 #include <string>
 #include <tuple>
 
-#include "ra/store/store.h"
 #include "ra/ops/audit_vocabulary.h"
+#include "ra/store/store.h"
 
 namespace scep {
 

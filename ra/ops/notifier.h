@@ -28,7 +28,8 @@ public:
 
     // Throws std::invalid_argument unless `url` is an http:// or https:// URL.
     Notifier(std::string url, EventLog& log, Metrics& metrics, Policy policy);
-    Notifier(std::string url, EventLog& log, Metrics& metrics) : Notifier(std::move(url), log, metrics, Policy{}) {}
+    Notifier(std::string url, EventLog& log, Metrics& metrics)
+        : Notifier(std::move(url), log, metrics, Policy{}) {}
     ~Notifier();
     Notifier(const Notifier&) = delete;
     Notifier& operator=(const Notifier&) = delete;

@@ -55,8 +55,7 @@ int signerDigest(CMS_SignerInfo& signer_info) {
 // send base64 or hex.
 std::string readTransactionId(const CMS_SignerInfo& signer_info) {
     std::string id = printableAttribute(signer_info, Attribute::transactionID);
-    if (id.empty() || id.size() > kMaxTransactionIdSize ||
-        !isPrintableAscii(id)) {
+    if (id.empty() || id.size() > kMaxTransactionIdSize || !isPrintableAscii(id)) {
         reject("transactionID is empty, longer than " + std::to_string(kMaxTransactionIdSize) +
                " characters or not printable");
     }

@@ -26,7 +26,13 @@ enum class MessageType : int {
 const char* messageTypeName(int type);  // "PKCSReq", ... or "unknown"
 
 enum class PkiStatus : int { success = 0, failure = 2, pending = 3 };
-enum class FailInfo : int { badAlg = 0, badMessageCheck = 1, badRequest = 2, badTime = 3, badCertId = 4 };
+enum class FailInfo : int {
+    badAlg = 0,
+    badMessageCheck = 1,
+    badRequest = 2,
+    badTime = 3,
+    badCertId = 4
+};
 const char* failInfoName(FailInfo info);
 
 // Why a message could not be used. `answerable` tells whether enough of it
@@ -49,13 +55,13 @@ private:
 // certificate it carries. The signer is NOT yet trusted: authentication
 // (chain building) is the caller's job.
 struct PkiRequest {
-    int message_type = 0;            // as sent; may be a type we do not handle
-    std::string transaction_id;      // PrintableString
-    Bytes sender_nonce;              // 16 bytes from every known client
-    X509Ptr signer;                  // certificate that signed the message
+    int message_type = 0;               // as sent; may be a type we do not handle
+    std::string transaction_id;         // PrintableString
+    Bytes sender_nonce;                 // 16 bytes from every known client
+    X509Ptr signer;                     // certificate that signed the message
     std::vector<X509Ptr> certificates;  // all certificates embedded (signer included)
-    int digest_nid = 0;              // digest of the SignerInfo (reply mirrors it)
-    Bytes envelope;                  // DER EnvelopedData (encrypted inner content)
+    int digest_nid = 0;                 // digest of the SignerInfo (reply mirrors it)
+    Bytes envelope;                     // DER EnvelopedData (encrypted inner content)
 };
 
 // The digests a request may be signed with, by their GetCACaps names: the
@@ -94,8 +100,8 @@ struct RequestAttributes {
 RequestAttributes readRequestAttributes(const CMS_SignerInfo& signer_info);
 
 struct Decrypted {
-    Bytes content;      // DER PKCS#10 for PKCSReq/RenewalReq, IssuerAndSubject for CertPoll,
-                        // IssuerAndSerialNumber for GetCert/GetCRL
+    Bytes content;       // DER PKCS#10 for PKCSReq/RenewalReq, IssuerAndSubject for CertPoll,
+                         // IssuerAndSerialNumber for GetCert/GetCRL
     int cipher_nid = 0;  // content-encryption cipher the client chose (reply uses it)
 };
 
@@ -116,12 +122,12 @@ IssuerAndSerial parseIssuerAndSerial(const Bytes& der);
 
 struct CertRepParams {
     PkiStatus status = PkiStatus::failure;
-    std::optional<FailInfo> fail;     // required with failure
-    std::string transaction_id;       // copied from the request
-    Bytes recipient_nonce;            // the request's senderNonce
-    int digest_nid = 0;               // 0: SHA-256
-    int cipher_nid = 0;               // for success; 0: AES-128-CBC
-    X509* recipient = nullptr;        // for success: the request's signer certificate
+    std::optional<FailInfo> fail;  // required with failure
+    std::string transaction_id;    // copied from the request
+    Bytes recipient_nonce;         // the request's senderNonce
+    int digest_nid = 0;            // 0: SHA-256
+    int cipher_nid = 0;            // for success; 0: AES-128-CBC
+    X509* recipient = nullptr;     // for success: the request's signer certificate
 };
 
 // Degenerate certs-only SignedData holding `certs` (in order) and an
@@ -137,7 +143,8 @@ Bytes degenerateSignedData(const std::vector<const X509*>& certs, const X509_CRL
 // the SCEP ones only. Throws std::invalid_argument for FAILURE without
 // `fail`, SUCCESS without content or recipient, or SUCCESS to a recipient
 // canEncryptTo() refuses (answer FAILURE badAlg instead).
-Bytes buildCertRep(const CertRepParams& params, const Bytes* content, EVP_PKEY& ra_key, X509& ra_cert);
+Bytes buildCertRep(const CertRepParams& params, const Bytes* content, EVP_PKEY& ra_key,
+                   X509& ra_cert);
 
 // The RSA recipient key check every SUCCESS needs: key transport to an EC
 // certificate is not something SCEP clients can read.

@@ -102,8 +102,7 @@ void verifySignature(const SignedMessage& message, X509& signer, BIO* detached_c
 
 // The attribute's single value, refused if absent, repeated, multi-valued or
 // of another ASN.1 type.
-const ASN1_STRING& attributeValue(const CMS_SignerInfo& signer_info, Attribute attribute,
-                                  int type);
+const ASN1_STRING& attributeValue(const CMS_SignerInfo& signer_info, Attribute attribute, int type);
 
 std::string printableAttribute(const CMS_SignerInfo& signer_info, Attribute attribute);
 

@@ -4,9 +4,9 @@
 
 #include <openssl/objects.h>
 
+#include "ra/ca/issuance.h"
 #include "ra/crypto.h"
 #include "ra/store/state_dir.h"
-#include "ra/ca/issuance.h"
 
 namespace scep {
 
@@ -16,10 +16,10 @@ struct ScepResponder::Context {
     const Config& config() const { return runtime->config; }
     PkiRequest request;
     Outcome outcome = Outcome::failure;  // for the observers
-    bool issued = false;  // a certificate was issued by this message
-    std::string clash;    // MessageOutcome::clash
-    Bytes content;      // decrypted: CSR, IssuerAndSubject or IssuerAndSerialNumber
-    X509ReqPtr csr;     // PKCSReq / RenewalReq
+    bool issued = false;                 // a certificate was issued by this message
+    std::string clash;                   // MessageOutcome::clash
+    Bytes content;   // decrypted: CSR, IssuerAndSubject or IssuerAndSerialNumber
+    X509ReqPtr csr;  // PKCSReq / RenewalReq
     int cipher_nid = 0;
     std::string peer;
     std::time_t now = 0;
@@ -88,9 +88,12 @@ std::string clientReason(const std::exception& e) {
 
 Approval approvalFor(const Config& config, AuthMethod method) {
     switch (method) {
-    case AuthMethod::mic: return config.auth.approval_mic;
-    case AuthMethod::challenge: return config.auth.approval_challenge;
-    case AuthMethod::renewal: return config.auth.approval_renewal;
+    case AuthMethod::mic:
+        return config.auth.approval_mic;
+    case AuthMethod::challenge:
+        return config.auth.approval_challenge;
+    case AuthMethod::renewal:
+        return config.auth.approval_renewal;
     }
     return Approval::manual;
 }
@@ -141,8 +144,10 @@ Bytes ScepResponder::pkiOperation(const Bytes& message, const std::string& peer)
     const std::uint64_t free = availableBytes(config.ra.state_dir);
     if (free < config.ra.min_free_space) {
         log_.error("refusing SCEP requests: state-dir is short of space",
-                   {{"state_dir", config.ra.state_dir}, {"available", free},
-                    {"min_free_space", config.ra.min_free_space}, {"peer", peer}});
+                   {{"state_dir", config.ra.state_dir},
+                    {"available", free},
+                    {"min_free_space", config.ra.min_free_space},
+                    {"peer", peer}});
         throw Unavailable("the RA is short of disk space; try again later");
     }
     try {
@@ -155,7 +160,7 @@ Bytes ScepResponder::pkiOperation(const Bytes& message, const std::string& peer)
 }
 
 Bytes ScepResponder::answerMessage(std::shared_ptr<const RuntimeConfig> runtime,
-                                       const Bytes& message, const std::string& peer) {
+                                   const Bytes& message, const std::string& peer) {
     const auto started = std::chrono::steady_clock::now();
     Context ctx;
     ctx.runtime = std::move(runtime);
@@ -178,8 +183,8 @@ Bytes ScepResponder::answerMessage(std::shared_ptr<const RuntimeConfig> runtime,
     Bytes reply = answer(ctx);
     if (observers_.on_message) {
         const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
-        observers_.on_message({messageTypeName(ctx.request.message_type), ctx.outcome, ctx.event.method,
-                           took.count(), ctx.issued, ctx.clash});
+        observers_.on_message({messageTypeName(ctx.request.message_type), ctx.outcome,
+                               ctx.event.method, took.count(), ctx.issued, ctx.clash});
     }
     return reply;
 }
@@ -192,9 +197,9 @@ Bytes ScepResponder::answer(Context& ctx) {
     if (!isAcceptedDigest(ctx.request.digest_nid)) {
         const int refused = ctx.request.digest_nid;
         ctx.request.digest_nid = 0;  // the FAILURE itself is signed with SHA-256
-        return failure(ctx, FailInfo::badAlg,
-                       std::string("digest ") + OBJ_nid2sn(refused) +
-                           " is refused; use one GetCACaps lists");
+        return failure(
+            ctx, FailInfo::badAlg,
+            std::string("digest ") + OBJ_nid2sn(refused) + " is refused; use one GetCACaps lists");
     }
     const int type = ctx.request.message_type;
     const bool handled = type == static_cast<int>(MessageType::PKCSReq) ||
@@ -271,9 +276,9 @@ Bytes ScepResponder::enroll(Context& ctx) {
                                " was already used with a different key");
         }
         if (!sameSignerKey(*existing, *ctx.request.signer)) {
-            return failure(ctx, FailInfo::badRequest,
-                           "transactionID " + ctx.request.transaction_id +
-                               " belongs to another requester");
+            return failure(
+                ctx, FailInfo::badRequest,
+                "transactionID " + ctx.request.transaction_id + " belongs to another requester");
         }
         ctx.event.method = existing->method;
         return answerExisting(ctx, *existing);
@@ -307,9 +312,8 @@ Bytes ScepResponder::authenticateAndDecide(Context& ctx, const Bytes& key_id) {
         ctx.clash = auth.clash;
         return failure(ctx, auth.fail, auth.reason);
     }
-    const std::string clash = auth.method == AuthMethod::mic
-                                  ? micNameClash(auth.common_name, ctx.now)
-                                  : std::string();
+    const std::string clash =
+        auth.method == AuthMethod::mic ? micNameClash(auth.common_name, ctx.now) : std::string();
 
     RequestRecord record;
     record.transaction_id = ctx.request.transaction_id;
@@ -383,8 +387,7 @@ Bytes ScepResponder::issueNow(Context& ctx, RequestRecord& record, const AuthRes
     return success(ctx, degenerateSignedData({outcome.certificate.get()}));
 }
 
-void ScepResponder::auditClash(Context& ctx, const std::string& clash,
-                                   std::int64_t request_id) {
+void ScepResponder::auditClash(Context& ctx, const std::string& clash, std::int64_t request_id) {
     if (clash.empty()) {
         return;
     }
@@ -445,7 +448,8 @@ Bytes ScepResponder::answerExisting(Context& ctx, const RequestRecord& existing)
     }
     const auto cert = store_.findCertificate(existing.cert_serial);
     if (!cert) {
-        return failure(ctx, FailInfo::badCertId, "certificate " + existing.cert_serial + " is missing");
+        return failure(ctx, FailInfo::badCertId,
+                       "certificate " + existing.cert_serial + " is missing");
     }
     if (cert->revoked) {
         return failure(ctx, FailInfo::badRequest,
@@ -475,13 +479,14 @@ Bytes ScepResponder::getCertificate(Context& ctx) {
     try {
         wanted = parseIssuerAndSerial(ctx.content);
     } catch (const std::exception&) {
-        return failure(ctx, FailInfo::badRequest, "GetCert content is not an IssuerAndSerialNumber");
+        return failure(ctx, FailInfo::badRequest,
+                       "GetCert content is not an IssuerAndSerialNumber");
     }
     const std::string serial = serialHex(wanted.serial.get());
-    const auto cert = X509_NAME_cmp(wanted.issuer.get(),
-                                    X509_get_subject_name(&material_.ca->certificate())) == 0
-                          ? store_.findCertificate(serial)
-                          : std::nullopt;
+    const auto cert =
+        X509_NAME_cmp(wanted.issuer.get(), X509_get_subject_name(&material_.ca->certificate())) == 0
+            ? store_.findCertificate(serial)
+            : std::nullopt;
     if (!cert) {
         return failure(ctx, FailInfo::badCertId, "no certificate " + serial + " from this CA");
     }
@@ -496,7 +501,8 @@ Bytes ScepResponder::getCrl(Context& ctx) {
     } catch (const std::exception&) {
         return failure(ctx, FailInfo::badRequest, "GetCRL content is not an IssuerAndSerialNumber");
     }
-    if (X509_NAME_cmp(wanted.issuer.get(), X509_get_subject_name(&material_.ca->certificate())) != 0) {
+    if (X509_NAME_cmp(wanted.issuer.get(), X509_get_subject_name(&material_.ca->certificate())) !=
+        0) {
         return failure(ctx, FailInfo::badCertId, "GetCRL names another issuer");
     }
     const Bytes der = crl_.crl();

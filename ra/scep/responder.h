@@ -13,14 +13,14 @@
 #include <stdexcept>
 #include <string>
 
-#include "ra/config.h"
-#include "ra/ops/audit_trail.h"
-#include "ra/ops/audit_vocabulary.h"
 #include "ra/auth/authenticator.h"
-#include "ra/ops/event_log.h"
 #include "ra/ca/bootstrap.h"
 #include "ra/ca/crl_publisher.h"
 #include "ra/ca/issuance.h"
+#include "ra/config.h"
+#include "ra/ops/audit_trail.h"
+#include "ra/ops/audit_vocabulary.h"
+#include "ra/ops/event_log.h"
 #include "ra/runtime_config.h"
 #include "ra/scep/message.h"
 #include "ra/store/store.h"
@@ -44,11 +44,11 @@ public:
 };
 
 struct MessageOutcome {
-    std::string message_type;  // "PKCSReq", ..., "unknown", "unparseable"
+    std::string message_type;            // "PKCSReq", ..., "unknown", "unparseable"
     Outcome outcome = Outcome::failure;  // success, pending or failure
-    std::string method;        // auth method, "" when none
-    double seconds = 0;        // receipt to reply
-    bool issued = false;       // a certificate was issued for this message
+    std::string method;                  // auth method, "" when none
+    double seconds = 0;                  // receipt to reply
+    bool issued = false;                 // a certificate was issued for this message
     // An identity clash this message revealed, as a metric label:
     // "challenge-for-mic-name" (refused) or "mic-over-other" (a phone's MIC
     // claimed a name another method had obtained); "" when none.
@@ -69,9 +69,10 @@ class ScepResponder {
 public:
     // Takes the challenge-throttle limits of every configuration `config`
     // is set to from now on.
-    ScepResponder(CurrentConfig& config, const CaMaterial& material, Store& store,
-                  AuditTrail& trail, CertificateIssuance& issuance, CrlPublisher& crl,
-                  EventLog& log, Clock clock = [] { return std::time(nullptr); });
+    ScepResponder(
+        CurrentConfig& config, const CaMaterial& material, Store& store, AuditTrail& trail,
+        CertificateIssuance& issuance, CrlPublisher& crl, EventLog& log,
+        Clock clock = [] { return std::time(nullptr); });
 
     // GetCACaps: what every Debian client needs to pick AES/SHA-256 and POST
     // (strongSwan 5.9.8 tests capability bits off by one: it needs SHA-384

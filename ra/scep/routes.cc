@@ -65,10 +65,18 @@ std::optional<Bytes> decodeMessageParameter(const std::string& text) {
     normalized.reserve(text.size() + 3);
     for (char c : text) {
         switch (c) {
-        case '\r': case '\n': break;
-        case ' ': case '-': normalized += '+'; break;
-        case '_': normalized += '/'; break;
-        default: normalized += c;
+        case '\r':
+        case '\n':
+            break;
+        case ' ':
+        case '-':
+            normalized += '+';
+            break;
+        case '_':
+            normalized += '/';
+            break;
+        default:
+            normalized += c;
         }
     }
     while (normalized.size() % 4 != 0) {
@@ -81,11 +89,10 @@ std::optional<Bytes> decodeMessageParameter(const std::string& text) {
     EVP_ENCODE_CTX* ctx = EVP_ENCODE_CTX_new();
     int length = 0, tail = 0;
     EVP_DecodeInit(ctx);
-    const bool ok =
-        EVP_DecodeUpdate(ctx, out.data(), &length,
-                         reinterpret_cast<const unsigned char*>(normalized.data()),
-                         static_cast<int>(normalized.size())) >= 0 &&
-        EVP_DecodeFinal(ctx, out.data() + length, &tail) == 1;
+    const bool ok = EVP_DecodeUpdate(ctx, out.data(), &length,
+                                     reinterpret_cast<const unsigned char*>(normalized.data()),
+                                     static_cast<int>(normalized.size())) >= 0 &&
+                    EVP_DecodeFinal(ctx, out.data() + length, &tail) == 1;
     EVP_ENCODE_CTX_free(ctx);
     if (!ok || length + tail == 0) {
         return std::nullopt;
@@ -120,9 +127,8 @@ void ScepRoutes::install(http::Router& router, http::ServerHooks& hooks) const {
     // Refusals the server makes itself (limits, malformed requests) are
     // audited within the server's budget; not every 404 a scanner provokes.
     hooks.refused = [routes](const http::Request& req, http::Response& res,
-                             const std::string& reason, bool audit) {
-        routes.refused(req, res, reason, audit);
-    };
+                             const std::string& reason,
+                             bool audit) { routes.refused(req, res, reason, audit); };
     hooks.not_found = [](const http::Request&, http::Response& res) {
         res.status = 404;
         res.set_content("not found\n", "text/plain");

@@ -8,13 +8,13 @@
 #include <string>
 #include <vector>
 
-#include "ra/config.h"
 #include "ra/ca/crl_publisher.h"
-#include "ra/ops/audit_trail.h"
-#include "ra/scep/responder.h"
+#include "ra/config.h"
 #include "ra/http/router.h"
 #include "ra/http/server.h"
+#include "ra/ops/audit_trail.h"
 #include "ra/ops/metrics.h"
+#include "ra/scep/responder.h"
 
 namespace scep {
 

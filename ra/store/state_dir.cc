@@ -17,8 +17,8 @@
 #include <openssl/evp.h>
 
 #include "common/fingerprint.h"
-#include "ra/crypto.h"
 #include "ra/ca/bootstrap.h"
+#include "ra/crypto.h"
 #include "ra/store/sqlite/files.h"
 
 namespace scep {
@@ -31,7 +31,6 @@ constexpr const char* kManifest = "SHA256SUMS";
 const std::map<std::string, unsigned> kStateFiles = {
     {"ca.pem", 0644},    {"ca.key", 0600},    {"ra.pem", 0644}, {"ra.key", 0600},
     {"admin.pem", 0644}, {"admin.key", 0600}, {"crl.der", 0644}};
-
 
 std::string readWhole(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -55,8 +54,6 @@ std::string sha256Hex(const std::string& content) {
     }
     return hex;
 }
-
-
 
 // SHA256SUMS as `sha256sum` writes it: "<hex>  <name>" per line.
 std::map<std::string, std::string> readManifest(const std::string& dir) {
@@ -177,8 +174,9 @@ std::vector<std::string> restoreStateDir(const Config& config, const std::string
     for (const auto& [name, sum] : sums) {
         const std::string content = readWhole(source + "/" + name);
         if (sha256Hex(content) != sum) {
-            throw std::runtime_error("'" + source + "/" + name +
-                                     "' does not match its SHA256SUMS entry: the backup is damaged");
+            throw std::runtime_error(
+                "'" + source + "/" + name +
+                "' does not match its SHA256SUMS entry: the backup is damaged");
         }
         if (name != kDatabaseFile) {
             contents[name] = content;
@@ -187,9 +185,10 @@ std::vector<std::string> restoreStateDir(const Config& config, const std::string
     // Check everything before writing anything.
     const std::string database = stateFile(config, kDatabaseFile);
     if (sqliteSchemaVersion(database) > 0) {
-        throw std::runtime_error("'" + database +
-                                 "' already holds a database: restore never overwrites records. Stop "
-                                 "scep-ra and move scep-ra.db* out of state-dir first");
+        throw std::runtime_error(
+            "'" + database +
+            "' already holds a database: restore never overwrites records. Stop "
+            "scep-ra and move scep-ra.db* out of state-dir first");
     }
     std::vector<std::string> missing;
     for (const auto& [name, content] : contents) {
@@ -197,7 +196,8 @@ std::vector<std::string> restoreStateDir(const Config& config, const std::string
         if (!fileExists(target)) {
             missing.push_back(name);
         } else if (readWhole(target) != content) {
-            throw std::runtime_error("'" + target + "' differs from the backup's copy: restore never "
+            throw std::runtime_error("'" + target +
+                                     "' differs from the backup's copy: restore never "
                                      "replaces a key or certificate. Check which one is right and "
                                      "move the other away");
         }

@@ -24,25 +24,25 @@ std::optional<RequestStatus> requestStatusFromName(const std::string& name);
 struct RequestRecord {
     std::int64_t id = 0;
     std::string transaction_id;
-    std::string message_type;    // "PKCSReq", "RenewalReq"
-    std::string method;          // "mic", "challenge", "renewal"
-    std::string identity;        // what authentication proved, e.g. the MIC subject
-    std::string common_name;     // CN the certificate will carry
-    Bytes csr;                   // DER PKCS#10
-    Bytes public_key_id;         // SHA-256 of the CSR's SubjectPublicKeyInfo
-    Bytes signer;                // DER certificate that signed the request (replies are
-                                 // encrypted to it, also when polled later)
+    std::string message_type;  // "PKCSReq", "RenewalReq"
+    std::string method;        // "mic", "challenge", "renewal"
+    std::string identity;      // what authentication proved, e.g. the MIC subject
+    std::string common_name;   // CN the certificate will carry
+    Bytes csr;                 // DER PKCS#10
+    Bytes public_key_id;       // SHA-256 of the CSR's SubjectPublicKeyInfo
+    Bytes signer;              // DER certificate that signed the request (replies are
+                               // encrypted to it, also when polled later)
     RequestStatus status = RequestStatus::pending;
-    std::string reason;          // why rejected, or why pending
-    std::string peer;            // client IP address
-    std::string cert_serial;     // set once issued
-    std::string details;         // JSON: model, mac, pid, sn, manufacturer issuer, SANs...
+    std::string reason;           // why rejected, or why pending
+    std::string peer;             // client IP address
+    std::string cert_serial;      // set once issued
+    std::string details;          // JSON: model, mac, pid, sn, manufacturer issuer, SANs...
     std::int64_t created_at = 0;  // unix seconds
     std::int64_t updated_at = 0;
 };
 
 struct CertificateRecord {
-    std::string serial;          // upper-case hex, unique
+    std::string serial;  // upper-case hex, unique
     std::string subject;
     std::string issuer;
     std::string common_name;
@@ -51,18 +51,19 @@ struct CertificateRecord {
     Bytes der;
     std::int64_t request_id = 0;  // 0 when not issued through a request
     bool revoked = false;
-    int revocation_reason = 0;   // RFC 5280 CRLReason
+    int revocation_reason = 0;  // RFC 5280 CRLReason
     std::int64_t revoked_at = 0;
-    std::string superseded_by;   // serial of the certificate that replaced it, or ""
+    std::string superseded_by;  // serial of the certificate that replaced it, or ""
 };
 
 struct AuditEvent {
     std::int64_t id = 0;
-    std::int64_t at = 0;          // unix seconds; set by the store when 0
-    std::string actor;            // "scep" (the protocol), "cli:<user>", "api:<token name>"
-    std::string action;           // e.g. "enroll", "issue", "pending", "refuse", "approve", "reject", "revoke"
-    std::string outcome;          // "success", "pending", "failure"
-    std::string method;           // auth method, if any
+    std::int64_t at = 0;  // unix seconds; set by the store when 0
+    std::string actor;    // "scep" (the protocol), "cli:<user>", "api:<token name>"
+    std::string
+        action;  // e.g. "enroll", "issue", "pending", "refuse", "approve", "reject", "revoke"
+    std::string outcome;  // "success", "pending", "failure"
+    std::string method;   // auth method, if any
     std::string identity;
     std::string reason;
     std::optional<std::int64_t> request_id;
@@ -126,10 +127,10 @@ public:
 // The database refuses (StoreError) an empty id or name, any other role and
 // a secret_hash that is not 32 bytes.
 struct TokenRecord {
-    std::string id;          // 8 hex characters, part of the token text, unique
-    std::string name;        // unique, e.g. "alice"
-    std::string role;        // "viewer" | "approver"
-    Bytes secret_hash;       // SHA-256 of the secret part (32 bytes)
+    std::string id;               // 8 hex characters, part of the token text, unique
+    std::string name;             // unique, e.g. "alice"
+    std::string role;             // "viewer" | "approver"
+    Bytes secret_hash;            // SHA-256 of the secret part (32 bytes)
     std::int64_t created_at = 0;  // set by the store when 0
     std::string created_by;
 };
@@ -142,13 +143,13 @@ public:
 // Empty strings and 0 bounds mean "no filter". limit is clamped to 1..500.
 struct RequestFilter {
     std::optional<RequestStatus> status;
-    std::string model;        // exact, case-sensitive, from the MIC (details JSON "model")
-    std::string mac;          // exact: the caller normalizes to "00:1A:2B:3C:4D:5E"
-                              // (details JSON "mac")
-    std::string text;         // substring of common_name or identity; ASCII letters match
-                              // in any case, '%' '_' '\' are literal
-    std::int64_t since = 0;   // created_at >= since (0: no bound)
-    std::int64_t until = 0;   // created_at <  until (0: no bound)
+    std::string model;       // exact, case-sensitive, from the MIC (details JSON "model")
+    std::string mac;         // exact: the caller normalizes to "00:1A:2B:3C:4D:5E"
+                             // (details JSON "mac")
+    std::string text;        // substring of common_name or identity; ASCII letters match
+                             // in any case, '%' '_' '\' are literal
+    std::int64_t since = 0;  // created_at >= since (0: no bound)
+    std::int64_t until = 0;  // created_at <  until (0: no bound)
     std::size_t limit = 50;
     std::size_t offset = 0;
 };
@@ -233,7 +234,8 @@ public:
                                const AuditEvent& event) = 0;
 
     virtual std::optional<RequestRecord> findRequest(std::int64_t id) = 0;
-    virtual std::optional<RequestRecord> findRequestByTransaction(const std::string& transaction_id) = 0;
+    virtual std::optional<RequestRecord> findRequestByTransaction(
+        const std::string& transaction_id) = 0;
     // Oldest first; all requests when `status` is empty.
     virtual std::vector<RequestRecord> listRequests(std::optional<RequestStatus> status) = 0;
 

@@ -48,7 +48,7 @@ Bytes issuerAndSerialDer(const X509_NAME& issuer, const ASN1_INTEGER& serial) {
     PKCS7_ISSUER_AND_SERIAL borrowed{const_cast<X509_NAME*>(&issuer),
                                      const_cast<ASN1_INTEGER*>(&serial)};
     return derEncode<PKCS7_ISSUER_AND_SERIAL, i2d_PKCS7_ISSUER_AND_SERIAL>(borrowed,
-                                                                        "IssuerAndSerialNumber");
+                                                                           "IssuerAndSerialNumber");
 }
 
 CertRepView parseCertRep(const Bytes& der, X509& ra_cert) {

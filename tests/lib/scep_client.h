@@ -16,9 +16,9 @@ namespace scep {
 struct RequestParams {
     MessageType type = MessageType::PKCSReq;
     std::string transaction_id;
-    Bytes sender_nonce;               // empty: 16 random bytes
-    int digest_nid = 0;               // 0: SHA-256
-    int cipher_nid = 0;               // 0: AES-128-CBC
+    Bytes sender_nonce;  // empty: 16 random bytes
+    int digest_nid = 0;  // 0: SHA-256
+    int cipher_nid = 0;  // 0: AES-128-CBC
 };
 
 // Envelopes `content` to `recipient` (the RA certificate) and signs it with
@@ -34,7 +34,7 @@ struct CertRepView {
     std::string transaction_id;
     Bytes sender_nonce;
     Bytes recipient_nonce;
-    Bytes envelope;                      // empty unless SUCCESS
+    Bytes envelope;  // empty unless SUCCESS
     X509Ptr signer;
 };
 // Verifies the CertRep's signature against `ra_cert` (which must be its

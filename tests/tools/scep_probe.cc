@@ -10,7 +10,8 @@
 //                    [--signer-out FILE]                (writes the signer certificate, PEM)
 //                    [--csr-key NEWKEY --cn CN] [--san dns:X] [--san email:Y] [--challenge S]
 //                    [--transaction-id T] [--sender-nonce HEX]
-//                    [--cipher aes128|aes192|aes256|des3|des] [--digest md5|sha1|sha224|sha256|sha384|sha512]
+//                    [--cipher aes128|aes192|aes256|des3|des] [--digest
+//                    md5|sha1|sha224|sha256|sha384|sha512]
 //                    [--issuer-serial-of CERT]          (GetCert/GetCRL content)
 //                    [--content-file F]                 (raw inner content, overrides all)
 //                    --out msg.der
@@ -48,7 +49,8 @@ namespace {
 using namespace scep;
 
 const char* kUsage =
-    "usage: scep_probe build --type T --ra-cert RA [--signer-cert C --signer-key K] [--signer-out F]\n"
+    "usage: scep_probe build --type T --ra-cert RA [--signer-cert C --signer-key K] [--signer-out "
+    "F]\n"
     "                        [--csr-key K --cn CN] [--san dns:X|email:Y]... [--challenge S]\n"
     "                        [--transaction-id T] [--sender-nonce HEX]\n"
     "                        [--cipher aes128|aes192|aes256|des3|des]\n"
@@ -107,7 +109,8 @@ Bytes readFile(const std::string& path) {
 
 void writeFile(const std::string& path, const Bytes& data) {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+    out.write(reinterpret_cast<const char*>(data.data()),
+              static_cast<std::streamsize>(data.size()));
     if (!out) {
         throw std::runtime_error("cannot write '" + path + "'");
     }
@@ -126,8 +129,8 @@ X509Ptr loadCertificate(const std::string& path) {
 
 int digestNid(const std::string& name) {
     static const std::map<std::string, int> digests = {
-        {"md5", NID_md5}, {"sha1", NID_sha1}, {"sha224", NID_sha224}, {"sha256", NID_sha256},
-        {"sha384", NID_sha384}, {"sha512", NID_sha512}};
+        {"md5", NID_md5},       {"sha1", NID_sha1},     {"sha224", NID_sha224},
+        {"sha256", NID_sha256}, {"sha384", NID_sha384}, {"sha512", NID_sha512}};
     const auto it = digests.find(name);
     if (it == digests.end()) {
         throw std::invalid_argument("unknown --digest '" + name + "'");
@@ -137,9 +140,9 @@ int digestNid(const std::string& name) {
 
 int cipherNid(const std::string& name) {
     static const std::map<std::string, int> ciphers = {
-        {"aes", NID_aes_128_cbc},     {"aes128", NID_aes_128_cbc}, {"aes192", NID_aes_192_cbc},
-        {"aes256", NID_aes_256_cbc},  {"des3", NID_des_ede3_cbc},  {"des", NID_des_cbc},
-        {"rc2", NID_rc2_cbc},         {"bf", NID_bf_cbc}};
+        {"aes", NID_aes_128_cbc},    {"aes128", NID_aes_128_cbc}, {"aes192", NID_aes_192_cbc},
+        {"aes256", NID_aes_256_cbc}, {"des3", NID_des_ede3_cbc},  {"des", NID_des_cbc},
+        {"rc2", NID_rc2_cbc},        {"bf", NID_bf_cbc}};
     const auto it = ciphers.find(name);
     if (it == ciphers.end()) {
         throw std::invalid_argument("unknown --cipher '" + name + "'");
@@ -157,7 +160,8 @@ int messageType(const std::string& name) {
     if (it != types.end()) {
         return static_cast<int>(it->second);
     }
-    if (name.empty() || name.size() > 6 || name.find_first_not_of("0123456789") != std::string::npos) {
+    if (name.empty() || name.size() > 6 ||
+        name.find_first_not_of("0123456789") != std::string::npos) {
         throw std::invalid_argument("unknown --type '" + name + "'");
     }
     return std::stoi(name);
@@ -339,9 +343,11 @@ int build(const Arguments& args) {
             throw std::invalid_argument("--cn is required with --csr-key");
         }
         const std::string challenge = args.get("challenge");
-        content = buildCsr(*csr_key, cn, args.all("san"), args.has("challenge") ? &challenge : nullptr);
+        content =
+            buildCsr(*csr_key, cn, args.all("san"), args.has("challenge") ? &challenge : nullptr);
     } else {
-        throw std::invalid_argument("no content: give --csr-key, --issuer-serial-of or --content-file");
+        throw std::invalid_argument(
+            "no content: give --csr-key, --issuer-serial-of or --content-file");
     }
 
     RequestParams params;
@@ -392,7 +398,8 @@ int read(const Arguments& args) {
                        : view.status == PkiStatus::pending ? "PENDING"
                                                            : "FAILURE";
     result["failInfo"] = view.fail ? nlohmann::json(failInfoName(*view.fail)) : nlohmann::json();
-    result["failInfoCode"] = view.fail ? nlohmann::json(static_cast<int>(*view.fail)) : nlohmann::json();
+    result["failInfoCode"] =
+        view.fail ? nlohmann::json(static_cast<int>(*view.fail)) : nlohmann::json();
     result["transactionId"] = view.transaction_id;
     result["senderNonce"] = toHex(view.sender_nonce);
     result["recipientNonce"] = toHex(view.recipient_nonce);

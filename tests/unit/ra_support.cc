@@ -51,8 +51,8 @@ X509ReqPtr makeCsr(EVP_PKEY& key, const CsrSpec& spec) {
             ASN1_IA5STRING* text = ASN1_IA5STRING_new();
             ASN1_STRING_set(text, san.value.data(), static_cast<int>(san.value.size()));
             GENERAL_NAME* general = GENERAL_NAME_new();
-            GENERAL_NAME_set0_value(general, san.type == SubjectAltName::Type::dns ? GEN_DNS : GEN_EMAIL,
-                                    text);
+            GENERAL_NAME_set0_value(
+                general, san.type == SubjectAltName::Type::dns ? GEN_DNS : GEN_EMAIL, text);
             sk_GENERAL_NAME_push(names.get(), general);
         }
         STACK_OF(X509_EXTENSION)* extensions = sk_X509_EXTENSION_new_null();
@@ -63,7 +63,8 @@ X509ReqPtr makeCsr(EVP_PKEY& key, const CsrSpec& spec) {
     }
     if (spec.challenge) {
         X509_REQ_add1_attr_by_NID(csr.get(), NID_pkcs9_challengePassword, MBSTRING_ASC,
-                                  reinterpret_cast<const unsigned char*>(spec.challenge->c_str()), -1);
+                                  reinterpret_cast<const unsigned char*>(spec.challenge->c_str()),
+                                  -1);
     }
     if (X509_REQ_sign(csr.get(), &key, EVP_sha256()) <= 0) {
         throw CryptoError("test CSR");
@@ -74,7 +75,8 @@ X509ReqPtr makeCsr(EVP_PKEY& key, const CsrSpec& spec) {
 X509Ptr makeSelfSigned(EVP_PKEY& key, const std::string& common_name) {
     X509NamePtr name(X509_NAME_new());
     X509_NAME_add_entry_by_txt(name.get(), "CN", MBSTRING_UTF8,
-                               reinterpret_cast<const unsigned char*>(common_name.c_str()), -1, -1, 0);
+                               reinterpret_cast<const unsigned char*>(common_name.c_str()), -1, -1,
+                               0);
     CertificateSpec spec;
     spec.subject = name.get();
     spec.subject_key = &key;
@@ -137,8 +139,9 @@ TestRa::Reply TestRa::open(const Bytes& reply, EVP_PKEY& key, X509& signer) {
     return out;
 }
 
-TestRa::Reply TestRa::send(X509& signer, EVP_PKEY& signer_key, MessageType type, const Bytes& content,
-                           const std::string& transaction_id, int cipher_nid) {
+TestRa::Reply TestRa::send(X509& signer, EVP_PKEY& signer_key, MessageType type,
+                           const Bytes& content, const std::string& transaction_id,
+                           int cipher_nid) {
     RequestParams params;
     params.type = type;
     params.transaction_id = transaction_id.empty() ? randomTransactionId() : transaction_id;

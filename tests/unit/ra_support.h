@@ -9,13 +9,13 @@
 #include <string>
 #include <vector>
 
-#include "ra/services.h"
 #include "ra/ca/bootstrap.h"
 #include "ra/ca/certificate.h"
 #include "ra/scep/message.h"
-#include "tests/lib/scep_client.h"
+#include "ra/services.h"
 #include "ra/store/store.h"
 #include "support.h"
+#include "tests/lib/scep_client.h"
 
 namespace testsupport {
 
@@ -57,8 +57,8 @@ public:
                  const std::string& transaction_id = "",
                  scep::MessageType type = scep::MessageType::PKCSReq, int cipher_nid = 0);
     // Any message with raw `content`.
-    Reply send(X509& signer, EVP_PKEY& signer_key, scep::MessageType type, const scep::Bytes& content,
-               const std::string& transaction_id, int cipher_nid = 0);
+    Reply send(X509& signer, EVP_PKEY& signer_key, scep::MessageType type,
+               const scep::Bytes& content, const std::string& transaction_id, int cipher_nid = 0);
     Reply open(const scep::Bytes& reply, EVP_PKEY& key, X509& signer);
 
     std::size_t certificateCount() { return store->listCertificates().size(); }

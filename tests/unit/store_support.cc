@@ -240,8 +240,7 @@ void createV1Database(const std::string& path) {
     RawDb raw(path, true);
     REQUIRE(raw.scalar("PRAGMA journal_mode = WAL") == "wal");
     REQUIRE(raw.exec(std::string("BEGIN;") + kV1Schema +
-                     "PRAGMA application_id = 1396917584; PRAGMA user_version = 1; COMMIT;") ==
-            "");
+                     "PRAGMA application_id = 1396917584; PRAGMA user_version = 1; COMMIT;") == "");
 }
 
 void createV2Database(const std::string& path) {
@@ -287,16 +286,20 @@ std::vector<std::string> serials(const Page<CertificateView>& page) {
 }
 
 void addSearchRequests(Store& store) {
-    RequestRecord r1 = deviceRequest("tx1", "SEP001A2B3C4D5E", "CP-8841", "00:1A:2B:3C:4D:5E", 1000);
+    RequestRecord r1 =
+        deviceRequest("tx1", "SEP001A2B3C4D5E", "CP-8841", "00:1A:2B:3C:4D:5E", 1000);
     store.addPendingRequest(r1, event("enroll", "pending"));
-    RequestRecord r2 = deviceRequest("tx2", "SEP00AABBCCDDEE", "CP-8875", "00:AA:BB:CC:DD:EE", 2000);
+    RequestRecord r2 =
+        deviceRequest("tx2", "SEP00AABBCCDDEE", "CP-8875", "00:AA:BB:CC:DD:EE", 2000);
     store.addIssuedRequest(r2, sampleCertificate("0A02", "SEP00AABBCCDDEE"), event("enroll"));
     RequestRecord r3 = deviceRequest("tx3", "laptop-7", "", "", 3000);
     store.addPendingRequest(r3, event("enroll", "pending"));
-    RequestRecord r4 = deviceRequest("tx4", "SEP001A2B3C4D5E", "CP-8841", "00:1A:2B:3C:4D:5E", 4000);
+    RequestRecord r4 =
+        deviceRequest("tx4", "SEP001A2B3C4D5E", "CP-8841", "00:1A:2B:3C:4D:5E", 4000);
     store.addPendingRequest(r4, event("enroll", "pending"));
     REQUIRE(store.rejectPending(r4.id, "not this one", event("reject")));
-    RequestRecord r5 = deviceRequest("tx5", "SEP0011223344FF", "CP-8841", "00:11:22:33:44:FF", 5000);
+    RequestRecord r5 =
+        deviceRequest("tx5", "SEP0011223344FF", "CP-8841", "00:11:22:33:44:FF", 5000);
     store.addPendingRequest(r5, event("enroll", "pending"));
     RequestRecord r6 = deviceRequest("tx6", "printer", "", "", 6000);
     r6.details = "not json {";  // never written by enrollment, but must not break anything

@@ -48,7 +48,8 @@ bool refusedFor(const CertRepView& reply, TestRa& ra, const std::string& text) {
 // The SCEP messages of a hostile client: garbage from `peer`.
 void sendGarbage(TestRa& ra, const std::string& peer, int count) {
     for (int i = 0; i < count; ++i) {
-        CHECK_THROWS_AS(ra.service->responder().pkiOperation(Bytes(64, 0x30), peer), UnanswerableMessage);
+        CHECK_THROWS_AS(ra.service->responder().pkiOperation(Bytes(64, 0x30), peer),
+                        UnanswerableMessage);
     }
 }
 
@@ -63,7 +64,8 @@ public:
         real_.addPendingRequest(r, e);
     }
     std::vector<std::string> addIssuedRequest(RequestRecord& r, const CertificateRecord& c,
-                                              const AuditEvent& e, const IssueRules& rules) override {
+                                              const AuditEvent& e,
+                                              const IssueRules& rules) override {
         check();
         return real_.addIssuedRequest(r, c, e, rules);
     }
@@ -76,7 +78,9 @@ public:
         check();
         return real_.rejectPending(id, why, e);
     }
-    std::optional<RequestRecord> findRequest(std::int64_t id) override { return real_.findRequest(id); }
+    std::optional<RequestRecord> findRequest(std::int64_t id) override {
+        return real_.findRequest(id);
+    }
     std::optional<RequestRecord> findRequestByTransaction(const std::string& t) override {
         return real_.findRequestByTransaction(t);
     }
@@ -95,8 +99,12 @@ public:
         check();
         return real_.revoke(s, reason, at, e);
     }
-    std::vector<CertificateRecord> revokedCertificates() override { return real_.revokedCertificates(); }
-    Page<RequestRecord> findRequests(const RequestFilter& f) override { return real_.findRequests(f); }
+    std::vector<CertificateRecord> revokedCertificates() override {
+        return real_.revokedCertificates();
+    }
+    Page<RequestRecord> findRequests(const RequestFilter& f) override {
+        return real_.findRequests(f);
+    }
     Page<CertificateView> findCertificates(const CertificateFilter& f) override {
         return real_.findCertificates(f);
     }
@@ -108,7 +116,9 @@ public:
         check();
         real_.addToken(t, e);
     }
-    std::optional<TokenRecord> findToken(const std::string& id) override { return real_.findToken(id); }
+    std::optional<TokenRecord> findToken(const std::string& id) override {
+        return real_.findToken(id);
+    }
     std::vector<TokenRecord> listTokens() override { return real_.listTokens(); }
     bool deleteToken(const std::string& n, const AuditEvent& e) override {
         check();
@@ -151,15 +161,16 @@ TEST_CASE("a store that cannot write makes enrollment answer 503, never a certif
     CHECK(ra.store->listRequests(std::nullopt).empty());
     // Space again: the same message now enrolls.
     store.full = false;
-    CHECK(parseCertRep(service.responder().pkiOperation(message, "192.0.2.7"), *ra.state.ra.cert).status ==
-          PkiStatus::success);
+    CHECK(parseCertRep(service.responder().pkiOperation(message, "192.0.2.7"), *ra.state.ra.cert)
+              .status == PkiStatus::success);
 }
 
 TEST_CASE("wrong challenges lock out their source, even for the right challenge") {
     TestRa ra(kChallengeRa);
     for (int i = 0; i < 3; ++i) {
-        const auto reply = challengeRequest(ra, "198.51.100.1", "guess-" + std::to_string(i) + ".example.nl",
-                                            "wrong-guess-" + std::to_string(i));
+        const auto reply =
+            challengeRequest(ra, "198.51.100.1", "guess-" + std::to_string(i) + ".example.nl",
+                             "wrong-guess-" + std::to_string(i));
         CHECK(refusedFor(reply, ra, "challengePassword does not match"));
     }
     // Locked: the right challenge is refused too, so a lucky guess cannot
@@ -179,7 +190,8 @@ TEST_CASE("wrong challenges lock out their source, even for the right challenge"
 TEST_CASE("wrong challenges for one CN from many sources lock that CN") {
     TestRa ra(kChallengeRa);
     for (int i = 0; i < 3; ++i) {
-        challengeRequest(ra, "203.0.113." + std::to_string(i), "victim.example.nl", "nope-nope-nope");
+        challengeRequest(ra, "203.0.113." + std::to_string(i), "victim.example.nl",
+                         "nope-nope-nope");
     }
     CHECK(refusedFor(challengeRequest(ra, "203.0.113.50", "Victim.Example.NL.", "s3cret-challenge"),
                      ra, "too many failed challenge attempts for 'victim.example.nl'"));
@@ -210,7 +222,8 @@ TEST_CASE("client-chosen text is bounded in the audit table") {
     const EvpPkeyPtr key = generateKey("ec:p256");
     X509NamePtr name(X509_NAME_new());
     for (int i = 0; i < 700; ++i) {
-        const std::string ou = "Organizational unit number " + std::to_string(i) + " xxxxxxxxxxxxxxxxxxxxxxxxx";
+        const std::string ou =
+            "Organizational unit number " + std::to_string(i) + " xxxxxxxxxxxxxxxxxxxxxxxxx";
         REQUIRE(X509_NAME_add_entry_by_txt(name.get(), "OU", MBSTRING_ASC,
                                            reinterpret_cast<const unsigned char*>(ou.data()),
                                            static_cast<int>(ou.size()), -1, 0) == 1);
@@ -227,7 +240,8 @@ TEST_CASE("client-chosen text is bounded in the audit table") {
     const X509ReqPtr csr = makeCsr(*fixtureKey("newkey-1"), {"x.example.nl", {}, {}});
     RequestParams params;
     params.transaction_id = randomTransactionId();
-    const Bytes message = buildPkiMessage(params, requestDer(*csr), *signer, *key, *ra.state.ra.cert);
+    const Bytes message =
+        buildPkiMessage(params, requestDer(*csr), *signer, *key, *ra.state.ra.cert);
     CHECK(message.size() > 50000);
     ra.service->responder().pkiOperation(message, "198.51.100.20");
     const AuditEvent row = ra.audit().front();

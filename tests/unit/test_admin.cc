@@ -8,9 +8,9 @@
 #include <httplib.h>
 
 #include "ra/admin/api.h"
+#include "ra/admin/tokens.h"
 #include "ra/ops/metrics.h"
 #include "ra/ops/notifier.h"
-#include "ra/admin/tokens.h"
 #include "ra_support.h"
 
 using namespace scep;
@@ -54,11 +54,13 @@ TEST_CASE("token names and roles") {
 }
 
 TEST_CASE("MAC addresses in every usual notation") {
-    for (const char* text : {"001A2B3C4D5E", "00:1a:2b:3c:4d:5e", "00-1A-2B-3C-4D-5E", "001a.2b3c.4d5e"}) {
+    for (const char* text :
+         {"001A2B3C4D5E", "00:1a:2b:3c:4d:5e", "00-1A-2B-3C-4D-5E", "001a.2b3c.4d5e"}) {
         CAPTURE(text);
         CHECK(normalizeMac(text) == std::string("00:1A:2B:3C:4D:5E"));
     }
-    for (const char* bad : {"", "001A2B3C4D5", "001A2B3C4D5EF", "00:1A:2B:3C:4D:GG", "SEP001A2B3C4D5E"}) {
+    for (const char* bad :
+         {"", "001A2B3C4D5", "001A2B3C4D5EF", "00:1A:2B:3C:4D:GG", "SEP001A2B3C4D5E"}) {
         CHECK_FALSE(normalizeMac(bad));
     }
 }
@@ -83,7 +85,8 @@ TEST_CASE("metrics render as Prometheus text from counters and the store") {
     CHECK(text.find("scep_requests_total{operation=\"PKIOperation\",message_type=\"PKCSReq\","
                     "outcome=\"pending\",method=\"mic\"} 2\n") != std::string::npos);
     CHECK(text.find("method=\"none\"} 1\n") != std::string::npos);
-    CHECK(text.find("scep_issuance_duration_seconds_bucket{le=\"0.025\"} 1\n") != std::string::npos);
+    CHECK(text.find("scep_issuance_duration_seconds_bucket{le=\"0.025\"} 1\n") !=
+          std::string::npos);
     CHECK(text.find("scep_issuance_duration_seconds_bucket{le=\"5\"} 2\n") != std::string::npos);
     CHECK(text.find("scep_issuance_duration_seconds_bucket{le=\"+Inf\"} 2\n") != std::string::npos);
     CHECK(text.find("scep_issuance_duration_seconds_count 2\n") != std::string::npos);
@@ -117,7 +120,8 @@ TEST_CASE("the webhook retries with backoff until the receiver accepts, off the 
     {
         Notifier::Policy policy;
         policy.first_delay = std::chrono::milliseconds(20);
-        Notifier notifier("http://127.0.0.1:" + std::to_string(port) + "/hook", log, metrics, policy);
+        Notifier notifier("http://127.0.0.1:" + std::to_string(port) + "/hook", log, metrics,
+                          policy);
         notifier.notify({{"event", "request.pending"}, {"request", {{"id", 7}}}});
         // Waiting for behaviour, bounded only to fail instead of hanging.
         for (int i = 0; i < 500 && attempts < 3; ++i) {
@@ -131,7 +135,8 @@ TEST_CASE("the webhook retries with backoff until the receiver accepts, off the 
     CHECK(body.find("\"event\":\"request.pending\"") != std::string::npos);
     const std::string text = metrics.render(*ra.store, 0, 0);
     CHECK(text.find("scep_webhook_deliveries_total{outcome=\"retried\"} 2\n") != std::string::npos);
-    CHECK(text.find("scep_webhook_deliveries_total{outcome=\"delivered\"} 1\n") != std::string::npos);
+    CHECK(text.find("scep_webhook_deliveries_total{outcome=\"delivered\"} 1\n") !=
+          std::string::npos);
 }
 
 TEST_CASE("a webhook that never succeeds is dropped after its attempts") {
@@ -146,7 +151,8 @@ TEST_CASE("a webhook that never succeeds is dropped after its attempts") {
         Notifier notifier("http://127.0.0.1:1/hook", log, metrics, policy);
         notifier.notify({{"event", "x"}});
         for (int i = 0; i < 500; ++i) {
-            if (metrics.render(*ra.store, 0, 0).find("outcome=\"dropped\"} 1") != std::string::npos) {
+            if (metrics.render(*ra.store, 0, 0).find("outcome=\"dropped\"} 1") !=
+                std::string::npos) {
                 break;
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -171,7 +177,8 @@ TEST_CASE("requests show what they renew and any identity clash; clashes are cou
     metrics.countIdentityClash("mic-over-other");
     metrics.countIdentityClash("mic-over-other");
     const std::string text = metrics.render(*ra.store, 0, 0);
-    CHECK(text.find("scep_identity_clashes_total{kind=\"mic-over-other\"} 2\n") != std::string::npos);
+    CHECK(text.find("scep_identity_clashes_total{kind=\"mic-over-other\"} 2\n") !=
+          std::string::npos);
     CHECK(text.find("scep_identity_clashes_total{kind=\"challenge-for-mic-name\"} 0\n") !=
           std::string::npos);
 }
@@ -189,5 +196,6 @@ TEST_CASE("roles and principal kinds: enums with the names JSON and audit text u
     }
     CHECK(makeToken("bob", Role::viewer, "x").record.role == "viewer");  // what the store checks
     CHECK(std::string(principalKindName(PrincipalKind::token)) == "token");
-    CHECK(std::string(principalKindName(PrincipalKind::client_certificate)) == "client-certificate");
+    CHECK(std::string(principalKindName(PrincipalKind::client_certificate)) ==
+          "client-certificate");
 }

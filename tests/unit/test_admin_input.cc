@@ -1,10 +1,10 @@
 // The admin API's input parsing as pure functions (ra/admin/input.h).
 #include <doctest/doctest.h>
 
+#include "ra/admin/admin_error.h"
 #include "ra/admin/input.h"
 #include "ra/admin/revocation.h"
 #include "ra/scep/responder.h"
-#include "ra/admin/admin_error.h"
 
 using namespace scep;
 using nlohmann::json;
@@ -82,10 +82,10 @@ TEST_CASE("JSON bodies: revocation reasons, rejection reasons, new tokens") {
     const NewTokenInput token = parseNewToken({{"name", "robot-1"}, {"role", "viewer"}});
     CHECK(token.name == "robot-1");
     CHECK(token.role == Role::viewer);
-    for (const json& bad : {json{{"name", "robot"}}, json{{"role", "viewer"}},
-                            json{{"name", 5}, {"role", "viewer"}},
-                            json{{"name", "bad name"}, {"role", "viewer"}},
-                            json{{"name", "robot"}, {"role", "admin"}}}) {
+    for (const json& bad :
+         {json{{"name", "robot"}}, json{{"role", "viewer"}}, json{{"name", 5}, {"role", "viewer"}},
+          json{{"name", "bad name"}, {"role", "viewer"}},
+          json{{"name", "robot"}, {"role", "admin"}}}) {
         CHECK_THROWS_AS(parseNewToken(bad), BadInput);
     }
     CHECK(parseRequestId("42") == 42);

@@ -10,14 +10,19 @@ using namespace scep;
 
 TEST_CASE("audit actions and outcomes keep their stored names") {
     const std::pair<AuditAction, const char*> actions[] = {
-        {AuditAction::message, "message"},       {AuditAction::enroll, "enroll"},
-        {AuditAction::approve, "approve"},       {AuditAction::reject, "reject"},
-        {AuditAction::revoke, "revoke"},         {AuditAction::supersede, "supersede"},
+        {AuditAction::message, "message"},
+        {AuditAction::enroll, "enroll"},
+        {AuditAction::approve, "approve"},
+        {AuditAction::reject, "reject"},
+        {AuditAction::revoke, "revoke"},
+        {AuditAction::supersede, "supersede"},
         {AuditAction::identity_clash, "identity-clash"},
         {AuditAction::token_create, "token-create"},
         {AuditAction::token_delete, "token-delete"},
-        {AuditAction::http, "http"},             {AuditAction::api, "api"},
-        {AuditAction::init, "init"},             {AuditAction::config_reload, "config-reload"},
+        {AuditAction::http, "http"},
+        {AuditAction::api, "api"},
+        {AuditAction::init, "init"},
+        {AuditAction::config_reload, "config-reload"},
         {AuditAction::suppressed, "suppressed"},
     };
     for (const auto& [action, name] : actions) {

@@ -26,7 +26,8 @@ challenge = "s3cret-challenge"
 )";
 
 // The refusal left an audit row naming the reason, and issued nothing.
-void checkRefused(TestRa& ra, const TestRa::Reply& reply, FailInfo fail, const std::string& reason) {
+void checkRefused(TestRa& ra, const TestRa::Reply& reply, FailInfo fail,
+                  const std::string& reason) {
     CHECK(reply.rep.status == PkiStatus::failure);
     REQUIRE(reply.rep.fail);
     CHECK(*reply.rep.fail == fail);
@@ -100,27 +101,30 @@ TEST_CASE("MIC requests for anything else are refused and audited") {
     SUBCASE("the CN of another device") {
         TestRa ra(kProfiles);
         const auto other = fixtureCert("mic-cp8875-b");
-        checkRefused(ra, ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key,
-                                   {commonName(*other), {}, {}}),
-                     FailInfo::badRequest, "is neither the MIC CN '" + kMicCn + "'");
+        checkRefused(
+            ra, ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {commonName(*other), {}, {}}),
+            FailInfo::badRequest, "is neither the MIC CN '" + kMicCn + "'");
     }
     SUBCASE("a domain that is not the profile's") {
         TestRa ra(kProfiles);
-        checkRefused(ra, ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key,
-                                   {kMicCn + ".evil.example", {}, {}}),
+        checkRefused(ra,
+                     ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key,
+                               {kMicCn + ".evil.example", {}, {}}),
                      FailInfo::badRequest, "nor '" + kMicCn + ".example.nl'");
     }
     SUBCASE("a SAN that is not the User ID or the CN") {
         TestRa ra(kProfiles);
-        checkRefused(ra, ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key,
-                                   {kMicCn, {{SubjectAltName::Type::dns, "www.bank.example"}}, {}}),
+        checkRefused(ra,
+                     ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key,
+                               {kMicCn, {{SubjectAltName::Type::dns, "www.bank.example"}}, {}}),
                      FailInfo::badRequest, "subjectAltName DNS:www.bank.example is not allowed");
     }
     SUBCASE("without a profile domain only the bare MIC CN is allowed") {
         TestRa ra("[auth]\n");
-        checkRefused(ra, ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key,
-                                   {kMicCn + ".example.nl", {}, {}}),
-                     FailInfo::badRequest, "is neither the MIC CN");
+        checkRefused(
+            ra,
+            ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn + ".example.nl", {}, {}}),
+            FailInfo::badRequest, "is neither the MIC CN");
     }
 }
 
@@ -179,20 +183,23 @@ TEST_CASE("challenge authentication") {
         }
     }
     SUBCASE("the right secret issues; the CN is then bound to the first key") {
-        const auto first = ra.enroll(*signer, *key, *new_key,
-                                     {"device-1", {}, std::string("s3cret-challenge")});
+        const auto first =
+            ra.enroll(*signer, *key, *new_key, {"device-1", {}, std::string("s3cret-challenge")});
         REQUIRE(first.rep.status == PkiStatus::success);
         const auto other_key = fixtureKey("newkey-2");
-        const auto second = ra.enroll(*signer, *key, *other_key,
-                                      {"device-1", {}, std::string("s3cret-challenge")});
+        const auto second =
+            ra.enroll(*signer, *key, *other_key, {"device-1", {}, std::string("s3cret-challenge")});
         CHECK(second.rep.status == PkiStatus::failure);
         CHECK(ra.certificateCount() == 1);
-        CHECK(ra.audit().front().reason.find("already holds active certificate") != std::string::npos);
+        CHECK(ra.audit().front().reason.find("already holds active certificate") !=
+              std::string::npos);
     }
     SUBCASE("only a DNS SAN equal to the CN") {
-        checkRefused(ra, ra.enroll(*signer, *key, *new_key,
-                                   {"device-1", {{SubjectAltName::Type::email, "a@b.c"}},
-                                    std::string("s3cret-challenge")}),
+        checkRefused(ra,
+                     ra.enroll(*signer, *key, *new_key,
+                               {"device-1",
+                                {{SubjectAltName::Type::email, "a@b.c"}},
+                                std::string("s3cret-challenge")}),
                      FailInfo::badRequest, "not allowed with challenge authentication");
     }
 }
@@ -211,7 +218,8 @@ TEST_CASE("renewal is decided by the signer: a certificate this RA issued") {
         CHECK(ra.audit()[1].method == "renewal");
         // The renewed certificate is superseded (not revoked: the setting is
         // off), so it cannot renew a second time...
-        const auto old = ra.store->findCertificate(serialHex(X509_get0_serialNumber(first.cert.get())));
+        const auto old =
+            ra.store->findCertificate(serialHex(X509_get0_serialNumber(first.cert.get())));
         CHECK(old->superseded_by == serialHex(X509_get0_serialNumber(second.cert.get())));
         CHECK_FALSE(old->revoked);
         const auto again = ra.enroll(*first.cert, *phone.new_key, *generateKey("rsa:2048"),
@@ -219,8 +227,9 @@ TEST_CASE("renewal is decided by the signer: a certificate this RA issued") {
         CHECK(again.rep.status == PkiStatus::failure);
         CHECK(ra.audit().front().reason.find("was superseded by") != std::string::npos);
         // ...while its successor renews, also as a PKCSReq, in any case.
-        const auto third = ra.enroll(*second.cert, *second_key, *generateKey("rsa:2048"),
-                                     {"cp-8875-sep001a2b3c4d5e.", {}, {}}, "", MessageType::PKCSReq);
+        const auto third =
+            ra.enroll(*second.cert, *second_key, *generateKey("rsa:2048"),
+                      {"cp-8875-sep001a2b3c4d5e.", {}, {}}, "", MessageType::PKCSReq);
         REQUIRE(third.cert);
         CHECK(ra.audit()[1].method == "renewal");
         CHECK(ra.certificateCount() == 3);
@@ -232,12 +241,15 @@ TEST_CASE("renewal is decided by the signer: a certificate this RA issued") {
         CHECK(ra.audit().front().reason.find("renewal must use a new key") != std::string::npos);
     }
     SUBCASE("a different CN is refused") {
-        const auto reply = ra.enroll(*first.cert, *phone.new_key, *next_key, {"someone-else", {}, {}});
+        const auto reply =
+            ra.enroll(*first.cert, *phone.new_key, *next_key, {"someone-else", {}, {}});
         CHECK(reply.rep.status == PkiStatus::failure);
-        CHECK(ra.audit().front().reason.find("differs from the renewed certificate") != std::string::npos);
+        CHECK(ra.audit().front().reason.find("differs from the renewed certificate") !=
+              std::string::npos);
     }
     SUBCASE("a revoked certificate is refused") {
-        ra.service->administration().revoke(serialHex(X509_get0_serialNumber(first.cert.get())), 1, "test");
+        ra.service->administration().revoke(serialHex(X509_get0_serialNumber(first.cert.get())), 1,
+                                            "test");
         const auto reply = ra.enroll(*first.cert, *phone.new_key, *next_key, {kMicCn, {}, {}});
         CHECK(reply.rep.status == PkiStatus::failure);
         CHECK(ra.audit().front().reason.find("is revoked") != std::string::npos);
@@ -250,8 +262,8 @@ TEST_CASE("an EC SUDI cannot receive an encrypted reply: badAlg") {
     const auto sudi = fixtureCert("sudi-ec");
     const auto key = fixtureKey("sudi-ec");
     const auto new_key = fixtureKey("newkey-1");
-    checkRefused(ra, ra.enroll(*sudi, *key, *new_key, {commonName(*sudi), {}, {}}), FailInfo::badAlg,
-                 "not RSA");
+    checkRefused(ra, ra.enroll(*sudi, *key, *new_key, {commonName(*sudi), {}, {}}),
+                 FailInfo::badAlg, "not RSA");
 }
 
 TEST_CASE("MIC identity and profile lookup") {
@@ -266,9 +278,13 @@ TEST_CASE("MIC identity and profile lookup") {
 
     const DhcpConfig dhcp = parseDhcpConfig(
         "[[profile]]\nname=\"a\"\nvendor-class=[\"*CP-8875*\"]\nserver=\"10.0.0.1\"\n"
-        "fingerprint=\"" + std::string(40, 'a') + "\"\ndomain=\"a.example\"\n"
-        "[[profile]]\nname=\"b\"\nvendor-class=[\"Cisco IP Phone DP-9841\"]\nserver=\"10.0.0.1\"\n"
-        "fingerprint=\"" + std::string(40, 'a') + "\"\ndomain=\"b.example\"\n",
+        "fingerprint=\"" +
+            std::string(40, 'a') +
+            "\"\ndomain=\"a.example\"\n"
+            "[[profile]]\nname=\"b\"\nvendor-class=[\"Cisco IP Phone "
+            "DP-9841\"]\nserver=\"10.0.0.1\"\n"
+            "fingerprint=\"" +
+            std::string(40, 'a') + "\"\ndomain=\"b.example\"\n",
         "x.toml");
     CHECK(profileForModel(dhcp, identity) == &dhcp.profiles[0]);
     const MicIdentity dp = parseMicIdentity(*fixtureCert("mic-dp9841"));
@@ -306,7 +322,8 @@ TEST_CASE("CSR inspection refuses what must never be issued") {
     }
     SUBCASE("a weak key") {
         const auto weak = EvpPkeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{1024}));
-        CHECK_THROWS_WITH(inspectCsr(*makeCsr(*weak, {"a", {}, {}})), doctest::Contains("at least 2048"));
+        CHECK_THROWS_WITH(inspectCsr(*makeCsr(*weak, {"a", {}, {}})),
+                          doctest::Contains("at least 2048"));
     }
     SUBCASE("a CN longer than 64 characters") {
         CHECK_THROWS_WITH(inspectCsr(*makeCsr(*key, {std::string(65, 'x'), {}, {}})),
@@ -376,11 +393,12 @@ TEST_CASE("EC keys must name their curve (RFC 5480): explicit parameters are ref
     TestRa ra(kProfiles);
     const auto signer_key = fixtureKey("newkey-3");
     const auto signer = makeSelfSigned(*signer_key, "SCEP SIGNER");
-    checkRefused(ra, ra.enroll(*signer, *signer_key, *explicit_key,
-                               {"ec-device", {}, std::string("s3cret-challenge")}),
+    checkRefused(ra,
+                 ra.enroll(*signer, *signer_key, *explicit_key,
+                           {"ec-device", {}, std::string("s3cret-challenge")}),
                  FailInfo::badRequest, "named curve");
-    const auto ok = ra.enroll(*signer, *signer_key, *named,
-                              {"ec-device", {}, std::string("s3cret-challenge")});
+    const auto ok =
+        ra.enroll(*signer, *signer_key, *named, {"ec-device", {}, std::string("s3cret-challenge")});
     REQUIRE(ok.cert);
     CHECK_FALSE(hasExplicitEcParameters(*X509_get_X509_PUBKEY(ok.cert.get())));
 }
@@ -404,8 +422,8 @@ TEST_CASE("identities compare canonically: spellings of an active CN are refused
     const auto first = ra.enroll(*signer, *key, *fixtureKey("newkey-1"),
                                  {"victim.example.nl", {}, std::string("s3cret-challenge")});
     REQUIRE(first.cert);
-    for (const char* variant : {"VICTIM.example.nl", "Victim.Example.NL", "victim.example.nl.",
-                                "victim.example.nl.."}) {
+    for (const char* variant :
+         {"VICTIM.example.nl", "Victim.Example.NL", "victim.example.nl.", "victim.example.nl.."}) {
         CAPTURE(variant);
         const auto reply = ra.enroll(*signer, *key, *fixtureKey("newkey-2"),
                                      {variant, {}, std::string("s3cret-challenge")});
@@ -420,7 +438,8 @@ TEST_CASE("identities compare canonically: spellings of an active CN are refused
     CHECK(ra.certificateCount() == 1);
     // A SAN is the CN in another spelling: still the CN.
     CHECK(ra.enroll(*signer, *key, *fixtureKey("newkey-2"),
-                    {"Other.Example.NL", {{SubjectAltName::Type::dns, "other.example.nl."}},
+                    {"Other.Example.NL",
+                     {{SubjectAltName::Type::dns, "other.example.nl."}},
                      std::string("s3cret-challenge")})
               .cert);
 }
@@ -445,11 +464,12 @@ TEST_CASE("a challenge never obtains a phone's MIC-shaped name; the phone's MIC 
     const auto key = fixtureKey("newkey-3");
     const auto signer = makeSelfSigned(*key, "SCEP SIGNER");
     const std::string cn_b = micCn("mic-cp8875-b");
-    for (const std::string& cn :
-         std::vector<std::string>{cn_b + ".example.nl", cn_b, canonicalName(cn_b) + ".Example.NL."}) {
+    for (const std::string& cn : std::vector<std::string>{cn_b + ".example.nl", cn_b,
+                                                          canonicalName(cn_b) + ".Example.NL."}) {
         CAPTURE(cn);
-        checkRefused(ra, ra.enroll(*signer, *key, *fixtureKey("newkey-1"),
-                                   {cn, {}, std::string("s3cret-challenge")}),
+        checkRefused(ra,
+                     ra.enroll(*signer, *key, *fixtureKey("newkey-1"),
+                               {cn, {}, std::string("s3cret-challenge")}),
                      FailInfo::badRequest, "only to the phone whose MIC proves it");
     }
     const auto mic = fixtureCert("mic-cp8875-b");

@@ -8,8 +8,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "ra/crypto.h"
 #include "ra/ca/bootstrap.h"
+#include "ra/crypto.h"
 #include "ra/store/state_dir.h"
 #include "ra_support.h"
 

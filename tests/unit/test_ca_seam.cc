@@ -54,8 +54,7 @@ struct SeamRa {
 TEST_CASE("CA seam: a CA that issues now gives the phone its certificate") {
     SeamRa seam("");
     Phone phone;
-    const auto reply =
-        seam.ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}});
+    const auto reply = seam.ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}});
     CHECK(reply.rep.status == PkiStatus::success);
     REQUIRE(reply.cert);
     CHECK(seam.ca.calls == 1);
@@ -82,7 +81,8 @@ TEST_CASE("CA seam: pending at the CA keeps the request pending and answers PEND
     CHECK(event.outcome == "pending");
     CHECK(event.request_id == pending[0].id);
     // The phone's poll gets the request's state: still PENDING.
-    const Bytes poll_content = issuerAndSerialDer(*X509_get_issuer_name(phone.mic.get()), *X509_get0_serialNumber(phone.mic.get()));
+    const Bytes poll_content = issuerAndSerialDer(*X509_get_issuer_name(phone.mic.get()),
+                                                  *X509_get0_serialNumber(phone.mic.get()));
     CHECK(seam.ra.send(*phone.mic, *phone.mic_key, MessageType::CertPoll, poll_content, txid)
               .rep.status == PkiStatus::pending);
     CHECK(seam.ca.calls == 1);
@@ -92,8 +92,7 @@ TEST_CASE("CA seam: a CA that refuses gives FAILURE (badRequest), audited, no ce
     SeamRa seam("");
     seam.ca.next = CaAnswer::failedWith("policy says no");
     Phone phone;
-    const auto reply =
-        seam.ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}});
+    const auto reply = seam.ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}});
     CHECK(reply.rep.status == PkiStatus::failure);
     CHECK(reply.rep.fail == FailInfo::badRequest);
     CHECK_FALSE(reply.cert);
@@ -112,7 +111,8 @@ TEST_CASE("CA seam: approving while the CA answers pending, then refuses or issu
                 .rep.status == PkiStatus::pending);
     const std::int64_t id = seam.ra.store->listRequests(RequestStatus::pending).front().id;
     Administration& admin = seam.ra.service->administration();
-    const Bytes poll_content = issuerAndSerialDer(*X509_get_issuer_name(phone.mic.get()), *X509_get0_serialNumber(phone.mic.get()));
+    const Bytes poll_content = issuerAndSerialDer(*X509_get_issuer_name(phone.mic.get()),
+                                                  *X509_get0_serialNumber(phone.mic.get()));
     auto poll = [&] {
         return seam.ra.send(*phone.mic, *phone.mic_key, MessageType::CertPoll, poll_content, txid);
     };

@@ -32,9 +32,11 @@ TEST_CASE("cli: command, positional words, --name value and --name=value") {
 
 TEST_CASE("cli: one request ID of up to 18 digits") {
     CHECK(requestId(parse({"approve", "42"})) == 42);
-    for (const std::vector<const char*>& bad :
-         {std::vector<const char*>{"approve"}, {"approve", "1", "2"}, {"approve", "-1"},
-          {"approve", "x"}, {"approve", "9999999999999999999"}}) {
+    for (const std::vector<const char*>& bad : {std::vector<const char*>{"approve"},
+                                                {"approve", "1", "2"},
+                                                {"approve", "-1"},
+                                                {"approve", "x"},
+                                                {"approve", "9999999999999999999"}}) {
         CHECK_THROWS_AS(requestId(parse(bad)), std::invalid_argument);
     }
 }

@@ -31,7 +31,8 @@ std::string profile(const std::string& extra, const std::string& name = "p1",
     if (extra.find("server") == std::string::npos) {
         text += "server = \"http://ra.example.nl\"\n";
     }
-    if (extra.find("fingerprint") == std::string::npos && extra.find("ca-cert") == std::string::npos) {
+    if (extra.find("fingerprint") == std::string::npos &&
+        extra.find("ca-cert") == std::string::npos) {
         text += "fingerprint = \"" + std::string(40, 'a') + "\"\n";
     }
     return text + extra + "\n";
@@ -54,8 +55,7 @@ void checkRefused(const std::string& text, const std::string& key, const std::st
     const std::string message = refusal(text);
     CAPTURE(message);
     CHECK(message.find("/etc/scep.toml:") != std::string::npos);
-    const std::string label =
-        profile_name[0] == '#' ? profile_name : "\"" + profile_name + "\"";
+    const std::string label = profile_name[0] == '#' ? profile_name : "\"" + profile_name + "\"";
     CHECK(message.find("[[profile]] " + label) != std::string::npos);
     CHECK(message.find("'" + key + "'") != std::string::npos);
     CHECK(message.find(rule) != std::string::npos);
@@ -78,9 +78,8 @@ TEST_CASE("the example profile loads and encodes the guide's bytes") {
 }
 
 TEST_CASE("tables the hook does not own are ignored") {
-    const DhcpConfig config =
-        parseDhcpConfig(kValid + "\n[ra]\nlisten = \"0.0.0.0:8080\"\n[auth]\nchallenge = \"x\"\n",
-                        "scep.toml");
+    const DhcpConfig config = parseDhcpConfig(
+        kValid + "\n[ra]\nlisten = \"0.0.0.0:8080\"\n[auth]\nchallenge = \"x\"\n", "scep.toml");
     CHECK(config.profiles.size() == 1);
 }
 
@@ -99,8 +98,9 @@ TEST_CASE("server rules") {
     checkRefused(profile("server = \"http://u:p@ra\""), "server", "user information");
     checkRefused(profile("server = \"\""), "server", "must not be empty");
     checkRefused(profile("server = 42"), "server", "must be a string");
-    for (const char* ok : {"10.79.57.91", "2001:db8::1", "http://10.79.57.91", "http://[2001:db8::1]:8080/scep",
-                           "http://ra.example.nl:8080/cgi-bin/pkiclient.exe"}) {
+    for (const char* ok :
+         {"10.79.57.91", "2001:db8::1", "http://10.79.57.91", "http://[2001:db8::1]:8080/scep",
+          "http://ra.example.nl:8080/cgi-bin/pkiclient.exe"}) {
         CAPTURE(ok);
         CHECK_NOTHROW(parseDhcpConfig(profile(std::string("server = \"") + ok + "\""), "x.toml"));
     }
@@ -111,13 +111,13 @@ TEST_CASE("fingerprint rules") {
                  "must decode to 20, 32, 48 or 64 bytes");
     checkRefused(profile("fingerprint = \"zz" + std::string(38, 'a') + "\""), "fingerprint",
                  "is not hex");
-    checkRefused(profile("fingerprint = \"" + std::string(64, 'a') +
-                         "\"\nfingerprint-digest = \"sha1\""),
-                 "fingerprint", "fingerprint-digest is sha1");
-    checkRefused(profile("ca-cert = \"x.pem\"\nfingerprint-digest = \"md5\""),
-                 "fingerprint-digest", "must be one of sha1, sha256");
-    const std::string both = profile("ca-cert = \"ca.pem\"") + "fingerprint = \"" +
-                             std::string(40, 'a') + "\"\n";
+    checkRefused(
+        profile("fingerprint = \"" + std::string(64, 'a') + "\"\nfingerprint-digest = \"sha1\""),
+        "fingerprint", "fingerprint-digest is sha1");
+    checkRefused(profile("ca-cert = \"x.pem\"\nfingerprint-digest = \"md5\""), "fingerprint-digest",
+                 "must be one of sha1, sha256");
+    const std::string both =
+        profile("ca-cert = \"ca.pem\"") + "fingerprint = \"" + std::string(40, 'a') + "\"\n";
     const std::string message = refusal(both);
     CHECK(message.find("exactly one of 'fingerprint' or 'ca-cert'") != std::string::npos);
     CHECK(refusal("[[profile]]\nname=\"p1\"\nvendor-class=[\"A\"]\nserver=\"10.0.0.1\"\n")
@@ -131,9 +131,10 @@ TEST_CASE("fingerprint rules") {
 TEST_CASE("ca-cert is hashed with fingerprint-digest, relative to the config file") {
     testsupport::requireTool("openssl", "openssl");
     testsupport::TempDir dir;
-    testsupport::run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout '" +
-                     dir.file("ca.key") + "' -out '" + dir.file("ca.pem") +
-                     "' -days 30 -subj '/CN=Config Test CA'");
+    testsupport::run(
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout '" +
+        dir.file("ca.key") + "' -out '" + dir.file("ca.pem") +
+        "' -days 30 -subj '/CN=Config Test CA'");
     const std::string config = dir.file("scep.toml");
     const auto cert = loadCertificateFile(dir.file("ca.pem"));
 
@@ -156,18 +157,20 @@ TEST_CASE("ca-cert is hashed with fingerprint-digest, relative to the config fil
 
 TEST_CASE("server plus challenge must stay below 208 bytes") {
     const std::string server = "http://" + hostOfLength(150);
-    checkRefused(profile("server = \"" + server + "\"\nchallenge = \"" + std::string(51, 'c') + "\""),
-                 "challenge", "below 208");
+    checkRefused(
+        profile("server = \"" + server + "\"\nchallenge = \"" + std::string(51, 'c') + "\""),
+        "challenge", "below 208");
     CHECK_NOTHROW(parseDhcpConfig(
-        profile("server = \"" + server + "\"\nchallenge = \"" + std::string(50, 'c') + "\""), "x.toml"));
+        profile("server = \"" + server + "\"\nchallenge = \"" + std::string(50, 'c') + "\""),
+        "x.toml"));
 }
 
 TEST_CASE("the whole option must fit in 255 bytes") {
     const std::string server = "http://" + hostOfLength(123);  // 130 bytes
-    const std::string text = profile("server = \"" + server + "\"\nchallenge = \"" +
-                                     std::string(50, 'c') + "\"\nfingerprint = \"" +
-                                     std::string(128, 'b') +
-                                     "\"\nfips = true\ndot1x = true\ncert-select = \"custom\"");
+    const std::string text =
+        profile("server = \"" + server + "\"\nchallenge = \"" + std::string(50, 'c') +
+                "\"\nfingerprint = \"" + std::string(128, 'b') +
+                "\"\nfips = true\ndot1x = true\ncert-select = \"custom\"");
     const std::string message = refusal(text);
     CHECK(message.find("option 43 would be 259 bytes") != std::string::npos);
     CHECK(message.find("\"p1\"") != std::string::npos);
@@ -176,11 +179,13 @@ TEST_CASE("the whole option must fit in 255 bytes") {
 TEST_CASE("booleans, cert-select, challenge and conflicts have fixed vocabularies") {
     checkRefused(profile("fips = 1"), "fips", "must be a boolean");
     checkRefused(profile("dot1x = \"yes\""), "dot1x", "must be a boolean");
-    checkRefused(profile("cert-select = \"mic\""), "cert-select", "\"manufacturing\" or \"custom\"");
+    checkRefused(profile("cert-select = \"mic\""), "cert-select",
+                 "\"manufacturing\" or \"custom\"");
     checkRefused(profile("conflicts = \"ignore\""), "conflicts", "\"warn\", \"strip\" or \"skip\"");
     checkRefused(profile("challenge = \"tab\\there\""), "challenge", "printable ASCII");
     checkRefused(profile("challenge = \"1234567\""), "challenge", "at least 8 characters");
-    CHECK(parseDhcpConfig(profile("challenge = \"12345678\""), "x.toml").profiles[0].scep.challenge);
+    CHECK(
+        parseDhcpConfig(profile("challenge = \"12345678\""), "x.toml").profiles[0].scep.challenge);
     const DhcpConfig empty = parseDhcpConfig(profile("challenge = \"\""), "x.toml");
     CHECK_FALSE(empty.profiles[0].scep.challenge);
     const DhcpConfig skip = parseDhcpConfig(profile("conflicts = \"skip\""), "x.toml");
@@ -202,7 +207,8 @@ TEST_CASE("domain must be a DNS name that still fits the phone's 64-character CN
     // 41 characters is a valid DNS name but the phone's CN would exceed 64.
     checkRefused(profile("domain = \"" + std::string(38, 'd') + ".nl\""), "domain",
                  "leaves at most 40");
-    CHECK_NOTHROW(parseDhcpConfig(profile("domain = \"" + std::string(37, 'd') + ".nl\""), "x.toml"));
+    CHECK_NOTHROW(
+        parseDhcpConfig(profile("domain = \"" + std::string(37, 'd') + ".nl\""), "x.toml"));
 }
 
 TEST_CASE("vendor-class must be a non-empty list of non-empty strings") {
@@ -212,8 +218,10 @@ TEST_CASE("vendor-class must be a non-empty list of non-empty strings") {
     checkRefused(profile("", "p1", "[1]"), "vendor-class", "non-empty strings");
     checkRefused(profile("", "p1", "[\"CP-8875\\u0000\"]"), "vendor-class", "NUL byte");
     CHECK_NOTHROW(parseDhcpConfig(profile("", "p1", "[\"CP\\u0000-8875\"]"), "x.toml"));
-    const std::string missing = refusal("[[profile]]\nname = \"p1\"\nserver = \"10.0.0.1\"\n"
-                                        "fingerprint = \"" + std::string(40, 'a') + "\"\n");
+    const std::string missing = refusal(
+        "[[profile]]\nname = \"p1\"\nserver = \"10.0.0.1\"\n"
+        "fingerprint = \"" +
+        std::string(40, 'a') + "\"\n");
     CHECK(missing.find("key 'vendor-class' is required") != std::string::npos);
 }
 
@@ -250,11 +258,11 @@ TEST_CASE("wildcards of two profiles that can meet on any string are refused") {
                  "vendor-class", "of profile \"a\" both match \"", "b");
     checkRefused(profile("", "a", "[\"Cisco*\"]") + profile("", "b", "[\"*CP-8875\"]"),
                  "vendor-class", "both match \"CiscoCP-8875\"", "b");
-    checkRefused(profile("", "a", "[\"*\"]") + profile("", "b", "[\"**\"]"),
-                 "vendor-class", "both match every vendor class", "b");
+    checkRefused(profile("", "a", "[\"*\"]") + profile("", "b", "[\"**\"]"), "vendor-class",
+                 "both match every vendor class", "b");
     // Every overlapping pair is listed.
-    const std::string many = refusal(profile("", "a", "[\"*A*\", \"*B*\"]") +
-                                     profile("", "b", "[\"*C*\"]"));
+    const std::string many =
+        refusal(profile("", "a", "[\"*A*\", \"*B*\"]") + profile("", "b", "[\"*C*\"]"));
     CHECK(many.find("\"*C*\" and entry \"*A*\"") != std::string::npos);
     CHECK(many.find("\"*C*\" and entry \"*B*\"") != std::string::npos);
 }
@@ -273,8 +281,10 @@ TEST_CASE("per-model suffix wildcards load, and entries of one profile may overl
 }
 
 TEST_CASE("profile names are required, safe and unique") {
-    const std::string unnamed = "[[profile]]\nvendor-class = [\"A\"]\nserver = \"10.0.0.1\"\n"
-                                "fingerprint = \"" + std::string(40, 'a') + "\"\n";
+    const std::string unnamed =
+        "[[profile]]\nvendor-class = [\"A\"]\nserver = \"10.0.0.1\"\n"
+        "fingerprint = \"" +
+        std::string(40, 'a') + "\"\n";
     const std::string message = refusal(unnamed);
     CHECK(message.find("[[profile]] #1") != std::string::npos);
     CHECK(message.find("key 'name' is required") != std::string::npos);

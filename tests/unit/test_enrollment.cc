@@ -29,8 +29,10 @@ TEST_CASE("the same transaction and key get the same certificate, never a second
     TestRa ra;
     Phone phone;
     const std::string txid = randomTransactionId();
-    const auto first = ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}, txid);
-    const auto again = ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}, txid);
+    const auto first =
+        ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}, txid);
+    const auto again =
+        ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}, txid);
     REQUIRE(first.cert);
     REQUIRE(again.cert);
     CHECK(X509_cmp(first.cert.get(), again.cert.get()) == 0);
@@ -55,17 +57,19 @@ TEST_CASE("GetCACaps advertises exactly the digests requests may use") {
     TestRa ra;
     Phone phone;
     const std::string caps = ScepResponder::capabilities();
-    const std::pair<int, const char*> candidates[] = {{NID_md5, "MD5"},       {NID_sha1, "SHA-1"},
-                                                      {NID_sha224, "SHA-224"}, {NID_sha256, "SHA-256"},
-                                                      {NID_sha384, "SHA-384"}, {NID_sha512, "SHA-512"}};
+    const std::pair<int, const char*> candidates[] = {
+        {NID_md5, "MD5"},        {NID_sha1, "SHA-1"},     {NID_sha224, "SHA-224"},
+        {NID_sha256, "SHA-256"}, {NID_sha384, "SHA-384"}, {NID_sha512, "SHA-512"}};
     for (const auto& [nid, name] : candidates) {
         CAPTURE(name);
         RequestParams params;
         params.transaction_id = randomTransactionId();
         params.digest_nid = nid;
         const Bytes csr = requestDer(*makeCsr(*phone.new_key, {kMicCn, {}, {}}));
-        const Bytes message = buildPkiMessage(params, csr, *phone.mic, *phone.mic_key, *ra.state.ra.cert);
-        const auto reply = parseCertRep(ra.service->responder().pkiOperation(message, "peer"), *ra.state.ra.cert);
+        const Bytes message =
+            buildPkiMessage(params, csr, *phone.mic, *phone.mic_key, *ra.state.ra.cert);
+        const auto reply =
+            parseCertRep(ra.service->responder().pkiOperation(message, "peer"), *ra.state.ra.cert);
         const bool advertised = caps.find(std::string(name) + "\n") != std::string::npos;
         const bool refused = reply.status == PkiStatus::failure && reply.fail == FailInfo::badAlg;
         CHECK(advertised == !refused);
@@ -79,8 +83,10 @@ TEST_CASE("an MD5-signed request gets a signed FAILURE badAlg, audited, and no c
     params.transaction_id = randomTransactionId();
     params.digest_nid = NID_md5;
     const Bytes csr = requestDer(*makeCsr(*phone.new_key, {kMicCn, {}, {}}));
-    const Bytes message = buildPkiMessage(params, csr, *phone.mic, *phone.mic_key, *ra.state.ra.cert);
-    const auto reply = parseCertRep(ra.service->responder().pkiOperation(message, "peer"), *ra.state.ra.cert);
+    const Bytes message =
+        buildPkiMessage(params, csr, *phone.mic, *phone.mic_key, *ra.state.ra.cert);
+    const auto reply =
+        parseCertRep(ra.service->responder().pkiOperation(message, "peer"), *ra.state.ra.cert);
     CHECK(reply.status == PkiStatus::failure);
     CHECK(reply.fail == FailInfo::badAlg);
     CHECK(reply.transaction_id == params.transaction_id);
@@ -98,9 +104,12 @@ TEST_CASE("replies echo the request's nonce and transaction and carry a fresh no
     params.transaction_id = randomTransactionId();
     params.sender_nonce = Bytes(16, 0x42);
     const Bytes csr = requestDer(*makeCsr(*phone.new_key, {kMicCn, {}, {}}));
-    const Bytes message = buildPkiMessage(params, csr, *phone.mic, *phone.mic_key, *ra.state.ra.cert);
-    const auto a = parseCertRep(ra.service->responder().pkiOperation(message, "peer"), *ra.state.ra.cert);
-    const auto b = parseCertRep(ra.service->responder().pkiOperation(message, "peer"), *ra.state.ra.cert);
+    const Bytes message =
+        buildPkiMessage(params, csr, *phone.mic, *phone.mic_key, *ra.state.ra.cert);
+    const auto a =
+        parseCertRep(ra.service->responder().pkiOperation(message, "peer"), *ra.state.ra.cert);
+    const auto b =
+        parseCertRep(ra.service->responder().pkiOperation(message, "peer"), *ra.state.ra.cert);
     CHECK(a.recipient_nonce == params.sender_nonce);
     CHECK(a.transaction_id == params.transaction_id);
     CHECK(a.sender_nonce.size() == 16);
@@ -111,7 +120,8 @@ TEST_CASE("manual approval: PENDING, polling, approve, and the poller gets the c
     TestRa ra("[auth]\napproval-mic = \"manual\"\n");
     Phone phone;
     const std::string txid = randomTransactionId();
-    const auto first = ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}, txid);
+    const auto first =
+        ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}, txid);
     CHECK(first.rep.status == PkiStatus::pending);
     CHECK(ra.certificateCount() == 0);
     const auto pending = ra.store->listRequests(RequestStatus::pending);
@@ -121,14 +131,18 @@ TEST_CASE("manual approval: PENDING, polling, approve, and the poller gets the c
 
     // CertPoll content (IssuerAndSubject) is ignored: clients disagree on it.
     const Bytes poll_content = issuerAndSerialOf(*phone.mic);
-    CHECK(ra.send(*phone.mic, *phone.mic_key, MessageType::CertPoll, poll_content, txid).rep.status ==
-          PkiStatus::pending);
+    CHECK(
+        ra.send(*phone.mic, *phone.mic_key, MessageType::CertPoll, poll_content, txid).rep.status ==
+        PkiStatus::pending);
     // Re-sending the whole PKCSReq (micromdm's way of polling) is also PENDING.
-    CHECK(ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}, txid).rep.status ==
-          PkiStatus::pending);
+    CHECK(
+        ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}, txid).rep.status ==
+        PkiStatus::pending);
 
-    const std::string serial = ra.service->administration().approve(pending[0].id, "cli:alice").serial;
-    const auto done = ra.send(*phone.mic, *phone.mic_key, MessageType::CertPoll, poll_content, txid);
+    const std::string serial =
+        ra.service->administration().approve(pending[0].id, "cli:alice").serial;
+    const auto done =
+        ra.send(*phone.mic, *phone.mic_key, MessageType::CertPoll, poll_content, txid);
     REQUIRE(done.cert);
     CHECK(serialHex(X509_get0_serialNumber(done.cert.get())) == serial);
     CHECK(ra.certificateCount() == 1);
@@ -162,12 +176,15 @@ TEST_CASE("manual approval: rejection turns polling into FAILURE") {
     TestRa ra("[auth]\napproval = \"manual\"\n");
     Phone phone;
     const std::string txid = randomTransactionId();
-    REQUIRE(ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}, txid).rep.status ==
-            PkiStatus::pending);
+    REQUIRE(
+        ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}, txid).rep.status ==
+        PkiStatus::pending);
     const auto id = ra.store->listRequests(RequestStatus::pending).front().id;
-    CHECK_THROWS_AS(ra.service->administration().reject(id, "", "cli:bob"), AdminError);  // a reason is required
+    CHECK_THROWS_AS(ra.service->administration().reject(id, "", "cli:bob"),
+                    AdminError);  // a reason is required
     ra.service->administration().reject(id, "unknown phone", "cli:bob");
-    const auto reply = ra.send(*phone.mic, *phone.mic_key, MessageType::CertPoll, Bytes{0x30, 0x00}, txid);
+    const auto reply =
+        ra.send(*phone.mic, *phone.mic_key, MessageType::CertPoll, Bytes{0x30, 0x00}, txid);
     CHECK(reply.rep.status == PkiStatus::failure);
     CHECK(reply.rep.fail == FailInfo::badRequest);
     CHECK(ra.certificateCount() == 0);
@@ -188,8 +205,8 @@ TEST_CASE("message types the RA does not handle are refused: default deny") {
     const Bytes csr = requestDer(*makeCsr(*phone.new_key, {kMicCn, {}, {}}));
     for (int type : {3, 18, 23, 99}) {
         CAPTURE(type);
-        const auto reply =
-            ra.send(*phone.mic, *phone.mic_key, static_cast<MessageType>(type), csr, randomTransactionId());
+        const auto reply = ra.send(*phone.mic, *phone.mic_key, static_cast<MessageType>(type), csr,
+                                   randomTransactionId());
         CHECK(reply.rep.status == PkiStatus::failure);
         CHECK(reply.rep.fail == FailInfo::badRequest);
         CHECK(ra.audit().front().reason.find("is not accepted") != std::string::npos);
@@ -201,8 +218,8 @@ TEST_CASE("single DES needs allow-des; 3DES and AES are always accepted") {
     Phone phone;
     {
         TestRa ra;
-        const auto reply = ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}, "",
-                                     MessageType::PKCSReq, NID_des_cbc);
+        const auto reply = ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}},
+                                     "", MessageType::PKCSReq, NID_des_cbc);
         CHECK(reply.rep.fail == FailInfo::badAlg);
         CHECK(ra.certificateCount() == 0);
         for (int nid : {NID_des_ede3_cbc, NID_aes_128_cbc, NID_aes_256_cbc}) {
@@ -220,7 +237,8 @@ TEST_CASE("single DES needs allow-des; 3DES and AES are always accepted") {
 TEST_CASE("garbage is unanswerable, audited, and issues nothing") {
     TestRa ra;
     for (const Bytes& junk : {Bytes{}, Bytes{0x30, 0x03, 0x02, 0x01}, Bytes(300, 0x41)}) {
-        CHECK_THROWS_AS(ra.service->responder().pkiOperation(junk, "198.51.100.9"), UnanswerableMessage);
+        CHECK_THROWS_AS(ra.service->responder().pkiOperation(junk, "198.51.100.9"),
+                        UnanswerableMessage);
         CHECK(ra.audit().front().peer == "198.51.100.9");
         CHECK(ra.audit().front().outcome == "failure");
     }
@@ -259,14 +277,16 @@ TEST_CASE("GetCert and GetCRL") {
     X509_REVOKED* entry = nullptr;
     CHECK(X509_CRL_get0_by_serial(content.crls[0].get(), &entry,
                                   X509_get0_serialNumber(issued.cert.get())) == 1);
-    CHECK(X509_CRL_verify(content.crls[0].get(), X509_get0_pubkey(&ra.state.ca->certificate())) == 1);
+    CHECK(X509_CRL_verify(content.crls[0].get(), X509_get0_pubkey(&ra.state.ca->certificate())) ==
+          1);
 }
 
 TEST_CASE("revocation: reasons, twice, unknown") {
     TestRa ra;
     Phone phone;
     const std::string txid = randomTransactionId();
-    const auto issued = ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}, txid);
+    const auto issued =
+        ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}, txid);
     const std::string serial = serialHex(X509_get0_serialNumber(issued.cert.get()));
     auto kind = [&](const std::string& s, int reason) {
         try {
@@ -284,7 +304,8 @@ TEST_CASE("revocation: reasons, twice, unknown") {
     CHECK(ra.store->findCertificate(serial)->revocation_reason == 4);
     CHECK(ra.store->revokedCertificates().size() == 1);
     // The same transaction cannot fetch its revoked certificate again.
-    const auto again = ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}, txid);
+    const auto again =
+        ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}, txid);
     CHECK(again.rep.fail == FailInfo::badRequest);
     CHECK_FALSE(again.cert);
 }
@@ -333,9 +354,11 @@ TEST_CASE("the challenge never reaches the database, not even inside the stored 
     const auto key = fixtureKey("newkey-3");
     const auto signer = makeSelfSigned(*key, "SCEP SIGNER");
     const auto new_key = fixtureKey("newkey-1");
-    CHECK(ra.enroll(*signer, *key, *new_key, {"device-8", {}, std::string("Un1que-Challenge-Secret")})
-              .rep.status == PkiStatus::pending);
-    const auto wrong = ra.enroll(*signer, *key, *new_key, {"device-9", {}, std::string("Wr0ng-Guess")});
+    CHECK(
+        ra.enroll(*signer, *key, *new_key, {"device-8", {}, std::string("Un1que-Challenge-Secret")})
+            .rep.status == PkiStatus::pending);
+    const auto wrong =
+        ra.enroll(*signer, *key, *new_key, {"device-9", {}, std::string("Wr0ng-Guess")});
     CHECK(wrong.rep.status == PkiStatus::failure);
     const std::string bytes = databaseBytes(ra);
     REQUIRE(bytes.size() > 4096);
@@ -409,16 +432,16 @@ Bytes enrollMessage(TestRa& ra, X509& signer, EVP_PKEY& signer_key, EVP_PKEY& cs
 }
 
 std::size_t successes(const std::vector<TestRa::Reply>& replies) {
-    return static_cast<std::size_t>(std::count_if(
-        replies.begin(), replies.end(),
-        [](const TestRa::Reply& r) { return r.rep.status == PkiStatus::success; }));
+    return static_cast<std::size_t>(
+        std::count_if(replies.begin(), replies.end(),
+                      [](const TestRa::Reply& r) { return r.rep.status == PkiStatus::success; }));
 }
 
 std::size_t current(Store& store, const std::string& cn, std::time_t now) {
     const auto active = store.activeCertificatesFor(cn, now, Store::Superseded::include);
-    return static_cast<std::size_t>(std::count_if(
-        active.begin(), active.end(),
-        [](const CertificateRecord& c) { return c.superseded_by.empty(); }));
+    return static_cast<std::size_t>(
+        std::count_if(active.begin(), active.end(),
+                      [](const CertificateRecord& c) { return c.superseded_by.empty(); }));
 }
 
 }  // namespace
@@ -434,9 +457,11 @@ TEST_CASE("concurrent challenge enrollments for one CN: one certificate per roun
         std::vector<Bytes> messages;
         for (int i = 0; i < 16; ++i) {
             // Half of them in another spelling of the same name.
-            const std::string spelling = i % 2 ? cn : "RACE-" + std::to_string(round) + ".Example.NL.";
-            messages.push_back(enrollMessage(ra, *signer, *key, *csr_key,
-                                             {spelling, {}, std::string("Un1que-Challenge-Secret")}));
+            const std::string spelling =
+                i % 2 ? cn : "RACE-" + std::to_string(round) + ".Example.NL.";
+            messages.push_back(
+                enrollMessage(ra, *signer, *key, *csr_key,
+                              {spelling, {}, std::string("Un1que-Challenge-Secret")}));
         }
         const auto replies = answerConcurrently(ra, messages, *signer, *key);
         CHECK(successes(replies) == 1);
@@ -498,8 +523,8 @@ TEST_CASE("concurrent MIC enrollments for one identity all succeed; one stays cu
     std::vector<Bytes> messages;
     for (int i = 0; i < 12; ++i) {
         keys.push_back(generateKey("rsa:2048"));
-        messages.push_back(enrollMessage(ra, *phone.mic, *phone.mic_key, *keys.back(),
-                                         {kMicCn, {}, {}}));
+        messages.push_back(
+            enrollMessage(ra, *phone.mic, *phone.mic_key, *keys.back(), {kMicCn, {}, {}}));
     }
     const auto replies = answerConcurrently(ra, messages, *phone.mic, *phone.mic_key);
     CHECK(successes(replies) == 12);
@@ -550,8 +575,8 @@ TEST_CASE("a pending renewal is approved only while its certificate is current")
                 .rep.status == PkiStatus::pending);
     const auto pending = ra.store->listRequests(RequestStatus::pending).front();
     SUBCASE("superseded meanwhile (the phone re-enrolled with its MIC)") {
-        REQUIRE(ra.enroll(*phone.mic, *phone.mic_key, *fixtureKey("newkey-3"), {kMicCn, {}, {}})
-                    .cert);
+        REQUIRE(
+            ra.enroll(*phone.mic, *phone.mic_key, *fixtureKey("newkey-3"), {kMicCn, {}, {}}).cert);
         try {
             ra.service->administration().approve(pending.id, "cli:alice");
             FAIL("a renewal of a superseded certificate was approved");
@@ -562,7 +587,8 @@ TEST_CASE("a pending renewal is approved only while its certificate is current")
         CHECK(ra.certificateCount() == 2);
     }
     SUBCASE("revoked meanwhile") {
-        ra.service->administration().revoke(serialHex(X509_get0_serialNumber(first.cert.get())), 1, "cli:alice");
+        ra.service->administration().revoke(serialHex(X509_get0_serialNumber(first.cert.get())), 1,
+                                            "cli:alice");
         CHECK_THROWS_AS(ra.service->administration().approve(pending.id, "cli:alice"), AdminError);
         CHECK(ra.certificateCount() == 1);
     }
@@ -573,16 +599,17 @@ TEST_CASE("identity clashes: refused challenges and a MIC finding its name taken
     TestRa ra(kChallengeConfig);
     std::vector<std::string> clashes;
     ra.service->responder().setObservers({[&](const MessageOutcome& o) {
-                              if (!o.clash.empty()) {
-                                  clashes.push_back(o.clash);
-                              }
-                          },
-                          nullptr});
+                                              if (!o.clash.empty()) {
+                                                  clashes.push_back(o.clash);
+                                              }
+                                          },
+                                          nullptr});
     const std::string name = "CP-8875-SEP001A2B3C4D60";  // mic-cp8875-b's own CN
     const auto key = fixtureKey("newkey-3");
     const auto signer = makeSelfSigned(*key, "SCEP SIGNER");
-    const auto refused = ra.enroll(*signer, *key, *fixtureKey("newkey-1"),
-                                   {name + ".example.nl", {}, std::string("Un1que-Challenge-Secret")});
+    const auto refused =
+        ra.enroll(*signer, *key, *fixtureKey("newkey-1"),
+                  {name + ".example.nl", {}, std::string("Un1que-Challenge-Secret")});
     CHECK(refused.rep.status == PkiStatus::failure);
     CHECK(clashes == std::vector<std::string>{"challenge-for-mic-name"});
 
@@ -605,8 +632,8 @@ TEST_CASE("identity clashes: refused challenges and a MIC finding its name taken
     ra.store->addIssuedRequest(legacy, squatter, AuditEvent{});
 
     const auto mic = fixtureCert("mic-cp8875-b");
-    const auto reply = ra.enroll(*mic, *fixtureKey("mic-cp8875-b"), *fixtureKey("newkey-2"),
-                                 {name, {}, {}});
+    const auto reply =
+        ra.enroll(*mic, *fixtureKey("mic-cp8875-b"), *fixtureKey("newkey-2"), {name, {}, {}});
     REQUIRE(reply.cert);  // the phone gets its name
     CHECK(clashes == std::vector<std::string>{"challenge-for-mic-name", "mic-over-other"});
     const auto audit = ra.audit();
@@ -625,8 +652,8 @@ TEST_CASE("identity clashes: refused challenges and a MIC finding its name taken
         const auto again = ra.enroll(*reply.cert, *fixtureKey("newkey-2"), *fixtureKey("newkey-3"),
                                      {name, {}, {}});
         REQUIRE(again.cert);
-        const auto third = ra.enroll(*mic, *fixtureKey("mic-cp8875-b"), *fixtureKey("newkey-1"),
-                                     {name, {}, {}});
+        const auto third =
+            ra.enroll(*mic, *fixtureKey("mic-cp8875-b"), *fixtureKey("newkey-1"), {name, {}, {}});
         REQUIRE(third.cert);
         CHECK(clashes.empty());
     }
@@ -656,9 +683,9 @@ TEST_CASE("micromdm's second run: a renewal with the same key and transactionID 
                                  {"mm-twice", {}, std::string("Un1que-Challenge-Secret")}, txid);
     REQUIRE(first.cert);
     const auto audit_rows = ra.audit().size();
-    const auto second = ra.enroll(*first.cert, *key, *key,
-                                  {"mm-twice", {}, std::string("Un1que-Challenge-Secret")}, txid,
-                                  MessageType::RenewalReq);
+    const auto second =
+        ra.enroll(*first.cert, *key, *key, {"mm-twice", {}, std::string("Un1que-Challenge-Secret")},
+                  txid, MessageType::RenewalReq);
     CHECK(second.rep.status == PkiStatus::failure);
     CHECK(second.rep.fail == FailInfo::badRequest);
     CHECK_FALSE(second.cert);

@@ -12,8 +12,8 @@ namespace {
 
 // `openssl x509 -fingerprint` prints "sha256 Fingerprint=AB:CD:...".
 std::string opensslFingerprint(const std::string& cert, const char* digest) {
-    std::string out = run(std::string("openssl x509 -noout -fingerprint -") + digest + " -in '" +
-                          cert + "'");
+    std::string out =
+        run(std::string("openssl x509 -noout -fingerprint -") + digest + " -in '" + cert + "'");
     out = out.substr(out.find('=') + 1);
     out.erase(std::remove_if(out.begin(), out.end(), [](char c) { return c == ':' || c == '\n'; }),
               out.end());

@@ -44,8 +44,8 @@ ScepHook configured() {
 Pkt4Ptr query(uint8_t type, const std::string& vendor_class) {
     Pkt4Ptr pkt(new Pkt4(type, 1234));
     if (!vendor_class.empty()) {
-        pkt->addOption(OptionPtr(new OptionString(Option::V4, DHO_VENDOR_CLASS_IDENTIFIER,
-                                                  vendor_class)));
+        pkt->addOption(
+            OptionPtr(new OptionString(Option::V4, DHO_VENDOR_CLASS_IDENTIFIER, vendor_class)));
     }
     return pkt;
 }
@@ -90,7 +90,8 @@ TEST_CASE("OFFER and ACK for a configured model carry the guide's option 43 and 
         CHECK(decision.conflicts.empty());
         const OptionBuffer wire = onWire(r, DHO_VENDOR_ENCAPSULATED_OPTIONS);
         CHECK(scep::toHex(wire) ==
-              "0A01010B12687474703A2F2F31302E37392E35372E39310C1412040870625C5B755D73F5925285F8F5FF5D55AF"
+              "0A01010B12687474703A2F2F31302E37392E35372E39310C1412040870625C5B755D73F5925285F8F5FF"
+              "5D55AF"
               "0D10443233334343463942393935324131350E01010F0101");
         CHECK(text(r->getOption(DHO_DOMAIN_NAME)) == "example.nl");
     }
@@ -190,7 +191,9 @@ TEST_CASE("statistics exist per profile from the start and follow reloads") {
     CHECK(stats.getObservation("scep.ambiguous-vendor-class"));
     hook.configure(scep::parseDhcpConfig(
         "[[profile]]\nname=\"only\"\nvendor-class=[\"A\"]\nserver=\"10.0.0.1\"\n"
-        "fingerprint=\"" + std::string(40, 'a') + "\"\n", "next.toml"));
+        "fingerprint=\"" +
+            std::string(40, 'a') + "\"\n",
+        "next.toml"));
     CHECK(stats.getObservation("scep.only.conflicts"));
     CHECK_FALSE(stats.getObservation("scep.cisco-9800.replies-decorated"));
 }

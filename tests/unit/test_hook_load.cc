@@ -33,9 +33,8 @@ using isc::process::Daemon;
 
 namespace {
 
-const std::string kConfig =
-    "[[profile]]\nname = \"cisco-9800\"\nvendor-class = [\"CP-8875\"]\n" +
-    testsupport::kSeedProfileBody;
+const std::string kConfig = "[[profile]]\nname = \"cisco-9800\"\nvendor-class = [\"CP-8875\"]\n" +
+                            testsupport::kSeedProfileBody;
 
 // The phone guide's worked example: option 43 as the wire carries it.
 const std::string kSeedOption43 =
@@ -176,8 +175,9 @@ TEST_CASE("an invalid configuration is refused as a whole") {
     testsupport::TempDir dir;
     SUBCASE("a profile missing its fingerprint") {
         LoadedHook hook;
-        const std::string bad = "[[profile]]\nname = \"p\"\nvendor-class = [\"CP-8875\"]\n"
-                                "server = \"http://10.0.0.1\"\n";
+        const std::string bad =
+            "[[profile]]\nname = \"p\"\nvendor-class = [\"CP-8875\"]\n"
+            "server = \"http://10.0.0.1\"\n";
         CHECK_FALSE(hook.load("kea-dhcp4", dir.write("bad.toml", bad)));
         CHECK(HooksManager::getLibraryNames().empty());
     }
@@ -194,7 +194,7 @@ TEST_CASE("an invalid configuration is refused as a whole") {
         ElementPtr parameters = Element::createMap();
         parameters->set("config", Element::create(42));
         CHECK_FALSE(hook.load("kea-dhcp4", parameters));
-        CHECK_FALSE(HooksManager::calloutsPresent(
-            ServerHooks::getServerHooks().getIndex("pkt4_send")));
+        CHECK_FALSE(
+            HooksManager::calloutsPresent(ServerHooks::getServerHooks().getIndex("pkt4_send")));
     }
 }

@@ -16,13 +16,13 @@
 
 #include <boost/beast/http/error.hpp>
 
-#include "ra/ops/event_log.h"
 #include "ra/http/admission.h"
 #include "ra/http/message.h"
 #include "ra/http/parser.h"
 #include "ra/http/router.h"
 #include "ra/http/server.h"
 #include "ra/http/worker_pool.h"
+#include "ra/ops/event_log.h"
 
 using namespace scep;
 using namespace scep::http;
@@ -224,9 +224,8 @@ TEST_CASE("header size and count, body size and chunked bodies are refused") {
     CHECK(parse(start + "X: 1\r\n\r\n", limits).done);
     const Parsed big = parse("POST /scep HTTP/1.1\r\nContent-Length: 101\r\n\r\n", limits);
     CHECK(big.refusal.status == 413);
-    const Parsed chunked =
-        parse("POST /scep HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
-              limits);
+    const Parsed chunked = parse(
+        "POST /scep HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", limits);
     CHECK(chunked.refusal.status == 411);
     CHECK(chunked.refusal.reason.find("Transfer-Encoding") != std::string::npos);
     CHECK(parse("NOT HTTP AT ALL\r\n\r\n", limits).refusal.status == 400);

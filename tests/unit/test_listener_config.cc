@@ -1,8 +1,8 @@
 // [ra] and [admin] HTTP listener limits, and the duration syntax.
 #include <doctest/doctest.h>
 
-#include "ra/config.h"
 #include "config_support.h"
+#include "ra/config.h"
 
 using namespace scep;
 using namespace testsupport;
@@ -16,8 +16,8 @@ TEST_CASE("durations: a whole number and a unit") {
     CHECK(parseDuration("1h") == seconds(3600));
     CHECK(parseDuration("7d") == seconds(7 * 86400));
     CHECK(parseDuration("0s") == milliseconds(0));
-    for (const char* bad : {"", "s", "10", "10 s", "1.5s", "-1s", "10S", "10sec", "1y",
-                            "9999999999s", "400d"}) {
+    for (const char* bad :
+         {"", "s", "10", "10 s", "1.5s", "-1s", "10S", "10sec", "1y", "9999999999s", "400d"}) {
         CAPTURE(bad);
         CHECK_FALSE(parseDuration(bad));
     }
@@ -61,7 +61,8 @@ max-queue = 128
 [admin]
 max-connections = 64
 tls-handshake-timeout = "3s"
-)", "x.toml");
+)",
+                                      "x.toml");
     const ListenerLimits& ra = config.ra.http;
     CHECK(ra.max_connections == 4096);
     CHECK(ra.max_connections_per_address == 8);
@@ -80,26 +81,28 @@ tls-handshake-timeout = "3s"
 TEST_CASE("every listener key is validated with file, table, key and rule") {
     checkRaRefused("[ra]\nmax-connections = 0\n", "[ra]", "max-connections", "from 1 to");
     checkRaRefused("[admin]\nmax-connections = \"many\"\n", "[admin]", "max-connections",
-                 "whole number");
+                   "whole number");
     checkRaRefused("[ra]\nmax-connections = 16\n", "[ra]", "max-connections",
-                 "exceed max-connections");
+                   "exceed max-connections");
     checkRaRefused("[ra]\nmax-connections-per-address = 2000\n", "[ra]",
-                 "max-connections-per-address", "exceed max-connections");
+                   "max-connections-per-address", "exceed max-connections");
     checkRaRefused("[ra]\nmax-header-size = \"512\"\n", "[ra]", "max-header-size",
-                 "from 1KiB to 16MiB");
+                   "from 1KiB to 16MiB");
     checkRaRefused("[admin]\nmax-header-fields = 0\n", "[admin]", "max-header-fields", "from 1 to");
     checkRaRefused("[ra]\nheader-timeout = 10\n", "[ra]", "header-timeout", "duration");
     checkRaRefused("[ra]\nheader-timeout = \"10\"\n", "[ra]", "header-timeout", "duration");
     checkRaRefused("[ra]\nbody-timeout = \"500ms\"\n", "[ra]", "body-timeout", "from 1s to 24h");
-    checkRaRefused("[admin]\nwrite-timeout = \"2d\"\n", "[admin]", "write-timeout", "from 1s to 24h");
-    checkRaRefused("[ra]\nidle-timeout = \"30s\"\n", "[ra]", "idle-timeout", "exceed header-timeout");
+    checkRaRefused("[admin]\nwrite-timeout = \"2d\"\n", "[admin]", "write-timeout",
+                   "from 1s to 24h");
+    checkRaRefused("[ra]\nidle-timeout = \"30s\"\n", "[ra]", "idle-timeout",
+                   "exceed header-timeout");
     checkRaRefused("[admin]\nheader-timeout = \"2s\"\n", "[admin]", "header-timeout",
-                 "exceed header-timeout");
+                   "exceed header-timeout");
     checkRaRefused("[ra]\nworkers = 0\n", "[ra]", "workers", "from 1 to 256");
     checkRaRefused("[ra]\nmax-queue = 0\n", "[ra]", "max-queue", "from 1 to");
     // The TLS deadline belongs to the HTTPS listener only.
     checkRaRefused("[ra]\ntls-handshake-timeout = \"5s\"\n", "[ra]", "tls-handshake-timeout",
-                 "unknown key");
+                   "unknown key");
     checkRaRefused("[admin]\ntls-handshake-timeout = \"forever\"\n", "[admin]",
-                 "tls-handshake-timeout", "duration");
+                   "tls-handshake-timeout", "duration");
 }

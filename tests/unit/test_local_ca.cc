@@ -11,9 +11,9 @@
 #include <openssl/core_names.h>
 
 #include "common/fingerprint.h"
-#include "ra/crypto.h"
 #include "ra/ca/bootstrap.h"
 #include "ra/ca/certificate.h"
+#include "ra/crypto.h"
 #include "ra/store/state_dir.h"
 #include "ra/store/store.h"
 #include "ra_support.h"
@@ -29,7 +29,8 @@ Config configIn(const TempDir& dir, const std::string& extra = "") {
 
 }  // namespace
 
-TEST_CASE("first start creates CA and RA with 0600 keys in a 0700 state-dir; later starts reuse them") {
+TEST_CASE(
+    "first start creates CA and RA with 0600 keys in a 0700 state-dir; later starts reuse them") {
     TempDir dir;
     const Config config = configIn(dir);
     const std::time_t now = std::time(nullptr);
@@ -149,7 +150,8 @@ TEST_CASE("the state-dir lock admits one holder at a time") {
 
 TEST_CASE("the CA key type follows [ca] key") {
     TempDir dir;
-    const CaMaterial state = bootstrapState(configIn(dir, "[ca]\nkey = \"ec:p256\"\n"), std::time(nullptr));
+    const CaMaterial state =
+        bootstrapState(configIn(dir, "[ca]\nkey = \"ec:p256\"\n"), std::time(nullptr));
     CHECK(EVP_PKEY_get_base_id(X509_get0_pubkey(&state.ca->certificate())) == EVP_PKEY_EC);
     CHECK(isRsa(*X509_get0_pubkey(state.ra.cert.get())));  // the RA stays RSA
 }
@@ -158,8 +160,8 @@ TEST_CASE("bring-your-own CA and RA files are checked") {
     TempDir generated;
     const CaMaterial made = bootstrapState(configIn(generated), std::time(nullptr));
     TempDir dir;
-    const std::string own = "[ca]\ncert = \"" + generated.file("state/ca.pem") + "\"\nkey-file = \"" +
-                            generated.file("state/ca.key") + "\"\n";
+    const std::string own = "[ca]\ncert = \"" + generated.file("state/ca.pem") +
+                            "\"\nkey-file = \"" + generated.file("state/ca.key") + "\"\n";
     const CaMaterial state = bootstrapState(configIn(dir, own), std::time(nullptr));
     CHECK(X509_cmp(&state.ca->certificate(), &made.ca->certificate()) == 0);
     CHECK(state.created.size() == 4);  // only the RA and admin TLS material
@@ -169,8 +171,8 @@ TEST_CASE("bring-your-own CA and RA files are checked") {
                                    "\"\nkey-file = \"" + generated.file("state/ra.key") + "\"\n";
     CHECK_THROWS_WITH(bootstrapState(configIn(wrong, mismatched), std::time(nullptr)),
                       doctest::Contains("does not match certificate"));
-    const std::string not_ca = "[ca]\ncert = \"" + generated.file("state/ra.pem") + "\"\nkey-file = \"" +
-                               generated.file("state/ra.key") + "\"\n";
+    const std::string not_ca = "[ca]\ncert = \"" + generated.file("state/ra.pem") +
+                               "\"\nkey-file = \"" + generated.file("state/ra.key") + "\"\n";
     CHECK_THROWS_WITH(bootstrapState(configIn(wrong, not_ca), std::time(nullptr)),
                       doctest::Contains("is not a CA certificate"));
 }
@@ -182,7 +184,8 @@ TEST_CASE("issued certificates never outlive the CA") {
     const CaMaterial state = bootstrapState(config, now);
     const auto key = generateKey("rsa:2048");
     const X509Ptr cert =
-        state.ca->issue({key.get(), nullptr, "x", {}}, now + 15 * 365 * 86400, config.ca).certificate;
+        state.ca->issue({key.get(), nullptr, "x", {}}, now + 15 * 365 * 86400, config.ca)
+            .certificate;
     CHECK(asn1TimeToUnix(X509_get0_notAfter(cert.get())) ==
           asn1TimeToUnix(X509_get0_notAfter(&state.ca->certificate())));
 }
@@ -239,9 +242,13 @@ TEST_CASE("the CSR's public key is copied into the certificate exactly, RSA and 
         CAPTURE(spec);
         const auto key = generateKey(spec);
         const auto csr = makeCsr(*key, {"device", {}, {}});
-        const X509Ptr issued = state.ca->issue(
-            {X509_REQ_get0_pubkey(csr.get()), X509_REQ_get_X509_PUBKEY(csr.get()), "device", {}},
-            now, config.ca).certificate;
+        const X509Ptr issued = state.ca
+                                   ->issue({X509_REQ_get0_pubkey(csr.get()),
+                                            X509_REQ_get_X509_PUBKEY(csr.get()),
+                                            "device",
+                                            {}},
+                                           now, config.ca)
+                                   .certificate;
         // As the client receives it.
         const X509Ptr cert = certificateFromDer(certificateDer(*issued));
         CHECK(EVP_PKEY_eq(X509_get0_pubkey(cert.get()), key.get()) == 1);
@@ -251,7 +258,8 @@ TEST_CASE("the CSR's public key is copied into the certificate exactly, RSA and 
     }
 }
 
-TEST_CASE("the admin listener gets a TLS server certificate from the CA, for the names a browser uses") {
+TEST_CASE(
+    "the admin listener gets a TLS server certificate from the CA, for the names a browser uses") {
     TempDir dir;
     const std::time_t now = std::time(nullptr);
     const Config config = configIn(dir, "[admin]\nlisten = \"192.0.2.10:8443\"\n");
@@ -267,7 +275,8 @@ TEST_CASE("the admin listener gets a TLS server certificate from the CA, for the
     CHECK(X509_check_private_key(&tls, state.admin.key.get()) == 1);
 
     // A new listen address gets a certificate that names it, for the same key.
-    const CaMaterial moved = bootstrapState(configIn(dir, "[admin]\nlisten = \"192.0.2.11:8443\"\n"), now);
+    const CaMaterial moved =
+        bootstrapState(configIn(dir, "[admin]\nlisten = \"192.0.2.11:8443\"\n"), now);
     CHECK(X509_check_ip_asc(moved.admin.cert.get(), "192.0.2.11", 0) == 1);
     CHECK(EVP_PKEY_eq(moved.admin.key.get(), state.admin.key.get()) == 1);
     // Disabled: no TLS identity at all.
@@ -295,7 +304,8 @@ TEST_CASE("a bring-your-own CA whose EC key has explicit curve parameters is ref
     const X509Ptr cert = signCertificate(spec, nullptr, *key);
     writePrivateKeyFile(files.file("ca.key"), *key);
     writeFileAtomically(files.file("ca.pem"), certificatePem(*cert), 0644);
-    REQUIRE(hasExplicitEcParameters(*X509_get_X509_PUBKEY(loadCertificateFile(files.file("ca.pem")).get())));
+    REQUIRE(hasExplicitEcParameters(
+        *X509_get_X509_PUBKEY(loadCertificateFile(files.file("ca.pem")).get())));
     TempDir dir;
     const std::string own = "[ca]\ncert = \"" + files.file("ca.pem") + "\"\nkey-file = \"" +
                             files.file("ca.key") + "\"\n";

@@ -4,8 +4,8 @@
 
 #include <algorithm>
 
-#include "ra/config.h"
 #include "config_support.h"
+#include "ra/config.h"
 #include "support.h"
 
 using namespace scep;
@@ -38,9 +38,9 @@ TEST_CASE("RA defaults apply without [ra], [ca] or [auth]; profiles are optional
     CHECK(config.auth.approval_mic == Approval::automatic);
     CHECK_FALSE(config.auth.revoke_superseded);
     // Cisco's phone manufacturing CAs; not its router/switch SUDI CAs.
-    CHECK(config.auth.mic_issuers ==
-          std::vector<std::string>{"Cisco Manufacturing CA", "Cisco Manufacturing CA SHA2",
-                                   "Cisco Manufacturing CA III"});
+    CHECK(config.auth.mic_issuers == std::vector<std::string>{"Cisco Manufacturing CA",
+                                                              "Cisco Manufacturing CA SHA2",
+                                                              "Cisco Manufacturing CA III"});
     CHECK(config.auth.mic_models.empty());
 }
 
@@ -50,7 +50,8 @@ TEST_CASE("[auth] identity keys: revoke-superseded, mic-issuers, mic-models") {
 revoke-superseded = true
 mic-issuers = ["Test Manufacturing CA SHA2"]
 mic-models = ["CP-8865", "DP-9841"]
-)", "/etc/kea-scep-ra/scep.toml");
+)",
+                                      "/etc/kea-scep-ra/scep.toml");
     CHECK(config.auth.revoke_superseded);
     CHECK(config.auth.mic_issuers == std::vector<std::string>{"Test Manufacturing CA SHA2"});
     CHECK(config.auth.mic_models == std::vector<std::string>{"CP-8865", "DP-9841"});
@@ -59,8 +60,8 @@ mic-models = ["CP-8865", "DP-9841"]
     checkRaRefused("[auth]\nmic-issuers = []\n", "[auth]", "mic-issuers", "non-empty array");
     checkRaRefused("[auth]\nmic-issuers = \"Cisco Manufacturing CA\"\n", "[auth]", "mic-issuers",
                    "array of strings");
-    checkRaRefused("[auth]\nmic-issuers = [\" Cisco Manufacturing CA\"]\n", "[auth]",
-                   "mic-issuers", "CA common names");
+    checkRaRefused("[auth]\nmic-issuers = [\" Cisco Manufacturing CA\"]\n", "[auth]", "mic-issuers",
+                   "CA common names");
     checkRaRefused("[auth]\nmic-models = [\"\"]\n", "[auth]", "mic-models", "phone models");
     checkRaRefused("[auth]\nmic-models = [\"" + std::string(65, 'x') + "\"]\n", "[auth]",
                    "mic-models", "phone models");
@@ -86,7 +87,8 @@ challenge = "s3cret-challenge"
 approval = "manual"
 approval-renewal = "auto"
 allow-des = true
-)", "/etc/kea-scep-ra/scep.toml");
+)",
+                                      "/etc/kea-scep-ra/scep.toml");
     CHECK(config.dhcp.profiles.size() == 1);
     CHECK(config.ra.listen_host == "127.0.0.1");
     CHECK(config.ra.state_dir == "/etc/kea-scep-ra/state");
@@ -123,12 +125,14 @@ TEST_CASE("every RA key is validated with file, table, key and rule") {
     checkRaRefused("[ca]\ncountry = \"nl\"\n", "[ca]", "country", "two-letter");
     checkRaRefused("[ca]\nname = \"\"\n", "[ca]", "name", "1-64 printable");
     checkRaRefused("[auth]\napproval = \"yes\"\n", "[auth]", "approval", "\"auto\" or \"manual\"");
-    checkRaRefused("[auth]\napproval-mic = \"always\"\n", "[auth]", "approval-mic", "\"auto\" or \"manual\"");
+    checkRaRefused("[auth]\napproval-mic = \"always\"\n", "[auth]", "approval-mic",
+                   "\"auto\" or \"manual\"");
     checkRaRefused("[auth]\nallow-des = \"true\"\n", "[auth]", "allow-des", "must be a boolean");
     checkRaRefused("[auth]\nchallenge = \"a\\u0001b\"\n", "[auth]", "challenge", "printable ASCII");
     // The reported weakness: a one-character challenge was accepted.
     checkRaRefused("[auth]\nchallenge = \"x\"\n", "[auth]", "challenge", "at least 8 characters");
-    checkRaRefused("[auth]\nmanufacturer-roots = \"\"\n", "[auth]", "manufacturer-roots", "PEM bundle");
+    checkRaRefused("[auth]\nmanufacturer-roots = \"\"\n", "[auth]", "manufacturer-roots",
+                   "PEM bundle");
     checkRaRefused("[auth]\nchallange = \"x\"\n", "[auth]", "challange", "unknown key");
     checkRaRefused("ra = 1\n", "[ra]", "ra", "must be a table");
 }
@@ -143,7 +147,8 @@ TEST_CASE("the RA owns every table: unknown ones are typos") {
 TEST_CASE("the RA also validates profiles and never echoes a secret") {
     const std::string message = raRefusal(
         "[[profile]]\nname = \"p\"\nvendor-class = [\"A\"]\nserver = \"https://x\"\n"
-        "fingerprint = \"" + std::string(40, 'a') + "\"\n[auth]\nchallenge = 42\n");
+        "fingerprint = \"" +
+        std::string(40, 'a') + "\"\n[auth]\nchallenge = 42\n");
     CHECK(message.find("https is not supported") != std::string::npos);
     CHECK(message.find("'challenge' must be a string") != std::string::npos);
 }
@@ -161,7 +166,8 @@ notify-url = "https://hooks.example.nl:8443/scep?x=1"
 [admin.client-cert-roles]
 "alice" = "approver"
 "Bob Viewer" = "viewer"
-)", "/etc/kea-scep-ra/scep.toml");
+)",
+                                      "/etc/kea-scep-ra/scep.toml");
     CHECK(config.admin.listen_host == "::1");
     CHECK(config.admin.listen_port == 9443);
     CHECK(config.admin.client_ca == "/etc/kea-scep-ra/admins.pem");
@@ -171,12 +177,13 @@ notify-url = "https://hooks.example.nl:8443/scep?x=1"
     CHECK_FALSE(parseConfig("[admin]\nlisten = \"\"\n", "x.toml").admin.enabled);
 
     checkRaRefused("[admin]\nlisten = \"8443\"\n", "[admin]", "listen", "ADDRESS:PORT");
-    checkRaRefused("[admin]\nnotify-url = \"ftp://x\"\n", "[admin]", "notify-url", "http:// or https://");
+    checkRaRefused("[admin]\nnotify-url = \"ftp://x\"\n", "[admin]", "notify-url",
+                   "http:// or https://");
     checkRaRefused("[admin]\ncert = \"a.pem\"\n", "[admin]", "key-file", "go together");
     checkRaRefused("[admin]\nclient-ca = \"a.pem\"\n[admin.client-cert-roles]\nalice = \"root\"\n",
                    "[admin]", "client-cert-roles", "\"viewer\" or \"approver\"");
-    checkRaRefused("[admin.client-cert-roles]\nalice = \"viewer\"\n", "[admin]", "client-cert-roles",
-                   "needs 'client-ca'");
+    checkRaRefused("[admin.client-cert-roles]\nalice = \"viewer\"\n", "[admin]",
+                   "client-cert-roles", "needs 'client-ca'");
     checkRaRefused("[admin]\nlistn = \"x\"\n", "[admin]", "listn", "unknown key");
 }
 
@@ -189,13 +196,15 @@ TEST_CASE("abuse limits: disk floor, audit budgets and challenge throttling are 
     CHECK(defaults.auth.challenge_lockout == std::chrono::minutes(15));
     const Config set = parseConfig(
         "[ra]\nmin-free-space = \"1024MiB\"\naudit-failures-per-source = 10\n"
-        "audit-failures-overall = 100\n[auth]\nchallenge-attempts = 3\nchallenge-lockout = \"1h\"\n",
+        "audit-failures-overall = 100\n[auth]\nchallenge-attempts = 3\nchallenge-lockout = "
+        "\"1h\"\n",
         "/etc/kea-scep-ra/scep.toml");
     CHECK(set.ra.min_free_space == 1024u * 1024 * 1024);
     CHECK(set.ra.audit_failures_per_source == 10);
     CHECK(set.auth.challenge_attempts == 3);
     CHECK(set.auth.challenge_lockout == std::chrono::hours(1));
-    checkRaRefused("[ra]\nmin-free-space = \"512KiB\"\n", "[ra]", "min-free-space", "at least 1MiB");
+    checkRaRefused("[ra]\nmin-free-space = \"512KiB\"\n", "[ra]", "min-free-space",
+                   "at least 1MiB");
     checkRaRefused("[ra]\naudit-failures-per-source = 0\n", "[ra]", "audit-failures-per-source",
                    "");
     const std::string clash = raRefusal("[ra]\naudit-failures-per-source = 500\n");
@@ -223,8 +232,8 @@ TEST_CASE("listen and notify-url follow the profile server's URL rules") {
                    "http:// or https://");
     // Brackets hold an IPv6 address, nothing else.
     checkRaRefused("[ra]\nlisten = \"[localhost]:8080\"\n", "[ra]", "listen", "ADDRESS:PORT");
-    checkRaRefused("[admin]\nnotify-url = \"http://u:p@h.example.nl/\"\n", "[admin]",
-                   "notify-url", "http:// or https://");
-    checkRaRefused("[admin]\nnotify-url = \"http://h.example.nl:0/\"\n", "[admin]",
-                   "notify-url", "http:// or https://");
+    checkRaRefused("[admin]\nnotify-url = \"http://u:p@h.example.nl/\"\n", "[admin]", "notify-url",
+                   "http:// or https://");
+    checkRaRefused("[admin]\nnotify-url = \"http://h.example.nl:0/\"\n", "[admin]", "notify-url",
+                   "http:// or https://");
 }

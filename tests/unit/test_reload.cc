@@ -234,8 +234,10 @@ TEST_CASE("manufacturer-roots is read again on every reload; a bundle that fails
     edit(ra, copy, ra.dir.file("missing.pem"));
     const ReloadPlan missing = planReload(*ra.service->runtime(), ra.state.ca->certificate());
     CHECK_FALSE(missing.runtime);
-    CHECK(mentions(missing.problems, "[auth]: key 'manufacturer-roots': cannot open certificate "
-                                     "file '" + ra.dir.file("missing.pem") + "'"));
+    CHECK(mentions(missing.problems,
+                   "[auth]: key 'manufacturer-roots': cannot open certificate "
+                   "file '" +
+                       ra.dir.file("missing.pem") + "'"));
     CHECK_FALSE(reloader.reload("SIGHUP"));
     CHECK(ra.service->runtime()->config.auth.manufacturer_roots == copy);
 }
@@ -245,8 +247,8 @@ TEST_CASE("[ca] settings and the challenge throttle's limits reload live") {
     ConfigReloader reloader(*ra.service, ra.log);
     // Two wrong guesses of the three allowed before the reload...
     for (int i = 0; i < 2; ++i) {
-        CHECK(challengeEnrollment(ra, "guess", "wrong-guess-000" + std::to_string(i))
-                  .rep.status == PkiStatus::failure);
+        CHECK(challengeEnrollment(ra, "guess", "wrong-guess-000" + std::to_string(i)).rep.status ==
+              PkiStatus::failure);
     }
     edit(ra, "challenge-attempts = 3", "challenge-attempts = 2");
     edit(ra, "[auth]", "[ca]\nvalidity-days = 10\norganization = \"Reloaded\"\n[auth]");
@@ -354,13 +356,26 @@ max-queue = 2
     }
     all.erase("[ca] backend");  // "local" is its only accepted value
     CHECK(named == all);
-    const std::vector<std::string> documented = {
-        "[[profile]]", "[ra] min-free-space", "[ra] audit-failures-per-source",
-        "[ra] audit-failures-overall", "[ca] validity-days", "[ca] organization",
-        "[ca] organizational-unit", "[ca] country", "[ca] crl-days",
-        "[auth] manufacturer-roots", "[auth] allow-expired-mic", "[auth] challenge",
-        "[auth] approval-mic", "[auth] approval-challenge", "[auth] approval-renewal",
-        "[auth] revoke-superseded", "[auth] mic-issuers", "[auth] mic-models",
-        "[auth] challenge-attempts", "[auth] challenge-lockout", "[admin.client-cert-roles]"};
+    const std::vector<std::string> documented = {"[[profile]]",
+                                                 "[ra] min-free-space",
+                                                 "[ra] audit-failures-per-source",
+                                                 "[ra] audit-failures-overall",
+                                                 "[ca] validity-days",
+                                                 "[ca] organization",
+                                                 "[ca] organizational-unit",
+                                                 "[ca] country",
+                                                 "[ca] crl-days",
+                                                 "[auth] manufacturer-roots",
+                                                 "[auth] allow-expired-mic",
+                                                 "[auth] challenge",
+                                                 "[auth] approval-mic",
+                                                 "[auth] approval-challenge",
+                                                 "[auth] approval-renewal",
+                                                 "[auth] revoke-superseded",
+                                                 "[auth] mic-issuers",
+                                                 "[auth] mic-models",
+                                                 "[auth] challenge-attempts",
+                                                 "[auth] challenge-lockout",
+                                                 "[admin.client-cert-roles]"};
     CHECK(liveKeys() == documented);  // README, "Reloading the configuration"
 }

@@ -46,8 +46,8 @@ TEST_CASE("store: concurrent writers on one store — one winner per transaction
                 ++duplicates;
             }
             if (k < kOwn) {
-                RequestRecord own = sampleRequest("own-" + std::to_string(t) + "-" +
-                                                  std::to_string(k));
+                RequestRecord own =
+                    sampleRequest("own-" + std::to_string(t) + "-" + std::to_string(k));
                 store->addPendingRequest(own, event("enroll", "pending"));
                 ++own_added;
             }
@@ -56,8 +56,7 @@ TEST_CASE("store: concurrent writers on one store — one winner per transaction
                 ++unexpected;
                 continue;
             }
-            const std::string serial =
-                "S-" + std::to_string(t) + "-" + std::to_string(k);
+            const std::string serial = "S-" + std::to_string(t) + "-" + std::to_string(k);
             if (store->issuePending(found->id, sampleCertificate(serial), event("approve"))) {
                 ++issued[k];
             }
@@ -113,8 +112,7 @@ TEST_CASE("store: two stores on one file (server and CLI) do not lose writes") {
                 r = *store.findRequestByTransaction(r.transaction_id);
             }
             if (store.issuePending(r.id,
-                                   sampleCertificate(std::to_string(t) + "-" +
-                                                     std::to_string(i)),
+                                   sampleCertificate(std::to_string(t) + "-" + std::to_string(i)),
                                    event("approve"))) {
                 ++decided;
             }
@@ -150,8 +148,7 @@ struct Committed {
             switch (i % 3) {
             case 0: {
                 RequestRecord r = sampleRequest(tx, "CN" + tx);
-                store->addIssuedRequest(r, sampleCertificate("C" + tx, "CN" + tx),
-                                        event("enroll"));
+                store->addIssuedRequest(r, sampleCertificate("C" + tx, "CN" + tx), event("enroll"));
                 c = {0, r.id};
                 break;
             }
@@ -237,9 +234,9 @@ TEST_CASE("store: SIGKILL mid-write loses no commit and leaves no half-written s
         REQUIRE_MESSAGE(buffer.size() >= sizeof(Committed), "the writer child never committed");
         // Let it run for a random while, draining its reports, then kill it
         // wherever it is: inside a transaction, an fsync, or between writes.
-        const auto deadline = std::chrono::steady_clock::now() +
-                              std::chrono::microseconds(
-                                  std::uniform_int_distribution<int>(0, 40000)(rng));
+        const auto deadline =
+            std::chrono::steady_clock::now() +
+            std::chrono::microseconds(std::uniform_int_distribution<int>(0, 40000)(rng));
         while (std::chrono::steady_clock::now() < deadline) {
             readSome(1);
         }
@@ -310,9 +307,9 @@ TEST_CASE("store v3: concurrent issuing keeps the identity rules (threads and tw
         // Challenge approvals: 12 pending requests for one CN, approved at once.
         std::vector<std::int64_t> pending;
         for (int i = 0; i < kWriters; ++i) {
-            RequestRecord r = sampleRequest("p-" + std::to_string(round) + "-" + std::to_string(i),
-                                            i % 2 ? cn : "Race-" + std::to_string(round) +
-                                                             ".Example.NL.");
+            RequestRecord r =
+                sampleRequest("p-" + std::to_string(round) + "-" + std::to_string(i),
+                              i % 2 ? cn : "Race-" + std::to_string(round) + ".Example.NL.");
             server->addPendingRequest(r, event("enroll", "pending"));
             pending.push_back(r.id);
         }
@@ -322,11 +319,11 @@ TEST_CASE("store v3: concurrent issuing keeps the identity rules (threads and tw
             IssueRules exclusive;
             exclusive.exclusive = true;
             try {
-                if (store.issuePending(pending[i],
-                                       sampleCertificate("C" + std::to_string(round) + "-" +
-                                                             std::to_string(i),
-                                                         cn),
-                                       event("approve"), exclusive)) {
+                if (store.issuePending(
+                        pending[i],
+                        sampleCertificate("C" + std::to_string(round) + "-" + std::to_string(i),
+                                          cn),
+                        event("approve"), exclusive)) {
                     ++approved;
                 }
             } catch (const IdentityTaken&) {
@@ -335,15 +332,14 @@ TEST_CASE("store v3: concurrent issuing keeps the identity rules (threads and tw
                 ++other;
             }
             // And MIC enrollments of another identity, which supersede.
-            RequestRecord m = sampleRequest("m-" + std::to_string(round) + "-" +
-                                                std::to_string(i),
+            RequestRecord m = sampleRequest("m-" + std::to_string(round) + "-" + std::to_string(i),
                                             "mic-" + std::to_string(round));
             try {
-                store.addIssuedRequest(m,
-                                       sampleCertificate("M" + std::to_string(round) + "-" +
-                                                             std::to_string(i),
-                                                         "mic-" + std::to_string(round)),
-                                       event("enroll"));
+                store.addIssuedRequest(
+                    m,
+                    sampleCertificate("M" + std::to_string(round) + "-" + std::to_string(i),
+                                      "mic-" + std::to_string(round)),
+                    event("enroll"));
                 ++superseding;
             } catch (const std::exception&) {
                 ++other;
@@ -353,10 +349,12 @@ TEST_CASE("store v3: concurrent issuing keeps the identity rules (threads and tw
         CHECK(taken == kWriters - 1);
         CHECK(other == 0);
         CHECK(superseding == kWriters);
-        CHECK(server->activeCertificatesFor(cn, 1800000000, Store::Superseded::include).size() == 1);
+        CHECK(server->activeCertificatesFor(cn, 1800000000, Store::Superseded::include).size() ==
+              1);
         CHECK(server->listRequests(RequestStatus::pending).size() ==
               static_cast<std::size_t>((round + 1) * (kWriters - 1)));
-        const auto mic = server->activeCertificatesFor("mic-" + std::to_string(round), 1800000000, Store::Superseded::include);
+        const auto mic = server->activeCertificatesFor("mic-" + std::to_string(round), 1800000000,
+                                                       Store::Superseded::include);
         CHECK(mic.size() == kWriters);  // superseded, not revoked
         CHECK(std::count_if(mic.begin(), mic.end(), [](const CertificateRecord& c) {
                   return c.superseded_by.empty();

@@ -21,8 +21,8 @@ TEST_CASE("store v3: the C++ and SQL canonical forms of a CN agree") {
     TempDir dir;
     RawDb raw(dir.file("x.db"), true);
     for (const char* cn : {"victim.example.nl", "VICTIM.example.nl", "Victim.Example.NL",
-                                 "victim.example.nl.", "victim.example.nl...", "CP-8875-SEP001A2B3C4D5E",
-                                 "a.b", "...", "Mixed-Case_0123 .Name.", "x"}) {
+                           "victim.example.nl.", "victim.example.nl...", "CP-8875-SEP001A2B3C4D5E",
+                           "a.b", "...", "Mixed-Case_0123 .Name.", "x"}) {
         CAPTURE(cn);
         CHECK(raw.scalar("SELECT lower(rtrim('" + std::string(cn) + "', '.'))") ==
               canonicalName(cn));
@@ -40,8 +40,8 @@ TEST_CASE("store v3: issuing supersedes the identity's current certificate, with
     store->addIssuedRequest(other, sampleCertificate("O", "other.example.nl"), event("enroll"));
     // Another spelling of the same name is the same identity.
     RequestRecord b = sampleRequest("tx-b", "phone.example.nl.");
-    CHECK(store->addIssuedRequest(b, sampleCertificate("B", "phone.example.nl."), event("enroll")) ==
-          std::vector<std::string>{"A"});
+    CHECK(store->addIssuedRequest(b, sampleCertificate("B", "phone.example.nl."),
+                                  event("enroll")) == std::vector<std::string>{"A"});
     CHECK(certificate(*store, "A").superseded_by == "B");
     CHECK_FALSE(certificate(*store, "A").revoked);  // superseded, still valid
     CHECK(certificate(*store, "B").superseded_by.empty());
@@ -61,9 +61,11 @@ TEST_CASE("store v3: issuing supersedes the identity's current certificate, with
                                 {}, &replaced));
     CHECK(replaced == std::vector<std::string>{"B"});
     CHECK(certificate(*store, "B").superseded_by == "C");
-    CHECK(serials(store->activeCertificatesFor("phone.example.nl", 1800000000, Store::Superseded::include)) ==
+    CHECK(serials(store->activeCertificatesFor("phone.example.nl", 1800000000,
+                                               Store::Superseded::include)) ==
           std::vector<std::string>{"A", "B", "C"});  // all unexpired, none revoked
-    CHECK(serials(store->activeCertificatesFor("phone.example.nl", 1800000000, Store::Superseded::exclude)) ==
+    CHECK(serials(store->activeCertificatesFor("phone.example.nl", 1800000000,
+                                               Store::Superseded::exclude)) ==
           std::vector<std::string>{"C"});
 
     SUBCASE("the database itself allows one current certificate per identity") {
@@ -157,8 +159,7 @@ TEST_CASE("store v3: exclusive issuing refuses while the identity holds an activ
         exclusive.now = now + 1;
         RequestRecord r = sampleRequest("tx-r", "VICTIM.EXAMPLE.NL");
         CHECK(store->addIssuedRequest(r, sampleCertificate("R", "VICTIM.EXAMPLE.NL"),
-                                      event("enroll"), exclusive) ==
-              std::vector<std::string>{"A"});
+                                      event("enroll"), exclusive) == std::vector<std::string>{"A"});
     }
 }
 

@@ -219,7 +219,7 @@ TEST_CASE("store: a duplicate key is told by SQLite's extended code and the fail
     CHECK(insertOutcome(db, "a", "bob", 1, flag) == "flagged");    // PRIMARY KEY
     CHECK(insertOutcome(db, "b", "alice", 1, flag) == "flagged");  // UNIQUE
     // Another constraint, or a statement that names no handler: StoreError.
-    CHECK(insertOutcome(db, "b", "bob", 0, flag) == "store");      // CHECK
+    CHECK(insertOutcome(db, "b", "bob", 0, flag) == "store");  // CHECK
     CHECK(insertOutcome(db, "a", "bob", 1, nullptr) == "store");
     CHECK(insertOutcome(db, "b", "bob", 1, flag) == "inserted");
 }

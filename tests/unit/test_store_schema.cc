@@ -102,14 +102,15 @@ TEST_CASE("store: WAL mode, schema version and reopening with data intact") {
         CHECK(raw.scalar("PRAGMA journal_mode") == "wal");
         CHECK(raw.scalar("PRAGMA user_version") == "3");
         CHECK(raw.scalar("PRAGMA application_id") == "1396917584");
-        const auto indexes = raw.column("SELECT name FROM sqlite_master WHERE type = 'index' "
-                                        "AND name NOT LIKE 'sqlite_%' ORDER BY name");
+        const auto indexes = raw.column(
+            "SELECT name FROM sqlite_master WHERE type = 'index' "
+            "AND name NOT LIKE 'sqlite_%' ORDER BY name");
         const std::set<std::string> names(indexes.begin(), indexes.end());
         for (const char* expected :
              {"requests_status", "requests_common_name", "requests_cert_serial", "requests_model",
-              "requests_mac", "requests_created_at", "certificates_cn_key",
-              "certificates_current", "certificates_superseded_by", "certificates_not_after",
-              "certificates_not_before", "certificates_revoked", "certificates_request"}) {
+              "requests_mac", "requests_created_at", "certificates_cn_key", "certificates_current",
+              "certificates_superseded_by", "certificates_not_after", "certificates_not_before",
+              "certificates_revoked", "certificates_request"}) {
             CHECK_MESSAGE(names.count(expected) == 1, expected);
         }
     }
@@ -151,8 +152,9 @@ TEST_CASE("store: refuses newer schemas, foreign databases and non-databases") {
     }
     SUBCASE("another application's database") {
         const std::string path = dir.file("other.db");
-        REQUIRE(RawDb(path, true).exec("PRAGMA application_id = 1234; "
-                                       "CREATE TABLE t (x INTEGER)") == "");
+        REQUIRE(RawDb(path, true)
+                    .exec("PRAGMA application_id = 1234; "
+                          "CREATE TABLE t (x INTEGER)") == "");
         std::string message;
         try {
             openSqliteStore(path);
@@ -193,35 +195,37 @@ TEST_CASE("store v2: a v1 database with data is migrated in place to v2 (and on 
             R"('{"model":"CP-8841","mac":"00:1A:2B:3C:4D:5E","pid":"CP-8841","sn":"FCH1","manufacturer_issuer":"CN=Cisco","sans":[]}')";
         const std::string mic2 =
             R"('{"model":"CP-8875","mac":"00:1A:2B:3C:4D:5E","pid":"CP-8875","sn":"FCH2","manufacturer_issuer":"CN=Cisco","sans":[],"renews":"AA"}')";
-        REQUIRE(raw.exec(
-                    "PRAGMA foreign_keys = ON; BEGIN;" + columns +
-                    "(1, 'tx1', 'PKCSReq', 'mic', 'CN=CP-8841-SEP', 'SEP001A2B3C4D5E', x'3001', "
-                    "x'aa', x'3002', 'pending', 'approval-mic is manual', '192.0.2.1', NULL, " +
-                    mic + ", 1000, 1000);" + columns +
-                    "(2, 'tx2', 'RenewalReq', 'renewal', 'CN=CP-8875-SEP', 'SEP001A2B3C4D5E', "
-                    "x'3003', x'bb', x'3004', 'issued', '', '192.0.2.2', 'V1CERT1', " +
-                    mic2 + ", 2000, 2100);" + columns +
-                    "(3, 'tx3', 'PKCSReq', 'challenge', 'challenge for CN laptop', 'laptop', "
-                    "x'30', x'cc', x'30', 'rejected', 'no', '192.0.2.3', NULL, "
-                    "'{\"sans\":[]}', 3000, 3100);" + columns +
-                    "(4, 'tx4', 'PKCSReq', 'mic', 'x', 'odd1', x'30', x'dd', x'30', 'pending', "
-                    "'', '', NULL, '', 4000, 4000);" + columns +
-                    "(5, 'tx5', 'PKCSReq', 'mic', 'x', 'odd2', x'30', x'ee', x'30', 'pending', "
-                    "'', '', NULL, '{\"model\":8841,\"mac\":null}', 5000, 5000);"
-                    "INSERT INTO certificates (serial, subject, issuer, common_name, not_before, "
-                    "not_after, der, request_id) VALUES ('V1CERT1', 'CN=SEP001A2B3C4D5E', "
-                    "'CN=CA', 'SEP001A2B3C4D5E', 2000, 4102444800, x'308201', 2);"
-                    "INSERT INTO certificates (serial, subject, issuer, common_name, not_before, "
-                    "not_after, der, request_id, revoked, revocation_reason, revoked_at) VALUES "
-                    "('V1CERT2', 'CN=old', 'CN=CA', 'old', 500, 4102444800, x'308202', NULL, 1, "
-                    "1, 900);"
-                    "INSERT INTO audit (at, actor, action, outcome, method, identity, reason, "
-                    "request_id, serial, peer, transaction_id) VALUES "
-                    "(1000, 'scep', 'enroll', 'pending', 'mic', 'i', '', 1, '', 'p', 'tx1'), "
-                    "(2000, 'scep', 'enroll', 'success', 'renewal', 'i', '', 2, 'V1CERT1', "
-                    "'p', 'tx2'), "
-                    "(3100, 'cli:root', 'reject', 'success', '', '', 'no', 3, '', '', 'tx3');"
-                    "COMMIT;") == "");
+        REQUIRE(
+            raw.exec("PRAGMA foreign_keys = ON; BEGIN;" + columns +
+                     "(1, 'tx1', 'PKCSReq', 'mic', 'CN=CP-8841-SEP', 'SEP001A2B3C4D5E', x'3001', "
+                     "x'aa', x'3002', 'pending', 'approval-mic is manual', '192.0.2.1', NULL, " +
+                     mic + ", 1000, 1000);" + columns +
+                     "(2, 'tx2', 'RenewalReq', 'renewal', 'CN=CP-8875-SEP', 'SEP001A2B3C4D5E', "
+                     "x'3003', x'bb', x'3004', 'issued', '', '192.0.2.2', 'V1CERT1', " +
+                     mic2 + ", 2000, 2100);" + columns +
+                     "(3, 'tx3', 'PKCSReq', 'challenge', 'challenge for CN laptop', 'laptop', "
+                     "x'30', x'cc', x'30', 'rejected', 'no', '192.0.2.3', NULL, "
+                     "'{\"sans\":[]}', 3000, 3100);" +
+                     columns +
+                     "(4, 'tx4', 'PKCSReq', 'mic', 'x', 'odd1', x'30', x'dd', x'30', 'pending', "
+                     "'', '', NULL, '', 4000, 4000);" +
+                     columns +
+                     "(5, 'tx5', 'PKCSReq', 'mic', 'x', 'odd2', x'30', x'ee', x'30', 'pending', "
+                     "'', '', NULL, '{\"model\":8841,\"mac\":null}', 5000, 5000);"
+                     "INSERT INTO certificates (serial, subject, issuer, common_name, not_before, "
+                     "not_after, der, request_id) VALUES ('V1CERT1', 'CN=SEP001A2B3C4D5E', "
+                     "'CN=CA', 'SEP001A2B3C4D5E', 2000, 4102444800, x'308201', 2);"
+                     "INSERT INTO certificates (serial, subject, issuer, common_name, not_before, "
+                     "not_after, der, request_id, revoked, revocation_reason, revoked_at) VALUES "
+                     "('V1CERT2', 'CN=old', 'CN=CA', 'old', 500, 4102444800, x'308202', NULL, 1, "
+                     "1, 900);"
+                     "INSERT INTO audit (at, actor, action, outcome, method, identity, reason, "
+                     "request_id, serial, peer, transaction_id) VALUES "
+                     "(1000, 'scep', 'enroll', 'pending', 'mic', 'i', '', 1, '', 'p', 'tx1'), "
+                     "(2000, 'scep', 'enroll', 'success', 'renewal', 'i', '', 2, 'V1CERT1', "
+                     "'p', 'tx2'), "
+                     "(3100, 'cli:root', 'reject', 'success', '', '', 'no', 3, '', '', 'tx3');"
+                     "COMMIT;") == "");
     }
     auto store = openSqliteStore(path);
     RawDb raw(path);
@@ -290,8 +294,8 @@ TEST_CASE("store v2: a v1 database with data is migrated in place to v2 (and on 
         CHECK(store->countValidCertificates(0, std::numeric_limits<std::int64_t>::max()) == 1);
     }
     SUBCASE("new rows, tokens, reopening") {
-        RequestRecord r = deviceRequest("tx6", "SEP001A2B3C4D5E", "CP-8841", "00:1A:2B:3C:4D:5E",
-                                        6000);
+        RequestRecord r =
+            deviceRequest("tx6", "SEP001A2B3C4D5E", "CP-8841", "00:1A:2B:3C:4D:5E", 6000);
         store->addPendingRequest(r, event("enroll", "pending"));
         CHECK(r.id == 6);
         TokenRecord t;

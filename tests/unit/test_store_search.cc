@@ -27,7 +27,6 @@ std::string sqliteStoreSearchSqlForTesting(const RequestFilter& filter, bool cou
 std::string sqliteStoreSearchSqlForTesting(const CertificateFilter& filter, bool count);
 }  // namespace scep
 
-
 TEST_CASE("store v2: findRequests — each filter alone, newest first") {
     TempDir dir;
     auto store = openSqliteStore(dir.file("ra.db"));
@@ -197,8 +196,8 @@ TEST_CASE("store v2: findRequests — paging, total, limit clamp") {
 TEST_CASE("store v2: LIKE wildcards in the search text are literal") {
     TempDir dir;
     auto store = openSqliteStore(dir.file("ra.db"));
-    const std::vector<std::string> cns = {"50%off", "50Xoff", "a_b", "aXb", "back\\slash",
-                                          "backXslash"};
+    const std::vector<std::string> cns = {"50%off", "50Xoff",      "a_b",
+                                          "aXb",    "back\\slash", "backXslash"};
     for (std::size_t i = 0; i < cns.size(); ++i) {
         RequestRecord r = deviceRequest("tx" + std::to_string(i), cns[i], "", "", 100);
         r.identity = "challenge";
@@ -259,7 +258,7 @@ TEST_CASE("store v2: findCertificates — text, state at now, expiring_before, p
           kNow + 10 * kDay);  // valid, expiring within 30 days
     issue("0A02", "phone-2.example.nl", "CP-8875", "00:AA:BB:CC:DD:EE", kNow - 200,
           kNow + 400 * kDay);  // valid
-    {  // no request: valid through the last second kNow; 0A01 superseded it
+    {                          // no request: valid through the last second kNow; 0A01 superseded it
         RawDb raw(path);
         REQUIRE(raw.exec("INSERT INTO certificates (serial, subject, issuer, common_name, "
                          "not_before, not_after, der, superseded_by) VALUES ('0B03', "
@@ -269,7 +268,7 @@ TEST_CASE("store v2: findCertificates — text, state at now, expiring_before, p
     }
     issue("0B04", "laptop_7", "", "", kNow - 300, kNow - 1);  // expired, non-MIC
     issue("0C05", "phone-3.example.nl", "CP-8841", "00:11:22:33:44:FF", kNow - 400,
-          kNow + 5 * kDay);  // revoked below
+          kNow + 5 * kDay);                                      // revoked below
     issue("0C06", "laptopX7", "", "", kNow - 500, kNow - 1000);  // expired, then revoked
     REQUIRE(store->revoke("0C05", 1, kNow - 50, event("revoke")));
     REQUIRE(store->revoke("0C06", 4, kNow - 40, event("revoke")));
@@ -371,8 +370,8 @@ TEST_CASE("store v2: findCertificates — text, state at now, expiring_before, p
         CHECK(find(f) == Serials{"0A01"});
         f.text = "00:11:22:33:44:FF";  // revoked ones are found too
         CHECK(find(f) == Serials{"0C05"});
-        for (const char* other : {"00:1A:2B:3C:4D", "1A:2B:3C:4D:5E", "001A2B3C4D5E",
-                                  "00-1A-2B-3C-4D-5E"}) {
+        for (const char* other :
+             {"00:1A:2B:3C:4D", "1A:2B:3C:4D:5E", "001A2B3C4D5E", "00-1A-2B-3C-4D-5E"}) {
             f.text = other;
             CHECK_MESSAGE(find(f).empty(), other);
         }
@@ -433,19 +432,19 @@ TEST_CASE("store v2: countRequests and countValidCertificates") {
         store->addIssuedRequest(r, sampleCertificate(serial, r.common_name, not_after),
                                 event("enroll"));
     };
-    issue("V1", kNow);             // last valid second is kNow
+    issue("V1", kNow);  // last valid second is kNow
     issue("V2", kNow + 10 * kDay);
     issue("V3", kNow - 1);
-    issue("R1", kNow + kDay);      // revoked below
+    issue("R1", kNow + kDay);  // revoked below
     REQUIRE(store->revoke("R1", 0, kNow, event("revoke")));
     CHECK(store->countRequests(RequestStatus::issued) == 5);
 
     constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
     // 0A02 from addSearchRequests expires in 2100.
-    CHECK(store->countValidCertificates(kNow, kMax) == 3);      // V1, V2, 0A02
-    CHECK(store->countValidCertificates(kNow + 1, kMax) == 2);  // V2, 0A02
+    CHECK(store->countValidCertificates(kNow, kMax) == 3);              // V1, V2, 0A02
+    CHECK(store->countValidCertificates(kNow + 1, kMax) == 2);          // V2, 0A02
     CHECK(store->countValidCertificates(kNow, kNow + 30 * kDay) == 2);  // V1, V2
-    CHECK(store->countValidCertificates(kNow - 1, kNow) == 1);  // V3: [from, to)
+    CHECK(store->countValidCertificates(kNow - 1, kNow) == 1);          // V3: [from, to)
     CHECK(store->countValidCertificates(kNow, kNow) == 0);
     CHECK(store->countValidCertificates(0, kMax) == 4);
 }

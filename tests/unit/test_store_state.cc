@@ -53,10 +53,9 @@ TEST_CASE("store: the SQL state filters agree with certificateState at the bound
     TempDir dir;
     auto store = openSqliteStore(dir.file("ra.db"));
     // One identity per certificate, so none supersedes another.
-    std::vector<CertificateRecord> certs = {sampleCertificate("0A", "a", kNotAfter - 1),
-                                            sampleCertificate("0B", "b", kNotAfter),
-                                            sampleCertificate("0C", "c", kNotAfter + 1),
-                                            sampleCertificate("0D", "d", kNotAfter)};
+    std::vector<CertificateRecord> certs = {
+        sampleCertificate("0A", "a", kNotAfter - 1), sampleCertificate("0B", "b", kNotAfter),
+        sampleCertificate("0C", "c", kNotAfter + 1), sampleCertificate("0D", "d", kNotAfter)};
     for (std::size_t i = 0; i < certs.size(); ++i) {
         RequestRecord r = sampleRequest("tx-" + std::to_string(i), certs[i].common_name);
         store->addIssuedRequest(r, certs[i], event("enroll"));
@@ -130,15 +129,14 @@ TEST_CASE("store: the issuing rules use certificateState at the boundary second"
 }
 
 TEST_CASE("renewal at the boundary second: notAfter is the last second it renews") {
-    const std::string profiles =
-        "[[profile]]\nname = \"cisco\"\nvendor-class = [\"CP-8875\"]\n" +
-        testsupport::kSeedProfileBody;
+    const std::string profiles = "[[profile]]\nname = \"cisco\"\nvendor-class = [\"CP-8875\"]\n" +
+                                 testsupport::kSeedProfileBody;
     for (const int past : {0, 1}) {
         CAPTURE(past);
         testsupport::TestRa ra(profiles);
         testsupport::Phone phone;
-        const auto first = ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key,
-                                     {testsupport::kMicCn, {}, {}});
+        const auto first =
+            ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {testsupport::kMicCn, {}, {}});
         REQUIRE(first.cert);
         const auto record =
             ra.store->findCertificate(serialHex(X509_get0_serialNumber(first.cert.get())));

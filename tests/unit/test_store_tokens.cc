@@ -57,7 +57,7 @@ TEST_CASE("store v2: tokens — add, find, list, delete, each with its audit eve
     CHECK(found->created_at > 0);  // stamped
     CHECK(found->created_by == "cli:root");
     CHECK(store->findToken("0000ffff")->created_at == 1234);  // kept
-    CHECK_FALSE(store->findToken("alice"));  // by id, not name
+    CHECK_FALSE(store->findToken("alice"));                   // by id, not name
     CHECK_FALSE(store->findToken("0A1B2C3D"));
     CHECK_FALSE(store->findToken(""));
 
@@ -123,9 +123,9 @@ TEST_CASE("store v2: tokens — add, find, list, delete, each with its audit eve
         REQUIRE(raw.exec("CREATE TRIGGER test_explode BEFORE INSERT ON audit "
                          "WHEN NEW.action = 'explode' BEGIN SELECT RAISE(ABORT, 'boom'); END") ==
                 "");
-        CHECK_THROWS_AS(store->addToken(token("22222222", "dave", "viewer"),
-                                        auditEvent("explode", "dave")),
-                        StoreError);
+        CHECK_THROWS_AS(
+            store->addToken(token("22222222", "dave", "viewer"), auditEvent("explode", "dave")),
+            StoreError);
         CHECK_FALSE(store->findToken("22222222"));  // the token insert was rolled back
         CHECK_THROWS_AS(store->deleteToken("bob", auditEvent("explode", "bob")), StoreError);
         CHECK(store->findToken("0000ffff"));  // the delete was rolled back
@@ -142,8 +142,7 @@ TEST_CASE("store v2: tokens — add, find, list, delete, each with its audit eve
         for (int i = 1; i < 32; ++i) {
             expected_hex += "AB";
         }
-        CHECK(raw.scalar("SELECT hex(secret_hash) FROM tokens WHERE name = 'bob'") ==
-              expected_hex);
+        CHECK(raw.scalar("SELECT hex(secret_hash) FROM tokens WHERE name = 'bob'") == expected_hex);
         // Only the hash is stored: the table has no other blob or secret column.
         CHECK(raw.column("SELECT name FROM pragma_table_info('tokens') ORDER BY cid") ==
               std::vector<std::string>{"id", "name", "role", "secret_hash", "created_at",

@@ -102,9 +102,9 @@ TEST_CASE("ADDRESS:PORT needs a host and a port, IPv6 in brackets") {
     CHECK(v6.url->port == 8443);
     CHECK(parseHostPort("localhost:1").url->host == "localhost");
 
-    for (const char* bad : {"", "0.0.0.0", "0.0.0.0:", ":8080", "0.0.0.0:0", "0.0.0.0:65536",
-                            "[::]", "[::]8080", "::1:8080", "[localhost]:80", "a b:80",
-                            "h:80/x", "user@h:80", "[::1:80"}) {
+    for (const char* bad :
+         {"", "0.0.0.0", "0.0.0.0:", ":8080", "0.0.0.0:0", "0.0.0.0:65536", "[::]", "[::]8080",
+          "::1:8080", "[localhost]:80", "a b:80", "h:80/x", "user@h:80", "[::1:80"}) {
         CAPTURE(bad);
         CHECK_FALSE(parseHostPort(bad).url);
         CHECK_FALSE(parseHostPort(bad).problem.empty());

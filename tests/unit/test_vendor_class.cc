@@ -83,7 +83,7 @@ TEST_CASE("a prefix pattern meets a suffix pattern") {
     checkCommon("Cisco*", "*CP-8875", 12);  // "CiscoCP-8875"
     checkCommon("CP-*", "*-8875", 7);       // sharing the '-': "CP-8875"
     CHECK(*commonVendorClass("CP-*", "*-8875") == "CP-8875");
-    checkCommon("CP-8*", "*8875", 7);       // overlapping, not "CP-88875"
+    checkCommon("CP-8*", "*8875", 7);  // overlapping, not "CP-88875"
     CHECK(*commonVendorClass("CP-8*", "*8875") == "CP-8875");
 }
 

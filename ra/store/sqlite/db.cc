@@ -11,8 +11,8 @@ namespace sqlite {
     // that is, only the statement knows (its caller passed on_duplicate).
     const int extended = db ? sqlite3_extended_errcode(db) : code;
     const std::string message = db ? sqlite3_errmsg(db) : sqlite3_errstr(code);
-    const std::string what = operation + ": " + message + " (SQLite error " +
-                             std::to_string(code) + ")";
+    const std::string what =
+        operation + ": " + message + " (SQLite error " + std::to_string(code) + ")";
     if (on_duplicate &&
         (extended == SQLITE_CONSTRAINT_UNIQUE || extended == SQLITE_CONSTRAINT_PRIMARYKEY)) {
         on_duplicate(what);

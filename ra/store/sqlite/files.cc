@@ -73,7 +73,8 @@ void copySqliteDatabase(const std::string& from, const std::string& to) {
         rc = finished;
     }
     if (rc != SQLITE_OK) {
-        throw std::runtime_error("cannot copy '" + from + "' to '" + to + "': " + sqlite3_errstr(rc));
+        throw std::runtime_error("cannot copy '" + from + "' to '" + to +
+                                 "': " + sqlite3_errstr(rc));
     }
 }
 

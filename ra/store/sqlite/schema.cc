@@ -185,9 +185,8 @@ CREATE INDEX certificates_superseded_by ON certificates (superseded_by)
 
 void checkVersion(const std::string& path, std::int64_t version, std::int64_t application_id) {
     if (version > kSchemaVersion) {
-        throw StoreError("open " + path + ": database schema version " +
-                         std::to_string(version) + " is newer than this program supports (" +
-                         std::to_string(kSchemaVersion) +
+        throw StoreError("open " + path + ": database schema version " + std::to_string(version) +
+                         " is newer than this program supports (" + std::to_string(kSchemaVersion) +
                          "); refusing to use it — run the kea-scep-ra release that wrote it");
     }
     if (application_id != 0 && application_id != kApplicationId) {

@@ -116,8 +116,9 @@ Search certificateSearch(const CertificateFilter& f, std::int64_t at) {
     if (!f.text.empty()) {
         // CN substring (any case), serial prefix, or exactly the MAC of the
         // request the certificate came from (through requests_mac, once).
-        s.add("(c.common_name LIKE ? ESCAPE '\\' OR c.serial LIKE ? ESCAPE '\\' OR "
-              "c.request_id IN (SELECT id FROM requests WHERE mac = ?))");
+        s.add(
+            "(c.common_name LIKE ? ESCAPE '\\' OR c.serial LIKE ? ESCAPE '\\' OR "
+            "c.request_id IN (SELECT id FROM requests WHERE mac = ?))");
         const std::string upper = upperAscii(f.text);
         s.params.emplace_back("%" + escapeLike(f.text) + "%");
         s.params.emplace_back(escapeLike(upper) + "%");
@@ -154,7 +155,8 @@ std::string certificateCountSql(const Search& s) {
 }
 
 std::string certificatePageSql(const Search& s) {
-    return "SELECT " SCEP_CERTIFICATE_COLUMNS_C ", coalesce(r.model, ''), coalesce(r.mac, '') "
+    return "SELECT " SCEP_CERTIFICATE_COLUMNS_C
+           ", coalesce(r.model, ''), coalesce(r.mac, '') "
            "FROM certificates AS c LEFT JOIN requests AS r ON r.id = c.request_id" +
            s.where + " ORDER BY c.not_before DESC, c.serial LIMIT ? OFFSET ?";
 }
@@ -241,11 +243,13 @@ std::vector<CertificateRecord> SqliteStore::activeCertificatesFor(const std::str
     // Valid at `at`: certificateState() in SQL (store.h; notAfter is
     // inclusive, RFC 5280 4.1.2.5).
     static const char* const all_sql =
-        "SELECT " SCEP_CERTIFICATE_COLUMNS " FROM certificates "
+        "SELECT " SCEP_CERTIFICATE_COLUMNS
+        " FROM certificates "
         "WHERE cn_key = lower(rtrim(?1, '.')) AND revoked = 0 AND not_after >= ?2 "
         "ORDER BY not_after DESC, serial";
     static const char* const current_sql =
-        "SELECT " SCEP_CERTIFICATE_COLUMNS " FROM certificates "
+        "SELECT " SCEP_CERTIFICATE_COLUMNS
+        " FROM certificates "
         "WHERE cn_key = lower(rtrim(?1, '.')) AND revoked = 0 AND not_after >= ?2 "
         "AND superseded_by IS NULL ORDER BY not_after DESC, serial";
     std::lock_guard<std::mutex> lock(mutex_);
@@ -256,9 +260,9 @@ std::vector<CertificateRecord> SqliteStore::activeCertificatesFor(const std::str
 
 std::vector<CertificateRecord> SqliteStore::revokedCertificates() {
     static const std::string operation = "revokedCertificates";
-    static const char* const sql =
-        "SELECT " SCEP_CERTIFICATE_COLUMNS " FROM certificates "
-        "WHERE revoked = 1 ORDER BY revoked_at, serial";
+    static const char* const sql = "SELECT " SCEP_CERTIFICATE_COLUMNS
+                                   " FROM certificates "
+                                   "WHERE revoked = 1 ORDER BY revoked_at, serial";
     std::lock_guard<std::mutex> lock(mutex_);
     Query q = db_.query(sql, operation);
     return readAll(q, readCertificate);
@@ -275,8 +279,8 @@ std::vector<AuditEvent> SqliteStore::listAudit(std::size_t limit, std::int64_t b
     std::lock_guard<std::mutex> lock(mutex_);
     Query q = db_.query(sql, operation);
     q.bindInt(1, before_id > 0 ? before_id : kMax)
-        .bindInt(2, limit > static_cast<std::uint64_t>(kMax) ? kMax
-                                                               : static_cast<std::int64_t>(limit));
+        .bindInt(
+            2, limit > static_cast<std::uint64_t>(kMax) ? kMax : static_cast<std::int64_t>(limit));
     return readAll(q, readAudit);
 }
 
@@ -343,7 +347,6 @@ std::size_t SqliteStore::countValidCertificates(std::int64_t from, std::int64_t 
     q.bindInt(1, from).bindInt(2, to);
     return q.step() ? static_cast<std::size_t>(q.integer(0)) : 0;
 }
-
 
 std::optional<TokenRecord> SqliteStore::findToken(const std::string& id) {
     static const std::string operation = "findToken";

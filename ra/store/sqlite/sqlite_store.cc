@@ -33,9 +33,9 @@
 #include "ra/store/sqlite/sqlite_store.h"
 
 #include "ra/ops/abuse_limits.h"
+#include "ra/ops/audit_vocabulary.h"
 #include "ra/store/sqlite/rows.h"
 #include "ra/store/sqlite/schema.h"
-#include "ra/ops/audit_vocabulary.h"
 
 #include <utility>
 
@@ -241,12 +241,9 @@ void SqliteStore::checkIssueRules(const IssueRules& rules, const CertificateReco
     }
 }
 
-std::vector<std::string> SqliteStore::applyIssueRules(const IssueRules& rules,
-                                                      const CertificateRecord& cert,
-                                                      std::int64_t request_id,
-                                                      const std::string& transaction_id,
-                                                      const AuditEvent& event,
-                                                      const std::string& operation) {
+std::vector<std::string> SqliteStore::applyIssueRules(
+    const IssueRules& rules, const CertificateRecord& cert, std::int64_t request_id,
+    const std::string& transaction_id, const AuditEvent& event, const std::string& operation) {
     const std::int64_t at = rules.now != 0 ? rules.now : now();
     checkIssueRules(rules, cert, at, operation);
     struct Superseded {
@@ -274,7 +271,8 @@ std::vector<std::string> SqliteStore::applyIssueRules(const IssueRules& rules,
         AuditEvent e;
         e.at = at;
         e.actor = event.actor;
-        e.action = auditActionName(rules.revoke_superseded ? AuditAction::revoke : AuditAction::supersede);
+        e.action =
+            auditActionName(rules.revoke_superseded ? AuditAction::revoke : AuditAction::supersede);
         e.outcome = outcomeName(Outcome::success);
         e.method = event.method;
         e.identity = row.subject;
@@ -449,8 +447,7 @@ void SqliteStore::ping() {
     const std::int64_t version = db_.pragmaInteger("PRAGMA user_version", operation);
     if (version != kSchemaVersion) {
         throw StoreError("ping " + path_ + ": database schema version is " +
-                         std::to_string(version) + ", expected " +
-                         std::to_string(kSchemaVersion));
+                         std::to_string(version) + ", expected " + std::to_string(kSchemaVersion));
     }
 }
 
@@ -459,7 +456,6 @@ void SqliteStore::checkWritable() {
     std::lock_guard<std::mutex> lock(mutex_);
     Transaction tx(db_, operation);  // rolled back: nothing is written
 }
-
 
 }  // namespace sqlite
 

@@ -63,8 +63,8 @@ public:
 private:
     template <typename T, typename ReadRow>
     Page<T> searchPage(const std::string& operation, const Search& search,
-                       const std::string& count_sql, const std::string& page_sql,
-                       std::size_t limit, std::size_t offset, ReadRow readRow);
+                       const std::string& count_sql, const std::string& page_sql, std::size_t limit,
+                       std::size_t offset, ReadRow readRow);
 
     // Callers hold mutex_.
     std::int64_t insertRequest(const RequestRecord& r, const std::string& operation);
@@ -76,8 +76,7 @@ private:
     std::vector<std::string> applyIssueRules(const IssueRules& rules, const CertificateRecord& cert,
                                              std::int64_t request_id,
                                              const std::string& transaction_id,
-                                             const AuditEvent& event,
-                                             const std::string& operation);
+                                             const AuditEvent& event, const std::string& operation);
     void checkIssueRules(const IssueRules& rules, const CertificateRecord& cert, std::int64_t at,
                          const std::string& operation);
 
