@@ -246,6 +246,7 @@ TEST_CASE("the CSR's public key is copied into the certificate exactly, RSA and 
                                    ->issue({X509_REQ_get0_pubkey(csr.get()),
                                             X509_REQ_get_X509_PUBKEY(csr.get()),
                                             "device",
+                                            {},
                                             {}},
                                            now, config.ca)
                                    .certificate;
