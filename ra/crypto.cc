@@ -231,18 +231,9 @@ bool fileExists(const std::string& path) {
 void writeFileAtomically(const std::string& path, const std::string& content, unsigned mode) {
     const std::string temporary = path + ".tmp";
     ::unlink(temporary.c_str());
-    const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    if (fd < 0) {
-        throw std::runtime_error("cannot create '" + temporary + "': " + std::strerror(errno));
-    }
-    const bool ok =
-        ::fchmod(fd, mode) == 0 &&
-        ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) &&
-        ::fsync(fd) == 0;
-    const int saved = errno;
-    ::close(fd);
-    if (!ok || ::rename(temporary.c_str(), path.c_str()) != 0) {
-        const int reason = ok ? errno : saved;
+    writeNewFile(temporary, content, mode);
+    if (::rename(temporary.c_str(), path.c_str()) != 0) {
+        const int reason = errno;
         ::unlink(temporary.c_str());
         throw std::runtime_error("cannot write '" + path + "': " + std::strerror(reason));
     }

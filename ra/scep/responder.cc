@@ -514,13 +514,19 @@ Bytes ScepResponder::getCrl(Context& ctx) {
     return success(ctx, degenerateSignedData({}, current.get()));
 }
 
-Bytes ScepResponder::success(Context& ctx, const Bytes& content) {
-    ctx.outcome = Outcome::success;
+// A CertRep's fields that echo the request, for every status.
+CertRepParams ScepResponder::replyTo(const Context& ctx, PkiStatus status) {
     CertRepParams params;
-    params.status = PkiStatus::success;
+    params.status = status;
     params.transaction_id = ctx.request.transaction_id;
     params.recipient_nonce = ctx.request.sender_nonce;
     params.digest_nid = ctx.request.digest_nid;
+    return params;
+}
+
+Bytes ScepResponder::success(Context& ctx, const Bytes& content) {
+    ctx.outcome = Outcome::success;
+    CertRepParams params = replyTo(ctx, PkiStatus::success);
     params.cipher_nid = ctx.cipher_nid;
     params.recipient = ctx.request.signer.get();
     return buildCertRep(params, &content, *material_.ra.key, *material_.ra.cert);
@@ -528,12 +534,8 @@ Bytes ScepResponder::success(Context& ctx, const Bytes& content) {
 
 Bytes ScepResponder::pending(Context& ctx) {
     ctx.outcome = Outcome::pending;
-    CertRepParams params;
-    params.status = PkiStatus::pending;
-    params.transaction_id = ctx.request.transaction_id;
-    params.recipient_nonce = ctx.request.sender_nonce;
-    params.digest_nid = ctx.request.digest_nid;
-    return buildCertRep(params, nullptr, *material_.ra.key, *material_.ra.cert);
+    return buildCertRep(replyTo(ctx, PkiStatus::pending), nullptr, *material_.ra.key,
+                        *material_.ra.cert);
 }
 
 Bytes ScepResponder::failure(Context& ctx, FailInfo fail, const std::string& reason, bool audit) {
@@ -543,12 +545,8 @@ Bytes ScepResponder::failure(Context& ctx, FailInfo fail, const std::string& rea
         ctx.event.reason = std::string(failInfoName(fail)) + ": " + reason;
         trail_.failure(ctx.event);
     }
-    CertRepParams params;
-    params.status = PkiStatus::failure;
+    CertRepParams params = replyTo(ctx, PkiStatus::failure);
     params.fail = fail;
-    params.transaction_id = ctx.request.transaction_id;
-    params.recipient_nonce = ctx.request.sender_nonce;
-    params.digest_nid = ctx.request.digest_nid;
     return buildCertRep(params, nullptr, *material_.ra.key, *material_.ra.cert);
 }
 

@@ -102,6 +102,7 @@ private:
     Bytes getCertificate(Context& ctx);
     Bytes getCrl(Context& ctx);
     Bytes answerExisting(Context& ctx, const RequestRecord& existing);
+    static CertRepParams replyTo(const Context& ctx, PkiStatus status);
     Bytes success(Context& ctx, const Bytes& content);
     Bytes pending(Context& ctx);
     Bytes failure(Context& ctx, FailInfo fail, const std::string& reason, bool audit = true);
