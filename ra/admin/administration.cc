@@ -5,20 +5,6 @@
 
 namespace scep {
 
-struct Administration::OwnParts {
-    OwnParts(const Config& parsed, CaMaterial& material, Store& store, EventLog& log,
-             const Clock& clock)
-        : config(std::make_shared<const RuntimeConfig>(parsed, material.ca->certificate())),
-          trail(store, log, clock, failureLimits(parsed)),
-          crl(*material.ca, store, config, clock),
-          issuance(*material.ca, store, trail, crl) {}
-
-    CurrentConfig config;
-    AuditTrail trail;
-    CrlPublisher crl;
-    CertificateIssuance issuance;
-};
-
 Administration::Administration(const CurrentConfig& config, Store& store, AuditTrail& trail,
                                CertificateIssuance& issuance, CrlPublisher& crl, Clock clock)
     : config_(config),
@@ -27,24 +13,6 @@ Administration::Administration(const CurrentConfig& config, Store& store, AuditT
       issuance_(issuance),
       crl_(crl),
       clock_(std::move(clock)) {}
-
-Administration::Administration(const Config& config, CaMaterial& material, Store& store,
-                               EventLog& log, Clock clock)
-    // `clock` is copied twice, not moved: the order arguments are built in
-    // is unspecified.
-    : Administration(std::make_unique<OwnParts>(config, material, store, log, clock), store,
-                     clock) {}
-
-Administration::Administration(std::unique_ptr<OwnParts> own, Store& store, Clock clock)
-    : own_(std::move(own)),
-      config_(own_->config),
-      store_(store),
-      trail_(own_->trail),
-      issuance_(own_->issuance),
-      crl_(own_->crl),
-      clock_(std::move(clock)) {}
-
-Administration::~Administration() = default;
 
 namespace {
 

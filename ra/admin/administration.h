@@ -28,16 +28,10 @@ struct ApprovalResult {
 
 class Administration {
 public:
-    // Shares the running RA's parts (serve: the admin API).
+    // Shares the RA's parts (RaServices: serve's admin API and the CLI).
     Administration(
         const CurrentConfig& config, Store& store, AuditTrail& trail, CertificateIssuance& issuance,
         CrlPublisher& crl, Clock clock = [] { return std::time(nullptr); });
-    // On its own (the CLI): builds the configuration (loading the
-    // manufacturer roots), audit trail, CRL publisher and issuance it needs.
-    Administration(
-        const Config& config, CaMaterial& material, Store& store, EventLog& log,
-        Clock clock = [] { return std::time(nullptr); });
-    ~Administration();
 
     // Issues the certificate of a pending request. `peer` is where the
     // administrator acted from ("" for the local CLI). A CA that refuses
@@ -57,13 +51,9 @@ public:
                      const std::string& peer = "");
 
 private:
-    struct OwnParts;
-
-    Administration(std::unique_ptr<OwnParts> own, Store& store, Clock clock);
     RequestRecord requestOrThrow(std::int64_t request_id);
     void checkChallengeRules(const RequestRecord& record, std::time_t now);
 
-    std::unique_ptr<OwnParts> own_;  // only when built on its own
     const CurrentConfig& config_;
     Store& store_;
     AuditTrail& trail_;

@@ -9,6 +9,7 @@
 #include "ra/admin/tokens.h"
 #include "ra/cli/commands.h"
 #include "ra/ops/event_log.h"
+#include "ra/services.h"
 
 namespace scep::cli {
 
@@ -85,7 +86,8 @@ int tokens(Store& store, Administration& administration, const Arguments& args) 
 
 int administer(const Config& config, CaMaterial& material, Store& store, const Arguments& args) {
     EventLog log;
-    Administration administration(config, material, store, log);
+    RaServices services(config, material, store, log);
+    Administration& administration = services.administration();
     if (args.command == "token") {
         return tokens(store, administration, args);
     }

@@ -152,13 +152,14 @@ TEST_CASE("CA seam: approving while the CA answers pending, then refuses or issu
     }
 }
 
-TEST_CASE("Administration on its own, as the CLI builds it, approves, revokes and publishes") {
+TEST_CASE("Administration as the CLI builds it, approves, revokes and publishes") {
     TestRa ra("[auth]\napproval-mic = \"manual\"\n");
     Phone phone;
     REQUIRE(ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}).rep.status ==
             PkiStatus::pending);
     const std::int64_t id = ra.store->listRequests(RequestStatus::pending).front().id;
-    Administration admin(ra.config, ra.state, *ra.store, ra.log, [&ra] { return ra.now; });
+    RaServices services(ra.config, ra.state, *ra.store, ra.log, [&ra] { return ra.now; });
+    Administration& admin = services.administration();
     const std::string serial = admin.approve(id, "cli:alice").serial;
     REQUIRE_FALSE(serial.empty());
     CHECK(ra.store->findRequest(id)->status == RequestStatus::issued);
