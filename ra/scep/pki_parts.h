@@ -1,6 +1,6 @@
 // The CMS building blocks of an RFC 8894 pkiMessage: SCEP attributes,
 // signing, envelopes, reading a signer's attributes. The server codec
-// (message.cc) and the test client (tests/lib/scep_client.cc) share them;
+// (message.cc) and the client codec (client_codec.cc) share them;
 // nothing else should need this header.
 #pragma once
 

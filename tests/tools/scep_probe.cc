@@ -41,8 +41,8 @@
 
 #include "common/fingerprint.h"
 #include "ra/crypto.h"
+#include "ra/scep/client_codec.h"
 #include "ra/scep/message.h"
-#include "tests/lib/scep_client.h"
 
 namespace {
 

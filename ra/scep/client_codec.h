@@ -1,6 +1,6 @@
 // The client side of the RFC 8894 pkiMessage codec: build a request as a
-// SCEP client does and read the CertRep. Tests, tools (scep_probe) and the
-// benchmark use it; the RA does not, so it lives outside ra/.
+// SCEP client does and read the CertRep. The RA speaks it to an upstream CA
+// (ra/ca/upstream/); tests, tools (scep_probe) and the benchmark use it too.
 #pragma once
 
 #include <optional>

@@ -1,4 +1,4 @@
-#include "tests/lib/scep_client.h"
+#include "ra/scep/client_codec.h"
 
 #include <openssl/cms.h>
 #include <openssl/pkcs7.h>
