@@ -84,7 +84,8 @@ public:
     // signed by info.ca, a CA above it in info.chain, or a certificate
     // info.ca issued (from info.chain or carried in the CertRep); our
     // transactionID echoed, our nonce as recipientNonce; decrypts SUCCESS
-    // with `identity_key`.
+    // with `identity_key` (single DES too: micromdm's scepserver envelopes
+    // every SUCCESS that way; see ra/scep/INTEROP.md).
     // Throws UpstreamUnavailable, also for a SUCCESS without a certificate
     // for the CSR's key; std::invalid_argument if `csr` is no DER PKCS#10.
     UpstreamReply enroll(const UpstreamCaInfo& info, X509& identity, EVP_PKEY& identity_key,
