@@ -58,10 +58,9 @@ void UpstreamCa::start() {
         }
     }
     if (!fileExists(chain_file_)) {
-        throw UpstreamUnavailable("the upstream CA at " + settings_.url +
-                                  " cannot be reached (" + health().last_error +
-                                  ") and no chain of it is kept in '" + chain_file_ +
-                                  "' from an earlier start");
+        throw UpstreamUnavailable("the upstream CA at " + settings_.url + " cannot be reached (" +
+                                  health().last_error + ") and no chain of it is kept in '" +
+                                  chain_file_ + "' from an earlier start");
     }
     // Pinned again: the file is only as trustworthy as the state-dir.
     adopt(pinnedChain(loadCertificateBundle(chain_file_), settings_.pin_digest, settings_.pin),
@@ -156,8 +155,7 @@ CaAnswer UpstreamCa::exchange(const std::function<UpstreamReply(const UpstreamCa
 
 CaAnswer UpstreamCa::issue(const IssueRequest& request, std::time_t, const CaSettings&) {
     CaAnswer answer = exchange([&](const UpstreamCaInfo& ca) {
-        return client_.enroll(ca, *identity_.cert, *identity_.key, request.csr,
-                              request.reference);
+        return client_.enroll(ca, *identity_.cert, *identity_.key, request.csr, request.reference);
     });
     if (answer.status == CaAnswer::Status::issued) {
         const std::lock_guard<std::mutex> lock(mutex_);

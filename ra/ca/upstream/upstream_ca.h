@@ -19,10 +19,10 @@
 namespace scep {
 
 struct UpstreamHealth {
-    bool reachable = false;         // the last exchange got a usable answer
-    std::string last_error;         // why the last exchange did not; "" when it did
-    std::time_t last_contact = 0;   // the last usable answer (0: none since start)
-    std::time_t last_discovery = 0; // the last GetCACaps/GetCACert that passed the pin
+    bool reachable = false;          // the last exchange got a usable answer
+    std::string last_error;          // why the last exchange did not; "" when it did
+    std::time_t last_contact = 0;    // the last usable answer (0: none since start)
+    std::time_t last_discovery = 0;  // the last GetCACaps/GetCACert that passed the pin
 };
 
 // State-dir file of the upstream's chain as last discovered: its root
