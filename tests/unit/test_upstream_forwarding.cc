@@ -55,9 +55,12 @@ private:
             }
         }
         const X509ReqPtr csr = requestFromDer(csr_der);
-        return local_.issue({X509_REQ_get0_pubkey(csr.get()), X509_REQ_get_X509_PUBKEY(csr.get()),
+        return local_.issue({X509_REQ_get0_pubkey(csr.get()),
+                             X509_REQ_get_X509_PUBKEY(csr.get()),
                              nameEntry(X509_REQ_get_subject_name(csr.get()), NID_commonName),
-                             {}, csr_der, ""},
+                             {},
+                             csr_der,
+                             ""},
                             now, settings);
     }
     LocalCa& local_;
@@ -165,8 +168,9 @@ TEST_CASE("forwarding: the CA's refusal reaches the phone with its failInfo") {
     CHECK(f.ca.sent.size() == 1);
 }
 
-TEST_CASE("forwarding: an unreachable CA gives PENDING, never FAILURE; after a restart the "
-          "same request goes again under the same reference") {
+TEST_CASE(
+    "forwarding: an unreachable CA gives PENDING, never FAILURE; after a restart the "
+    "same request goes again under the same reference") {
     ForwardingRa f("");
     f.ca.answers.push_back(CaAnswer::unreachable("connection refused"));
     Phone phone;
@@ -198,8 +202,8 @@ TEST_CASE("forwarding: poll-timeout ends the wait, audited, no certificate") {
     ForwardingRa f("");
     f.ca.answers.push_back(CaAnswer::pendingAtCa(""));
     Phone phone;
-    CHECK(f.ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}})
-              .rep.status == PkiStatus::pending);
+    CHECK(f.ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}).rep.status ==
+          PkiStatus::pending);
     const RequestRecord request = f.only();
     const std::time_t later = f.ra.now + 7 * 24 * 3600 + 1;  // the default poll-timeout, passed
     const auto outcome = f.issuance().continueAtCa(request.id, f.ra.config, later);
@@ -213,8 +217,8 @@ TEST_CASE("forwarding: poll-timeout ends the wait, audited, no certificate") {
 TEST_CASE("forwarding: manual approval here, then the CA; approvals go once") {
     ForwardingRa f("[auth]\napproval-mic = \"manual\"\n");
     Phone phone;
-    CHECK(f.ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}})
-              .rep.status == PkiStatus::pending);
+    CHECK(f.ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}).rep.status ==
+          PkiStatus::pending);
     RequestRecord request = f.only();
     CHECK(request.ca.state == CaState::none);  // waits for an administrator
     CHECK_FALSE(request.ca.csr.empty());       // the CSR as received, to forward once approved
@@ -232,8 +236,8 @@ TEST_CASE("forwarding: manual approval here, then the CA; approvals go once") {
 TEST_CASE("forwarding: revoking here says the upstream CA must revoke too") {
     ForwardingRa f("");
     Phone phone;
-    REQUIRE(f.ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}})
-                .rep.status == PkiStatus::success);
+    REQUIRE(f.ra.enroll(*phone.mic, *phone.mic_key, *phone.new_key, {kMicCn, {}, {}}).rep.status ==
+            PkiStatus::success);
     const std::string note =
         f.ra.service->administration().revoke(f.only().cert_serial, 1, "cli:alice");
     CHECK(note.find("revoke it at the upstream CA too") != std::string::npos);
