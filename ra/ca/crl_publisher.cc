@@ -29,8 +29,8 @@ Bytes CrlPublisher::crl() {
         const ASN1_TIME* next = X509_CRL_get0_nextUpdate(fresh.get());
         next_update_ = next ? asn1TimeToUnix(next) : this_update_;
         revocations_ = fingerprint;
-        revoked_count_ =
-            static_cast<std::size_t>(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(fresh.get())));
+        const STACK_OF(X509_REVOKED)* entries = X509_CRL_get_REVOKED(fresh.get());
+        revoked_count_ = entries ? static_cast<std::size_t>(sk_X509_REVOKED_num(entries)) : 0;
         // Published beside the CA for web servers and distribution points.
         writeFileAtomically(stateFile(config, "crl.der"), std::string(der_.begin(), der_.end()),
                             0644);
