@@ -466,6 +466,23 @@ AuthResult Authenticator::viaMic(const PkiRequest& request, const CsrSummary& cs
     return result;
 }
 
+namespace {
+
+// Where nothing proves more than the CN, a subjectAltName may only repeat it
+// as a DNS name: the refusal, or "".
+std::string sansOtherThanCn(const CsrSummary& csr, const std::string& where) {
+    for (const auto& san : csr.sans) {
+        if (san.type != SubjectAltName::Type::dns ||
+            canonicalName(san.value) != canonicalName(csr.common_name)) {
+            return "subjectAltName " + describe(san) + " is not allowed " + where +
+                   " (only DNS:" + csr.common_name + ")";
+        }
+    }
+    return "";
+}
+
+}  // namespace
+
 AuthResult Authenticator::viaChallenge(const CsrSummary& csr, Store& store, std::time_t now) const {
     AuthResult result;
     result.method = AuthMethod::challenge;
@@ -491,14 +508,9 @@ AuthResult Authenticator::viaChallenge(const CsrSummary& csr, Store& store, std:
         result.clash = "challenge-for-mic-name";
         return result;
     }
-    for (const auto& san : csr.sans) {
-        if (san.type != SubjectAltName::Type::dns ||
-            canonicalName(san.value) != canonicalName(csr.common_name)) {
-            result.reason =
-                "subjectAltName " + describe(san) +
-                " is not allowed with challenge authentication (only DNS:" + csr.common_name + ")";
-            return result;
-        }
+    result.reason = sansOtherThanCn(csr, "with challenge authentication");
+    if (!result.reason.empty()) {
+        return result;
     }
     // A shared secret proves nothing about identity (CERT VU#971035): the
     // first holder of a CN keeps it until it is revoked or expires.
@@ -524,14 +536,9 @@ AuthResult Authenticator::viaRaSigner(X509& signer, const CsrSummary& csr) const
     result.method = AuthMethod::ra;
     result.identity =
         "RA '" + nameText(X509_get_subject_name(&signer)) + "' for CN " + csr.common_name;
-    for (const auto& san : csr.sans) {
-        if (san.type != SubjectAltName::Type::dns ||
-            canonicalName(san.value) != canonicalName(csr.common_name)) {
-            result.reason =
-                "subjectAltName " + describe(san) +
-                " is not allowed for requests of another RA (only DNS:" + csr.common_name + ")";
-            return result;
-        }
+    result.reason = sansOtherThanCn(csr, "for requests of another RA");
+    if (!result.reason.empty()) {
+        return result;
     }
     result.ok = true;
     result.common_name = csr.common_name;

@@ -195,6 +195,20 @@ std::unique_ptr<LocalCa> loadOrCreateCa(const Config& config, std::time_t now, C
     return std::make_unique<LocalCa>(std::move(cert), std::move(key));
 }
 
+// A new certificate for an identity: the key is written only when it is new
+// (an existing key is never replaced), the certificate atomically.
+RaIdentity saveIdentity(const std::string& key_path, const std::string& cert_path, bool have_key,
+                        EvpPkeyPtr key, X509Ptr cert, std::vector<std::string>& created) {
+    if (have_key) {
+        writeFileAtomically(cert_path, certificatePem(*cert), 0644);
+    } else {
+        saveKeyAndCertificate(key_path, cert_path, *key, *cert);
+        created.push_back(key_path);
+    }
+    created.push_back(cert_path);
+    return {std::move(cert), std::move(key)};
+}
+
 // One of the RA's own service identities in state-dir. Its key is kept for
 // good once it exists; only the certificate is re-issued (for that key) when
 // `current` says it no longer fits. Without `creation` nothing is written
@@ -224,14 +238,7 @@ std::optional<RaIdentity> loadOrIssueService(const Config& config, LocalCa& ca, 
         ERR_clear_error();
     }
     X509Ptr cert = issueServiceCertificate(config, ca, now, service, *key);
-    if (have_key) {
-        writeFileAtomically(cert_path, certificatePem(*cert), 0644);
-    } else {
-        saveKeyAndCertificate(key_path, cert_path, *key, *cert);
-        created.push_back(key_path);
-    }
-    created.push_back(cert_path);
-    return RaIdentity{std::move(cert), std::move(key)};
+    return saveIdentity(key_path, cert_path, have_key, std::move(key), std::move(cert), created);
 }
 
 // With backend = "scep" the RA's one identity, towards phones and the
@@ -278,14 +285,7 @@ RaIdentity loadOrCreateUpstreamIdentity(const Config& config, std::time_t now, C
     // Replies are signed with it and requests encrypted to it, both ways.
     spec.key_usage = "critical,digitalSignature,keyEncipherment";
     X509Ptr cert = signCertificate(spec, nullptr, *key);
-    if (have_key) {
-        writeFileAtomically(cert_path, certificatePem(*cert), 0644);
-    } else {
-        saveKeyAndCertificate(key_path, cert_path, *key, *cert);
-        created.push_back(key_path);
-    }
-    created.push_back(cert_path);
-    return {std::move(cert), std::move(key)};
+    return saveIdentity(key_path, cert_path, have_key, std::move(key), std::move(cert), created);
 }
 
 RaIdentity loadOrCreateRa(const Config& config, LocalCa& ca, std::time_t now, Creation creation,

@@ -253,3 +253,71 @@ TEST_CASE("poller backoff: doubles from poll-interval, capped at 16x or 10 minut
     CHECK(UpstreamPoller::backoff(seconds(60), 40) == seconds(600));
     CHECK(UpstreamPoller::backoff(seconds(3600), 5) == seconds(3600));  // never below interval
 }
+
+namespace {
+
+// A downstream RA's identity, self-signed, and the bundle that trusts it.
+struct DownstreamRa {
+    EvpPkeyPtr key = generateKey("rsa:2048");
+    X509Ptr cert = makeSelfSigned(*key, "site-ra-amsterdam");
+};
+
+std::string raSignersConfig(TempDir& dir, X509& trusted, const std::string& approval) {
+    dir.write("downstream-ras.pem", certificatePem(trusted));
+    return "[auth]\nra-signers = \"" + dir.file("downstream-ras.pem") + "\"\napproval-ra = \"" +
+           approval + "\"\n";
+}
+
+}  // namespace
+
+TEST_CASE("ra-signers: another RA's request for a device is authenticated as method ra") {
+    TempDir bundle;
+    DownstreamRa site;
+    TestRa central(raSignersConfig(bundle, *site.cert, "manual"));
+    Phone phone;
+    // A phone's MIC-shaped name: the site RA checked the MIC.
+    const auto reply = central.enroll(*site.cert, *site.key, *phone.new_key, {kMicCn, {}, {}});
+    CHECK(reply.rep.status == PkiStatus::pending);  // approval-ra defaults to manual
+    const auto pending = central.store->listRequests(RequestStatus::pending);
+    REQUIRE(pending.size() == 1);
+    CHECK(pending[0].method == "ra");
+    CHECK(pending[0].common_name == kMicCn);
+    CHECK(pending[0].identity == "RA 'CN=site-ra-amsterdam' for CN " + kMicCn);
+    CHECK(central.audit().front().identity == pending[0].identity);
+
+    SUBCASE("the CSR rules still apply") {
+        const auto refused =
+            central.enroll(*site.cert, *site.key, *phone.new_key,
+                           {"device-7", {{SubjectAltName::Type::email, "a@b"}}, {}});
+        CHECK(refused.rep.status == PkiStatus::failure);
+        CHECK(central.audit().front().reason.find("for requests of another RA") !=
+              std::string::npos);
+    }
+}
+
+TEST_CASE("ra-signers: approval-ra auto issues; a signer outside the bundle is refused") {
+    TempDir bundle;
+    DownstreamRa site;
+    TestRa central(raSignersConfig(bundle, *site.cert, "auto"));
+    Phone phone;
+    const auto issued = central.enroll(*site.cert, *site.key, *phone.new_key, {kMicCn, {}, {}});
+    CHECK(issued.rep.status == PkiStatus::success);
+    REQUIRE(issued.cert);
+
+    DownstreamRa stranger;
+    const auto refused =
+        central.enroll(*stranger.cert, *stranger.key, *fixtureKey("newkey-2"), {kMicCn, {}, {}});
+    CHECK(refused.rep.status == PkiStatus::failure);
+    CHECK(central.certificateCount() == 1);
+}
+
+TEST_CASE("ra-signers: a bundle without a root is refused naming the key") {
+    TempDir bundle;
+    bundle.write("empty.pem", "not a certificate\n");
+    try {
+        TestRa central("[auth]\nra-signers = \"" + bundle.file("empty.pem") + "\"\n");
+        FAIL("an unusable ra-signers bundle was accepted");
+    } catch (const std::exception& e) {
+        CHECK(std::string(e.what()).find("key 'ra-signers'") != std::string::npos);
+    }
+}
