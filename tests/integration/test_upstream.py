@@ -764,6 +764,39 @@ class U3Faults(UpstreamCase):
         self.assertEqual(server.pkioperations(), 1)
         self.assertEqual(ra.db("SELECT status, ca_state FROM requests"), [("issued", "")])
 
+    def test_upstream_down_at_start(self):
+        # Not a reason to stay down: scep-ra answers, retries with backoff,
+        # and a phone gets PENDING (never a false FAILURE) until it is back.
+        server = self.scepserver()
+        server.stop()
+        ra = UpstreamRa(self, server.url, server.pin(), wait_up=False)
+
+        def answers():
+            try:
+                status, _, body = ra.get("operation=GetCACaps", timeout=2)
+            except (OSError, http.client.HTTPException):
+                return False
+            return status == 200 and os.path.exists(ra.ra_pem)
+        base.wait_for(lambda: ra.proc.poll() is not None or answers(), 60,
+                      "scep-ra to answer with its upstream down")
+        self.assertIsNone(ra.proc.poll(), "scep-ra stopped: its upstream is down:\n" + ra.stderr())
+        reply, info = self.mic_exchange(ra, self.fixture("newkey-1.key"), txid="DOWN-AT-START")
+        self.assertEqual(reply["status"], PENDING, reply)  # LEAD: check
+        self.assertEqual(ra.count("certificates"), 0)
+
+        server.start()
+
+        def chain():
+            status, _, body = ra.get("operation=GetCACert")
+            return status == 200 and pkcs7_certs(body) == [der_of(ra.ra_pem), server.ca_der()]
+        base.wait_for(chain, 180, "scep-ra to reach its upstream once it is back")
+        base.wait_for(ra.settled, 120, "the poller to forward the request")
+        reply, _ = self.mic_exchange(ra, None, type="CertPoll", txid="DOWN-AT-START")
+        self.assertEqual(reply["status"], SUCCESS, reply)
+        cert = self.save_pem(reply["certificates"][0])
+        self.assert_phone_cert(ra, cert, MIC_CN, self.fixture("newkey-1.key"), server.ca_pem)
+        self.assertEqual(server.pkioperations(), 1)
+
     def test_kill9_with_requests_pending_upstream(self):
         site_ca = make_identity(self, "Site RAs CA")
         identity = make_identity(self, "site-ra-1", issuer=site_ca)
