@@ -395,16 +395,9 @@ class UpstreamMixin:
     def ca_pem(self):
         return os.path.join(self.state, "upstream-ca.pem")
 
-    def ca_row(self, transaction_id):
-        """(status, ca_state, ca_reference, ca_fail_info, reason) of the
-        request with the phone's transactionID."""
-        # LEAD: check -- column names from DESIGN10.md.
-        rows = self.db("SELECT status, ca_state, ca_reference, ca_fail_info, reason FROM requests "
-                       "WHERE transaction_id = ?", (transaction_id,))
-        return rows[0] if rows else None
-
     def settled(self):
         """No request waits for the upstream any more."""
+        # LEAD: check -- column names from DESIGN10.md throughout this file.
         return self.count("requests", "status = 'pending' AND ca_state <> ''") == 0
 
 
