@@ -104,29 +104,41 @@ void readRa(Reader& reader, const toml::table& root, const std::string& base_dir
     }
 }
 
-void readCa(Reader& reader, const toml::table& root, const std::string& base_dir, CaSettings& ca) {
-    const toml::table* table = subTable(reader, root, "ca");
-    if (!table) {
-        return;
-    }
-    const std::string context = "[ca]";
-    reader.rejectUnknownKeys(*table,
-                             {"backend", "validity-days", "key", "name", "cert", "key-file",
-                              "organization", "organizational-unit", "country", "crl-days"},
-                             context);
-    if (const auto backend = reader.string(*table, "backend", context)) {
-        if (*backend != "local") {
-            reader.keyProblem(*table->get("backend"), context, "backend",
-                              "must be \"local\" (the embedded CA; got \"" + *backend + "\")");
+// The keys of one backend are mistakes with the other: each is refused by
+// name rather than ignored.
+const std::vector<std::string_view>& localCaKeys() {
+    static const std::vector<std::string_view> keys = {
+        "validity-days",       "key",     "name",    "cert", "key-file", "organization",
+        "organizational-unit", "country", "crl-days"};
+    return keys;
+}
+
+const std::vector<std::string_view>& upstreamCaKeys() {
+    static const std::vector<std::string_view> keys = {
+        "url",           "ca-fingerprint", "identity-cert", "identity-key",
+        "poll-interval", "poll-timeout",   "timeout"};
+    return keys;
+}
+
+void refuseKeys(Reader& reader, const toml::table& table, const std::string& context,
+                const std::vector<std::string_view>& keys, const std::string& why) {
+    for (const std::string_view key : keys) {
+        if (const toml::node* node = table.get(key)) {
+            reader.keyProblem(*node, context, key, why);
         }
     }
+}
+
+void readLocalCa(Reader& reader, const toml::table& table, const std::string& base_dir,
+                 CaSettings& ca) {
+    const std::string context = "[ca]";
     ca.validity_days = static_cast<int>(
-        reader.integer(*table, "validity-days", context, 1, 3650).value_or(ca.validity_days));
+        reader.integer(table, "validity-days", context, 1, 3650).value_or(ca.validity_days));
     ca.crl_days =
-        static_cast<int>(reader.integer(*table, "crl-days", context, 1, 365).value_or(ca.crl_days));
-    if (const auto key = reader.string(*table, "key", context)) {
+        static_cast<int>(reader.integer(table, "crl-days", context, 1, 365).value_or(ca.crl_days));
+    if (const auto key = reader.string(table, "key", context)) {
         if (!isValidKeySpec(*key)) {
-            reader.keyProblem(*table->get("key"), context, "key",
+            reader.keyProblem(*table.get("key"), context, "key",
                               "must be \"rsa:2048\", \"rsa:3072\", \"rsa:4096\", \"ec:p256\" or "
                               "\"ec:p384\" (got \"" +
                                   *key + "\")");
@@ -140,31 +152,147 @@ void readCa(Reader& reader, const toml::table& root, const std::string& base_dir
         {"organizational-unit", &ca.organizational_unit},
     };
     for (const auto& [key, target] : texts) {
-        if (const auto value = reader.string(*table, key, context)) {
+        if (const auto value = reader.string(table, key, context)) {
             const bool may_be_empty = std::string_view(key) != "name";  // empty: left out
             if (value->size() > 64 || !isPrintableAscii(*value) ||
                 (value->empty() && !may_be_empty)) {
-                reader.keyProblem(*table->get(key), context, key,
+                reader.keyProblem(*table.get(key), context, key,
                                   "must be 1-64 printable ASCII characters");
             } else {
                 *target = *value;
             }
         }
     }
-    if (const auto country = reader.string(*table, "country", context)) {
+    if (const auto country = reader.string(table, "country", context)) {
         if (country->size() != 2 || !std::isupper(static_cast<unsigned char>((*country)[0])) ||
             !std::isupper(static_cast<unsigned char>((*country)[1]))) {
-            reader.keyProblem(*table->get("country"), context, "country",
+            reader.keyProblem(*table.get("country"), context, "country",
                               "must be a two-letter upper-case ISO 3166 code such as \"NL\"");
         } else {
             ca.country = *country;
         }
     }
-    ca.cert = resolvePath(base_dir, reader.string(*table, "cert", context).value_or(""));
-    ca.key_file = resolvePath(base_dir, reader.string(*table, "key-file", context).value_or(""));
+    ca.cert = resolvePath(base_dir, reader.string(table, "cert", context).value_or(""));
+    ca.key_file = resolvePath(base_dir, reader.string(table, "key-file", context).value_or(""));
     if (ca.cert.empty() != ca.key_file.empty()) {
-        reader.problem(table->source(), context,
+        reader.problem(table.source(), context,
                        "keys 'cert' and 'key-file' go together: set both or neither");
+    }
+}
+
+// "sha256:3F2A..." (separators allowed in the hex, as admins paste them).
+void readPin(Reader& reader, const toml::table& table, const std::string& context,
+             UpstreamSettings& upstream) {
+    const auto text = reader.string(table, "ca-fingerprint", context);
+    if (!text) {
+        if (!table.contains("ca-fingerprint")) {
+            reader.problem(table.source(), context,
+                           "key 'ca-fingerprint' is required with backend = \"scep\": it pins "
+                           "the upstream CA (e.g. \"sha256:3F2A...\", the fingerprint of its "
+                           "root certificate)");
+        }
+        return;
+    }
+    const toml::node& node = *table.get("ca-fingerprint");
+    const std::size_t colon = text->find(':');
+    const auto digest = digestFromName(text->substr(0, colon == std::string::npos ? 0 : colon));
+    if (!digest) {
+        reader.keyProblem(node, context, "ca-fingerprint",
+                          "must be DIGEST:HEX with DIGEST sha1, sha256, sha384 or sha512, e.g. "
+                          "\"sha256:3F2A...\"");
+        return;
+    }
+    try {
+        upstream.pin = parseHex(text->substr(colon + 1));
+    } catch (const std::exception& e) {
+        reader.keyProblem(node, context, "ca-fingerprint", std::string("is not hex: ") + e.what());
+        return;
+    }
+    if (upstream.pin.size() != digestLength(*digest)) {
+        reader.keyProblem(node, context, "ca-fingerprint",
+                          "has " + std::to_string(upstream.pin.size()) + " bytes but a " +
+                              digestName(*digest) + " fingerprint has " +
+                              std::to_string(digestLength(*digest)));
+        upstream.pin.clear();
+        return;
+    }
+    upstream.pin_digest = *digest;
+}
+
+void readUpstreamCa(Reader& reader, const toml::table& table, const std::string& base_dir,
+                    UpstreamSettings& upstream) {
+    const std::string context = "[ca]";
+    if (const auto url = reader.string(table, "url", context)) {
+        const UrlParse parsed = parseUrl(*url, [](const std::string& scheme) {
+            return scheme == "http" ? std::string()
+                                    : "must be http (SCEP protects its messages itself)";
+        });
+        if (!parsed.url) {
+            reader.keyProblem(*table.get("url"), context, "url",
+                              "must be the upstream's SCEP URL, e.g. "
+                              "\"http://ca.example.nl/certsrv/mscep/mscep.dll\": " +
+                                  parsed.problem);
+        } else {
+            upstream.url = *url;
+        }
+    } else if (!table.contains("url")) {
+        reader.problem(table.source(), context,
+                       "key 'url' is required with backend = \"scep\" (the upstream CA's SCEP "
+                       "URL)");
+    }
+    readPin(reader, table, context, upstream);
+    upstream.identity_cert =
+        resolvePath(base_dir, reader.string(table, "identity-cert", context).value_or(""));
+    upstream.identity_key =
+        resolvePath(base_dir, reader.string(table, "identity-key", context).value_or(""));
+    if (upstream.identity_cert.empty() != upstream.identity_key.empty()) {
+        reader.problem(table.source(), context,
+                       "keys 'identity-cert' and 'identity-key' go together: set both or "
+                       "neither (neither: a self-signed identity is generated in state-dir)");
+    }
+    using std::chrono::hours;
+    readDuration(reader, table, "poll-interval", context, upstream.poll_interval);
+    readDuration(reader, table, "poll-timeout", context, upstream.poll_timeout,
+                 {std::chrono::minutes(1), hours(24 * 90), "from 1m to 90d"});
+    readDuration(reader, table, "timeout", context, upstream.timeout,
+                 {std::chrono::milliseconds(100), std::chrono::minutes(5), "from 100ms to 5m"});
+    if (upstream.poll_timeout < upstream.poll_interval) {
+        reader.problem(table.source(), context,
+                       "key 'poll-timeout' must not be shorter than 'poll-interval'");
+    }
+}
+
+void readCa(Reader& reader, const toml::table& root, const std::string& base_dir, CaSettings& ca) {
+    const toml::table* table = subTable(reader, root, "ca");
+    if (!table) {
+        return;
+    }
+    const std::string context = "[ca]";
+    std::set<std::string_view> known = {"backend"};
+    known.insert(localCaKeys().begin(), localCaKeys().end());
+    known.insert(upstreamCaKeys().begin(), upstreamCaKeys().end());
+    reader.rejectUnknownKeys(*table, known, context);
+    if (const auto backend = reader.string(*table, "backend", context)) {
+        if (*backend == "scep") {
+            ca.backend = CaBackend::scep;
+        } else if (*backend != "local") {
+            reader.keyProblem(*table->get("backend"), context, "backend",
+                              "must be \"local\" (the embedded CA) or \"scep\" (an upstream "
+                              "SCEP CA); got \"" +
+                                  *backend + "\"");
+            return;
+        }
+    }
+    if (ca.backend == CaBackend::scep) {
+        refuseKeys(reader, *table, context, localCaKeys(),
+                   "belongs to the embedded CA; with backend = \"scep\" the upstream CA decides "
+                   "it");
+        readUpstreamCa(reader, *table, base_dir, ca.upstream);
+    } else {
+        refuseKeys(reader, *table, context, upstreamCaKeys(),
+                   "belongs to backend = \"scep\" (an upstream CA); this [ca] is the embedded "
+                   "CA");
+        readLocalCa(reader, *table, base_dir, ca);
     }
 }
 
@@ -205,7 +333,7 @@ void readAuth(Reader& reader, const toml::table& root, const std::string& base_d
         *table,
         {"manufacturer-roots", "allow-expired-mic", "challenge", "approval", "approval-mic",
          "approval-challenge", "approval-renewal", "allow-des", "revoke-superseded", "mic-issuers",
-         "mic-models", "challenge-attempts", "challenge-lockout"},
+         "mic-models", "challenge-attempts", "challenge-lockout", "ra-signers", "approval-ra"},
         context);
     if (const auto roots = reader.string(*table, "manufacturer-roots", context)) {
         if (roots->empty()) {
@@ -257,6 +385,17 @@ void readAuth(Reader& reader, const toml::table& root, const std::string& base_d
                                   .value_or(auth.approval_challenge);
     auth.approval_renewal =
         readApproval(reader, *table, "approval-renewal", context).value_or(auth.approval_renewal);
+    auth.approval_ra =
+        readApproval(reader, *table, "approval-ra", context).value_or(auth.approval_ra);
+    if (const auto signers = reader.string(*table, "ra-signers", context)) {
+        if (signers->empty()) {
+            reader.keyProblem(*table->get("ra-signers"), context, "ra-signers",
+                              "must name a PEM bundle of the CAs that issue downstream RA "
+                              "certificates");
+        } else {
+            auth.ra_signers = resolvePath(base_dir, *signers);
+        }
+    }
     if (const auto attempts = reader.integer(*table, "challenge-attempts", context, 1, 100)) {
         auth.challenge_attempts = static_cast<std::size_t>(*attempts);
     }
@@ -326,6 +465,10 @@ void readAdmin(Reader& reader, const toml::table& root, const std::string& base_
 }
 
 }  // namespace
+
+const char* caBackendName(CaBackend backend) {
+    return backend == CaBackend::scep ? "scep" : "local";
+}
 
 const char* approvalName(Approval approval) {
     return approval == Approval::automatic ? "auto" : "manual";

@@ -63,9 +63,27 @@ struct RaSettings {
     std::size_t audit_failures_overall = 300;
 };
 
+enum class CaBackend { local, scep };
+const char* caBackendName(CaBackend backend);  // "local", "scep"
+
+// [ca] with backend = "scep": the enterprise CA scep-ra forwards to.
+struct UpstreamSettings {
+    std::string url;                     // http:// SCEP endpoint
+    Digest pin_digest = Digest::sha256;  // ca-fingerprint = "<digest>:<hex>"
+    Bytes pin;                           // fingerprint of a CA certificate it serves
+    // How scep-ra signs what it sends upstream, and the RA certificate its
+    // own phones see; generated self-signed in state-dir when empty.
+    std::string identity_cert;
+    std::string identity_key;
+    std::chrono::milliseconds poll_interval{std::chrono::seconds(30)};
+    std::chrono::milliseconds poll_timeout{std::chrono::hours(24 * 7)};
+    std::chrono::milliseconds timeout{std::chrono::seconds(10)};  // per HTTP exchange
+};
+
 // [ca]: the issuing CA.
 struct CaSettings {
-    std::string backend = "local";
+    CaBackend backend = CaBackend::local;
+    UpstreamSettings upstream;  // backend = scep
     int validity_days = 365;
     std::string key = "rsa:2048";              // key type of a generated CA
     std::string name = "kea-scep-ra Root CA";  // CN of a generated CA
@@ -87,6 +105,10 @@ struct AuthSettings {
     Approval approval_mic = Approval::automatic;
     Approval approval_challenge = Approval::automatic;
     Approval approval_renewal = Approval::automatic;
+    // CA certificates (PEM) whose holders are RAs sending requests on
+    // behalf of devices (scep-ra as the CA of site RAs); empty: none.
+    std::string ra_signers;
+    Approval approval_ra = Approval::manual;
     bool allow_des = false;
     // A new certificate always supersedes the identity's current one; this
     // also revokes the superseded one (CRLReason superseded). Off: a phone

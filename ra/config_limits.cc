@@ -66,16 +66,18 @@ std::set<std::string_view> withListenerKeys(std::set<std::string_view> keys, boo
 }
 
 void readDuration(Reader& reader, const toml::table& table, std::string_view key,
-                  const std::string& context, std::chrono::milliseconds& target) {
+                  const std::string& context, std::chrono::milliseconds& target,
+                  const DurationRange& range) {
     const toml::node* node = table.get(key);
     if (!node) {
         return;
     }
     const auto text = node->value<std::string>();
     const auto duration = node->is_string() && text ? parseDuration(*text) : std::nullopt;
-    if (!duration || *duration < std::chrono::seconds(1) || *duration > std::chrono::hours(24)) {
-        reader.keyProblem(*node, context, key,
-                          "must be a duration from 1s to 24h such as \"10s\" or \"2m\"");
+    if (!duration || *duration < range.min || *duration > range.max) {
+        reader.keyProblem(
+            *node, context, key,
+            std::string("must be a duration ") + range.text + " such as \"10s\" or \"2m\"");
         return;
     }
     target = *duration;

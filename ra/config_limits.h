@@ -20,9 +20,16 @@ std::optional<std::size_t> parseSize(const toml::node& node);
 bool parseListen(const std::string& text, std::string& host, std::uint16_t& port);
 // `keys` plus the ListenerLimits keys (and the TLS one when `tls`).
 std::set<std::string_view> withListenerKeys(std::set<std::string_view> keys, bool tls);
-// A duration from 1s to 24h into `target`; reported when malformed.
+// A duration from `min` to `max` (1s to 24h unless given) into `target`;
+// reported, with the range, when malformed or outside it.
+struct DurationRange {
+    std::chrono::milliseconds min{std::chrono::seconds(1)};
+    std::chrono::milliseconds max{std::chrono::hours(24)};
+    const char* text = "from 1s to 24h";
+};
 void readDuration(Reader& reader, const toml::table& table, std::string_view key,
-                  const std::string& context, std::chrono::milliseconds& target);
+                  const std::string& context, std::chrono::milliseconds& target,
+                  const DurationRange& range = {});
 void readListenerLimits(Reader& reader, const toml::table& table, const std::string& context,
                         bool tls, ListenerLimits& limits);
 

@@ -114,6 +114,35 @@ const ListenerLimits& adminLimits(const Config& c) {
     return c.admin.http;
 }
 
+// [ca]: the CA's key and certificate are loaded (or generated) at start;
+// what goes into each new certificate and CRL is read per issue. The
+// upstream CA's client, identity and poller are built at start.
+void addCaRules(std::vector<KeyRule>& r) {
+    using C = const Config&;
+    r.push_back(restart("[ca]", "backend", [](C c) { return caBackendName(c.ca.backend); }));
+    r.push_back(restart("[ca]", "key", [](C c) { return c.ca.key; }));
+    r.push_back(restart("[ca]", "name", [](C c) { return c.ca.name; }));
+    r.push_back(restart("[ca]", "cert", [](C c) { return c.ca.cert; }));
+    r.push_back(restart("[ca]", "key-file", [](C c) { return c.ca.key_file; }));
+    r.push_back(live("[ca]", "validity-days", [](C c) { return number(c.ca.validity_days); }));
+    r.push_back(live("[ca]", "organization", [](C c) { return c.ca.organization; }));
+    r.push_back(live("[ca]", "organizational-unit", [](C c) { return c.ca.organizational_unit; }));
+    r.push_back(live("[ca]", "country", [](C c) { return c.ca.country; }));
+    r.push_back(live("[ca]", "crl-days", [](C c) { return number(c.ca.crl_days); }));
+    r.push_back(restart("[ca]", "url", [](C c) { return c.ca.upstream.url; }));
+    r.push_back(restart("[ca]", "ca-fingerprint", [](C c) {
+        return std::string(digestName(c.ca.upstream.pin_digest)) + ":" + toHex(c.ca.upstream.pin);
+    }));
+    r.push_back(restart("[ca]", "identity-cert", [](C c) { return c.ca.upstream.identity_cert; }));
+    r.push_back(restart("[ca]", "identity-key", [](C c) { return c.ca.upstream.identity_key; }));
+    r.push_back(restart("[ca]", "poll-interval",
+                        [](C c) { return milliseconds(c.ca.upstream.poll_interval); }));
+    r.push_back(restart("[ca]", "poll-timeout",
+                        [](C c) { return milliseconds(c.ca.upstream.poll_timeout); }));
+    r.push_back(
+        restart("[ca]", "timeout", [](C c) { return milliseconds(c.ca.upstream.timeout); }));
+}
+
 // Which keys reload live, and why the others cannot (README, "Reloading the
 // configuration"). Live keys are read per request from the RuntimeConfig.
 std::vector<KeyRule> makeKeyRules() {
@@ -136,18 +165,7 @@ std::vector<KeyRule> makeKeyRules() {
                      [](C c) { return number(c.ra.audit_failures_per_source); }));
     r.push_back(live("[ra]", "audit-failures-overall",
                      [](C c) { return number(c.ra.audit_failures_overall); }));
-    // [ca]: the CA's key and certificate are loaded (or generated) at start;
-    // what goes into each new certificate and CRL is read per issue.
-    r.push_back(restart("[ca]", "backend", [](C c) { return c.ca.backend; }));
-    r.push_back(restart("[ca]", "key", [](C c) { return c.ca.key; }));
-    r.push_back(restart("[ca]", "name", [](C c) { return c.ca.name; }));
-    r.push_back(restart("[ca]", "cert", [](C c) { return c.ca.cert; }));
-    r.push_back(restart("[ca]", "key-file", [](C c) { return c.ca.key_file; }));
-    r.push_back(live("[ca]", "validity-days", [](C c) { return number(c.ca.validity_days); }));
-    r.push_back(live("[ca]", "organization", [](C c) { return c.ca.organization; }));
-    r.push_back(live("[ca]", "organizational-unit", [](C c) { return c.ca.organizational_unit; }));
-    r.push_back(live("[ca]", "country", [](C c) { return c.ca.country; }));
-    r.push_back(live("[ca]", "crl-days", [](C c) { return number(c.ca.crl_days); }));
+    addCaRules(r);
     // [auth]: all live (the bundle is read again on every reload), except
     // allow-des: OpenSSL's legacy provider is loaded before threads start.
     r.push_back(
@@ -161,6 +179,9 @@ std::vector<KeyRule> makeKeyRules() {
                      [](C c) { return approvalName(c.auth.approval_challenge); }));
     r.push_back(live("[auth]", "approval-renewal",
                      [](C c) { return approvalName(c.auth.approval_renewal); }));
+    r.push_back(
+        live("[auth]", "approval-ra", [](C c) { return approvalName(c.auth.approval_ra); }));
+    r.push_back(live("[auth]", "ra-signers", [](C c) { return c.auth.ra_signers; }));
     r.push_back(restart("[auth]", "allow-des", [](C c) { return boolText(c.auth.allow_des); }));
     r.push_back(live("[auth]", "revoke-superseded",
                      [](C c) { return boolText(c.auth.revoke_superseded); }));

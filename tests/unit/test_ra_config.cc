@@ -28,7 +28,7 @@ TEST_CASE("RA defaults apply without [ra], [ca] or [auth]; profiles are optional
     CHECK(config.ra.listen_port == 8080);
     CHECK(config.ra.state_dir == "/var/lib/scep-ra");
     CHECK(config.ra.max_body == 64 * 1024);
-    CHECK(config.ca.backend == "local");
+    CHECK(config.ca.backend == CaBackend::local);
     CHECK(config.ca.validity_days == 365);
     CHECK(config.ca.key == "rsa:2048");
     CHECK(config.auth.manufacturer_roots == "/etc/kea-scep-ra/manufacturer-roots.pem");
@@ -236,4 +236,99 @@ TEST_CASE("listen and notify-url follow the profile server's URL rules") {
                    "http:// or https://");
     checkRaRefused("[admin]\nnotify-url = \"http://h.example.nl:0/\"\n", "[admin]", "notify-url",
                    "http:// or https://");
+}
+
+namespace {
+
+const std::string kPin = "sha256:3F2A02030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F";
+const std::string kUpstream =
+    "[ca]\nbackend = \"scep\"\nurl = \"http://ca.example.nl/certsrv/"
+    "mscep/mscep.dll\"\nca-fingerprint = \"" +
+    kPin + "\"\n";
+
+}  // namespace
+
+TEST_CASE("[ca] backend = \"scep\": the upstream CA's keys, with their defaults") {
+    Config config = parseConfig(kUpstream, "/etc/kea-scep-ra/scep.toml");
+    CHECK(config.ca.backend == CaBackend::scep);
+    CHECK(std::string(caBackendName(config.ca.backend)) == "scep");
+    const UpstreamSettings& up = config.ca.upstream;
+    CHECK(up.url == "http://ca.example.nl/certsrv/mscep/mscep.dll");
+    CHECK(up.pin_digest == Digest::sha256);
+    CHECK(toHex(up.pin) == "3F2A02030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F");
+    CHECK(up.identity_cert.empty());
+    CHECK(up.poll_interval == std::chrono::seconds(30));
+    CHECK(up.poll_timeout == std::chrono::hours(24 * 7));
+    CHECK(up.timeout == std::chrono::seconds(10));
+
+    config =
+        parseConfig(kUpstream +
+                        "identity-cert = \"upstream-ra.pem\"\n"
+                        "identity-key = \"/secure/upstream-ra.key\"\n"
+                        "poll-interval = \"2s\"\npoll-timeout = \"30d\"\ntimeout = \"500ms\"\n",
+                    "/etc/kea-scep-ra/scep.toml");
+    CHECK(config.ca.upstream.identity_cert == "/etc/kea-scep-ra/upstream-ra.pem");
+    CHECK(config.ca.upstream.identity_key == "/secure/upstream-ra.key");
+    CHECK(config.ca.upstream.poll_interval == std::chrono::seconds(2));
+    CHECK(config.ca.upstream.poll_timeout == std::chrono::hours(24 * 30));
+    CHECK(config.ca.upstream.timeout == std::chrono::milliseconds(500));
+    // Separators as admins paste fingerprints; another digest.
+    config = parseConfig(
+        "[ca]\nbackend = \"scep\"\nurl = \"http://[::1]:8080/scep\"\n"
+        "ca-fingerprint = \"sha1:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:"
+        "00:11:22:33\"\n",
+        "/etc/kea-scep-ra/scep.toml");
+    CHECK(config.ca.upstream.pin_digest == Digest::sha1);
+    CHECK(config.ca.upstream.pin.size() == 20);
+}
+
+TEST_CASE("[ca] backend = \"scep\": every key validated; each backend refuses the other's") {
+    checkRaRefused("[ca]\nbackend = \"scep\"\nca-fingerprint = \"" + kPin + "\"\n", "[ca]", "url",
+                   "required with backend = \"scep\"");
+    checkRaRefused("[ca]\nbackend = \"scep\"\nurl = \"http://ca/scep\"\n", "[ca]", "ca-fingerprint",
+                   "required with backend = \"scep\"");
+    checkRaRefused(kUpstream + "validity-days = 30\n", "[ca]", "validity-days",
+                   "belongs to the embedded CA");
+    checkRaRefused(kUpstream + "name = \"x\"\n", "[ca]", "name", "belongs to the embedded CA");
+    checkRaRefused("[ca]\nurl = \"http://ca/scep\"\n", "[ca]", "url",
+                   "belongs to backend = \"scep\"");
+    checkRaRefused("[ca]\nbackend = \"local\"\npoll-interval = \"5s\"\n", "[ca]", "poll-interval",
+                   "belongs to backend = \"scep\"");
+    const std::string head = "[ca]\nbackend = \"scep\"\nurl = \"http://ca/scep\"\n";
+    checkRaRefused(head + "ca-fingerprint = \"3F2A\"\n", "[ca]", "ca-fingerprint", "DIGEST:HEX");
+    checkRaRefused(head + "ca-fingerprint = \"md5:00\"\n", "[ca]", "ca-fingerprint", "DIGEST:HEX");
+    checkRaRefused(head + "ca-fingerprint = \"sha256:XYZ\"\n", "[ca]", "ca-fingerprint",
+                   "is not hex");
+    checkRaRefused(head + "ca-fingerprint = \"sha256:0011\"\n", "[ca]", "ca-fingerprint",
+                   "has 2 bytes but a sha256 fingerprint has 32");
+    const std::string pinned = head + "ca-fingerprint = \"" + kPin + "\"\n";
+    checkRaRefused(
+        "[ca]\nbackend = \"scep\"\nurl = \"ftp://ca/scep\"\nca-fingerprint = \"" + kPin + "\"\n",
+        "[ca]", "url", "must be http");
+    checkRaRefused(
+        "[ca]\nbackend = \"scep\"\nurl = \"ca.example.nl\"\nca-fingerprint = \"" + kPin + "\"\n",
+        "[ca]", "url", "SCEP URL");
+    checkRaRefused(pinned + "identity-cert = \"ra.pem\"\n", "[ca]", "identity-key", "go together");
+    checkRaRefused(pinned + "poll-interval = \"0s\"\n", "[ca]", "poll-interval", "from 1s to 24h");
+    checkRaRefused(pinned + "poll-timeout = \"10s\"\n", "[ca]", "poll-timeout", "from 1m to 90d");
+    checkRaRefused(pinned + "timeout = \"10m\"\n", "[ca]", "timeout", "from 100ms to 5m");
+    checkRaRefused(pinned + "poll-interval = \"2h\"\npoll-timeout = \"1h\"\n", "[ca]",
+                   "poll-timeout", "must not be shorter than 'poll-interval'");
+    checkRaRefused("[ca]\nbackend = \"Scep\"\n", "[ca]", "backend", "or \"scep\"");
+}
+
+TEST_CASE("[auth] ra-signers and approval-ra") {
+    Config config = parseConfig("", "/etc/kea-scep-ra/scep.toml");
+    CHECK(config.auth.ra_signers.empty());
+    CHECK(config.auth.approval_ra == Approval::manual);
+    config = parseConfig("[auth]\nra-signers = \"downstream-ras.pem\"\napproval-ra = \"auto\"\n",
+                         "/etc/kea-scep-ra/scep.toml");
+    CHECK(config.auth.ra_signers == "/etc/kea-scep-ra/downstream-ras.pem");
+    CHECK(config.auth.approval_ra == Approval::automatic);
+    // "approval" sets the phones' methods; RAs are decided on their own.
+    config = parseConfig("[auth]\napproval = \"auto\"\n", "/etc/kea-scep-ra/scep.toml");
+    CHECK(config.auth.approval_ra == Approval::manual);
+    checkRaRefused("[auth]\nra-signers = \"\"\n", "[auth]", "ra-signers", "PEM bundle");
+    checkRaRefused("[auth]\napproval-ra = \"yes\"\n", "[auth]", "approval-ra",
+                   "\"auto\" or \"manual\"");
 }

@@ -318,6 +318,8 @@ mic-issuers = ["X"]
 mic-models = ["Y"]
 challenge-attempts = 1
 challenge-lockout = "1m"
+ra-signers = "ras.pem"
+approval-ra = "auto"
 [admin]
 listen = "127.0.0.1:2"
 cert = "admin.pem"
@@ -338,10 +340,30 @@ max-queue = 2
 [admin.client-cert-roles]
 "alice" = "viewer"
 )";
+    // The upstream backend's keys cannot sit beside the local CA's: they are
+    // changed between two upstream configurations.
+    const std::string upstream =
+        "[ca]\nbackend = \"scep\"\nurl = \"http://192.0.2.3/scep\"\n"
+        "ca-fingerprint = \"sha1:" +
+        std::string(40, '1') + "\"\n";
+    const std::string upstream_every =
+        "[ca]\nbackend = \"scep\"\nurl = \"http://192.0.2.4/scep\"\n"
+        "ca-fingerprint = \"sha1:" +
+        std::string(40, '2') +
+        "\"\nidentity-cert = \"i.pem\"\nidentity-key = "
+        "\"i.key\"\npoll-interval = \"2s\"\n"
+        "poll-timeout = \"2m\"\ntimeout = \"2s\"\n";
     const Config defaults = parseConfig("", dir.file("scep.toml"));
     const Config changed = parseConfig(every, dir.file("scep.toml"));
+    const Config upstream_defaults = parseConfig(upstream, dir.file("scep.toml"));
+    std::vector<KeyChange> changes = compareConfigs(defaults, changed);
+    for (auto&& more :
+         {compareConfigs(upstream_defaults, parseConfig(upstream_every, dir.file("scep.toml"))),
+          compareConfigs(defaults, upstream_defaults)}) {
+        changes.insert(changes.end(), more.begin(), more.end());
+    }
     std::set<std::string> named;
-    for (const KeyChange& change : compareConfigs(defaults, changed)) {
+    for (const KeyChange& change : changes) {
         named.insert(change.name());
         const auto list = change.live ? liveKeys() : restartKeys();
         CHECK(std::find(list.begin(), list.end(), change.name()) != list.end());
@@ -354,7 +376,6 @@ max-queue = 2
     for (const auto& keys : {liveKeys(), restartKeys()}) {
         all.insert(keys.begin(), keys.end());
     }
-    all.erase("[ca] backend");  // "local" is its only accepted value
     CHECK(named == all);
     const std::vector<std::string> documented = {"[[profile]]",
                                                  "[ra] min-free-space",
@@ -371,6 +392,8 @@ max-queue = 2
                                                  "[auth] approval-mic",
                                                  "[auth] approval-challenge",
                                                  "[auth] approval-renewal",
+                                                 "[auth] approval-ra",
+                                                 "[auth] ra-signers",
                                                  "[auth] revoke-superseded",
                                                  "[auth] mic-issuers",
                                                  "[auth] mic-models",

@@ -40,15 +40,15 @@ struct UpstreamEndpoint {
 
 // What the upstream offers, checked against the pin.
 struct UpstreamCaInfo {
-    std::string capabilities;     // GetCACaps as received (trimmed lines)
-    std::vector<X509Ptr> chain;   // GetCACert as received: CA (and RA) certificates
-    X509* ca = nullptr;           // the issuing CA in `chain` (basicConstraints CA)
-    X509* root = nullptr;         // the self-signed root `ca` chains to in `chain` (may be ca)
-    X509* recipient = nullptr;    // who requests are enveloped to: the RA encryption cert
-                                  // (keyEncipherment) if the upstream has one, else `ca`
-    int cipher_nid = 0;           // strongest both support: AES-256-CBC > AES-128-CBC > DES3
-    int digest_nid = 0;           // SHA-512 > SHA-256 > SHA-1 (as GetCACaps lists)
-    bool post = false;            // POSTPKIOperation listed
+    std::string capabilities;    // GetCACaps as received (trimmed lines)
+    std::vector<X509Ptr> chain;  // GetCACert as received: CA (and RA) certificates
+    X509* ca = nullptr;          // the issuing CA in `chain` (basicConstraints CA)
+    X509* root = nullptr;        // the self-signed root `ca` chains to in `chain` (may be ca)
+    X509* recipient = nullptr;   // who requests are enveloped to: the RA encryption cert
+                                 // (keyEncipherment) if the upstream has one, else `ca`
+    int cipher_nid = 0;          // strongest both support: AES-256-CBC > AES-128-CBC > DES3
+    int digest_nid = 0;          // SHA-512 > SHA-256 > SHA-1 (as GetCACaps lists)
+    bool post = false;           // POSTPKIOperation listed
 };
 
 // One PKIOperation's answer. `issued` carries every certificate of the
