@@ -46,4 +46,25 @@ const char* certificateStateName(CertificateState state) {
     return "unknown";
 }
 
+const char* caStateName(CaState state) {
+    switch (state) {
+    case CaState::forwarding:
+        return "forwarding";
+    case CaState::pending:
+        return "pending";
+    case CaState::none:
+        break;
+    }
+    return "";
+}
+
+std::optional<CaState> caStateFromName(const std::string& name) {
+    for (const CaState state : {CaState::none, CaState::forwarding, CaState::pending}) {
+        if (name == caStateName(state)) {
+            return state;
+        }
+    }
+    return std::nullopt;
+}
+
 }  // namespace scep

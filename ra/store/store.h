@@ -21,6 +21,24 @@ enum class RequestStatus { pending, issued, rejected };
 const char* requestStatusName(RequestStatus status);
 std::optional<RequestStatus> requestStatusFromName(const std::string& name);
 
+// Where a pending request waits: for an administrator here (none), or at
+// an upstream CA that was sent it (forwarding: recorded, not yet
+// acknowledged; pending: the CA answered PENDING and is polled).
+enum class CaState { none, forwarding, pending };
+const char* caStateName(CaState state);  // "", "forwarding", "pending"
+std::optional<CaState> caStateFromName(const std::string& name);
+
+struct CaProgress {
+    CaState state = CaState::none;
+    std::string reference;  // the transactionID the CA knows the request by
+    // The CSR exactly as received, to forward (again, after a crash); it may
+    // hold a challengePassword, so it is dropped once the CA has answered.
+    Bytes csr;
+    std::int64_t since = 0;        // first forwarded (unix seconds), for poll-timeout
+    std::string last_error;        // why the last attempt got no answer; "" after an answer
+    std::optional<int> fail_info;  // the failInfo the CA refused the request with
+};
+
 struct RequestRecord {
     std::int64_t id = 0;
     std::string transaction_id;
@@ -39,6 +57,7 @@ struct RequestRecord {
     std::string details;          // JSON: model, mac, pid, sn, manufacturer issuer, SANs...
     std::int64_t created_at = 0;  // unix seconds
     std::int64_t updated_at = 0;
+    CaProgress ca;  // pending requests the CA has (or is being sent)
 };
 
 struct CertificateRecord {
@@ -205,7 +224,8 @@ public:
     // failure throws StoreError naming the operation, with nothing written.
 
     // Inserts a pending request and its audit event; sets record.id and
-    // timestamps, status = pending and an empty cert_serial.
+    // timestamps, status = pending and an empty cert_serial. A request
+    // forwarded to the CA at once carries record.ca (state forwarding).
     // Throws DuplicateTransaction when the transactionID exists.
     virtual void addPendingRequest(RequestRecord& record, const AuditEvent& event) = 0;
     // Inserts an already-issued request, its certificate and the audit event
@@ -229,9 +249,28 @@ public:
     virtual bool issuePending(std::int64_t request_id, const CertificateRecord& cert,
                               const AuditEvent& event, const IssueRules& rules = {},
                               std::vector<std::string>* superseded = nullptr) = 0;
-    // pending -> rejected with `reason`; false if not pending (nothing written).
+    // pending -> rejected with `reason` (and the CA's failInfo, when the CA
+    // refused); false if not pending (nothing written).
     virtual bool rejectPending(std::int64_t request_id, const std::string& reason,
-                               const AuditEvent& event) = 0;
+                               const AuditEvent& event,
+                               std::optional<int> ca_fail_info = std::nullopt) = 0;
+    // issuePending and rejectPending also end the request's CaProgress
+    // (state none, CSR dropped).
+
+    // A pending request waiting for an administrator goes to the CA with
+    // `ca` (state forwarding, reference, CSR, since); false if it is not
+    // pending or already at the CA (nothing written).
+    virtual bool forwardPending(std::int64_t request_id, const CaProgress& ca,
+                                const AuditEvent& event) = 0;
+    // forwarding -> pending at the CA, which answered PENDING: the CSR is
+    // dropped and last_error cleared; false unless it was forwarding.
+    virtual bool acknowledgedByCa(std::int64_t request_id, const AuditEvent& event) = 0;
+    // Why the CA gave no answer this time (last_error), with an audit event
+    // when `event` is given; false unless the request is at the CA.
+    virtual bool noteCaError(std::int64_t request_id, const std::string& error,
+                             const AuditEvent* event) = 0;
+    // Pending requests at the CA (forwarding or pending there), oldest first.
+    virtual std::vector<RequestRecord> requestsAtCa() = 0;
 
     virtual std::optional<RequestRecord> findRequest(std::int64_t id) = 0;
     virtual std::optional<RequestRecord> findRequestByTransaction(

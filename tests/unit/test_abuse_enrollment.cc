@@ -74,10 +74,24 @@ public:
         check();
         return real_.issuePending(id, c, e, rules, superseded);
     }
-    bool rejectPending(std::int64_t id, const std::string& why, const AuditEvent& e) override {
+    bool rejectPending(std::int64_t id, const std::string& why, const AuditEvent& e,
+                       std::optional<int> fail) override {
         check();
-        return real_.rejectPending(id, why, e);
+        return real_.rejectPending(id, why, e, fail);
     }
+    bool forwardPending(std::int64_t id, const CaProgress& ca, const AuditEvent& e) override {
+        check();
+        return real_.forwardPending(id, ca, e);
+    }
+    bool acknowledgedByCa(std::int64_t id, const AuditEvent& e) override {
+        check();
+        return real_.acknowledgedByCa(id, e);
+    }
+    bool noteCaError(std::int64_t id, const std::string& error, const AuditEvent* e) override {
+        check();
+        return real_.noteCaError(id, error, e);
+    }
+    std::vector<RequestRecord> requestsAtCa() override { return real_.requestsAtCa(); }
     std::optional<RequestRecord> findRequest(std::int64_t id) override {
         return real_.findRequest(id);
     }

@@ -29,6 +29,20 @@ RequestRecord readRequest(const Query& q) {
     r.details = q.text(13);
     r.created_at = q.integer(14);
     r.updated_at = q.integer(15);
+    const std::string ca_state = q.text(16);
+    const auto state = caStateFromName(ca_state);
+    if (!state) {
+        throw StoreError("request " + std::to_string(r.id) + " has unknown ca_state '" + ca_state +
+                         "'");
+    }
+    r.ca.state = *state;
+    r.ca.reference = q.text(17);  // NULL reads as ""
+    r.ca.csr = q.blob(18);
+    r.ca.since = q.integer(19);
+    r.ca.last_error = q.text(20);
+    if (!q.isNull(21)) {
+        r.ca.fail_info = static_cast<int>(q.integer(21));
+    }
     return r;
 }
 

@@ -7,9 +7,10 @@
 
 // Column lists shared by the SELECTs and the row readers below (macros, so
 // they concatenate with the SQL literals around them).
-#define SCEP_REQUEST_COLUMNS                                                                \
-    "id, transaction_id, message_type, method, identity, common_name, csr, public_key_id, " \
-    "signer, status, reason, peer, cert_serial, details, created_at, updated_at"
+#define SCEP_REQUEST_COLUMNS                                                                 \
+    "id, transaction_id, message_type, method, identity, common_name, csr, public_key_id, "  \
+    "signer, status, reason, peer, cert_serial, details, created_at, updated_at, ca_state, " \
+    "ca_reference, ca_csr, ca_since, ca_error, ca_fail_info"
 #define SCEP_CERTIFICATE_COLUMNS                                                              \
     "serial, subject, issuer, common_name, not_before, not_after, der, request_id, revoked, " \
     "revocation_reason, revoked_at, superseded_by"

@@ -183,6 +183,40 @@ CREATE INDEX certificates_superseded_by ON certificates (superseded_by)
     WHERE superseded_by IS NOT NULL;
 )sql";
 
+// Version 3 -> 4: requests forwarded to an upstream CA (ra/ca/upstream/).
+//  - ca_state: '' waits for an administrator (or is decided), 'forwarding'
+//    is recorded but not yet acknowledged by the CA, 'pending' is known to
+//    the CA and polled. Only a pending request can be at the CA.
+//  - ca_reference: the transactionID the CA knows it by; unique, so one
+//    request is never forwarded under two of them (nor two under one).
+//  - ca_csr: the CSR as received, kept only until the CA answered.
+//  - ca_since, ca_error, ca_fail_info: poll-timeout, the last failure to
+//    get an answer, and the failInfo the CA refused with.
+//  - requests_at_ca: the poller's look-up; a partial index, so requests
+//    that never see a CA cost nothing in it.
+constexpr const char* kMigrationV4 = R"sql(
+ALTER TABLE requests ADD COLUMN ca_state TEXT NOT NULL DEFAULT ''
+    CHECK (ca_state IN ('', 'forwarding', 'pending'));
+ALTER TABLE requests ADD COLUMN ca_reference TEXT;
+ALTER TABLE requests ADD COLUMN ca_csr BLOB;
+ALTER TABLE requests ADD COLUMN ca_since INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE requests ADD COLUMN ca_error TEXT NOT NULL DEFAULT '';
+ALTER TABLE requests ADD COLUMN ca_fail_info INTEGER;
+CREATE UNIQUE INDEX requests_ca_reference ON requests (ca_reference)
+    WHERE ca_reference IS NOT NULL;
+CREATE INDEX requests_at_ca ON requests (id) WHERE ca_state <> '';
+CREATE TRIGGER requests_at_ca_pending BEFORE UPDATE OF ca_state, status ON requests
+WHEN NEW.ca_state <> '' AND NEW.status <> 'pending'
+BEGIN
+    SELECT RAISE(ABORT, 'only a pending request can be at the CA');
+END;
+CREATE TRIGGER requests_at_ca_pending_insert BEFORE INSERT ON requests
+WHEN NEW.ca_state <> '' AND NEW.status <> 'pending'
+BEGIN
+    SELECT RAISE(ABORT, 'only a pending request can be at the CA');
+END;
+)sql";
+
 void checkVersion(const std::string& path, std::int64_t version, std::int64_t application_id) {
     if (version > kSchemaVersion) {
         throw StoreError("open " + path + ": database schema version " + std::to_string(version) +
@@ -233,8 +267,11 @@ void migrateSchema(Database& db, const std::string& path) {
     if (version < 3) {
         db.exec(kMigrationV3, operation);
     }
-    db.exec("PRAGMA user_version = 3", operation);  // kSchemaVersion
-    static_assert(kSchemaVersion == 3, "keep the PRAGMA text above in step");
+    if (version < 4) {
+        db.exec(kMigrationV4, operation);
+    }
+    db.exec("PRAGMA user_version = 4", operation);  // kSchemaVersion
+    static_assert(kSchemaVersion == 4, "keep the PRAGMA text above in step");
     tx.commit();
 }
 

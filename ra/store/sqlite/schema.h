@@ -10,7 +10,7 @@ namespace scep {
 namespace sqlite {
 
 // Bump together with a migration step in schema.cc.
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 // Creates the schema in an empty database or upgrades an older one in place,
 // in one write transaction. Throws StoreError for a database that is another

@@ -199,6 +199,19 @@ std::optional<RequestRecord> SqliteStore::findRequestByTransaction(
     return readRequest(q);
 }
 
+std::vector<RequestRecord> SqliteStore::requestsAtCa() {
+    static const std::string operation = "requestsAtCa";
+    static const char* const sql =
+        "SELECT " SCEP_REQUEST_COLUMNS " FROM requests WHERE ca_state <> '' ORDER BY id";
+    std::lock_guard<std::mutex> lock(mutex_);
+    Query q = db_.query(sql, operation);
+    std::vector<RequestRecord> out;
+    while (q.step()) {
+        out.push_back(readRequest(q));
+    }
+    return out;
+}
+
 std::vector<RequestRecord> SqliteStore::listRequests(std::optional<RequestStatus> status) {
     static const std::string operation = "listRequests";
     // Two statements rather than "?1 IS NULL OR status = ?1", which could not

@@ -88,7 +88,8 @@ std::int64_t SqliteStore::insertRequest(const RequestRecord& r, const std::strin
     static const char* const sql =
         "INSERT INTO requests (transaction_id, message_type, method, identity, common_name, csr, "
         "public_key_id, signer, status, reason, peer, cert_serial, details, created_at, "
-        "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+        "updated_at, ca_state, ca_reference, ca_csr, ca_since) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+        "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
     Query q = db_.query(sql, operation);
     q.onDuplicate(duplicateTransaction)
         .bindText(1, r.transaction_id)
@@ -106,7 +107,14 @@ std::int64_t SqliteStore::insertRequest(const RequestRecord& r, const std::strin
         .bindText(13, r.details)
         .bindInt(14, r.created_at)
         .bindInt(15, r.updated_at)
-        .run();
+        .bindText(16, caStateName(r.ca.state))
+        .bindTextOrNull(17, r.ca.reference);
+    if (r.ca.csr.empty()) {
+        q.bindNull(18);
+    } else {
+        q.bindBlob(18, r.ca.csr);
+    }
+    q.bindInt(19, r.ca.since).run();
     return sqlite3_last_insert_rowid(db_.get());
 }
 
@@ -315,7 +323,8 @@ bool SqliteStore::issuePending(std::int64_t request_id, const CertificateRecord&
                                std::vector<std::string>* superseded) {
     static const std::string operation = "issuePending";
     static const char* const sql =
-        "UPDATE requests SET status = 'issued', cert_serial = ?2, updated_at = ?3 "
+        "UPDATE requests SET status = 'issued', cert_serial = ?2, updated_at = ?3, "
+        "ca_state = '', ca_csr = NULL, ca_error = '' "
         "WHERE id = ?1 AND status = 'pending' RETURNING transaction_id";
     std::lock_guard<std::mutex> lock(mutex_);
     Transaction tx(db_, operation);
@@ -340,31 +349,86 @@ bool SqliteStore::issuePending(std::int64_t request_id, const CertificateRecord&
     return true;
 }
 
-bool SqliteStore::rejectPending(std::int64_t request_id, const std::string& reason,
-                                const AuditEvent& event) {
-    static const std::string operation = "rejectPending";
-    static const char* const sql =
-        "UPDATE requests SET status = 'rejected', reason = ?2, updated_at = ?3 "
-        "WHERE id = ?1 AND status = 'pending' RETURNING transaction_id";
+bool SqliteStore::updateRequest(const char* sql, std::int64_t request_id,
+                                const std::function<void(Query&)>& bind, const AuditEvent* event,
+                                const std::string& operation) {
     std::lock_guard<std::mutex> lock(mutex_);
     Transaction tx(db_, operation);
     std::string transaction_id;
     {
         Query q = db_.query(sql, operation);
-        q.bindInt(1, request_id).bindText(2, reason).bindInt(3, now());
+        q.bindInt(1, request_id);
+        bind(q);
         if (!q.step()) {
-            return false;
+            return false;  // no such row in that state: nothing written, rolled back
         }
         transaction_id = q.text(0);
         q.run();
     }
-    AuditEvent e = linkEvent(event, request_id, transaction_id, "");
+    if (event) {
+        insertAudit(linkEvent(*event, request_id, transaction_id, ""), operation);
+    }
+    tx.commit();
+    return true;
+}
+
+bool SqliteStore::rejectPending(std::int64_t request_id, const std::string& reason,
+                                const AuditEvent& event, std::optional<int> ca_fail_info) {
+    static const char* const sql =
+        "UPDATE requests SET status = 'rejected', reason = ?2, updated_at = ?3, ca_state = '', "
+        "ca_csr = NULL, ca_fail_info = ?4 "
+        "WHERE id = ?1 AND status = 'pending' RETURNING transaction_id";
+    AuditEvent e = event;
     if (e.reason.empty()) {
         e.reason = reason;
     }
-    insertAudit(std::move(e), operation);
-    tx.commit();
-    return true;
+    return updateRequest(
+        sql, request_id,
+        [&](Query& q) {
+            q.bindText(2, reason).bindInt(3, now());
+            if (ca_fail_info) {
+                q.bindInt(4, *ca_fail_info);
+            } else {
+                q.bindNull(4);
+            }
+        },
+        &e, "rejectPending");
+}
+
+bool SqliteStore::forwardPending(std::int64_t request_id, const CaProgress& ca,
+                                 const AuditEvent& event) {
+    static const char* const sql =
+        "UPDATE requests SET ca_state = ?2, ca_reference = ?3, ca_csr = ?4, ca_since = ?5, "
+        "ca_error = '', updated_at = ?6 "
+        "WHERE id = ?1 AND status = 'pending' AND ca_state = '' RETURNING transaction_id";
+    return updateRequest(
+        sql, request_id,
+        [&](Query& q) {
+            q.bindText(2, caStateName(ca.state))
+                .bindText(3, ca.reference)
+                .bindBlob(4, ca.csr)
+                .bindInt(5, ca.since != 0 ? ca.since : now())
+                .bindInt(6, now());
+        },
+        &event, "forwardPending");
+}
+
+bool SqliteStore::acknowledgedByCa(std::int64_t request_id, const AuditEvent& event) {
+    static const char* const sql =
+        "UPDATE requests SET ca_state = 'pending', ca_csr = NULL, ca_error = '', updated_at = ?2 "
+        "WHERE id = ?1 AND status = 'pending' AND ca_state = 'forwarding' "
+        "RETURNING transaction_id";
+    return updateRequest(
+        sql, request_id, [](Query& q) { q.bindInt(2, now()); }, &event, "acknowledgedByCa");
+}
+
+bool SqliteStore::noteCaError(std::int64_t request_id, const std::string& error,
+                              const AuditEvent* event) {
+    static const char* const sql =
+        "UPDATE requests SET ca_error = ?2 WHERE id = ?1 AND status = 'pending' AND "
+        "ca_state <> '' RETURNING transaction_id";
+    return updateRequest(
+        sql, request_id, [&](Query& q) { q.bindText(2, error); }, event, "noteCaError");
 }
 
 bool SqliteStore::revoke(const std::string& serial, int reason, std::int64_t at,

@@ -4,6 +4,7 @@
 // single-row look-ups to the admin API's filtered searches.
 #pragma once
 
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -27,8 +28,14 @@ public:
     bool issuePending(std::int64_t request_id, const CertificateRecord& cert,
                       const AuditEvent& event, const IssueRules& rules,
                       std::vector<std::string>* superseded) override;
-    bool rejectPending(std::int64_t request_id, const std::string& reason,
-                       const AuditEvent& event) override;
+    bool rejectPending(std::int64_t request_id, const std::string& reason, const AuditEvent& event,
+                       std::optional<int> ca_fail_info) override;
+    bool forwardPending(std::int64_t request_id, const CaProgress& ca,
+                        const AuditEvent& event) override;
+    bool acknowledgedByCa(std::int64_t request_id, const AuditEvent& event) override;
+    bool noteCaError(std::int64_t request_id, const std::string& error,
+                     const AuditEvent* event) override;
+    std::vector<RequestRecord> requestsAtCa() override;
 
     std::optional<RequestRecord> findRequest(std::int64_t id) override;
     std::optional<RequestRecord> findRequestByTransaction(
@@ -77,6 +84,12 @@ private:
                                              std::int64_t request_id,
                                              const std::string& transaction_id,
                                              const AuditEvent& event, const std::string& operation);
+    // One UPDATE of a request row by id, RETURNING its transaction_id, then
+    // `event` linked to it, in one transaction; false (nothing written) when
+    // the UPDATE matched no row. `bind` binds ?2 onwards.
+    bool updateRequest(const char* sql, std::int64_t request_id,
+                       const std::function<void(Query&)>& bind, const AuditEvent* event,
+                       const std::string& operation);
     void checkIssueRules(const IssueRules& rules, const CertificateRecord& cert, std::int64_t at,
                          const std::string& operation);
 
