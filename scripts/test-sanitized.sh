@@ -23,8 +23,12 @@ if [ ! -f "$build/build.ninja" ]; then
     # rebuilt) and in the Python clients, so optimising our code buys little
     # at run time, while -O1 and above cost CI minutes to compile (toml++,
     # Beast and nlohmann templates under ASan).
+    # --unity on: those headers are then parsed once per eight sources
+    # instead of once per source. A cold build of the targets below took
+    # 2 min 51 s on a two-core machine, against 46 of 120 steps in 27 min
+    # without it (beside CI's other work); the code compiled is the same.
     meson setup "$build" --buildtype=debug -Doptimization=0 \
-        -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+        -Db_sanitize=address,undefined -Db_lundef=false --unity on --unity-size 8 >/dev/null
 fi
 # Only what the two suites run: not the benchmark (scep_load) nor
 # kea-scep-check. unit-hook-load loads the built hook module through Kea's
