@@ -8,22 +8,13 @@
 #include <cstdint>
 #include <string>
 
-#include <openssl/evp.h>
-
 #include "fuzz/fuzz_support.h"
+#include "ra/crypto.h"
 #include "ra/scep/routes.h"
 
 using namespace scep;
 
 namespace {
-
-std::string base64(const Bytes& bytes) {
-    std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-    const int length = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes.data(),
-                                       static_cast<int>(bytes.size()));
-    out.resize(static_cast<std::size_t>(length));
-    return out;
-}
 
 // One of the spellings decodeMessageParameter promises to accept.
 std::string respell(std::string text, std::uint8_t how) {
@@ -59,7 +50,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto how = input.ConsumeIntegral<std::uint8_t>();
     const std::string payload = input.ConsumeRemainingBytesAsString();
     const Bytes bytes(payload.begin(), payload.end());
-    const auto back = decodeMessageParameter(respell(base64(bytes), how));
+    const auto back = decodeMessageParameter(respell(base64Encode(bytes), how));
     if (bytes.empty()) {
         fuzz::require(!back, "nothing decodes to nothing");
     } else {

@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/provider.h>
 
@@ -92,6 +93,14 @@ void enableSingleDes() {
 
 Bytes certificateDer(const X509& cert) {
     return derEncode<X509, i2d_X509>(cert, "certificate");
+}
+
+std::string base64Encode(const Bytes& bytes) {
+    std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+    const int length = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes.data(),
+                                       static_cast<int>(bytes.size()));
+    out.resize(static_cast<std::size_t>(length));
+    return out;
 }
 
 X509Ptr certificateFromDer(const Bytes& der) {

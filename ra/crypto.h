@@ -68,6 +68,9 @@ OpenSslPtr<T, Free> decodeExactly(const Bytes& der) {
     return object;
 }
 
+// Standard base64 with padding and no line breaks (EVP_EncodeBlock).
+std::string base64Encode(const Bytes& bytes);
+
 Bytes certificateDer(const X509& cert);
 X509Ptr certificateFromDer(const Bytes& der);
 std::string certificatePem(const X509& cert);

@@ -90,12 +90,12 @@ else
     # The root meson.build does not include bench/scep yet: compile it
     # against the libraries meson built.
     echo "   (bench/scep not in the meson build: compiling scep_load directly)"
-    ninja -C "$BUILD" tests/lib/libscepclient.a ra/libscepra.a common/libscepcommon.a >/dev/null || die "cannot build the RA libraries"
+    ninja -C "$BUILD" ra/libscepra.a common/libscepcommon.a >/dev/null || die "cannot build the RA libraries"
     LOAD=$WORK/scep_load
     # shellcheck disable=SC2046
     c++ -std=c++17 -O2 -g -pthread -I"$ROOT" $(pkg-config --cflags cpp-httplib openssl) \
         "$BENCH_DIR"/{scep_load,load_options,load_client,load_report}.cc -o "$LOAD" \
-        "$BUILD/tests/lib/libscepclient.a" "$BUILD/ra/libscepra.a" "$BUILD/common/libscepcommon.a" \
+        "$BUILD/ra/libscepra.a" "$BUILD/common/libscepcommon.a" \
         $(pkg-config --libs cpp-httplib openssl sqlite3 tomlplusplus) \
         || die "cannot compile scep_load"
 fi

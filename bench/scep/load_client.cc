@@ -22,8 +22,8 @@
 
 #include "common/fingerprint.h"
 #include "ra/ca/certificate.h"
+#include "ra/scep/client_codec.h"
 #include "ra/scep/message.h"
-#include "tests/lib/scep_client.h"
 
 namespace scep::bench {
 

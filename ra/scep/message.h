@@ -1,7 +1,7 @@
 // RFC 8894 pkiMessage codec on OpenSSL's CMS API, the server side: parse a
 // request, build a CertRep. The client side (build a request, read a
-// CertRep), which only tests, tools and benchmarks use, is in
-// tests/lib/scep_client.h. No hand-written ASN.1.
+// CertRep), which the upstream CA backend, tests, tools and benchmarks use,
+// is in ra/scep/client_codec.h. No hand-written ASN.1.
 #pragma once
 
 #include <cstdint>

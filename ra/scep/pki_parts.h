@@ -1,7 +1,7 @@
 // The CMS building blocks of an RFC 8894 pkiMessage: SCEP attributes,
 // signing, envelopes, reading a signer's attributes. The server codec
-// (message.cc) and the test client (tests/lib/scep_client.cc) share them;
-// nothing else should need this header.
+// (message.cc) and the client codec (client_codec.cc) share them, and
+// the upstream client (ra/ca/upstream/) takes its nonces from here.
 #pragma once
 
 #include <cstddef>

@@ -41,8 +41,8 @@
 
 #include "common/fingerprint.h"
 #include "ra/crypto.h"
+#include "ra/scep/client_codec.h"
 #include "ra/scep/message.h"
-#include "tests/lib/scep_client.h"
 
 namespace {
 
@@ -251,37 +251,6 @@ X509Ptr selfSigned(EVP_PKEY& key, const std::string& cn) {
         throw CryptoError("cannot build self-signed signer");
     }
     return cert;
-}
-
-Bytes nameDer(const X509_NAME& name) {
-    unsigned char* buf = nullptr;
-    const int length = i2d_X509_NAME(&name, &buf);
-    if (length <= 0) {
-        throw CryptoError("cannot encode name");
-    }
-    Bytes out(buf, buf + length);
-    OPENSSL_free(buf);
-    return out;
-}
-
-// IssuerAndSubject ::= SEQUENCE { issuer Name, subject Name } (CertPoll).
-Bytes issuerAndSubjectDer(const X509_NAME& issuer, const X509_NAME& subject) {
-    Bytes body = nameDer(issuer);
-    const Bytes second = nameDer(subject);
-    body.insert(body.end(), second.begin(), second.end());
-    Bytes out{0x30};
-    if (body.size() < 0x80) {
-        out.push_back(static_cast<std::uint8_t>(body.size()));
-    } else if (body.size() < 0x100) {
-        out.push_back(0x81);
-        out.push_back(static_cast<std::uint8_t>(body.size()));
-    } else {
-        out.push_back(0x82);
-        out.push_back(static_cast<std::uint8_t>(body.size() >> 8));
-        out.push_back(static_cast<std::uint8_t>(body.size() & 0xff));
-    }
-    out.insert(out.end(), body.begin(), body.end());
-    return out;
 }
 
 // pki's transactionID: upper-case hex SHA-1 of the SubjectPublicKeyInfo DER.

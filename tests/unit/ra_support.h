@@ -11,11 +11,11 @@
 
 #include "ra/ca/bootstrap.h"
 #include "ra/ca/certificate.h"
+#include "ra/scep/client_codec.h"
 #include "ra/scep/message.h"
 #include "ra/services.h"
 #include "ra/store/store.h"
 #include "support.h"
-#include "tests/lib/scep_client.h"
 
 namespace testsupport {
 

@@ -9,8 +9,8 @@
 #include <openssl/pkcs7.h>
 
 #include "ra/crypto.h"
+#include "ra/scep/client_codec.h"
 #include "ra/scep/message.h"
-#include "tests/lib/scep_client.h"
 
 using namespace scep;
 

@@ -32,9 +32,12 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+// One HTTP exchange per operation, no keep-alive, redirects not followed
+// (a 3xx is an error). https verifies the server against the system's CAs.
 struct UpstreamEndpoint {
     std::string url;                    // http(s)://host[:port]/path, from [ca] url
-    std::chrono::milliseconds timeout;  // per HTTP exchange (connect, read, write each)
+    std::chrono::milliseconds timeout;  // per HTTP exchange (connect, read, write each);
+                                        // the whole body within three timeouts
     std::size_t max_reply = 1 << 20;    // larger replies are garbage (UpstreamUnavailable)
 };
 
@@ -43,12 +46,14 @@ struct UpstreamCaInfo {
     std::string capabilities;    // GetCACaps as received (trimmed lines)
     std::vector<X509Ptr> chain;  // GetCACert as received: CA (and RA) certificates
     X509* ca = nullptr;          // the issuing CA in `chain` (basicConstraints CA)
-    X509* root = nullptr;        // the self-signed root `ca` chains to in `chain` (may be ca)
+    X509* root = nullptr;        // the self-signed root `ca` chains to in `chain` (may be ca);
+                                 // the last issuer `chain` holds if it has no root
     X509* recipient = nullptr;   // who requests are enveloped to: the RA encryption cert
                                  // (keyEncipherment) if the upstream has one, else `ca`
-    int cipher_nid = 0;          // strongest both support: AES-256-CBC > AES-128-CBC > DES3
+    int cipher_nid = 0;          // AES-128-CBC (what "AES" promises, RFC 8894 3.5.2) > DES3
     int digest_nid = 0;          // SHA-512 > SHA-256 > SHA-1 (as GetCACaps lists)
-    bool post = false;           // POSTPKIOperation listed
+    bool post = false;           // POSTPKIOperation listed (SCEPStandard implies it, AES
+                                 // and SHA-256); single DES and MD5 are never used
 };
 
 // One PKIOperation's answer. `issued` carries every certificate of the
@@ -64,20 +69,25 @@ struct UpstreamReply {
 
 class ScepUpstream {
 public:
+    // Throws std::invalid_argument for a URL that is not http(s).
     explicit ScepUpstream(UpstreamEndpoint endpoint);
 
     // GetCACaps then GetCACert. The pin must equal the fingerprint (its own
     // digest) of a certificate in the chain that is a CA and that `ca`
-    // chains to (the root, normally; an intermediate pin is allowed).
-    // Throws UpstreamPinMismatch, UpstreamUnavailable.
+    // chains to (the root, normally; an intermediate pin is allowed). The
+    // recipient must be `ca` or issued by it. Throws UpstreamPinMismatch,
+    // UpstreamUnavailable.
     UpstreamCaInfo discover(Digest pin_digest, const Bytes& pin) const;
 
     // PKCSReq carrying `csr` (DER, sent byte for byte as received), signed
     // by `identity` and enveloped to info.recipient. Verifies the CertRep:
-    // signed by a certificate of info.chain (or one the CertRep carries that
-    // chains to info.ca), our transactionID echoed, our nonce as
-    // recipientNonce; decrypts SUCCESS with `identity_key`.
-    // Throws UpstreamUnavailable.
+    // signed by info.ca, a CA above it in info.chain, or a certificate
+    // info.ca issued (from info.chain or carried in the CertRep); our
+    // transactionID echoed, our nonce as recipientNonce; decrypts SUCCESS
+    // with `identity_key` (single DES too: micromdm's scepserver envelopes
+    // every SUCCESS that way; see ra/scep/INTEROP.md).
+    // Throws UpstreamUnavailable, also for a SUCCESS without a certificate
+    // for the CSR's key; std::invalid_argument if `csr` is no DER PKCS#10.
     UpstreamReply enroll(const UpstreamCaInfo& info, X509& identity, EVP_PKEY& identity_key,
                          const Bytes& csr, const std::string& transaction_id) const;
     // CertPoll (GetCertInitial): IssuerAndSubject of info.ca and the CSR's
@@ -86,7 +96,8 @@ public:
     UpstreamReply poll(const UpstreamCaInfo& info, X509& identity, EVP_PKEY& identity_key,
                        const Bytes& csr, const std::string& transaction_id) const;
     // GetCRL for the issuer and serial of `certificate` (one issued by
-    // info.ca, or info.ca itself).
+    // info.ca, or info.ca itself), under a fresh random transactionID. A
+    // SUCCESS must carry a CRL signed by a CA of the pinned path.
     UpstreamReply crl(const UpstreamCaInfo& info, X509& identity, EVP_PKEY& identity_key,
                       X509& certificate) const;
 

@@ -1,5 +1,9 @@
-#include "tests/lib/scep_client.h"
+#include "ra/scep/client_codec.h"
 
+#include <algorithm>
+#include <memory>
+
+#include <openssl/asn1t.h>
 #include <openssl/cms.h>
 #include <openssl/pkcs7.h>
 
@@ -30,6 +34,19 @@ FailInfo failInfoFrom(int value) {
     return static_cast<FailInfo>(value);
 }
 
+// RFC 8894's IssuerAndSubject, declared through OpenSSL's ASN.1 templates:
+// OpenSSL has no type for it.
+struct ScepIssuerAndSubject {
+    X509_NAME* issuer;
+    X509_NAME* subject;
+};
+// clang-format off
+ASN1_SEQUENCE(ScepIssuerAndSubject) = {
+    ASN1_SIMPLE(ScepIssuerAndSubject, issuer, X509_NAME),
+    ASN1_SIMPLE(ScepIssuerAndSubject, subject, X509_NAME),
+} static_ASN1_SEQUENCE_END(ScepIssuerAndSubject)
+// clang-format on
+
 }  // namespace
 
 Bytes buildPkiMessage(const RequestParams& params, const Bytes& content, X509& signer,
@@ -51,16 +68,40 @@ Bytes issuerAndSerialDer(const X509_NAME& issuer, const ASN1_INTEGER& serial) {
                                                                            "IssuerAndSerialNumber");
 }
 
+Bytes issuerAndSubjectDer(const X509_NAME& issuer, const X509_NAME& subject) {
+    // Encoding only reads the names, so they are borrowed rather than copied.
+    ScepIssuerAndSubject borrowed{const_cast<X509_NAME*>(&issuer),
+                                  const_cast<X509_NAME*>(&subject)};
+    unsigned char* buf = nullptr;
+    const int length = ASN1_item_i2d(reinterpret_cast<ASN1_VALUE*>(&borrowed), &buf,
+                                     ASN1_ITEM_rptr(ScepIssuerAndSubject));
+    const std::unique_ptr<unsigned char, OpenSslFree> owner(buf);
+    if (length <= 0) {
+        throw CryptoError("cannot DER-encode IssuerAndSubject");
+    }
+    return Bytes(buf, buf + length);
+}
+
 CertRepView parseCertRep(const Bytes& der, X509& ra_cert) {
+    return parseCertRep(der, std::vector<X509*>{&ra_cert});
+}
+
+CertRepView parseCertRep(const Bytes& der, const std::vector<X509*>& signers) {
     const SignedMessage message = decodeSignedMessage(der);
     const CMS_SignerInfo& signer_info = *message.signer_info;
-    if (CMS_SignerInfo_cert_cmp(message.signer_info, &ra_cert) != 0) {
-        reject("the CertRep is not signed by the RA certificate");
+    const auto named = std::find_if(signers.begin(), signers.end(), [&](X509* cert) {
+        return CMS_SignerInfo_cert_cmp(message.signer_info, cert) == 0;
+    });
+    if (named == signers.end()) {
+        reject(signers.size() == 1 ? "the CertRep is not signed by the RA certificate"
+                                   : "the CertRep is not signed by any of the " +
+                                         std::to_string(signers.size()) + " expected signers");
     }
+    X509& signer = **named;
     // PENDING and FAILURE may leave the (empty) content out.
     const bool detached = CMS_is_detached(message.cms.get()) != 0;
     const BioPtr no_content = detached ? readOnlyBio(Bytes{}) : nullptr;
-    verifySignature(message, ra_cert, no_content.get());
+    verifySignature(message, signer, no_content.get());
 
     if (numberAttribute(signer_info, Attribute::messageType) !=
         static_cast<int>(MessageType::CertRep)) {
@@ -78,7 +119,7 @@ CertRepView parseCertRep(const Bytes& der, X509& ra_cert) {
     if (view.status == PkiStatus::success && view.envelope.empty()) {
         reject("CertRep SUCCESS without pkcsPKIEnvelope");
     }
-    view.signer = upRef(ra_cert);
+    view.signer = upRef(signer);
     return view;
 }
 

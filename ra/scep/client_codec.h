@@ -1,6 +1,6 @@
 // The client side of the RFC 8894 pkiMessage codec: build a request as a
-// SCEP client does and read the CertRep. Tests, tools (scep_probe) and the
-// benchmark use it; the RA does not, so it lives outside ra/.
+// SCEP client does and read the CertRep. The RA speaks it to an upstream CA
+// (ra/ca/upstream/); tests, tools (scep_probe) and the benchmark use it too.
 #pragma once
 
 #include <optional>
@@ -27,6 +27,9 @@ Bytes buildPkiMessage(const RequestParams& params, const Bytes& content, X509& s
                       EVP_PKEY& signer_key, X509& recipient);
 
 Bytes issuerAndSerialDer(const X509_NAME& issuer, const ASN1_INTEGER& serial);
+// IssuerAndSubject ::= SEQUENCE { issuer Name, subject Name }: CertPoll's
+// content (RFC 8894 3.3.3).
+Bytes issuerAndSubjectDer(const X509_NAME& issuer, const X509_NAME& subject);
 
 struct CertRepView {
     PkiStatus status = PkiStatus::failure;
@@ -40,6 +43,9 @@ struct CertRepView {
 // Verifies the CertRep's signature against `ra_cert` (which must be its
 // signer) and reads its attributes. Throws ScepError (never answerable).
 CertRepView parseCertRep(const Bytes& der, X509& ra_cert);
+// The same with the signer any of `signers` (the first its SignerInfo
+// names); ScepError when none is.
+CertRepView parseCertRep(const Bytes& der, const std::vector<X509*>& signers);
 
 // Decrypts a SUCCESS envelope with the requester's key and returns the
 // certificates and CRLs of the degenerate SignedData inside. Both throw
