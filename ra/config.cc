@@ -493,6 +493,17 @@ Config parseConfig(std::string_view toml_text, const std::string& source) {
     readCa(reader, root, base_dir, config.ca);
     readAuth(reader, root, base_dir, config.auth);
     readAdmin(reader, root, base_dir, config.admin);
+    if (config.ca.backend == CaBackend::scep) {
+        // One identity faces both ways: the phones' RA certificate is the
+        // one the upstream CA sees.
+        for (const char* key : {"cert", "key-file"}) {
+            if (const toml::node* node = root.at_path(std::string("ra.") + key).node()) {
+                reader.keyProblem(*node, "[ra]", key,
+                                  "cannot be set with [ca] backend = \"scep\": the RA's "
+                                  "certificate is then [ca] identity-cert (and identity-key)");
+            }
+        }
+    }
     reader.throwIfFailed();
     return config;
 }

@@ -62,7 +62,7 @@ int run(const Arguments& args) {
     }
     CaMaterial state = bootstrapState(config, std::time(nullptr), Creation::none);
     if (args.command == "fingerprint") {
-        return fingerprint(state, args);
+        return fingerprint(config, state, args);
     }
     requireDatabase(config);
     if (args.command == "backup") {

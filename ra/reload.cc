@@ -313,7 +313,7 @@ bool ConfigReloader::reload(const std::string& trigger) {
     const std::string& path = running->config.path;
     ReloadPlan plan;
     try {
-        plan = planReload(*running, service_.material().ca->certificate());
+        plan = planReload(*running, service_.authority().certificate());
     } catch (const std::exception& e) {
         plan.problems.push_back(path + ": " + e.what());
     }

@@ -9,7 +9,7 @@ RaServices::RaServices(const Config& config, CaMaterial& material, Store& store,
 RaServices::RaServices(const Config& config, CaMaterial& material, CertificateAuthority& issuing,
                        Store& store, EventLog& log, Clock clock)
     : material_(material),
-      config_(std::make_shared<const RuntimeConfig>(config, material.ca->certificate())),
+      config_(std::make_shared<const RuntimeConfig>(config, issuing.certificate())),
       trail_(store, log, clock, failureLimits(config)),
       crl_(issuing, store, config_, clock),
       issuance_(issuing, store, trail_, crl_),

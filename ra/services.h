@@ -12,6 +12,7 @@
 #include "ra/ca/bootstrap.h"
 #include "ra/ca/crl_publisher.h"
 #include "ra/ca/issuance.h"
+#include "ra/ca/upstream/upstream_ca.h"
 #include "ra/config.h"
 #include "ra/ops/audit_trail.h"
 #include "ra/ops/event_log.h"
@@ -40,6 +41,11 @@ public:
     // The audit trail (and failure budget) the HTTP layers share.
     AuditTrail& auditTrail() { return trail_; }
     CaMaterial& material() { return material_; }
+    // The CA that issues: the local CA, or the upstream one.
+    CertificateAuthority& authority() { return issuance_.authority(); }
+    // The upstream CA when [ca] backend = "scep"; null otherwise.
+    UpstreamCa* upstream() { return dynamic_cast<UpstreamCa*>(&issuance_.authority()); }
+    CertificateIssuance& issuance() { return issuance_; }
     CurrentConfig& currentConfig() { return config_; }
 
     // The configuration new requests are answered with. A request keeps the

@@ -87,6 +87,9 @@ ApprovalResult Administration::approve(std::int64_t request_id, const std::strin
     AuditEvent event = decisionEvent(record, actor, AuditAction::approve, peer);
     CertificateIssuance::Outcome outcome;
     try {
+        if (issuance_.forwards()) {
+            return forwardApproved(record, event, snapshot->config, now);
+        }
         outcome = issuance_.issueForPendingRequest(record, event, snapshot->config, now);
     } catch (const RequestDecided& e) {
         throw AdminError(AdminError::Kind::conflict, e.what());
@@ -107,6 +110,7 @@ ApprovalResult Administration::approve(std::int64_t request_id, const std::strin
         trail_.writeAlways(event);
         return {"", outcome.reference};
     case CaAnswer::Status::failed:
+    case CaAnswer::Status::unreachable:  // only a forwarding CA is retried later
         break;
     }
     // The phone's next poll gets FAILURE with this reason; no certificate.
@@ -117,6 +121,26 @@ ApprovalResult Administration::approve(std::int64_t request_id, const std::strin
     }
     throw AdminError(AdminError::Kind::conflict,
                      "request " + std::to_string(request_id) + " is rejected: " + event.reason);
+}
+
+// Approved here, the request goes to the upstream CA, which decides; the
+// phone collects what it answers.
+ApprovalResult Administration::forwardApproved(const RequestRecord& record, AuditEvent& event,
+                                               const Config& config, std::time_t now) {
+    const CertificateIssuance::Outcome outcome =
+        issuance_.forwardApproved(record, event, config, now);
+    switch (outcome.status) {
+    case CaAnswer::Status::issued:
+        return {outcome.serial, outcome.reference};
+    case CaAnswer::Status::failed:
+        throw AdminError(AdminError::Kind::conflict,
+                         "request " + std::to_string(record.id) +
+                             " is rejected: the CA refused it: " + outcome.reason);
+    case CaAnswer::Status::pending:
+    case CaAnswer::Status::unreachable:
+        break;
+    }
+    return {"", outcome.reference};
 }
 
 void Administration::reject(std::int64_t request_id, const std::string& reason,
@@ -133,8 +157,8 @@ void Administration::reject(std::int64_t request_id, const std::string& reason,
     trail_.logStored(event);
 }
 
-void Administration::revoke(const std::string& serial, int reason, const std::string& actor,
-                            const std::string& peer) {
+std::string Administration::revoke(const std::string& serial, int reason, const std::string& actor,
+                                   const std::string& peer) {
     if (reason < 0 || reason > 10 || reason == 7) {
         throw AdminError(AdminError::Kind::invalid,
                          "revocation reason must be an RFC 5280 CRLReason (0-10, not 7)");
@@ -155,7 +179,14 @@ void Administration::revoke(const std::string& serial, int reason, const std::st
                          "certificate " + serial + " is already revoked");
     }
     trail_.logStored(event);
+    if (issuance_.forwards()) {
+        // The CRL phones and servers check is the upstream CA's.
+        return "certificate " + serial +
+               " is marked revoked in this RA's records only: revoke it at the upstream CA "
+               "too, which issued it (SCEP has no message to ask it to)";
+    }
     crl_.crl();  // regenerated on every revocation
+    return "";
 }
 
 NewToken Administration::createToken(const std::string& name, Role role, const std::string& actor,

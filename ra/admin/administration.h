@@ -40,9 +40,10 @@ public:
                            const std::string& peer = "");
     void reject(std::int64_t request_id, const std::string& reason, const std::string& actor,
                 const std::string& peer = "");
-    // RFC 5280 reason code (0-10 without 7).
-    void revoke(const std::string& serial, int reason, const std::string& actor,
-                const std::string& peer = "");
+    // RFC 5280 reason code (0-10 without 7). Returns what the administrator
+    // must still do ("" when nothing): with an upstream CA, revoke it there.
+    std::string revoke(const std::string& serial, int reason, const std::string& actor,
+                       const std::string& peer = "");
     // The token's text, shown once. Name and role are checked by the caller
     // (with its own wording); a taken name is an AdminError conflict.
     NewToken createToken(const std::string& name, Role role, const std::string& actor,
@@ -51,6 +52,8 @@ public:
                      const std::string& peer = "");
 
 private:
+    ApprovalResult forwardApproved(const RequestRecord& record, AuditEvent& event,
+                                   const Config& config, std::time_t now);
     RequestRecord requestOrThrow(std::int64_t request_id);
     void checkChallengeRules(const RequestRecord& record, std::time_t now);
 

@@ -85,7 +85,7 @@ AdminApi::AdminApi(RaServices& service, Store& store, EventLog& log, Metrics& me
 // certificate from this RA for a CN of their choice. If those certificates
 // could sign in to the admin API, the challenge would make them admins.
 void AdminApi::refuseOwnCaAsAdminCa() const {
-    X509& ca = service_.material().ca->certificate();
+    X509& ca = service_.authority().certificate();
     X509StoreCtxPtr ctx(X509_STORE_CTX_new());
     const bool chains = ctx &&
                         X509_STORE_CTX_init(ctx.get(), client_cas_.get(), &ca, nullptr) == 1 &&
@@ -142,7 +142,7 @@ std::optional<Principal> AdminApi::authenticate(const http::Request& req, std::s
     }
     X509* peer = req.tls ? req.tls->certificate.get() : nullptr;
     if (peer && client_cas_) {
-        X509& ca = service_.material().ca->certificate();
+        X509& ca = service_.authority().certificate();
         if (X509_check_issued(&ca, peer) == X509_V_OK) {
             why = "client certificates issued by this RA's own CA cannot sign in";
             return std::nullopt;

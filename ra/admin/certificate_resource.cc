@@ -80,8 +80,13 @@ void CertificateResource::pem(const Principal&, const http::Request& req, http::
 void CertificateResource::revoke(const Principal& who, const http::Request& req,
                                  http::Response& res) {
     const int reason = parseRevocationReason(parseJsonBody(req.body));
-    service_.administration().revoke(req.matches[1], reason, who.name, req.remote_addr);
-    sendJson(res, {{"status", "revoked"}});
+    const std::string note =
+        service_.administration().revoke(req.matches[1], reason, who.name, req.remote_addr);
+    json body = {{"status", "revoked"}};
+    if (!note.empty()) {
+        body["note"] = note;
+    }
+    sendJson(res, body);
 }
 
 void CertificateResource::reasons(const Principal&, const http::Request&, http::Response& res) {

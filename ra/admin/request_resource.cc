@@ -6,12 +6,36 @@ namespace scep {
 
 using nlohmann::json;
 
+namespace {
+
+// Who a pending request waits for: an administrator here, or the upstream
+// CA it was sent to ("" once decided).
+const char* waitingFor(const RequestRecord& r) {
+    if (r.status != RequestStatus::pending) {
+        return "";
+    }
+    return r.ca.state == CaState::none ? "administrator" : "upstream";
+}
+
+json caProgressToJson(const RequestRecord& r) {
+    json ca = {{"state", caStateName(r.ca.state)},
+               {"reference", r.ca.reference},
+               {"since", r.ca.since},
+               {"last_error", r.ca.last_error}};
+    ca["fail_info"] = r.ca.fail_info ? json(*r.ca.fail_info) : json(nullptr);
+    return ca;
+}
+
+}  // namespace
+
 json requestToJson(const RequestRecord& r) {
     json details = json::parse(r.details, nullptr, false);
     if (!details.is_object()) {
         details = json::object();
     }
     return {{"id", r.id},
+            {"waiting_for", waitingFor(r)},
+            {"ca", caProgressToJson(r)},
             {"transaction_id", r.transaction_id},
             {"status", requestStatusName(r.status)},
             {"method", r.method},
@@ -53,8 +77,14 @@ void RequestResource::show(const Principal&, const http::Request& req, http::Res
 
 void RequestResource::approve(const Principal& who, const http::Request& req, http::Response& res) {
     const std::int64_t id = parseRequestId(req.matches[1]);
-    sendJson(res,
-             {{"serial", service_.administration().approve(id, who.name, req.remote_addr).serial}});
+    const ApprovalResult result = service_.administration().approve(id, who.name, req.remote_addr);
+    json body = {{"serial", result.serial}};
+    if (result.serial.empty()) {
+        // Sent to the upstream CA, which has not issued yet.
+        body["waiting_for"] = "upstream";
+        body["reference"] = result.reference;
+    }
+    sendJson(res, body);
 }
 
 void RequestResource::reject(const Principal& who, const http::Request& req, http::Response& res) {

@@ -73,12 +73,30 @@ void StatusResource::health(const http::Request&, http::Response& res) {
     } else {
         checks["ca_key"] = "ok";
     }
-    sendJson(res, {{"status", ok ? "ok" : "fail"}, {"checks", checks}}, ok ? 200 : 503);
+    // An unreachable upstream CA degrades the RA without failing it: phones
+    // still get PENDING and are served once it is back, so a load balancer
+    // must not take this RA out for it.
+    bool degraded = false;
+    if (UpstreamCa* upstream = service_.upstream()) {
+        const UpstreamHealth health = upstream->health();
+        degraded = !health.reachable;
+        checks["upstream"] = health.reachable ? "ok" : "unreachable: " + health.last_error;
+    }
+    sendJson(res,
+             {{"status", !ok        ? "fail"
+                         : degraded ? "degraded"
+                                    : "ok"},
+              {"checks", checks}},
+             ok ? 200 : 503);
 }
 
 void StatusResource::metrics(const Principal&, const http::Request&, http::Response& res) {
-    const std::string text =
-        metrics_.render(store_, std::time(nullptr), service_.crlPublisher().crlInfo().next_update);
+    std::time_t next_update = 0;  // unknown: an upstream CA's CRL not to be had now
+    try {
+        next_update = service_.crlPublisher().crlInfo().next_update;
+    } catch (const std::exception&) {
+    }
+    const std::string text = metrics_.render(store_, std::time(nullptr), next_update);
     res.set_content(text, "text/plain; version=0.0.4");
 }
 
@@ -90,22 +108,43 @@ void StatusResource::whoami(const Principal& who, const http::Request&, http::Re
 
 void StatusResource::ca(const Principal&, const http::Request&, http::Response& res) {
     CaMaterial& state = service_.material();
-    const CrlInfo crl = service_.crlPublisher().crlInfo();
     const auto runtime = service_.runtime();
     const Config& config = runtime->config;
     json paths = json::array({"/scep", "/cgi-bin/pkiclient.exe"});
     for (const auto& path : config.ra.paths) {
         paths.push_back(path);
     }
-    sendJson(res, {{"ca", certificateInfo(state.ca->certificate())},
-                   {"ra", certificateInfo(*state.ra.cert)},
-                   {"crl",
-                    {{"this_update", crl.this_update},
-                     {"next_update", crl.next_update},
-                     {"revoked", crl.revoked}}},
-                   {"scep_paths", paths},
-                   {"scep_listen",
-                    config.ra.listen_host + ":" + std::to_string(config.ra.listen_port)}});
+    json body = {
+        {"ca", certificateInfo(service_.authority().certificate())},
+        {"ra", certificateInfo(*state.ra.cert)},
+        {"backend", caBackendName(config.ca.backend)},
+        {"scep_paths", paths},
+        {"scep_listen", config.ra.listen_host + ":" + std::to_string(config.ra.listen_port)}};
+    try {
+        const CrlInfo crl = service_.crlPublisher().crlInfo();
+        body["crl"] = {{"this_update", crl.this_update},
+                       {"next_update", crl.next_update},
+                       {"revoked", crl.revoked}};
+    } catch (const std::exception& e) {
+        body["crl"] = {{"error", e.what()}};  // an upstream CA's CRL not to be had now
+    }
+    if (UpstreamCa* upstream = service_.upstream()) {
+        const UpstreamHealth health = upstream->health();
+        body["upstream"] = {
+            {"url", upstream->url()},
+            {"ca_fingerprint", std::string(digestName(config.ca.upstream.pin_digest)) + ":" +
+                                   toHex(config.ca.upstream.pin)},
+            {"root", certificateInfo(upstream->root())},
+            {"reachable", health.reachable},
+            {"last_error", health.last_error},
+            {"last_contact", health.last_contact},
+            {"last_discovery", health.last_discovery},
+            {"requests_at_ca", store_.requestsAtCa().size()},
+            {"revocation",
+             "revoking here marks the certificate revoked in this RA's records only; the "
+             "upstream CA must revoke it too (SCEP has no revocation message)"}};
+    }
+    sendJson(res, body);
 }
 
 }  // namespace scep

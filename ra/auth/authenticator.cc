@@ -100,6 +100,8 @@ const char* authMethodName(AuthMethod method) {
         return "challenge";
     case AuthMethod::renewal:
         return "renewal";
+    case AuthMethod::ra:
+        return "ra";
     }
     return "?";
 }
@@ -356,7 +358,11 @@ bool isMicShapedName(const std::string& common_name) {
 }
 
 Authenticator::Authenticator(const Config& config, X509& ca_cert)
-    : config_(config), ca_cert_(ca_cert), roots_(config.auth.manufacturer_roots) {}
+    : config_(config), ca_cert_(ca_cert), roots_(config.auth.manufacturer_roots) {
+    if (!config.auth.ra_signers.empty()) {
+        ra_signers_.emplace(config.auth.ra_signers);
+    }
+}
 
 bool Authenticator::issuedByUs(X509& cert) const {
     return isIssuedBy(cert, ca_cert_);
@@ -373,6 +379,9 @@ AuthResult Authenticator::authenticate(const PkiRequest& request, X509_REQ& csr_
     X509& signer = *request.signer;
     if (issuedByUs(signer)) {
         return viaRenewal(request, csr, store, now);
+    }
+    if (ra_signers_ && ra_signers_->verify(signer, request.certificates, false, now).empty()) {
+        return viaRaSigner(signer, csr);
     }
     std::vector<X509Ptr> chain;
     const std::string untrusted =
@@ -565,6 +574,30 @@ AuthResult Authenticator::viaChallenge(const CsrSummary& csr, Store& store, std:
         result.reason = "CN '" + csr.common_name + "' already holds active certificate " +
                         active.front().serial + "; renew with it, or revoke it first";
         return result;
+    }
+    result.ok = true;
+    result.common_name = csr.common_name;
+    result.sans = csr.sans;
+    return result;
+}
+
+// A downstream RA that [auth] ra-signers trusts has authenticated the
+// device itself (its MIC, say): the device's CN, MIC-shaped or not, is
+// taken from the CSR, and this RA's subject and key rules still apply. Both
+// the RA and the device are named in the identity the audit records.
+AuthResult Authenticator::viaRaSigner(X509& signer, const CsrSummary& csr) const {
+    AuthResult result;
+    result.method = AuthMethod::ra;
+    result.identity =
+        "RA '" + nameText(X509_get_subject_name(&signer)) + "' for CN " + csr.common_name;
+    for (const auto& san : csr.sans) {
+        if (san.type != SubjectAltName::Type::dns ||
+            canonicalName(san.value) != canonicalName(csr.common_name)) {
+            result.reason =
+                "subjectAltName " + describe(san) +
+                " is not allowed for requests of another RA (only DNS:" + csr.common_name + ")";
+            return result;
+        }
     }
     result.ok = true;
     result.common_name = csr.common_name;

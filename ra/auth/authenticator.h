@@ -1,6 +1,7 @@
 // Who is asking? Requests are classified by the certificate that signed
 // them, never by their message type: a certificate this RA issued means
-// renewal, one chaining to a manufacturer root means MIC/SUDI, a
+// renewal, one chaining to [auth] ra-signers means another RA acting for a
+// device, one chaining to a manufacturer root means MIC/SUDI, a
 // self-signed one means challenge. Anything else is refused. The result
 // also fixes what the certificate may say: its CN and subjectAltNames.
 #pragma once
@@ -18,7 +19,7 @@
 
 namespace scep {
 
-enum class AuthMethod { mic, challenge, renewal };
+enum class AuthMethod { mic, challenge, renewal, ra };
 const char* authMethodName(AuthMethod method);
 
 // What a Cisco MIC/SUDI subject says about the device.
@@ -34,7 +35,8 @@ struct MicIdentity {
 MicIdentity parseMicIdentity(X509& cert);
 
 // Manufacturer trust anchors (self-signed certificates of the bundle) and
-// the intermediates shipped with them (never anchors themselves).
+// the intermediates shipped with them (never anchors themselves). The
+// [auth] ra-signers bundle is read the same way.
 class ManufacturerRoots {
 public:
     explicit ManufacturerRoots(const std::string& bundle_path);
@@ -97,12 +99,15 @@ private:
     AuthResult viaMic(const PkiRequest& request, const CsrSummary& csr,
                       const std::vector<X509Ptr>& chain) const;
     AuthResult viaChallenge(const CsrSummary& csr, Store& store, std::time_t now) const;
+    AuthResult viaRaSigner(X509& signer, const CsrSummary& csr) const;
     // Why this trusted chain is not a phone's MIC ("" when it is one).
     std::string notAPhoneMic(const std::vector<X509Ptr>& chain, const MicIdentity& mic) const;
 
     const Config& config_;
     X509& ca_cert_;
     ManufacturerRoots roots_;
+    // [auth] ra-signers: the same kind of trust bundle, for other RAs.
+    std::optional<ManufacturerRoots> ra_signers_;
 };
 
 // The profile whose vendor classes cover this MIC's model, for the domain

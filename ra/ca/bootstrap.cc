@@ -234,8 +234,65 @@ std::optional<RaIdentity> loadOrIssueService(const Config& config, LocalCa& ca, 
     return RaIdentity{std::move(cert), std::move(key)};
 }
 
+// With backend = "scep" the RA's one identity, towards phones and the
+// upstream CA: identity-cert/identity-key, or a self-signed one kept in
+// state-dir (its key generated once, its certificate re-signed for the
+// same key when it has fewer than 30 days left).
+RaIdentity loadOrCreateUpstreamIdentity(const Config& config, std::time_t now, Creation creation,
+                                        std::vector<std::string>& created) {
+    const UpstreamSettings& upstream = config.ca.upstream;
+    const bool own = !upstream.identity_cert.empty();
+    const std::string cert_path =
+        own ? upstream.identity_cert : stateFile(config, "upstream-ra.pem");
+    const std::string key_path = own ? upstream.identity_key : stateFile(config, "upstream-ra.key");
+    if (own || (fileExists(cert_path) && fileExists(key_path))) {
+        Loaded identity = loadPair(cert_path, key_path, "upstream identity");
+        if (!isRsa(*identity.key)) {
+            throw std::runtime_error("identity key '" + key_path +
+                                     "' must be RSA: SCEP clients encrypt to it");
+        }
+        if (own || notAfterOf(*identity.cert) > now + kRaRenewBefore ||
+            creation == Creation::none) {
+            if (notAfterOf(*identity.cert) <= now) {
+                throw std::runtime_error("identity certificate '" + cert_path + "' has expired");
+            }
+            return {std::move(identity.cert), std::move(identity.key)};
+        }
+    }
+    if (creation == Creation::none) {
+        throw std::runtime_error("state-dir '" + config.ra.state_dir +
+                                 "' holds no upstream identity yet; start 'scep-ra serve' once");
+    }
+    const bool have_key = fileExists(key_path);
+    EvpPkeyPtr key = have_key ? loadPrivateKeyFile(key_path) : generateKey("rsa:2048");
+    char host[256] = {};
+    ::gethostname(host, sizeof(host) - 1);
+    std::string cn = std::string("scep-ra ") + host;
+    cn.resize(std::min<std::size_t>(cn.size(), 64));  // the CN's upper bound
+    const X509NamePtr name = makeName(cn, CaSettings{});
+    CertificateSpec spec;
+    spec.subject = name.get();
+    spec.subject_key = key.get();
+    spec.not_before = now - kClockSkew;
+    spec.not_after = now + kRaLifetime;
+    // Replies are signed with it and requests encrypted to it, both ways.
+    spec.key_usage = "critical,digitalSignature,keyEncipherment";
+    X509Ptr cert = signCertificate(spec, nullptr, *key);
+    if (have_key) {
+        writeFileAtomically(cert_path, certificatePem(*cert), 0644);
+    } else {
+        saveKeyAndCertificate(key_path, cert_path, *key, *cert);
+        created.push_back(key_path);
+    }
+    created.push_back(cert_path);
+    return {std::move(cert), std::move(key)};
+}
+
 RaIdentity loadOrCreateRa(const Config& config, LocalCa& ca, std::time_t now, Creation creation,
                           std::vector<std::string>& created) {
+    if (config.ca.backend == CaBackend::scep) {
+        return loadOrCreateUpstreamIdentity(config, now, creation, created);
+    }
     if (!config.ra.cert.empty()) {
         Loaded ra = loadPair(config.ra.cert, config.ra.key_file, "RA");
         if (!isRsa(*ra.key)) {

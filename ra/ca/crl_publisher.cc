@@ -19,13 +19,18 @@ Bytes CrlPublisher::crl() {
     const auto snapshot = config_.get();
     const Config& config = snapshot->config;
     const std::lock_guard<std::mutex> lock(mutex_);
-    const std::time_t half_life = static_cast<std::time_t>(config.ca.crl_days) * 24 * 3600 / 2;
-    if (der_.empty() || fingerprint != revocations_ || now - built_ >= half_life) {
-        der_ = crlDer(*ca_.crl(revoked, now, config.ca));
-        days_ = config.ca.crl_days;
+    // Rebuilt half-way to its own nextUpdate: the local CA's follows
+    // [ca] crl-days, an upstream CA's is whatever that CA says.
+    if (der_.empty() || fingerprint != revocations_ ||
+        now >= this_update_ + (next_update_ - this_update_) / 2) {
+        const X509CrlPtr fresh = ca_.crl(revoked, now, config.ca);
+        der_ = crlDer(*fresh);
+        this_update_ = asn1TimeToUnix(X509_CRL_get0_lastUpdate(fresh.get()));
+        const ASN1_TIME* next = X509_CRL_get0_nextUpdate(fresh.get());
+        next_update_ = next ? asn1TimeToUnix(next) : this_update_;
         revocations_ = fingerprint;
-        built_ = now;
-        revoked_count_ = revoked.size();
+        revoked_count_ =
+            static_cast<std::size_t>(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(fresh.get())));
         // Published beside the CA for web servers and distribution points.
         writeFileAtomically(stateFile(config, "crl.der"), std::string(der_.begin(), der_.end()),
                             0644);
@@ -36,7 +41,7 @@ Bytes CrlPublisher::crl() {
 CrlInfo CrlPublisher::crlInfo() {
     crl();
     const std::lock_guard<std::mutex> lock(mutex_);
-    return {built_, built_ + static_cast<std::time_t>(days_) * 24 * 3600, revoked_count_};
+    return {this_update_, next_update_, revoked_count_};
 }
 
 }  // namespace scep

@@ -36,10 +36,10 @@ private:
     Clock clock_;
     std::mutex mutex_;
     Bytes der_;
-    std::string revocations_;  // what the cached CRL was built from
-    std::time_t built_ = 0;
-    std::size_t revoked_count_ = 0;
-    int days_ = 0;  // the nextUpdate distance of the cached CRL
+    std::string revocations_;      // what the cached CRL was built from
+    std::time_t this_update_ = 0;  // of the cached CRL
+    std::time_t next_update_ = 0;
+    std::size_t revoked_count_ = 0;  // entries in the cached CRL
 };
 
 }  // namespace scep

@@ -5,6 +5,7 @@
 #include <openssl/objects.h>
 
 #include "ra/auth/authenticator.h"
+#include "ra/ca/upstream/scep_upstream.h"
 #include "ra/crypto.h"
 #include "ra/ops/audit_vocabulary.h"
 
@@ -75,8 +76,12 @@ CertificateIssuance::Outcome CertificateIssuance::issueForNewRequest(
 CertificateIssuance::Outcome CertificateIssuance::issueForPendingRequest(
     const RequestRecord& record, AuditEvent& event, const Config& config, std::time_t now) {
     const X509ReqPtr csr = requestFromDer(record.csr);
-    const IssueRequest request{X509_REQ_get0_pubkey(csr.get()), X509_REQ_get_X509_PUBKEY(csr.get()),
-                               record.common_name, sansFromDetails(record.details), record.csr};
+    const IssueRequest request{X509_REQ_get0_pubkey(csr.get()),
+                               X509_REQ_get_X509_PUBKEY(csr.get()),
+                               record.common_name,
+                               sansFromDetails(record.details),
+                               record.csr,
+                               ""};
     return issueAndRecord(
         request, record.id, event, config, now, [&](const CertificateRecord& cert) {
             std::vector<std::string> superseded;
@@ -128,6 +133,205 @@ void CertificateIssuance::logSuperseded(const AuditEvent& event,
         superseded.serial = serial;
         trail_.logStored(superseded);
     }
+}
+
+namespace {
+
+// What every event about a request at the CA says, whoever writes it.
+AuditEvent eventAbout(const RequestRecord& record, AuditAction action, Outcome outcome,
+                      std::string reason) {
+    AuditEvent event;
+    event.actor = "scep";
+    event.action = auditActionName(action);
+    event.outcome = outcomeName(outcome);
+    event.method = record.method;
+    event.identity = record.identity;
+    event.reason = std::move(reason);
+    event.request_id = record.id;
+    event.peer = record.peer;
+    event.transaction_id = record.transaction_id;
+    return event;
+}
+
+IssueRequest forwardedRequest(const RequestRecord& record) {
+    IssueRequest request;
+    request.common_name = record.common_name;
+    request.csr = record.ca.csr;
+    request.reference = record.ca.reference;
+    return request;
+}
+
+}  // namespace
+
+CertificateIssuance::Outcome CertificateIssuance::forwardNewRequest(RequestRecord& record,
+                                                                    AuditEvent& event,
+                                                                    const Config& config,
+                                                                    std::time_t now) {
+    record.ca.state = CaState::forwarding;
+    record.ca.reference = upstreamTransactionId(record.transaction_id, record.public_key_id);
+    record.ca.since = now;
+    record.reason = "at the CA (reference " + record.ca.reference + ")";
+    event.action = auditActionName(AuditAction::forward);
+    event.outcome = outcomeName(scep::Outcome::pending);
+    event.reason = record.reason;
+    // Written before anything is sent: after a crash the poller sends the
+    // same request under the same reference, never a second one.
+    store_.addPendingRequest(record, event);
+    event.request_id = record.id;
+    trail_.logStored(event);
+    return continueAtCa(record.id, config, now);
+}
+
+CertificateIssuance::Outcome CertificateIssuance::forwardApproved(const RequestRecord& record,
+                                                                  AuditEvent& event,
+                                                                  const Config& config,
+                                                                  std::time_t now) {
+    CaProgress ca = record.ca;
+    ca.state = CaState::forwarding;
+    ca.reference = upstreamTransactionId(record.transaction_id, record.public_key_id);
+    ca.since = now;
+    if (ca.csr.empty()) {
+        ca.csr = record.csr;  // held before forwarding existed: without its secrets
+    }
+    event.reason = "approved; sent to the CA (reference " + ca.reference + ")";
+    if (!store_.forwardPending(record.id, ca, event)) {
+        throw RequestDecided("request " + std::to_string(record.id) + " was decided meanwhile");
+    }
+    trail_.logStored(event);
+    return continueAtCa(record.id, config, now);
+}
+
+std::mutex& CertificateIssuance::lockFor(std::int64_t request_id) {
+    return ca_locks_[static_cast<std::size_t>(request_id) % ca_locks_.size()];
+}
+
+CertificateIssuance::Outcome CertificateIssuance::continueAtCa(std::int64_t request_id,
+                                                               const Config& config,
+                                                               std::time_t now) {
+    // One exchange per request at a time: the poller and the request that
+    // just stored it must not both send it and both record the answer.
+    const std::lock_guard<std::mutex> lock(lockFor(request_id));
+    const auto record = store_.findRequest(request_id);
+    Outcome outcome;
+    if (!record || record->status != RequestStatus::pending || record->ca.state == CaState::none) {
+        // Decided meanwhile (by the other caller, or an administrator).
+        outcome.status = record && record->status == RequestStatus::issued
+                             ? CaAnswer::Status::issued
+                             : CaAnswer::Status::failed;
+        outcome.serial = record ? record->cert_serial : std::string();
+        return outcome;
+    }
+    const auto waited = std::chrono::seconds(now - record->ca.since);
+    if (waited > config.ca.upstream.poll_timeout) {
+        const std::string reason = "no certificate within poll-timeout (" +
+                                   std::to_string(waited.count()) + " s since it was forwarded)";
+        return applyAnswer(*record,
+                           CaAnswer::failedWith(reason, static_cast<int>(FailInfo::badRequest)),
+                           config, now);
+    }
+    CaAnswer answer = record->ca.state == CaState::forwarding
+                          ? ca_.issue(forwardedRequest(*record), now, config.ca)
+                          : ca_.poll(record->ca.reference, record->csr);
+    return applyAnswer(*record, std::move(answer), config, now);
+}
+
+CertificateIssuance::Outcome CertificateIssuance::applyAnswer(const RequestRecord& record,
+                                                              CaAnswer answer, const Config& config,
+                                                              std::time_t now) {
+    Outcome outcome;
+    outcome.status = answer.status;
+    outcome.reference = record.ca.reference;
+    outcome.reason = answer.reason;
+    outcome.fail_info = answer.fail_info;
+    switch (answer.status) {
+    case CaAnswer::Status::issued:
+        return recordIssued(record, std::move(answer.certificate), config, now);
+    case CaAnswer::Status::pending:
+        if (record.ca.state == CaState::forwarding) {
+            const AuditEvent event = eventAbout(record, AuditAction::upstream,
+                                                scep::Outcome::pending, "the CA answered PENDING");
+            if (store_.acknowledgedByCa(record.id, event)) {
+                trail_.logStored(event);
+            }
+        } else if (!record.ca.last_error.empty()) {
+            store_.noteCaError(record.id, "", nullptr);  // reachable again
+        }
+        return outcome;
+    case CaAnswer::Status::failed: {
+        const std::string reason = "the CA refused the request: " + answer.reason;
+        const AuditEvent event =
+            eventAbout(record, AuditAction::upstream, scep::Outcome::failure, reason);
+        if (store_.rejectPending(record.id, reason, event, answer.fail_info)) {
+            trail_.logStored(event);
+        }
+        return outcome;
+    }
+    case CaAnswer::Status::unreachable:
+        // Audited once per new kind of failure, not on every poll.
+        if (answer.reason != record.ca.last_error) {
+            const AuditEvent event =
+                eventAbout(record, AuditAction::upstream, scep::Outcome::failure,
+                           "no answer from the CA: " + answer.reason);
+            if (store_.noteCaError(record.id, answer.reason, &event)) {
+                trail_.logStored(event);
+            }
+        }
+        outcome.status = CaAnswer::Status::pending;  // the phone is told PENDING, never FAILURE
+        return outcome;
+    }
+    return outcome;
+}
+
+CertificateIssuance::Outcome CertificateIssuance::recordIssued(const RequestRecord& record,
+                                                               X509Ptr certificate,
+                                                               const Config& config,
+                                                               std::time_t now) {
+    const CertificateRecord cert = certificateRecordOf(*certificate, record.id);
+    AuditEvent event = eventAbout(record, AuditAction::upstream, scep::Outcome::success,
+                                  "the CA issued certificate " + cert.serial);
+    event.serial = cert.serial;
+    Outcome outcome;
+    outcome.reference = record.ca.reference;
+    std::vector<std::string> superseded;
+    try {
+        const IssueRules rules =
+            issueRules(config, record.method, renewsFromDetails(record.details), now);
+        if (!store_.issuePending(record.id, cert, event, rules, &superseded)) {
+            const auto now_stored = store_.findRequest(record.id);
+            if (now_stored && now_stored->cert_serial == cert.serial) {
+                outcome.status = CaAnswer::Status::issued;  // recorded by another caller
+                outcome.serial = cert.serial;
+                return outcome;
+            }
+            // Decided meanwhile (an administrator, or poll-timeout): the CA's
+            // certificate is not ours to hand out; its serial is in the log.
+            event.outcome = outcomeName(scep::Outcome::warning);
+            event.reason = "the CA issued certificate " + cert.serial +
+                           " for a request decided meanwhile; revoke it at the CA";
+            trail_.writeAlways(event);
+            outcome.status = CaAnswer::Status::failed;
+            outcome.reason = event.reason;
+            return outcome;
+        }
+    } catch (const StoreError& e) {
+        // The identity rules, checked when the certificate is recorded: the
+        // CA issued what this RA may not hand out.
+        if (!dynamic_cast<const IdentityTaken*>(&e) &&
+            !dynamic_cast<const RenewedCertificateGone*>(&e)) {
+            throw;
+        }
+        const std::string reason = std::string(e.what()) + "; revoke certificate " + cert.serial +
+                                   " at the CA, which issued it";
+        return applyAnswer(record,
+                           CaAnswer::failedWith(reason, static_cast<int>(FailInfo::badRequest)),
+                           config, now);
+    }
+    trail_.logStored(event);
+    logSuperseded(event, superseded, cert.serial, config.auth.revoke_superseded);
+    outcome.status = CaAnswer::Status::issued;
+    outcome.certificate = std::move(certificate);
+    outcome.serial = cert.serial;
+    return outcome;
 }
 
 }  // namespace scep

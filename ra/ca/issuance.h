@@ -4,8 +4,12 @@
 // store transaction; then the log's copies and, after revocations, a new CRL.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <ctime>
+#include <functional>
+#include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -43,11 +47,37 @@ public:
 
     struct Outcome {
         CaAnswer::Status status = CaAnswer::Status::failed;
-        X509Ptr certificate;    // issued
-        std::string serial;     // issued
-        std::string reference;  // pending at the CA
-        std::string reason;     // failed at the CA
+        X509Ptr certificate;           // issued
+        std::string serial;            // issued
+        std::string reference;         // pending at the CA
+        std::string reason;            // failed at the CA (or unreachable)
+        std::optional<int> fail_info;  // failed: the CA's failInfo
     };
+
+    // Whether the CA forwards (CertificateAuthority::forwards): then new
+    // requests go through forwardNewRequest, approvals through
+    // forwardApproved, and the poller calls continueAtCa.
+    bool forwards() const { return ca_.forwards(); }
+    CertificateAuthority& authority() { return ca_; }
+
+    // A request authenticated just now, for a forwarding CA: stored as
+    // forwarding (with `event`) under its reference before the CA is asked,
+    // then the CA's answer is applied: issued, pending there, refused
+    // (rejected, with the CA's failInfo) or unreachable (still forwarding:
+    // the poller sends it again). Sets record.id. Never throws for the CA's
+    // sake; StoreError and DuplicateTransaction as the store throws them.
+    Outcome forwardNewRequest(RequestRecord& record, AuditEvent& event, const Config& config,
+                              std::time_t now);
+    // A pending request an administrator approved, for a forwarding CA:
+    // to the CA as above. Throws RequestDecided.
+    Outcome forwardApproved(const RequestRecord& record, AuditEvent& event, const Config& config,
+                            std::time_t now);
+    // The step for a request at the CA (the poller's, and the two above
+    // after they stored it): sends it again while it is forwarding, polls
+    // while it is pending there, and rejects it once poll-timeout has passed
+    // since it was first forwarded. Read again under a per-request lock; a
+    // request decided meanwhile is left alone (issued, or failed).
+    Outcome continueAtCa(std::int64_t request_id, const Config& config, std::time_t now);
 
     // A request authenticated just now. When the CA issues, `record` is
     // inserted as issued with the certificate and `event` (its serial and
@@ -63,13 +93,21 @@ public:
                                    const Config& config, std::time_t now);
 
 private:
+    // The CA's answer about `record` (at the CA), into the store.
+    Outcome applyAnswer(const RequestRecord& record, CaAnswer answer, const Config& config,
+                        std::time_t now);
+    Outcome recordIssued(const RequestRecord& record, X509Ptr certificate, const Config& config,
+                         std::time_t now);
     using StoreWrite = std::function<std::vector<std::string>(const CertificateRecord&)>;
     Outcome issueAndRecord(const IssueRequest& request, std::int64_t request_id, AuditEvent& event,
                            const Config& config, std::time_t now, const StoreWrite& write);
     void logSuperseded(const AuditEvent& event, const std::vector<std::string>& serials,
                        const std::string& new_serial, bool revoked);
 
+    std::mutex& lockFor(std::int64_t request_id);
+
     CertificateAuthority& ca_;
+    std::array<std::mutex, 64> ca_locks_;
     Store& store_;
     AuditTrail& trail_;
     CrlPublisher& crl_;

@@ -26,9 +26,17 @@ CaAnswer CaAnswer::pendingAtCa(std::string reference) {
     return answer;
 }
 
-CaAnswer CaAnswer::failedWith(std::string reason) {
+CaAnswer CaAnswer::failedWith(std::string reason, std::optional<int> fail_info) {
     CaAnswer answer;
     answer.status = Status::failed;
+    answer.reason = std::move(reason);
+    answer.fail_info = fail_info;
+    return answer;
+}
+
+CaAnswer CaAnswer::unreachable(std::string reason) {
+    CaAnswer answer;
+    answer.status = Status::unreachable;
     answer.reason = std::move(reason);
     return answer;
 }

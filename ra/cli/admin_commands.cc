@@ -7,6 +7,7 @@
 
 #include "ra/admin/administration.h"
 #include "ra/admin/tokens.h"
+#include "ra/ca/upstream/upstream_ca.h"
 #include "ra/cli/commands.h"
 #include "ra/ops/event_log.h"
 #include "ra/services.h"
@@ -86,7 +87,18 @@ int tokens(Store& store, Administration& administration, const Arguments& args) 
 
 int administer(const Config& config, CaMaterial& material, Store& store, const Arguments& args) {
     EventLog log;
-    RaServices services(config, material, store, log);
+    // An approval here goes where serve would send it: with an upstream CA
+    // (or its chain, kept in state-dir, while it cannot be reached), there.
+    std::unique_ptr<UpstreamCa> upstream;
+    if (config.ca.backend == CaBackend::scep) {
+        upstream =
+            std::make_unique<UpstreamCa>(config, material.ra, [] { return std::time(nullptr); });
+        upstream->start();
+    }
+    RaServices services(config, material,
+                        upstream ? static_cast<CertificateAuthority&>(*upstream)
+                                 : static_cast<CertificateAuthority&>(*material.ca),
+                        store, log);
     Administration& administration = services.administration();
     if (args.command == "token") {
         return tokens(store, administration, args);
@@ -96,8 +108,13 @@ int administer(const Config& config, CaMaterial& material, Store& store, const A
     } else if (args.command == "certs") {
         listCertificates(store);
     } else if (args.command == "approve") {
-        std::cout << "issued certificate "
-                  << administration.approve(requestId(args), operatorName()).serial << "\n";
+        const ApprovalResult result = administration.approve(requestId(args), operatorName());
+        if (result.serial.empty()) {
+            std::cout << "approved; sent to the upstream CA (reference " << result.reference
+                      << "): the phone gets its certificate once that CA issues it\n";
+        } else {
+            std::cout << "issued certificate " << result.serial << "\n";
+        }
     } else if (args.command == "reject") {
         administration.reject(requestId(args), args.option("reason"), operatorName());
         std::cout << "rejected\n";
@@ -105,9 +122,12 @@ int administer(const Config& config, CaMaterial& material, Store& store, const A
         if (args.positional.size() != 1) {
             throw std::invalid_argument("revoke needs exactly one serial number");
         }
-        administration.revoke(args.positional[0], reasonCode(args.option("reason", "unspecified")),
-                              operatorName());
+        const std::string note = administration.revoke(
+            args.positional[0], reasonCode(args.option("reason", "unspecified")), operatorName());
         std::cout << "revoked " << args.positional[0] << "\n";
+        if (!note.empty()) {
+            std::cout << note << "\n";
+        }
     } else {
         throw std::invalid_argument("unknown command '" + args.command + "'");
     }

@@ -21,7 +21,7 @@ int serve(const Config& config);
 int init(const Config& config);
 int restore(const Config& config, const Arguments& args);
 int backup(const Config& config, const Arguments& args);
-int fingerprint(const CaMaterial& state, const Arguments& args);
+int fingerprint(const Config& config, const CaMaterial& state, const Arguments& args);
 int checkConfig(const Config& config);
 
 // admin_commands.cc: the operator's side of the admin API, on the database.

@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "ra/admin/api.h"
+#include "ra/ca/upstream/poller.h"
+#include "ra/ca/upstream/upstream_ca.h"
 #include "ra/cli/commands.h"
 #include "ra/http/server.h"
 #include "ra/ops/event_log.h"
@@ -230,6 +232,48 @@ std::unique_ptr<http::Server> listenAdmin(const Config& config, AdminApi& api, E
     }
 }
 
+// backend = "scep": the upstream CA, asked (and pinned) before anything is
+// served. One that cannot be reached is asked again with backoff, unless an
+// earlier start kept its chain; a stop signal meanwhile ends serve. Null
+// when serve should end (the reason is logged).
+std::unique_ptr<UpstreamCa> startUpstream(const Config& config, const RaIdentity& identity,
+                                          sigset_t signals, EventLog& log) {
+    auto upstream =
+        std::make_unique<UpstreamCa>(config, identity, [] { return std::time(nullptr); });
+    for (int attempt = 0;; ++attempt) {
+        try {
+            upstream->start();
+            const UpstreamHealth health = upstream->health();
+            if (!health.reachable) {
+                log.warn(
+                    "the upstream CA cannot be reached: serving with the chain kept from an "
+                    "earlier start; requests wait for it",
+                    {{"url", config.ca.upstream.url}, {"error", health.last_error}});
+            }
+            return upstream;
+        } catch (const UpstreamPinMismatch& e) {
+            log.error("the upstream CA is not the pinned one: refusing to use it",
+                      {{"url", config.ca.upstream.url}, {"error", e.what()}});
+            return nullptr;
+        } catch (const UpstreamUnavailable& e) {
+            const auto wait = UpstreamPoller::backoff(std::chrono::seconds(2), attempt);
+            log.error(
+                "the upstream CA cannot be reached and no chain of it is kept yet; "
+                "asking again",
+                {{"url", config.ca.upstream.url},
+                 {"error", e.what()},
+                 {"retry_in_ms", wait.count()}});
+            timespec timeout{static_cast<time_t>(wait.count() / 1000),
+                             static_cast<long>(wait.count() % 1000) * 1000000};
+            int received = sigtimedwait(&signals, nullptr, &timeout);
+            if (received == SIGINT || received == SIGTERM) {
+                log.info("stopped before the upstream CA answered");
+                return nullptr;
+            }
+        }
+    }
+}
+
 }  // namespace
 
 int serve(const Config& config) {
@@ -245,10 +289,20 @@ int serve(const Config& config) {
     for (const auto& file : state.created) {
         log.info("created", {{"file", file}});
     }
-    printFingerprints(state.ca->certificate(), std::cout);
+    std::unique_ptr<UpstreamCa> upstream;
+    if (config.ca.backend == CaBackend::scep) {
+        upstream = startUpstream(config, state.ra, signals, log);
+        if (!upstream) {
+            return 1;
+        }
+    }
+    CertificateAuthority& issuing = upstream ? static_cast<CertificateAuthority&>(*upstream)
+                                             : static_cast<CertificateAuthority&>(*state.ca);
+    // Option 43 sub-option 12 pins the root phones must trust.
+    printFingerprints(upstream ? upstream->root() : state.ca->certificate(), std::cout);
     std::cout.flush();
     const auto store = openSqliteStore(stateFile(config, kDatabaseFile));
-    RaServices service(config, state, *store, log);
+    RaServices service(config, state, issuing, *store, log);
     Metrics metrics;
     std::unique_ptr<Notifier> notifier;
     if (!config.admin.notify_url.empty()) {
@@ -280,6 +334,14 @@ int serve(const Config& config) {
     SignalAndMaintenanceThreads threads(
         service, log, signals, [&reloader] { reloader.reload("SIGHUP"); },
         std::move(stop_listeners));
+    std::unique_ptr<UpstreamPoller> poller;
+    if (upstream) {
+        // Requests a previous run left at the CA are taken up at once.
+        poller = std::make_unique<UpstreamPoller>(*upstream, service.issuance(), *store,
+                                                  service.currentConfig(), log,
+                                                  [] { return std::time(nullptr); });
+        poller->start();
+    }
     scep->start();
     if (admin) {
         admin->start();
@@ -292,6 +354,9 @@ int serve(const Config& config) {
     scep->wait();
     if (admin) {
         admin->wait();
+    }
+    if (poller) {
+        poller->stop();
     }
     try {
         service.auditTrail().flush(true);  // what the last minutes suppressed

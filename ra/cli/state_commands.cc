@@ -6,7 +6,9 @@
 
 #include "common/fingerprint.h"
 #include "ra/auth/authenticator.h"
+#include "ra/ca/upstream/upstream_ca.h"
 #include "ra/cli/commands.h"
+#include "ra/crypto.h"
 #include "ra/ops/audit_trail.h"
 #include "ra/ops/audit_vocabulary.h"
 #include "ra/ops/event_log.h"
@@ -81,12 +83,25 @@ int backup(const Config& config, const Arguments& args) {
     return 0;
 }
 
-int fingerprint(const CaMaterial& state, const Arguments& args) {
+int fingerprint(const Config& config, const CaMaterial& state, const Arguments& args) {
     const auto digest = digestFromName(args.option("digest", "sha256"));
     if (!digest) {
         throw std::invalid_argument("--digest must be sha1, sha256, sha384 or sha512");
     }
-    std::cout << toHex(certificateFingerprint(state.ca->certificate(), *digest)) << "\n";
+    // What phones must trust: with an upstream CA, its root as serve last
+    // fetched (and pinned) it.
+    X509Ptr upstream_root;
+    if (config.ca.backend == CaBackend::scep) {
+        const std::string kept = stateFile(config, kUpstreamChainFile);
+        if (!fileExists(kept)) {
+            throw std::runtime_error("'" + kept +
+                                     "' does not exist yet: 'scep-ra serve' fetches the upstream "
+                                     "CA's chain on its first start");
+        }
+        upstream_root = loadCertificateFile(kept);
+    }
+    X509& root = upstream_root ? *upstream_root : state.ca->certificate();
+    std::cout << toHex(certificateFingerprint(root, *digest)) << "\n";
     return 0;
 }
 

@@ -12,6 +12,8 @@ enum class AuditAction {
     revoke,
     supersede,       // a certificate replaced by a newer one for its identity
     identity_clash,  // a MIC enrollment of a name another method obtained
+    forward,         // a request recorded and sent to an upstream CA
+    upstream,        // an upstream CA's answer, or its failure to give one
     token_create,
     token_delete,
     http,  // a refusal by the SCEP listener's HTTP layer
@@ -37,6 +39,10 @@ constexpr const char* auditActionName(AuditAction action) {
         return "supersede";
     case AuditAction::identity_clash:
         return "identity-clash";
+    case AuditAction::forward:
+        return "forward";
+    case AuditAction::upstream:
+        return "upstream";
     case AuditAction::token_create:
         return "token-create";
     case AuditAction::token_delete:

@@ -94,6 +94,8 @@ Approval approvalFor(const Config& config, AuthMethod method) {
         return config.auth.approval_challenge;
     case AuthMethod::renewal:
         return config.auth.approval_renewal;
+    case AuthMethod::ra:
+        return config.auth.approval_ra;
     }
     return Approval::manual;
 }
@@ -118,9 +120,15 @@ ScepResponder::ScepResponder(CurrentConfig& config, const CaMaterial& material, 
       log_(log),
       clock_(std::move(clock)),
       challenges_(throttleLimits(config.get()->config)) {
-    ca_certificates_ =
-        degenerateSignedData({material_.ra.cert.get(), &material_.ca->certificate()});
     config.watch([this](const Config& next) { challenges_.setLimits(throttleLimits(next)); });
+}
+
+Bytes ScepResponder::caCertificates() const {
+    std::vector<const X509*> certs = {material_.ra.cert.get()};
+    for (X509* cert : issuance_.authority().chain()) {
+        certs.push_back(cert);
+    }
+    return degenerateSignedData(certs);
 }
 
 std::string ScepResponder::capabilities() {
@@ -329,6 +337,9 @@ Bytes ScepResponder::authenticateAndDecide(Context& ctx, const Bytes& key_id) {
 
     if (approvalFor(ctx.config(), *auth.method) == Approval::manual) {
         record.reason = std::string("approval-") + authMethodName(*auth.method) + " is manual";
+        if (issuance_.forwards()) {
+            record.ca.csr = ctx.content;  // forwarded byte for byte once approved
+        }
         const Bytes reply = holdPending(ctx, record, clash);
         if (observers_.on_pending) {
             observers_.on_pending(record);
@@ -354,13 +365,19 @@ Bytes ScepResponder::holdPending(Context& ctx, RequestRecord& record, const std:
 
 Bytes ScepResponder::issueNow(Context& ctx, RequestRecord& record, const AuthResult& auth,
                               const std::string& clash) {
+    if (issuance_.forwards()) {
+        return forwardNow(ctx, record, clash);
+    }
     AuditEvent issued = ctx.event;
     issued.action = auditActionName(AuditAction::enroll);
     issued.outcome = outcomeName(Outcome::success);
     issued.reason = std::string("approval-") + authMethodName(*auth.method) + " is auto";
     const IssueRequest request{X509_REQ_get0_pubkey(ctx.csr.get()),
-                               X509_REQ_get_X509_PUBKEY(ctx.csr.get()), auth.common_name, auth.sans,
-                               ctx.content};
+                               X509_REQ_get_X509_PUBKEY(ctx.csr.get()),
+                               auth.common_name,
+                               auth.sans,
+                               ctx.content,
+                               ""};
     CertificateIssuance::Outcome outcome;
     try {
         outcome = issuance_.issueForNewRequest(record, request, issued, ctx.config(),
@@ -377,6 +394,7 @@ Bytes ScepResponder::issueNow(Context& ctx, RequestRecord& record, const AuthRes
         record.reason = "pending at the CA (reference " + outcome.reference + ")";
         return holdPending(ctx, record, clash);
     case CaAnswer::Status::failed:
+    case CaAnswer::Status::unreachable:  // only a forwarding CA is retried later
         return failure(ctx, FailInfo::badRequest, "the CA refused the request: " + outcome.reason);
     case CaAnswer::Status::issued:
         break;
@@ -385,6 +403,22 @@ Bytes ScepResponder::issueNow(Context& ctx, RequestRecord& record, const AuthRes
     auditClash(ctx, clash, record.id);
     ctx.issued = true;
     return success(ctx, degenerateSignedData({outcome.certificate.get()}));
+}
+
+// An upstream CA: the request is stored, then sent; the phone gets what the
+// CA answered (or PENDING while it cannot be reached).
+Bytes ScepResponder::forwardNow(Context& ctx, RequestRecord& record, const std::string& clash) {
+    record.ca.csr = ctx.content;  // byte for byte: its signature must stay valid
+    AuditEvent forwarded = ctx.event;
+    issuance_.forwardNewRequest(record, forwarded, ctx.config(), ctx.now);
+    ctx.event.request_id = record.id;
+    auditClash(ctx, clash, record.id);
+    const auto now_stored = store_.findRequest(record.id);
+    if (!now_stored) {
+        throw StoreError("request " + std::to_string(record.id) + " vanished");
+    }
+    ctx.issued = now_stored->status == RequestStatus::issued;
+    return answerExisting(ctx, *now_stored);
 }
 
 void ScepResponder::auditClash(Context& ctx, const std::string& clash, std::int64_t request_id) {
@@ -442,7 +476,11 @@ Bytes ScepResponder::answerExisting(Context& ctx, const RequestRecord& existing)
     case RequestStatus::pending:
         return pending(ctx);
     case RequestStatus::rejected:
-        return failure(ctx, FailInfo::badRequest, "request rejected: " + existing.reason, false);
+        // An upstream CA's refusal reaches the phone with its failInfo.
+        return failure(ctx,
+                       existing.ca.fail_info ? static_cast<FailInfo>(*existing.ca.fail_info)
+                                             : FailInfo::badRequest,
+                       "request rejected: " + existing.reason, false);
     case RequestStatus::issued:
         break;
     }
@@ -484,7 +522,8 @@ Bytes ScepResponder::getCertificate(Context& ctx) {
     }
     const std::string serial = serialHex(wanted.serial.get());
     const auto cert =
-        X509_NAME_cmp(wanted.issuer.get(), X509_get_subject_name(&material_.ca->certificate())) == 0
+        X509_NAME_cmp(wanted.issuer.get(),
+                      X509_get_subject_name(&issuance_.authority().certificate())) == 0
             ? store_.findCertificate(serial)
             : std::nullopt;
     if (!cert) {
@@ -501,8 +540,8 @@ Bytes ScepResponder::getCrl(Context& ctx) {
     } catch (const std::exception&) {
         return failure(ctx, FailInfo::badRequest, "GetCRL content is not an IssuerAndSerialNumber");
     }
-    if (X509_NAME_cmp(wanted.issuer.get(), X509_get_subject_name(&material_.ca->certificate())) !=
-        0) {
+    if (X509_NAME_cmp(wanted.issuer.get(),
+                      X509_get_subject_name(&issuance_.authority().certificate())) != 0) {
         return failure(ctx, FailInfo::badCertId, "GetCRL names another issuer");
     }
     const Bytes der = crl_.crl();

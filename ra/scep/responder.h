@@ -79,8 +79,9 @@ public:
     // listed to use AES; see ra/scep/INTEROP.md), and exactly the digests
     // requests may use.
     static std::string capabilities();
-    // GetCACert: degenerate SignedData with the RA certificate, then the CA.
-    const Bytes& caCertificates() const { return ca_certificates_; }
+    // GetCACert: degenerate SignedData with the RA certificate, then the
+    // issuing CA (and, for an upstream CA, the rest of its chain).
+    Bytes caCertificates() const;
 
     // PKIOperation: the CertRep to send. Throws UnanswerableMessage, and
     // Unavailable when state-dir is short of space or the store fails.
@@ -98,6 +99,7 @@ private:
     Bytes holdPending(Context& ctx, RequestRecord& record, const std::string& clash);
     Bytes issueNow(Context& ctx, RequestRecord& record, const AuthResult& auth,
                    const std::string& clash);
+    Bytes forwardNow(Context& ctx, RequestRecord& record, const std::string& clash);
     Bytes poll(Context& ctx);
     Bytes getCertificate(Context& ctx);
     Bytes getCrl(Context& ctx);
@@ -125,7 +127,6 @@ private:
     CrlPublisher& crl_;
     EventLog& log_;
     Clock clock_;
-    Bytes ca_certificates_;
     std::array<std::mutex, 64> transaction_locks_;
     EnrollmentObservers observers_;
     ChallengeThrottle challenges_;

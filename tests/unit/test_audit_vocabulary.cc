@@ -17,6 +17,8 @@ TEST_CASE("audit actions and outcomes keep their stored names") {
         {AuditAction::revoke, "revoke"},
         {AuditAction::supersede, "supersede"},
         {AuditAction::identity_clash, "identity-clash"},
+        {AuditAction::forward, "forward"},
+        {AuditAction::upstream, "upstream"},
         {AuditAction::token_create, "token-create"},
         {AuditAction::token_delete, "token-delete"},
         {AuditAction::http, "http"},

@@ -184,7 +184,7 @@ TEST_CASE("issued certificates never outlive the CA") {
     const CaMaterial state = bootstrapState(config, now);
     const auto key = generateKey("rsa:2048");
     const X509Ptr cert =
-        state.ca->issue({key.get(), nullptr, "x", {}, {}}, now + 15 * 365 * 86400, config.ca)
+        state.ca->issue({key.get(), nullptr, "x", {}, {}, ""}, now + 15 * 365 * 86400, config.ca)
             .certificate;
     CHECK(asn1TimeToUnix(X509_get0_notAfter(cert.get())) ==
           asn1TimeToUnix(X509_get0_notAfter(&state.ca->certificate())));
@@ -247,7 +247,8 @@ TEST_CASE("the CSR's public key is copied into the certificate exactly, RSA and 
                                             X509_REQ_get_X509_PUBKEY(csr.get()),
                                             "device",
                                             {},
-                                            {}},
+                                            {},
+                                            ""},
                                            now, config.ca)
                                    .certificate;
         // As the client receives it.

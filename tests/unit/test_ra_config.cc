@@ -315,6 +315,8 @@ TEST_CASE("[ca] backend = \"scep\": every key validated; each backend refuses th
     checkRaRefused(pinned + "poll-interval = \"2h\"\npoll-timeout = \"1h\"\n", "[ca]",
                    "poll-timeout", "must not be shorter than 'poll-interval'");
     checkRaRefused("[ca]\nbackend = \"Scep\"\n", "[ca]", "backend", "or \"scep\"");
+    checkRaRefused("[ra]\ncert = \"ra.pem\"\nkey-file = \"ra.key\"\n" + pinned, "[ra]", "cert",
+                   "the RA's certificate is then [ca] identity-cert");
 }
 
 TEST_CASE("[auth] ra-signers and approval-ra") {

@@ -442,11 +442,19 @@ function requestRow(r) {
     const sn = String(r.serial);
     status.push(el('div', { class: 'small' }, button('linkish view-cert mono', sn.length > 16 ? sn.slice(0, 16) + '…' : sn, { 'aria-label': 'Show certificate ' + clean(sn), data: { serial: sn } })));
   }
+  if (r.waiting_for === 'upstream') {
+    const ca = r.ca || {};
+    status.push(el('div', { class: 'small wrap waiting-upstream' }, 'Waiting for the upstream CA',
+      ca.reference ? [' (reference ', el('span', { class: 'mono' }, d(ca.reference)), ')'] : null));
+    if (ca.last_error) status.push(el('div', { class: 'small warn-text wrap' }, 'Last attempt: ', d(ca.last_error)));
+  } else if (r.waiting_for === 'administrator') {
+    status.push(el('div', { class: 'small wrap waiting-admin' }, 'Waiting for an administrator'));
+  }
   if (r.reason) status.push(el('div', { class: 'small muted wrap' }, d(r.reason)));
   if (r.renews) status.push(el('div', { class: 'small muted wrap' }, 'Renews ', el('span', { class: 'mono' }, d(r.renews))));
   if (r.identity_clash) status.push(el('div', { class: 'small warn-text wrap clash' }, '⚠ Identity clash: ', d(r.identity_clash)));
   let actions = null;
-  if (r.status === 'pending') {
+  if (r.status === 'pending' && r.waiting_for !== 'upstream') {
     const busy = !!S.req.acting[id];
     const off = !canApprove() || busy;
     const why = canApprove() ? null : 'Needs the approver role';
@@ -725,6 +733,7 @@ async function loadCa() {
     $('ca-cards').replaceChildren(
       ...(ca.ca ? [certCard('ca', 'Certificate authority', ca.ca)] : []),
       ...(ca.ra ? [certCard('ra', 'Registration authority (SCEP signer)', ca.ra)] : []),
+      ...(ca.upstream ? [upstreamCard(ca.upstream)] : []),
       crlCard(ca.crl || {}), scepCard(ca));
   } catch (e) {
     if (seq === S.ca.seq) report(e, 'Loading the CA overview failed');
@@ -760,6 +769,21 @@ function certCard(p, title, c) {
       ['Key', d(c.key), p + '-key']
     ]),
     el('table', { class: 'fps' }, el('caption', null, 'Fingerprints'), el('tbody', null, rows)));
+}
+
+function upstreamCard(up) {
+  const state = up.reachable ? badge('reachable', 'st-issued') : badge('unreachable', 'st-revoked');
+  return el('section', { class: 'card', 'aria-labelledby': 'upstream-title' },
+    el('h2', { id: 'upstream-title' }, 'Upstream CA'),
+    kv([
+      ['URL', el('code', null, d(up.url)), 'upstream-url', 'wrap'],
+      ['Pinned', el('code', { class: 'fp' }, d(up.ca_fingerprint)), 'upstream-pin', 'wrap'],
+      ['Root', d(up.root && up.root.subject, 'wrap'), 'upstream-root'],
+      ['Health', [state, up.last_error ? el('div', { class: 'small warn-text wrap' }, d(up.last_error)) : null], 'upstream-health'],
+      ['Last answer', timeEl(up.last_contact), 'upstream-last-contact'],
+      ['Requests at the CA', isNum(up.requests_at_ca) ? String(up.requests_at_ca) : d(''), 'upstream-requests']
+    ]),
+    el('p', { class: 'small muted' }, d(up.revocation)));
 }
 
 function crlCard(crl) {

@@ -460,12 +460,9 @@ ScepUpstream::ScepUpstream(UpstreamEndpoint endpoint) : endpoint_(std::move(endp
     endpointUrl(endpoint_.url);
 }
 
-UpstreamCaInfo ScepUpstream::discover(Digest pin_digest, const Bytes& pin) const {
+UpstreamCaInfo pinnedChain(std::vector<X509Ptr> chain, Digest pin_digest, const Bytes& pin) {
     UpstreamCaInfo info;
-    const Capabilities caps = parseCapabilities(exchange(endpoint_, {"GetCACaps"}).body);
-    info.capabilities = caps.text;
-    chooseAlgorithms(caps, info);
-    info.chain = readCaCertificates(exchange(endpoint_, {"GetCACert"}));
+    info.chain = std::move(chain);
     info.ca = issuingCa(info.chain);
     if (!info.ca) {
         unavailable("GetCACert carries no CA certificate (" + std::to_string(info.chain.size()) +
@@ -475,6 +472,15 @@ UpstreamCaInfo ScepUpstream::discover(Digest pin_digest, const Bytes& pin) const
     checkPin(path, pin_digest, pin);
     info.root = path.back();
     info.recipient = chooseRecipient(info.chain, *info.ca);
+    return info;
+}
+
+UpstreamCaInfo ScepUpstream::discover(Digest pin_digest, const Bytes& pin) const {
+    const Capabilities caps = parseCapabilities(exchange(endpoint_, {"GetCACaps"}).body);
+    UpstreamCaInfo info =
+        pinnedChain(readCaCertificates(exchange(endpoint_, {"GetCACert"})), pin_digest, pin);
+    info.capabilities = caps.text;
+    chooseAlgorithms(caps, info);
     return info;
 }
 

@@ -67,6 +67,12 @@ struct UpstreamReply {
     X509CrlPtr crl;  // GetCRL success
 };
 
+// Reads a chain (GetCACert's, or the copy kept in state-dir) the way
+// discover() does: finds ca, root and recipient, and checks the pin. The
+// capabilities, cipher and digest are left empty: only GetCACaps says them.
+// Throws UpstreamPinMismatch, and UpstreamUnavailable when no CA is in it.
+UpstreamCaInfo pinnedChain(std::vector<X509Ptr> chain, Digest pin_digest, const Bytes& pin);
+
 class ScepUpstream {
 public:
     // Throws std::invalid_argument for a URL that is not http(s).
