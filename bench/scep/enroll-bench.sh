@@ -11,9 +11,11 @@
 #                   envelope, sign the certificate, sign the CertRep)
 #        scep-ra    fresh state dir, rsa:2048 CA, MIC-signed PKCSReqs
 #        scepserver fresh depot, 2048-bit CA, self-signed + challengePassword
+#        scepserver-direct  the scepserver run at UPSTREAM_N/UPSTREAM_C: the
+#                   baseline of
 #        scep-ra-upstream  scep-ra ([ca] backend = "scep", same challenge) in
-#                   front of a fresh scepserver: the same requests as the
-#                   scepserver run, through the RA; CPU of both processes
+#                   front of a fresh scepserver: the same requests as
+#                   scepserver-direct, through the RA; CPU of both processes
 #      each server run = N timed enrollments at concurrency C (scep_load),
 #      server CPU = utime+stime of the server process over the timed window;
 #   4. prints the medians, the ratios and PASS/MISS per target:
@@ -42,7 +44,12 @@ DIGEST=${DIGEST:-sha256}              # sha256 | sha1
 SPEED_SECONDS=${SPEED_SECONDS:-3}
 RA_PORT=${RA_PORT:-18480}
 REF_PORT=${REF_PORT:-18481}
-SERVERS=${SERVERS:-"scep-ra scepserver scep-ra-upstream"}   # add "scep-ra-challenge" for scep-ra's challenge path
+SERVERS=${SERVERS:-"scep-ra scepserver scepserver-direct scep-ra-upstream"}   # add "scep-ra-challenge" for scep-ra's challenge path
+# scep-ra in front of scepserver, against scepserver directly: N and C of
+# both runs. C=1 because scepserver 2.1.0's depot races under concurrency
+# (duplicate serials, FAILUREs; see README.md), which would measure its bug.
+UPSTREAM_N=${UPSTREAM_N:-500}
+UPSTREAM_C=${UPSTREAM_C:-1}
 CHALLENGE=${CHALLENGE:-bench-challenge-secret}
 REF_TOLERATE=${REF_TOLERATE:-1}       # 1: scepserver 2.1.0's concurrency failures are reported, not fatal
 SERVER_CPUS=${SERVER_CPUS:-}          # e.g. "0": taskset -c for the servers (default: unpinned)
@@ -201,7 +208,7 @@ EOF
 run_load() {
     local out=$1 rc=0
     shift
-    "${LOAD_WRAP[@]}" "$LOAD" -n "$N" -c "$C" --warmup "$WARMUP" --pool "$POOL" \
+    "${LOAD_WRAP[@]}" "$LOAD" -n "$LOAD_N" -c "$LOAD_C" --warmup "$WARMUP" --pool "$POOL" \
         --pool-keys "${POOL_KEYS:-$WORK/pool-keys.pem}" --cipher "$CIPHER" --digest "$DIGEST" \
         --server-pid "$SERVER_PID" "$@" >"$out" 2>"$out.err" || rc=$?
     sed 's/^/     /' "$out" | grep -v '^     RESULT' || true
@@ -210,11 +217,15 @@ run_load() {
     return $rc
 }
 
-# `server` is scep-ra (MIC), scep-ra-challenge or scepserver.
+# `server` is scep-ra (MIC), scep-ra-challenge, scepserver, scepserver-direct or
+# scep-ra-upstream.
 run_server() {
     local server=$1 round=$2
     local dir=$WORK/r$round/$server
     mkdir -p "$dir"
+    LOAD_N=$N
+    LOAD_C=$C
+    case $server in scepserver-direct|scep-ra-upstream) LOAD_N=$UPSTREAM_N LOAD_C=$UPSTREAM_C ;; esac
     case $server in
     scep-ra|scep-ra-challenge)
         cat >"$dir/scep.toml" <<EOF
@@ -246,9 +257,9 @@ EOF
             die "$server run failed (scep_load exit status $rc, see above; logs in $dir)"
         fi
         ;;
-    scepserver)
+    scepserver|scepserver-direct)
         start_scepserver "$dir" SERVER_PID
-        echo "   [$round] scepserver (pid $SERVER_PID)"
+        echo "   [$round] $server (pid $SERVER_PID, N=$LOAD_N C=$LOAD_C)"
         local tolerate=()
         [ "$REF_TOLERATE" = 1 ] && tolerate=(--tolerate-failures)
         local rc=0
@@ -261,7 +272,8 @@ EOF
         ;;
     scep-ra-upstream)
         start_upstream_ra "$dir"
-        echo "   [$round] scep-ra-upstream (scep-ra pid $SERVER_PID -> scepserver pid $UPSTREAM_PID)"
+        echo "   [$round] scep-ra-upstream (scep-ra pid $SERVER_PID -> scepserver pid $UPSTREAM_PID," \
+             "N=$LOAD_N C=$LOAD_C)"
         # scepserver's own concurrency failures reach the client through the
         # RA as FAILURE replies: tolerated as in the scepserver run.
         local tolerate=()
@@ -274,7 +286,8 @@ EOF
             die "scep-ra-upstream run failed (scep_load exit status $rc, see above; logs in $dir)"
         fi
         ;;
-    *) die "unknown server $server (scep-ra, scep-ra-challenge, scepserver, scep-ra-upstream)" ;;
+    *) die "unknown server $server (scep-ra, scep-ra-challenge, scepserver, scepserver-direct," \
+           "scep-ra-upstream)" ;;
     esac
     stop_server
     echo "$server $round $RESULT_LINE" >>"$WORK/results.txt"
@@ -319,7 +332,7 @@ done
 # ---------------------------------------------------------------- summary --
 echo
 awk -v servers="$SERVERS" -v target_floor="$TARGET_FLOOR" -v target_speedup="$TARGET_SPEEDUP" \
-    -v n="$N" -v c="$C" '
+    -v n="$N" -v c="$C" -v un="$UPSTREAM_N" -v uc="$UPSTREAM_C" '
 function median(list,    a, k, i, j, t) {
     k = split(list, a, " ")
     for (i = 2; i <= k; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
@@ -373,14 +386,14 @@ END {
         printf "     per round:%s\n", line
         printf "   scepserver CPU / scep-ra CPU  %6.2f\n", m_cpu["scepserver"] / m_cpu["scep-ra"]
     }
-    u = "scep-ra-upstream"; d = "scepserver"
+    u = "scep-ra-upstream"; d = "scepserver-direct"
     if ((u in m_rate) && (d in m_rate) && m_rate[d] > 0) {
         up50 = median(values[u " p50"]); dp50 = median(values[d " p50"])
         up99 = median(values[u " p99"]); dp99 = median(values[d " p99"])
         ucpu = median(values[u " ucpu"])
         print ""
         print "   scep-ra in front of scepserver ([ca] backend = \"scep\") against scepserver directly,"
-        print "   the same requests in the same rounds (ratios: through the RA / direct):"
+        printf "   the same requests in the same rounds, N=%d at concurrency %d (ratios: through the RA / direct):\n", un, uc
         printf "   enrollments/s                 %6.2f   (%.1f vs %.1f)\n", m_rate[u] / m_rate[d], m_rate[u], m_rate[d]
         printf "   p50 latency                   %6.2f   (%+.1f ms added by the RA)\n", up50 / dp50, up50 - dp50
         printf "   p99 latency                   %6.2f   (%+.1f ms)\n", up99 / dp99, up99 - dp99
