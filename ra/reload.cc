@@ -297,7 +297,8 @@ ReloadPlan planReload(const RuntimeConfig& running, X509& ca_cert) {
     try {
         plan.runtime = std::make_shared<const RuntimeConfig>(std::move(next), ca_cert);
     } catch (const std::exception& e) {
-        plan.problems.push_back(path + ": [auth]: key 'manufacturer-roots': " + e.what());
+        // The bundles RuntimeConfig reads name their own key in `e`.
+        plan.problems.push_back(path + ": [auth]: " + e.what());
         plan.changed.clear();
     }
     return plan;

@@ -39,7 +39,9 @@ MicIdentity parseMicIdentity(X509& cert);
 // [auth] ra-signers bundle is read the same way.
 class ManufacturerRoots {
 public:
-    explicit ManufacturerRoots(const std::string& bundle_path);
+    // `key` names the bundle in errors: its [auth] key.
+    explicit ManufacturerRoots(const std::string& bundle_path,
+                               const char* key = "manufacturer-roots");
     // Chain building with the request's embedded certificates as extra
     // intermediates. Expired leaves pass only with `allow_expired_leaf`.
     // Returns "" when trusted, else the reason. When trusted and `chain` is

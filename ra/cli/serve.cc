@@ -274,13 +274,18 @@ std::unique_ptr<UpstreamCa> startUpstream(const Config& config, const RaIdentity
     }
 }
 
-}  // namespace
+std::unique_ptr<UpstreamPoller> startPoller(UpstreamCa& upstream, RaServices& service, Store& store,
+                                            EventLog& log) {
+    auto poller = std::make_unique<UpstreamPoller>(upstream, service.issuance(), store,
+                                                   service.currentConfig(), log,
+                                                   [] { return std::time(nullptr); });
+    poller->start();
+    return poller;
+}
 
-int serve(const Config& config) {
-    const sigset_t signals = blockServeSignals();  // before any thread exists
-    EventLog log;
-    makeStateDir(config.ra.state_dir);
-    const StateDirLock lock(config);
+// CA and RA material (created on a first start) and the database's
+// presence, under serve's lock on state-dir.
+CaMaterial loadState(const Config& config, EventLog& log) {
     const bool first_start = isNewStateDir(config);
     CaMaterial state = bootstrapState(config, std::time(nullptr), Creation::first_start);
     if (!first_start) {
@@ -289,6 +294,17 @@ int serve(const Config& config) {
     for (const auto& file : state.created) {
         log.info("created", {{"file", file}});
     }
+    return state;
+}
+
+}  // namespace
+
+int serve(const Config& config) {
+    const sigset_t signals = blockServeSignals();  // before any thread exists
+    EventLog log;
+    makeStateDir(config.ra.state_dir);
+    const StateDirLock lock(config);
+    CaMaterial state = loadState(config, log);
     std::unique_ptr<UpstreamCa> upstream;
     if (config.ca.backend == CaBackend::scep) {
         upstream = startUpstream(config, state.ra, signals, log);
@@ -334,14 +350,8 @@ int serve(const Config& config) {
     SignalAndMaintenanceThreads threads(
         service, log, signals, [&reloader] { reloader.reload("SIGHUP"); },
         std::move(stop_listeners));
-    std::unique_ptr<UpstreamPoller> poller;
-    if (upstream) {
-        // Requests a previous run left at the CA are taken up at once.
-        poller = std::make_unique<UpstreamPoller>(*upstream, service.issuance(), *store,
-                                                  service.currentConfig(), log,
-                                                  [] { return std::time(nullptr); });
-        poller->start();
-    }
+    // Requests a previous run left at the upstream CA are taken up at once.
+    const auto poller = upstream ? startPoller(*upstream, service, *store, log) : nullptr;
     scep->start();
     if (admin) {
         admin->start();

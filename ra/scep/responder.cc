@@ -5,6 +5,7 @@
 #include <openssl/objects.h>
 
 #include "ra/ca/issuance.h"
+#include "ra/ca/upstream/scep_upstream.h"
 #include "ra/crypto.h"
 #include "ra/store/state_dir.h"
 
@@ -544,7 +545,12 @@ Bytes ScepResponder::getCrl(Context& ctx) {
                       X509_get_subject_name(&issuance_.authority().certificate())) != 0) {
         return failure(ctx, FailInfo::badCertId, "GetCRL names another issuer");
     }
-    const Bytes der = crl_.crl();
+    Bytes der;
+    try {
+        der = crl_.crl();
+    } catch (const UpstreamUnavailable& e) {
+        return failure(ctx, FailInfo::badRequest, e.what());  // SCEP has no "later" for GetCRL
+    }
     const unsigned char* p = der.data();
     const X509CrlPtr current(d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size())));
     if (!current) {

@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include "ra/ca/upstream/scep_upstream.h"
 #include "ra/ops/audit_vocabulary.h"
 
 namespace scep {
@@ -180,8 +181,18 @@ void ScepRoutes::pkiOperation(const http::Request& req, http::Response& res) con
 }
 
 void ScepRoutes::crl(http::Response& res) const {
-    metrics_.countScep("CRL", "", Outcome::success, "");
-    res.set_content(text(crl_.crl()), "application/pkix-crl");
+    try {
+        const Bytes der = crl_.crl();
+        metrics_.countScep("CRL", "", Outcome::success, "");
+        res.set_content(text(der), "application/pkix-crl");
+    } catch (const UpstreamUnavailable& e) {
+        // An upstream CA's CRL that cannot be had now (or at all: GetCRL is
+        // optional in SCEP).
+        metrics_.countScep("CRL", "", Outcome::failure, "");
+        res.status = 503;
+        res.set_header("Retry-After", "300");
+        res.set_content(std::string(e.what()) + "\n", "text/plain");
+    }
 }
 
 void ScepRoutes::refused(const http::Request& req, http::Response& res, const std::string& reason,

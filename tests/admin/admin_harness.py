@@ -63,7 +63,8 @@ MFR_ISSUER = "CN=Test Manufacturing CA SHA2,O=Test Manufacturer"
 
 REQUEST_KEYS = {"id", "transaction_id", "status", "method", "message_type", "common_name",
                 "identity", "model", "mac", "pid", "sn", "manufacturer_issuer", "sans", "renews",
-                "identity_clash", "peer", "reason", "serial", "created_at", "updated_at"}
+                "identity_clash", "peer", "reason", "serial", "created_at", "updated_at",
+                "waiting_for", "ca"}
 CERTIFICATE_KEYS = {"serial", "subject", "common_name", "issuer", "not_before", "not_after",
                     "status", "revoked_at", "revocation_reason", "revocation_reason_name",
                     "request_id", "superseded_by", "model", "mac"}

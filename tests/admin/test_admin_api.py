@@ -1061,7 +1061,8 @@ class T4AuditCaMetrics(h.AdminTestCase):
     def test_ca_overview_and_fingerprints(self):
         ra = self.ra
         ca = self.get_json("/api/ca", self.viewer)
-        self.assertEqual(set(ca), {"ca", "ra", "crl", "scep_paths", "scep_listen"})
+        self.assertEqual(set(ca), {"ca", "ra", "crl", "scep_paths", "scep_listen", "backend"})
+        self.assertEqual(ca["backend"], "local")
         lengths = {"sha1": 40, "sha256": 64, "sha384": 96, "sha512": 128}
         for part, pem_path in (("ca", ra.ca_pem), ("ra", ra.ra_pem)):
             info = ca[part]

@@ -57,8 +57,12 @@ std::size_t UpstreamPoller::pollOnce() {
     if (!health.reachable || now - health.last_discovery >= kRediscoverEvery) {
         ca_.refresh();
     }
-    const auto snapshot = config_.get();
     const std::vector<RequestRecord> at_ca = store_.requestsAtCa();
+    if (!ca_.health().reachable) {
+        ++failures_;  // each request would only wait for the same timeout
+        return at_ca.size();
+    }
+    const auto snapshot = config_.get();
     for (const RequestRecord& record : at_ca) {
         {
             const std::lock_guard<std::mutex> lock(mutex_);

@@ -58,10 +58,9 @@ void UpstreamCa::start() {
         }
     }
     if (!fileExists(chain_file_)) {
-        throw UpstreamUnavailable("the upstream CA at " + settings_.url +
-                                  " cannot be reached (" + health().last_error +
-                                  ") and no chain of it is kept in '" + chain_file_ +
-                                  "' from an earlier start");
+        throw UpstreamUnavailable("the upstream CA at " + settings_.url + " cannot be reached (" +
+                                  health().last_error + ") and no chain of it is kept in '" +
+                                  chain_file_ + "' from an earlier start");
     }
     // Pinned again: the file is only as trustworthy as the state-dir.
     adopt(pinnedChain(loadCertificateBundle(chain_file_), settings_.pin_digest, settings_.pin),
@@ -129,20 +128,18 @@ std::shared_ptr<const UpstreamCaInfo> UpstreamCa::info() {
     return info_;
 }
 
-std::shared_ptr<const UpstreamCaInfo> UpstreamCa::readyInfo() {
-    {
-        const std::lock_guard<std::mutex> lock(mutex_);
-        if (discovered_) {
-            return info_;
-        }
-    }
-    return refresh() ? info() : nullptr;
-}
-
 CaAnswer UpstreamCa::exchange(const std::function<UpstreamReply(const UpstreamCaInfo&)>& send) {
-    const auto ready = readyInfo();
-    if (!ready) {
-        return CaAnswer::unreachable(health().last_error);
+    std::shared_ptr<const UpstreamCaInfo> ready;
+    {
+        // A CA known to be down is not asked from here: phones' requests
+        // would each hold an HTTP worker for the timeout. The poller asks it
+        // again (refresh) and takes the requests further once it answers.
+        const std::lock_guard<std::mutex> lock(mutex_);
+        if (!discovered_ || !health_.reachable) {
+            return CaAnswer::unreachable(health_.last_error.empty() ? "not reached yet"
+                                                                    : health_.last_error);
+        }
+        ready = info_;
     }
     try {
         UpstreamReply reply = send(*ready);
@@ -156,8 +153,7 @@ CaAnswer UpstreamCa::exchange(const std::function<UpstreamReply(const UpstreamCa
 
 CaAnswer UpstreamCa::issue(const IssueRequest& request, std::time_t, const CaSettings&) {
     CaAnswer answer = exchange([&](const UpstreamCaInfo& ca) {
-        return client_.enroll(ca, *identity_.cert, *identity_.key, request.csr,
-                              request.reference);
+        return client_.enroll(ca, *identity_.cert, *identity_.key, request.csr, request.reference);
     });
     if (answer.status == CaAnswer::Status::issued) {
         const std::lock_guard<std::mutex> lock(mutex_);
@@ -179,25 +175,25 @@ CaAnswer UpstreamCa::poll(const std::string& reference, const Bytes& csr) {
 
 X509CrlPtr UpstreamCa::crl(const std::vector<CertificateRecord>&, std::time_t now,
                            const CaSettings&) {
+    X509Ptr probe;
     {
         const std::lock_guard<std::mutex> lock(mutex_);
         if (crl_ && asn1TimeToUnix(X509_CRL_get0_nextUpdate(crl_.get())) > now) {
             return X509CrlPtr(X509_CRL_dup(crl_.get()));
         }
-    }
-    X509Ptr probe;
-    {
-        const std::lock_guard<std::mutex> lock(mutex_);
+        // A CA without GetCRL (micromdm's scepserver) is not asked on every
+        // maintenance round: once per kCrlRetry after a failure.
+        if (!crl_ && now - crl_failed_at_ < kCrlRetry) {
+            throw UpstreamUnavailable("the upstream CA's CRL cannot be had: " + crl_error_);
+        }
         probe.reset(X509_dup(last_issued_ ? last_issued_.get() : info_->ca));
     }
     const CaAnswer answer = exchange([&](const UpstreamCaInfo& ca) {
         UpstreamReply reply = client_.crl(ca, *identity_.cert, *identity_.key, *probe);
+        if (reply.status == PkiStatus::success && !X509_CRL_get0_nextUpdate(reply.crl.get())) {
+            throw UpstreamUnavailable("GetCRL answered a CRL without nextUpdate");
+        }
         if (reply.status == PkiStatus::success) {
-            if (!reply.crl || X509_CRL_verify(reply.crl.get(), X509_get0_pubkey(ca.ca)) != 1 ||
-                !X509_CRL_get0_nextUpdate(reply.crl.get())) {
-                throw UpstreamUnavailable(
-                    "GetCRL answered no CRL signed by the CA, or one without nextUpdate");
-            }
             const std::lock_guard<std::mutex> lock(mutex_);
             crl_ = std::move(reply.crl);
         }
@@ -205,8 +201,10 @@ X509CrlPtr UpstreamCa::crl(const std::vector<CertificateRecord>&, std::time_t no
     });
     const std::lock_guard<std::mutex> lock(mutex_);
     if (crl_) {
-        return X509CrlPtr(X509_CRL_dup(crl_.get()));  // the kept one, if the new one is not there
+        return X509CrlPtr(X509_CRL_dup(crl_.get()));  // the kept one, if no new one came
     }
+    crl_failed_at_ = now;
+    crl_error_ = answer.reason;
     throw UpstreamUnavailable("the upstream CA's CRL cannot be had: " + answer.reason);
 }
 

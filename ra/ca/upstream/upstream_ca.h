@@ -5,6 +5,7 @@
 #pragma once
 
 #include <ctime>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -19,10 +20,10 @@
 namespace scep {
 
 struct UpstreamHealth {
-    bool reachable = false;         // the last exchange got a usable answer
-    std::string last_error;         // why the last exchange did not; "" when it did
-    std::time_t last_contact = 0;   // the last usable answer (0: none since start)
-    std::time_t last_discovery = 0; // the last GetCACaps/GetCACert that passed the pin
+    bool reachable = false;          // the last exchange got a usable answer
+    std::string last_error;          // why the last exchange did not; "" when it did
+    std::time_t last_contact = 0;    // the last usable answer (0: none since start)
+    std::time_t last_discovery = 0;  // the last GetCACaps/GetCACert that passed the pin
 };
 
 // State-dir file of the upstream's chain as last discovered: its root
@@ -65,10 +66,10 @@ public:
 
 private:
     std::shared_ptr<const UpstreamCaInfo> info();
-    // A usable answer: the CA discovered (with its capabilities) first.
-    std::shared_ptr<const UpstreamCaInfo> readyInfo();
     void adopt(UpstreamCaInfo info, bool discovered);
     void saveChain(const UpstreamCaInfo& info) const;
+    // One exchange with a CA that answered last time; `unreachable` at once
+    // (no network) while it is known to be down or not yet discovered.
     CaAnswer exchange(const std::function<UpstreamReply(const UpstreamCaInfo&)>& send);
     void contact(const std::string& error);
 
@@ -87,6 +88,9 @@ private:
     UpstreamHealth health_;
     X509Ptr last_issued_;  // names the CRL to ask for (GetCRL takes a certificate)
     X509CrlPtr crl_;
+    static constexpr std::time_t kCrlRetry = 300;
+    std::time_t crl_failed_at_ = 0;  // the last GetCRL that gave no CRL, while none is kept
+    std::string crl_error_;
 };
 
 }  // namespace scep
