@@ -627,16 +627,6 @@ class U1ScepserverUpstream(UpstreamCase):
                           ra.audit_since(0) if r["request_id"] == 1],
                          [("forward", "pending", ""), ("upstream", "success", serial)])
 
-    def test_no_embedded_ca_in_front_of_an_upstream(self):
-        # DESIGN10.md: with backend = "scep" there is no embedded CA; a CA key
-        # scep-ra never uses is one more key to guard, and one an operator
-        # could mistake for the CA phones trust.  LEAD: check
-        server = self.scepserver()
-        ra = self.upstream_ra(server)
-        for name in ("ca.key", "ca.pem"):
-            self.assertFalse(os.path.exists(os.path.join(ra.state, name)),
-                             "state-dir holds an embedded CA's %s" % name)
-
     def test_pass_through_challenge_to_scepserver(self):
         # NDES-style: scepserver checks the challenge inside the CSR; scep-ra
         # authenticates the phone by its MIC and forwards the CSR unchanged.
@@ -785,38 +775,58 @@ class U3Faults(UpstreamCase):
         self.assertEqual(server.pkcsreqs(), 1)
         self.assertEqual(ra.db("SELECT status, ca_state FROM requests"), [("issued", "")])
 
-    def test_upstream_down_at_start(self):
-        # Not a reason to stay down: scep-ra answers, retries with backoff,
-        # and a phone gets PENDING (never a false FAILURE) until it is back.
+    def test_upstream_down_at_the_first_start(self):
+        # Not a reason to stop: with no chain kept yet there is nothing to
+        # serve phones (GetCACert carries the upstream's root), so scep-ra
+        # asks again with backoff and serves once the upstream answers.
         server = self.scepserver()
         server.stop()
         ra = UpstreamRa(self, server.url, server.pin(), wait_up=False)
-
-        def answers():
-            try:
-                status, _, body = ra.get("operation=GetCACaps", timeout=2)
-            except (OSError, http.client.HTTPException):
-                return False
-            return status == 200 and os.path.exists(ra.ra_pem)
-        base.wait_for(lambda: ra.proc.poll() is not None or answers(), 60,
-                      "scep-ra to answer with its upstream down")
+        base.wait_for(lambda: "cannot be reached" in ra.stderr() or ra.proc.poll() is not None,
+                      60, "scep-ra to report its upstream down")
+        time.sleep(3)  # a retry or two
         self.assertIsNone(ra.proc.poll(), "scep-ra stopped: its upstream is down:\n" + ra.stderr())
-        reply, info = self.mic_exchange(ra, self.fixture("newkey-1.key"), txid="DOWN-AT-START")
-        self.assertEqual(reply["status"], PENDING, reply)  # LEAD: check
-        self.assertEqual(ra.count("certificates"), 0)
-
         server.start()
+        base.wait_for(lambda: self.serves_chain(ra, server), 120,
+                      "scep-ra to serve once its upstream answers")
+        key = self.new_key()
+        result, out = self.pki_enroll(ra, key, MIC_CN, *self.mic())
+        self.assert_pki_ok(result)
+        self.assert_phone_cert(ra, out, MIC_CN, key, server.ca_pem)
 
-        def chain():
-            status, _, body = ra.get("operation=GetCACert")
-            return status == 200 and pkcs7_certs(body) == [der_of(ra.ra_pem), server.ca_der()]
-        base.wait_for(chain, 180, "scep-ra to reach its upstream once it is back")
+    def test_upstream_down_at_a_later_start(self):
+        # With the chain kept from an earlier start scep-ra serves at once;
+        # a phone gets PENDING (never a false FAILURE) until the upstream is
+        # back, then its certificate.
+        server = self.scepserver()
+        ra = self.upstream_ra(server)
+        ra.stop()
+        server.stop()
+        ra.start()
+        self.assertTrue(self.serves_chain(ra, server))
+        key = self.fixture("newkey-1.key")
+        reply, _ = self.mic_exchange(ra, key, txid="DOWN-AT-START")
+        self.assertEqual(reply["status"], PENDING, reply)
+        self.assertEqual(ra.db("SELECT status, ca_state FROM requests"),
+                         [("pending", "forwarding")])
+        self.assertEqual(ra.count("certificates"), 0)
+        server.start()
         base.wait_for(ra.settled, 120, "the poller to forward the request")
         reply, _ = self.mic_exchange(ra, None, type="CertPoll", txid="DOWN-AT-START")
         self.assertEqual(reply["status"], SUCCESS, reply)
         cert = self.save_pem(reply["certificates"][0])
-        self.assert_phone_cert(ra, cert, MIC_CN, self.fixture("newkey-1.key"), server.ca_pem)
+        self.assert_phone_cert(ra, cert, MIC_CN, key, server.ca_pem)
         self.assertEqual(server.pkcsreqs(), 1)
+
+    @staticmethod
+    def serves_chain(ra, server):
+        """GetCACert answers our RA certificate and the upstream's CA."""
+        try:
+            status, _, body = ra.get("operation=GetCACert", timeout=2)
+        except (OSError, http.client.HTTPException):
+            return False
+        return status == 200 and sorted(pkcs7_certs(body)) == sorted([der_of(ra.ra_pem),
+                                                                      server.ca_der()])
 
     def test_kill9_with_requests_pending_upstream(self):
         site_ca = make_identity(self, "Site RAs CA")
