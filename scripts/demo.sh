@@ -63,30 +63,27 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-wait_for() {  # PATTERN FILE PID WHAT
+wait_until() {  # WHAT PID LOG COMMAND...: until COMMAND succeeds, while PID lives
+    what=$1 pid=$2 log=$3
+    shift 3
     tries=0
-    until grep -q "$1" "$2" 2>/dev/null; do
+    until "$@"; do
         tries=$((tries + 1))
-        if ! kill -0 "$3" 2>/dev/null || [ "$tries" -gt 150 ]; then
-            echo "$4 did not start:" >&2
-            cat "$2" >&2 2>/dev/null || true
+        if ! kill -0 "$pid" 2>/dev/null || [ "$tries" -gt 150 ]; then
+            echo "$what did not start:" >&2
+            cat "$log" >&2 2>/dev/null || true
             exit 1
         fi
         sleep 0.1
     done
 }
 
-wait_http() {  # URL PID WHAT LOG: until URL answers inside the server namespace
-    tries=0
-    until ip netns exec "$SRV" curl -sf -o /dev/null "$1"; do
-        tries=$((tries + 1))
-        if ! kill -0 "$2" 2>/dev/null || [ "$tries" -gt 150 ]; then
-            echo "$3 did not start:" >&2
-            cat "$4" >&2 2>/dev/null || true
-            exit 1
-        fi
-        sleep 0.1
-    done
+has_line() {  # PATTERN FILE
+    grep -q "$1" "$2" 2>/dev/null
+}
+
+wait_for() {  # PATTERN FILE PID WHAT
+    wait_until "$4" "$3" "$2" has_line "$1" "$2"
 }
 
 ip netns del "$SRV" 2>/dev/null || true
@@ -119,7 +116,8 @@ if [ "$UPSTREAM" = 1 ]; then
     ip netns exec "$SRV" scepserver -depot "$WORK/depot" -port 8081 \
         >>"$WORK/scepserver.log" 2>&1 &
     CA_PID=$!
-    wait_http "$UPSTREAM_URL?operation=GetCACaps" "$CA_PID" scepserver "$WORK/scepserver.log"
+    wait_until scepserver "$CA_PID" "$WORK/scepserver.log" \
+        ip netns exec "$SRV" curl -sf -o /dev/null "$UPSTREAM_URL?operation=GetCACaps"
     PIN=$(openssl x509 -in "$WORK/depot/ca.pem" -noout -fingerprint -sha256 | cut -d= -f2 | tr -d :)
     echo "   root $(openssl x509 -in "$WORK/depot/ca.pem" -noout -subject -nameopt RFC2253 | cut -d= -f2-)"
     echo "   SHA-256 $PIN"
