@@ -4,6 +4,8 @@
 #   install-deps.sh demo   what the demo needs: the build (tests included) and
 #                          the simulated phone; no browser, no fuzzing compiler,
 #                          no third-party SCEP clients but strongSwan's
+#   install-deps.sh demo-upstream   the demo plus micromdm's scepserver (scep),
+#                          the enterprise CA of `demo.sh --upstream`
 # Idempotent: only talks to apt when something is missing.
 set -eu
 
@@ -26,7 +28,8 @@ TESTS="
 case "${1:-all}" in
     all) PACKAGES="$BUILD $DEMO $TESTS" ;;
     demo) PACKAGES="$BUILD $DEMO" ;;
-    *) echo "usage: $0 [demo]" >&2; exit 2 ;;
+    demo-upstream) PACKAGES="$BUILD $DEMO scep" ;;
+    *) echo "usage: $0 [demo|demo-upstream]" >&2; exit 2 ;;
 esac
 
 if [ "$(id -u)" -ne 0 ]; then

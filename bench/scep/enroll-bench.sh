@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SCEP enrollment benchmark (issue "scep-ra"): scep-ra against micromdm's
-# scepserver and against the RSA crypto floor, in one invocation.
+# scepserver and against the RSA crypto floor, and scep-ra as an RA in front
+# of scepserver (issue 10) against scepserver directly, in one invocation.
 #
 #   1. builds scep-ra and the load generator if needed;
 #   2. generates the test manufacturer PKI (tests/fixtures/test_pki.py);
@@ -10,11 +11,18 @@
 #                   envelope, sign the certificate, sign the CertRep)
 #        scep-ra    fresh state dir, rsa:2048 CA, MIC-signed PKCSReqs
 #        scepserver fresh depot, 2048-bit CA, self-signed + challengePassword
+#        scepserver-direct  the scepserver run at UPSTREAM_N/UPSTREAM_C: the
+#                   baseline of
+#        scep-ra-upstream  scep-ra ([ca] backend = "scep", same challenge) in
+#                   front of a fresh scepserver: the same requests as
+#                   scepserver-direct, through the RA; CPU of both processes
 #      each server run = N timed enrollments at concurrency C (scep_load),
 #      server CPU = utime+stime of the server process over the timed window;
 #   4. prints the medians, the ratios and PASS/MISS per target:
 #        scep-ra CPU-s/enrollment / floor     <= TARGET_FLOOR   (1.3)
 #        scep-ra enrollments/s / scepserver's >= TARGET_SPEEDUP (2)
+#      and, as ratios against scepserver direct in the same rounds, the RA's
+#      throughput, its added p50/p99 latency and its CPU per enrollment
 #
 # Exit status: 0 when the bench ran (PASS or MISS), 1 when it could not
 # (missing tool, build failure, a server did not start, scep_load failed, or
@@ -36,7 +44,12 @@ DIGEST=${DIGEST:-sha256}              # sha256 | sha1
 SPEED_SECONDS=${SPEED_SECONDS:-3}
 RA_PORT=${RA_PORT:-18480}
 REF_PORT=${REF_PORT:-18481}
-SERVERS=${SERVERS:-"scep-ra scepserver"}   # add "scep-ra-challenge" for scep-ra's challenge path
+SERVERS=${SERVERS:-"scep-ra scepserver scepserver-direct scep-ra-upstream"}   # add "scep-ra-challenge" for scep-ra's challenge path
+# scep-ra in front of scepserver, against scepserver directly: N and C of
+# both runs. C=1 because scepserver 2.1.0's depot races under concurrency
+# (duplicate serials, FAILUREs; see README.md), which would measure its bug.
+UPSTREAM_N=${UPSTREAM_N:-500}
+UPSTREAM_C=${UPSTREAM_C:-1}
 CHALLENGE=${CHALLENGE:-bench-challenge-secret}
 REF_TOLERATE=${REF_TOLERATE:-1}       # 1: scepserver 2.1.0's concurrency failures are reported, not fatal
 SERVER_CPUS=${SERVER_CPUS:-}          # e.g. "0": taskset -c for the servers (default: unpinned)
@@ -60,11 +73,14 @@ SCEP_RA=$BUILD/ra/scep-ra
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/enroll-bench.XXXXXX")
 SERVER_PID=
+UPSTREAM_PID=
 cleanup() {
-    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
+    for pid in "$SERVER_PID" "$UPSTREAM_PID"; do
+        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+            kill "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        fi
+    done
     if [ "$KEEP_TMP" = 1 ]; then
         echo "kept $WORK"
     else
@@ -122,14 +138,14 @@ echo "== scep-ra $(ra_identity); scepserver $(dpkg-query -W -f='${Version}' scep
 echo "   N=$N C=$C rounds=$ROUNDS pool=$POOL cipher=$CIPHER digest=$DIGEST" \
      "servers=${SERVER_CPUS:-unpinned} load=${LOAD_CPUS:-unpinned}"
 
-# Waits until the server answers GetCACaps, or dies.
+# Waits until the server (PID, default SERVER_PID) answers GetCACaps, or dies.
 wait_for() {
-    local port=$1 log=$2 i
+    local port=$1 log=$2 pid=${3:-$SERVER_PID} i
     for i in $(seq 1 300); do
         if curl -sf -o /dev/null "http://127.0.0.1:$port/scep?operation=GetCACaps"; then
             return 0
         fi
-        kill -0 "$SERVER_PID" 2>/dev/null || { tail -5 "$log" >&2; die "server on port $port exited"; }
+        kill -0 "$pid" 2>/dev/null || { tail -5 "$log" >&2; die "server on port $port exited"; }
         sleep 0.1
     done
     tail -5 "$log" >&2
@@ -137,16 +153,62 @@ wait_for() {
 }
 
 stop_server() {
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
+    local pid
+    for pid in $SERVER_PID $UPSTREAM_PID; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     SERVER_PID=
+    UPSTREAM_PID=
+}
+
+# A fresh scepserver on REF_PORT, its depot in DIR; its PID goes into the
+# variable named VAR.
+start_scepserver() {
+    local dir=$1 log=$1/server.log
+    scepserver ca -init -keySize 2048 -depot "$dir/depot" >"$dir/ca-init.log" 2>&1 \
+        || die "scepserver ca -init failed"
+    "${SERVER_WRAP[@]}" scepserver -depot "$dir/depot" -port "$REF_PORT" -challenge "$CHALLENGE" \
+        -allowrenew 0 >"$dir/server.out" 2>"$log" &
+    printf -v "$2" '%s' $!
+    wait_for "$REF_PORT" "$log" "${!2}"
+}
+
+# scep-ra in front of a fresh scepserver (DIR/upstream) with [ca] backend =
+# "scep", pinned to its CA, with scepserver's challenge: the requests are
+# the scepserver run's, and the CSR's challenge passes through.
+start_upstream_ra() {
+    local dir=$1 pin
+    mkdir -p "$dir/upstream"
+    start_scepserver "$dir/upstream" UPSTREAM_PID
+    pin=$(openssl x509 -in "$dir/upstream/depot/ca.pem" -noout -fingerprint -sha256 | cut -d= -f2 | tr -d :)
+    cat >"$dir/scep.toml" <<EOF
+[ra]
+listen = "127.0.0.1:$RA_PORT"
+state-dir = "$dir/state"
+
+[ca]
+backend = "scep"
+url = "http://127.0.0.1:$REF_PORT/scep"
+ca-fingerprint = "sha256:$pin"
+timeout = "60s"
+
+[auth]
+manufacturer-roots = "$PKI/manufacturer-roots.pem"
+mic-issuers = ["Test Manufacturing CA SHA2"]
+challenge = "$CHALLENGE"
+approval = "auto"
+EOF
+    "${SERVER_WRAP[@]}" "$SCEP_RA" serve --config "$dir/scep.toml" >"$dir/server.out" 2>"$dir/server.log" &
+    SERVER_PID=$!
+    wait_for "$RA_PORT" "$dir/server.log"
 }
 
 # Runs scep_load; keeps its RESULT line in RESULT_LINE.
 run_load() {
     local out=$1 rc=0
     shift
-    "${LOAD_WRAP[@]}" "$LOAD" -n "$N" -c "$C" --warmup "$WARMUP" --pool "$POOL" \
+    "${LOAD_WRAP[@]}" "$LOAD" -n "$LOAD_N" -c "$LOAD_C" --warmup "$WARMUP" --pool "$POOL" \
         --pool-keys "${POOL_KEYS:-$WORK/pool-keys.pem}" --cipher "$CIPHER" --digest "$DIGEST" \
         --server-pid "$SERVER_PID" "$@" >"$out" 2>"$out.err" || rc=$?
     sed 's/^/     /' "$out" | grep -v '^     RESULT' || true
@@ -155,11 +217,15 @@ run_load() {
     return $rc
 }
 
-# `server` is scep-ra (MIC), scep-ra-challenge or scepserver.
+# `server` is scep-ra (MIC), scep-ra-challenge, scepserver, scepserver-direct or
+# scep-ra-upstream.
 run_server() {
     local server=$1 round=$2
     local dir=$WORK/r$round/$server
     mkdir -p "$dir"
+    LOAD_N=$N
+    LOAD_C=$C
+    case $server in scepserver-direct|scep-ra-upstream) LOAD_N=$UPSTREAM_N LOAD_C=$UPSTREAM_C ;; esac
     case $server in
     scep-ra|scep-ra-challenge)
         cat >"$dir/scep.toml" <<EOF
@@ -191,14 +257,9 @@ EOF
             die "$server run failed (scep_load exit status $rc, see above; logs in $dir)"
         fi
         ;;
-    scepserver)
-        scepserver ca -init -keySize 2048 -depot "$dir/depot" >"$dir/ca-init.log" 2>&1 \
-            || die "scepserver ca -init failed"
-        "${SERVER_WRAP[@]}" scepserver -depot "$dir/depot" -port "$REF_PORT" -challenge "$CHALLENGE" \
-            -allowrenew 0 >"$dir/server.out" 2>"$dir/server.log" &
-        SERVER_PID=$!
-        wait_for "$REF_PORT" "$dir/server.log"
-        echo "   [$round] scepserver (pid $SERVER_PID)"
+    scepserver|scepserver-direct)
+        start_scepserver "$dir" SERVER_PID
+        echo "   [$round] $server (pid $SERVER_PID, N=$LOAD_N C=$LOAD_C)"
         local tolerate=()
         [ "$REF_TOLERATE" = 1 ] && tolerate=(--tolerate-failures)
         local rc=0
@@ -209,6 +270,24 @@ EOF
             die "scepserver run failed (scep_load exit status $rc, see above; logs in $dir)"
         fi
         ;;
+    scep-ra-upstream)
+        start_upstream_ra "$dir"
+        echo "   [$round] scep-ra-upstream (scep-ra pid $SERVER_PID -> scepserver pid $UPSTREAM_PID," \
+             "N=$LOAD_N C=$LOAD_C)"
+        # scepserver's own concurrency failures reach the client through the
+        # RA as FAILURE replies: tolerated as in the scepserver run.
+        local tolerate=()
+        [ "$REF_TOLERATE" = 1 ] && tolerate=(--tolerate-failures)
+        local rc=0
+        run_load "$dir/load.out" --url "http://127.0.0.1:$RA_PORT/scep" --challenge "$CHALLENGE" \
+            --upstream-pid "$UPSTREAM_PID" "${tolerate[@]}" || rc=$?
+        if [ $rc != 0 ]; then
+            stop_server
+            die "scep-ra-upstream run failed (scep_load exit status $rc, see above; logs in $dir)"
+        fi
+        ;;
+    *) die "unknown server $server (scep-ra, scep-ra-challenge, scepserver, scepserver-direct," \
+           "scep-ra-upstream)" ;;
     esac
     stop_server
     echo "$server $round $RESULT_LINE" >>"$WORK/results.txt"
@@ -253,7 +332,7 @@ done
 # ---------------------------------------------------------------- summary --
 echo
 awk -v servers="$SERVERS" -v target_floor="$TARGET_FLOOR" -v target_speedup="$TARGET_SPEEDUP" \
-    -v n="$N" -v c="$C" '
+    -v n="$N" -v c="$C" -v un="$UPSTREAM_N" -v uc="$UPSTREAM_C" '
 function median(list,    a, k, i, j, t) {
     k = split(list, a, " ")
     for (i = 2; i <= k; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
@@ -269,6 +348,10 @@ $1 == "floor" { split($3, kv, "="); add("floor signs", kv[2]); floor_round[$2] =
     add(server " cpu", f["cpu_ms_per_enroll"] / 1000)
     add(server " failed", f["failed"]); add(server " dup", f["duplicate_serials"])
     rate[server, round] = f["rate"]; cpu[server, round] = f["cpu_ms_per_enroll"] / 1000
+    p50[server, round] = f["p50_ms"]; p99[server, round] = f["p99_ms"]
+    if ("upstream_cpu_ms_per_enroll" in f && f["upstream_cpu_ms_per_enroll"] >= 0)
+        add(server " ucpu", f["upstream_cpu_ms_per_enroll"] / 1000)
+    delete f
 }
 END {
     signs = median(values["floor signs"]); floor_cpu = 3 / signs
@@ -302,6 +385,26 @@ END {
             line = line sprintf(" %.2f", rate["scep-ra", round] / rate["scepserver", round])
         printf "     per round:%s\n", line
         printf "   scepserver CPU / scep-ra CPU  %6.2f\n", m_cpu["scepserver"] / m_cpu["scep-ra"]
+    }
+    u = "scep-ra-upstream"; d = "scepserver-direct"
+    if ((u in m_rate) && (d in m_rate) && m_rate[d] > 0) {
+        up50 = median(values[u " p50"]); dp50 = median(values[d " p50"])
+        up99 = median(values[u " p99"]); dp99 = median(values[d " p99"])
+        ucpu = median(values[u " ucpu"])
+        print ""
+        print "   scep-ra in front of scepserver ([ca] backend = \"scep\") against scepserver directly,"
+        printf "   the same requests in the same rounds, N=%d at concurrency %d (ratios: through the RA / direct):\n", un, uc
+        printf "   enrollments/s                 %6.2f   (%.1f vs %.1f)\n", m_rate[u] / m_rate[d], m_rate[u], m_rate[d]
+        printf "   p50 latency                   %6.2f   (%+.1f ms added by the RA)\n", up50 / dp50, up50 - dp50
+        printf "   p99 latency                   %6.2f   (%+.1f ms)\n", up99 / dp99, up99 - dp99
+        printf "   RA CPU per enrollment         %6.2f x scepserver direct (%.3f ms vs %.3f ms)\n", m_cpu[u] / m_cpu[d], 1000 * m_cpu[u], 1000 * m_cpu[d]
+        printf "   scepserver CPU behind the RA  %6.2f x direct (%.3f ms per enrollment)\n", ucpu / m_cpu[d], 1000 * ucpu
+        line = ""; added = ""
+        for (round = 1; ((u, round) in rate) && ((d, round) in rate); round++) {
+            line = line sprintf(" %.2f", rate[u, round] / rate[d, round])
+            added = added sprintf(" %+.1f", p50[u, round] - p50[d, round])
+        }
+        printf "     per round: enr/s ratio%s; p50 added ms%s\n", line, added
     }
 }' "$WORK/results.txt"
 if grep -q '^scepserver .* \(failed=[1-9]\|duplicate_serials=[1-9]\)' "$WORK/results.txt"; then

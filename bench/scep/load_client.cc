@@ -402,6 +402,7 @@ Window runLoad(const Options& opt, std::vector<Job>& jobs) {
         std::unique_lock<std::mutex> lock(phases.mutex);
         phases.cv.wait(lock, [&] { return phases.warmed == opt.concurrency; });
         window.before.server = serverCpuSeconds(opt.server_pid);
+        window.before.upstream = serverCpuSeconds(opt.upstream_pid);
         window.before.client = selfCpuSeconds();
         start = Clock::now();
         phases.go = true;
@@ -412,6 +413,7 @@ Window runLoad(const Options& opt, std::vector<Job>& jobs) {
     }
     const auto end = Clock::now();
     window.after.server = serverCpuSeconds(opt.server_pid);
+    window.after.upstream = serverCpuSeconds(opt.upstream_pid);
     window.after.client = selfCpuSeconds();
     window.wall_seconds = secondsBetween(start, end);
     return window;

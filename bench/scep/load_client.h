@@ -58,6 +58,7 @@ struct ProcCpu {
 
 struct CpuTimes {
     ProcCpu server;
+    ProcCpu upstream;  // --upstream-pid
     double client = 0;
 };
 

@@ -19,7 +19,7 @@ namespace {
            "aes128|aes256|des3|des]\n"
         << "                 [--digest sha256|sha1] [--server-pid PID] [--pool-keys FILE] "
            "[--threads T]\n"
-        << "                 [--tolerate-failures]\n";
+        << "                 [--upstream-pid PID] [--tolerate-failures]\n";
     std::exit(2);
 }
 
@@ -64,6 +64,8 @@ void readArgument(Options& o, int argc, char** argv, int& i) {
         o.digest = value();
     } else if (arg == "--server-pid") {
         o.server_pid = static_cast<long>(number());
+    } else if (arg == "--upstream-pid") {
+        o.upstream_pid = static_cast<long>(number());
     } else if (arg == "--tolerate-failures") {
         o.tolerate_failures = true;
     } else if (arg == "--pool-keys") {

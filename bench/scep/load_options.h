@@ -21,7 +21,8 @@ struct Options {
     std::string cipher = "aes128";
     std::string digest = "sha256";
     long server_pid = 0;
-    std::string pool_keys;           // PEM file caching the pool's keys across runs
+    long upstream_pid = 0;  // the CA behind an RA (scep-ra backend = "scep"), measured apart
+    std::string pool_keys;  // PEM file caching the pool's keys across runs
     bool tolerate_failures = false;  // reference servers with known bugs
     std::size_t threads = 0;         // for pre-generation and checks; 0: all cores
     // Resolved from the above by parseOptions.

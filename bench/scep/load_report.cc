@@ -87,6 +87,9 @@ void printFigures(const Options& opt, const std::vector<Job>& jobs, const Window
     const double server_sys = after.server.system - before.server.system;
     const double cpu_ms = measured && good ? 1000 * server_cpu / good : -1.0;
     const double client_cpu = after.client - before.client;
+    const bool upstream_measured = opt.upstream_pid > 0;
+    const double upstream_cpu = after.upstream.total() - before.upstream.total();
+    const double upstream_ms = upstream_measured && good ? 1000 * upstream_cpu / good : -1.0;
     std::printf("%s timed: %zu requests, concurrency %zu, %.3f s wall\n", now().c_str(),
                 opt.requests, opt.concurrency, wall);
     std::printf(
@@ -97,6 +100,9 @@ void printFigures(const Options& opt, const std::vector<Job>& jobs, const Window
             "  server CPU %.2f s (user %.2f + system %.2f; %.2f cores busy) = %.3f ms/enrollment\n",
             server_cpu, server_user, server_sys, server_cpu / wall, cpu_ms);
     }
+    if (upstream_measured) {
+        std::printf("  upstream CA CPU %.2f s = %.3f ms/enrollment\n", upstream_cpu, upstream_ms);
+    }
     std::printf("  load generator CPU %.2f s in the window\n", client_cpu);
     std::printf(
         "  checked %zu replies (incl. %zu warm-up): %zu SUCCESS with certificate, %zu failed "
@@ -105,10 +111,11 @@ void printFigures(const Options& opt, const std::vector<Job>& jobs, const Window
     std::printf(
         "RESULT n=%zu c=%zu wall_s=%.4f rate=%.2f p50_ms=%.2f p99_ms=%.2f server_cpu_s=%.3f "
         "server_user_s=%.3f server_sys_s=%.3f cpu_ms_per_enroll=%.4f client_cpu_s=%.3f "
-        "ok=%zu failed=%zu failed_timed=%zu duplicate_serials=%zu\n",
+        "ok=%zu failed=%zu failed_timed=%zu duplicate_serials=%zu upstream_cpu_s=%.3f "
+        "upstream_cpu_ms_per_enroll=%.4f\n",
         opt.requests, opt.concurrency, wall, rate, p50, p99, measured ? server_cpu : -1.0,
         server_user, server_sys, cpu_ms, client_cpu, replies.ok, counts.failed, counts.failed_timed,
-        counts.duplicates);
+        counts.duplicates, upstream_measured ? upstream_cpu : -1.0, upstream_ms);
     std::fflush(stdout);
 }
 
