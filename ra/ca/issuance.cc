@@ -314,14 +314,22 @@ CertificateIssuance::Outcome CertificateIssuance::recordIssued(const RequestReco
             return outcome;
         }
     } catch (const StoreError& e) {
-        // The identity rules, checked when the certificate is recorded: the
-        // CA issued what this RA may not hand out.
+        // The identity rules, checked when the certificate is recorded, or a
+        // CA that gave a serial number twice (micromdm's scepserver does
+        // under concurrent requests): the CA issued what this RA may not
+        // hand out.
+        std::string why = e.what();
         if (!dynamic_cast<const IdentityTaken*>(&e) &&
             !dynamic_cast<const RenewedCertificateGone*>(&e)) {
-            throw;
+            const auto clash = store_.findCertificate(cert.serial);
+            if (!clash || clash->der == cert.der) {
+                throw;
+            }
+            why = "the CA issued serial " + cert.serial +
+                  " a second time (another certificate has it); its serial numbers must be unique";
         }
-        const std::string reason = std::string(e.what()) + "; revoke certificate " + cert.serial +
-                                   " at the CA, which issued it";
+        const std::string reason =
+            why + "; revoke certificate " + cert.serial + " at the CA, which issued it";
         return applyAnswer(record,
                            CaAnswer::failedWith(reason, static_cast<int>(FailInfo::badRequest)),
                            config, now);

@@ -18,6 +18,8 @@
 #include "ra/ca/upstream/upstream_ca.h"
 #include "ra/cli/commands.h"
 #include "ra/http/server.h"
+#include "ra/ops/audit_trail.h"
+#include "ra/ops/audit_vocabulary.h"
 #include "ra/ops/event_log.h"
 #include "ra/ops/metrics.h"
 #include "ra/ops/notifier.h"
@@ -237,7 +239,7 @@ std::unique_ptr<http::Server> listenAdmin(const Config& config, AdminApi& api, E
 // earlier start kept its chain; a stop signal meanwhile ends serve. Null
 // when serve should end (the reason is logged).
 std::unique_ptr<UpstreamCa> startUpstream(const Config& config, const RaIdentity& identity,
-                                          sigset_t signals, EventLog& log) {
+                                          sigset_t signals, Store& store, EventLog& log) {
     auto upstream =
         std::make_unique<UpstreamCa>(config, identity, [] { return std::time(nullptr); });
     for (int attempt = 0;; ++attempt) {
@@ -252,8 +254,14 @@ std::unique_ptr<UpstreamCa> startUpstream(const Config& config, const RaIdentity
             }
             return upstream;
         } catch (const UpstreamPinMismatch& e) {
-            log.error("the upstream CA is not the pinned one: refusing to use it",
-                      {{"url", config.ca.upstream.url}, {"error", e.what()}});
+            AuditEvent refused;
+            refused.actor = "serve";
+            refused.action = auditActionName(AuditAction::upstream);
+            refused.outcome = outcomeName(Outcome::failure);
+            refused.identity = config.ca.upstream.url;
+            refused.reason = std::string("the upstream CA is not the pinned one: ") + e.what();
+            AuditTrail(store, log, [] { return std::time(nullptr); }).writeAlways(refused);
+            log.error("refusing to use the upstream CA", {{"url", config.ca.upstream.url}});
             return nullptr;
         } catch (const UpstreamUnavailable& e) {
             const auto wait = UpstreamPoller::backoff(std::chrono::seconds(2), attempt);
@@ -305,9 +313,10 @@ int serve(const Config& config) {
     makeStateDir(config.ra.state_dir);
     const StateDirLock lock(config);
     CaMaterial state = loadState(config, log);
+    const auto store = openSqliteStore(stateFile(config, kDatabaseFile));
     std::unique_ptr<UpstreamCa> upstream;
     if (config.ca.backend == CaBackend::scep) {
-        upstream = startUpstream(config, state.ra, signals, log);
+        upstream = startUpstream(config, state.ra, signals, *store, log);
         if (!upstream) {
             return 1;
         }
@@ -317,7 +326,6 @@ int serve(const Config& config) {
     // Option 43 sub-option 12 pins the root phones must trust.
     printFingerprints(upstream ? upstream->root() : state.ca->certificate(), std::cout);
     std::cout.flush();
-    const auto store = openSqliteStore(stateFile(config, kDatabaseFile));
     RaServices service(config, state, issuing, *store, log);
     Metrics metrics;
     std::unique_ptr<Notifier> notifier;

@@ -128,7 +128,8 @@ std::shared_ptr<const UpstreamCaInfo> UpstreamCa::info() {
     return info_;
 }
 
-CaAnswer UpstreamCa::exchange(const std::function<UpstreamReply(const UpstreamCaInfo&)>& send) {
+CaAnswer UpstreamCa::exchange(const std::function<UpstreamReply(const UpstreamCaInfo&)>& send,
+                              bool counts_for_health) {
     std::shared_ptr<const UpstreamCaInfo> ready;
     {
         // A CA known to be down is not asked from here: phones' requests
@@ -143,10 +144,14 @@ CaAnswer UpstreamCa::exchange(const std::function<UpstreamReply(const UpstreamCa
     }
     try {
         UpstreamReply reply = send(*ready);
-        contact("");
+        if (counts_for_health) {
+            contact("");
+        }
         return answerOf(std::move(reply));
     } catch (const UpstreamUnavailable& e) {
-        contact(e.what());
+        if (counts_for_health) {
+            contact(e.what());
+        }
         return CaAnswer::unreachable(e.what());
     }
 }
@@ -188,17 +193,19 @@ X509CrlPtr UpstreamCa::crl(const std::vector<CertificateRecord>&, std::time_t no
         }
         probe.reset(X509_dup(last_issued_ ? last_issued_.get() : info_->ca));
     }
-    const CaAnswer answer = exchange([&](const UpstreamCaInfo& ca) {
-        UpstreamReply reply = client_.crl(ca, *identity_.cert, *identity_.key, *probe);
-        if (reply.status == PkiStatus::success && !X509_CRL_get0_nextUpdate(reply.crl.get())) {
-            throw UpstreamUnavailable("GetCRL answered a CRL without nextUpdate");
-        }
-        if (reply.status == PkiStatus::success) {
-            const std::lock_guard<std::mutex> lock(mutex_);
-            crl_ = std::move(reply.crl);
-        }
-        return reply;
-    });
+    const CaAnswer answer = exchange(
+        [&](const UpstreamCaInfo& ca) {
+            UpstreamReply reply = client_.crl(ca, *identity_.cert, *identity_.key, *probe);
+            if (reply.status == PkiStatus::success && !X509_CRL_get0_nextUpdate(reply.crl.get())) {
+                throw UpstreamUnavailable("GetCRL answered a CRL without nextUpdate");
+            }
+            if (reply.status == PkiStatus::success) {
+                const std::lock_guard<std::mutex> lock(mutex_);
+                crl_ = std::move(reply.crl);
+            }
+            return reply;
+        },
+        false);  // GetCRL is optional in SCEP: a CA without it still issues
     const std::lock_guard<std::mutex> lock(mutex_);
     if (crl_) {
         return X509CrlPtr(X509_CRL_dup(crl_.get()));  // the kept one, if no new one came

@@ -70,7 +70,9 @@ private:
     void saveChain(const UpstreamCaInfo& info) const;
     // One exchange with a CA that answered last time; `unreachable` at once
     // (no network) while it is known to be down or not yet discovered.
-    CaAnswer exchange(const std::function<UpstreamReply(const UpstreamCaInfo&)>& send);
+    // `counts_for_health`: whether its failure marks the CA unreachable.
+    CaAnswer exchange(const std::function<UpstreamReply(const UpstreamCaInfo&)>& send,
+                      bool counts_for_health = true);
     void contact(const std::string& error);
 
     const UpstreamSettings settings_;
