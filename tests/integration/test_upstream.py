@@ -625,6 +625,23 @@ class U1ScepserverUpstream(UpstreamCase):
                           ra.audit_since(0) if r["request_id"] == 1],
                          [("forward", "pending", ""), ("upstream", "success", serial)])
 
+    def test_an_upstream_without_getcrl_is_not_down(self):
+        # scepserver implements no GetCRL (HTTP 500). That leaves scep-ra
+        # without a CRL to serve, and nothing else: phones' requests still go
+        # to the CA at once and get their certificate.
+        server = self.scepserver()
+        ra = self.upstream_ra(server)
+        base.wait_for(lambda: "cannot refresh the CRL" in ra.stderr(), 60,
+                      "scep-ra's first attempt at the upstream's CRL")
+        status, _, body = ra.request("GET", "/crl")
+        self.assertEqual(status, 503, body[:300])
+        self.assertIn(b"not implemented", body)
+        audit = ra.max_audit_id()
+        reply, _ = self.mic_exchange(ra, self.fixture("newkey-1.key"))
+        self.assertEqual(reply["status"], SUCCESS, (reply, ra.audit_since(audit)))
+        self.assertEqual(self.failures_since(ra, audit), [])
+        self.assertEqual(server.pkcsreqs(), 1)
+
     def test_pass_through_challenge_to_scepserver(self):
         # NDES-style: scepserver checks the challenge inside the CSR; scep-ra
         # authenticates the phone by its MIC and forwards the CSR unchanged.
