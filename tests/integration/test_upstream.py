@@ -390,7 +390,6 @@ class UpstreamMixin:
 
     @property
     def ra_pem(self):
-        # LEAD: check -- the generated identity's file name in state-dir.
         return self.upstream_settings.get("identity-cert") or os.path.join(self.state,
                                                                            "upstream-ra.pem")
 
@@ -400,7 +399,6 @@ class UpstreamMixin:
 
     def settled(self):
         """No request waits for the upstream any more."""
-        # LEAD: check -- column names from DESIGN10.md throughout this file.
         return self.count("requests", "status = 'pending' AND ca_state <> ''") == 0
 
 
@@ -602,7 +600,7 @@ class U1ScepserverUpstream(UpstreamCase):
         self.assertEqual(der_of(ca_der), server.ca_der())
         self.assertEqual(der_of(ra_der), der_of(ra.ra_pem))
         self.assertEqual(fingerprint(der_of(ra.ca_pem)), fingerprint(der_of(ca_der)))
-        printed = ra.cli("fingerprint", "--digest", "sha256")  # LEAD: check (upstream root)
+        printed = ra.cli("fingerprint", "--digest", "sha256")
         self.assertEqual(printed.returncode, 0, _text(printed.stderr))
         self.assertEqual(_text(printed.stdout).strip(), fingerprint(server.ca_der()))
 
@@ -617,7 +615,7 @@ class U1ScepserverUpstream(UpstreamCase):
         # The request row: issued, nothing left waiting upstream, forwarded
         # under the derived transactionID, the forwarded CSR dropped.
         rows = ra.db("SELECT transaction_id, public_key_id, status, method, ca_state, "
-                     "ca_reference, ca_csr FROM requests")  # LEAD: check
+                     "ca_reference, ca_csr FROM requests")
         self.assertEqual(len(rows), 1, rows)
         txid, key_id, status, method, ca_state, reference, ca_csr = rows[0]
         self.assertEqual((status, method, ca_state, ca_csr), ("issued", "mic", "", None))
@@ -626,6 +624,23 @@ class U1ScepserverUpstream(UpstreamCase):
         self.assertEqual([(r["action"], r["outcome"], r["serial"].lstrip("0")) for r in
                           ra.audit_since(0) if r["request_id"] == 1],
                          [("forward", "pending", ""), ("upstream", "success", serial)])
+
+    def test_an_upstream_without_getcrl_is_not_down(self):
+        # scepserver implements no GetCRL (HTTP 500). That leaves scep-ra
+        # without a CRL to serve, and nothing else: phones' requests still go
+        # to the CA at once and get their certificate.
+        server = self.scepserver()
+        ra = self.upstream_ra(server)
+        base.wait_for(lambda: "cannot refresh the CRL" in ra.stderr(), 60,
+                      "scep-ra's first attempt at the upstream's CRL")
+        status, _, body = ra.request("GET", "/crl")
+        self.assertEqual(status, 503, body[:300])
+        self.assertIn(b"not implemented", body)
+        audit = ra.max_audit_id()
+        reply, _ = self.mic_exchange(ra, self.fixture("newkey-1.key"))
+        self.assertEqual(reply["status"], SUCCESS, (reply, ra.audit_since(audit)))
+        self.assertEqual(self.failures_since(ra, audit), [])
+        self.assertEqual(server.pkcsreqs(), 1)
 
     def test_pass_through_challenge_to_scepserver(self):
         # NDES-style: scepserver checks the challenge inside the CSR; scep-ra
@@ -640,7 +655,7 @@ class U1ScepserverUpstream(UpstreamCase):
         der = self.assert_phone_cert(ra, out, MIC_CN, key, server.ca_pem)
         self.assertEqual(list(server.issued().values()), [der])
         # The challenge left with the forwarded CSR; nothing keeps it.
-        self.assertEqual(ra.db("SELECT ca_csr FROM requests"), [(None,)])  # LEAD: check
+        self.assertEqual(ra.db("SELECT ca_csr FROM requests"), [(None,)])
         self.assert_not_stored(ra, secret)
 
         # A wrong challenge: scepserver answers FAILURE badRequest, and the
@@ -654,7 +669,7 @@ class U1ScepserverUpstream(UpstreamCase):
         self.assertTrue(any(r["action"] == "upstream" and "badRequest" in r["reason"]
                             for r in ctx["audit"]), ctx["audit"])
         rows = ra.db("SELECT status, reason, ca_state, ca_fail_info, ca_csr FROM requests "
-                     "WHERE common_name = ?", (MIC_B_CN,))  # LEAD: check
+                     "WHERE common_name = ?", (MIC_B_CN,))
         self.assertEqual(len(rows), 1, rows)
         status, reason, ca_state, fail_info, ca_csr = rows[0]
         self.assertEqual((status, ca_state, fail_info, ca_csr), ("rejected", "", 2, None))
@@ -721,7 +736,7 @@ class U2ScepRaAsCa(UpstreamCase):
         rows = ca.db("SELECT actor, action, outcome, method, identity, reason FROM audit "
                      "WHERE request_id = ? OR transaction_id = ?", (at_ca, reference))
         text = "\n".join(" ".join(str(v) for v in row) for row in rows)
-        self.assertIn("site-ra-1", text)  # LEAD: check (which column names the RA)
+        self.assertIn("site-ra-1", text)
         self.assertIn(MIC_CN, text)
 
     def test_signer_outside_ra_signers_gets_failure(self):
@@ -764,7 +779,7 @@ class U3Faults(UpstreamCase):
         # Audited once per state change, not on every poll (poll-interval 1s).
         time.sleep(5)
         self.assertEqual(len(self.failures_since(ra, audit)), len(failures),
-                         self.failures_since(ra, audit))  # LEAD: check
+                         self.failures_since(ra, audit))
         self.assertEqual(ra.count("certificates"), 0)
         self.assertIsNone(proc.poll())
 
@@ -909,7 +924,7 @@ class U3Faults(UpstreamCase):
                          [("pending", "forwarding")])
         failures = self.failures_since(ra, audit)
         self.assertTrue(failures, "the %s upstream was not audited" % mode)
-        # LEAD: check -- audited per request (rate-limited per state change).
+        # Audited per request (once per state change, not every poll).
         self.assertTrue(all(r["request_id"] is not None for r in failures), failures)
         self.assertIn("upstream", ra.stderr().lower())
         self.assertEqual(ra.count("certificates"), 0)
@@ -949,7 +964,7 @@ class U3Faults(UpstreamCase):
         for fp in expected:
             self.assertIn(fp, log, "the error does not name %s:\n%s" % (fp, ra.stderr()))
         if ra.proc.poll() is None:
-            # LEAD: check -- the RA stays up but never uses this upstream.
+            # Were the RA to stay up, it must never use this upstream.
             self.assertTrue(ra.alive())
             reply, _ = self.mic_exchange(ra, self.fixture("newkey-1.key"))
             self.assertNotEqual(reply["status"], SUCCESS, reply)
