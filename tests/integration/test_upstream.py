@@ -971,7 +971,7 @@ class U3Faults(UpstreamCase):
         else:
             self.assertNotEqual(ra.proc.returncode, 0)
             ra.proc = None  # a refused start is what this test wants
-        # The issue asks for audit rows here too.  LEAD: check
+        # The issue asks for audit rows here too: the store opens first.
         self.assertTrue(os.path.exists(ra.db_path) and os.path.getsize(ra.db_path) > 0,
                         "scep-ra refused the upstream before it opened its database: the pin "
                         "mismatch is in the log only, not in the audit trail")
