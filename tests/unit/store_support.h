@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "ra/ca/certificate.h"
 #include "ra/store/store.h"
 
 namespace storetest {
@@ -114,7 +115,9 @@ void createV1Database(const std::string& path);
 void createV2Database(const std::string& path);
 
 constexpr std::int64_t kNow = 2000000000;
-constexpr std::int64_t kDay = 86400;
+// The one day constant: tests are also compiled together (the sanitized
+// unity build), where a second kDay would be ambiguous.
+using scep::kDay;
 
 // A MIC-authenticated request as ra/scep/responder.cc records it, or (empty model)
 // a challenge request without model / mac in its details.
