@@ -963,6 +963,17 @@ class U3Faults(UpstreamCase):
         log = re.sub(r"[:\s]", "", ra.stderr()).upper()
         for fp in expected:
             self.assertIn(fp, log, "the error does not name %s:\n%s" % (fp, ra.stderr()))
+
+        # The log comes before the exit (a sanitized build takes a while to
+        # exit): wait until it has exited or serves.
+        def settled():
+            if ra.proc.poll() is not None:
+                return True
+            try:
+                return ra.alive()
+            except OSError:
+                return False
+        base.wait_for(settled, 60, "scep-ra to exit or to serve after the pin mismatch")
         if ra.proc.poll() is None:
             # Were the RA to stay up, it must never use this upstream.
             self.assertTrue(ra.alive())
