@@ -153,6 +153,16 @@ AuditEvent eventAbout(const RequestRecord& record, AuditAction action, Outcome o
     return event;
 }
 
+// `record`'s progress once it goes to the CA: forwarding, under the
+// reference derived from it, from `now` on (its CSR as it holds it).
+CaProgress sentToCa(const RequestRecord& record, std::time_t now) {
+    CaProgress ca = record.ca;
+    ca.state = CaState::forwarding;
+    ca.reference = upstreamTransactionId(record.transaction_id, record.public_key_id);
+    ca.since = now;
+    return ca;
+}
+
 IssueRequest forwardedRequest(const RequestRecord& record) {
     IssueRequest request;
     request.common_name = record.common_name;
@@ -167,9 +177,7 @@ CertificateIssuance::Outcome CertificateIssuance::forwardNewRequest(RequestRecor
                                                                     AuditEvent& event,
                                                                     const Config& config,
                                                                     std::time_t now) {
-    record.ca.state = CaState::forwarding;
-    record.ca.reference = upstreamTransactionId(record.transaction_id, record.public_key_id);
-    record.ca.since = now;
+    record.ca = sentToCa(record, now);
     record.reason = "at the CA (reference " + record.ca.reference + ")";
     event.action = auditActionName(AuditAction::forward);
     event.outcome = outcomeName(scep::Outcome::pending);
@@ -186,10 +194,7 @@ CertificateIssuance::Outcome CertificateIssuance::forwardApproved(const RequestR
                                                                   AuditEvent& event,
                                                                   const Config& config,
                                                                   std::time_t now) {
-    CaProgress ca = record.ca;
-    ca.state = CaState::forwarding;
-    ca.reference = upstreamTransactionId(record.transaction_id, record.public_key_id);
-    ca.since = now;
+    CaProgress ca = sentToCa(record, now);
     if (ca.csr.empty()) {
         ca.csr = record.csr;  // held before forwarding existed: without its secrets
     }

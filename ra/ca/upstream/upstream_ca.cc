@@ -51,11 +51,9 @@ void UpstreamCa::start() {
     if (refresh()) {
         return;
     }
-    {
-        const std::lock_guard<std::mutex> lock(mutex_);
-        if (health_.last_error.rfind("pin:", 0) == 0) {
-            throw UpstreamPinMismatch(health_.last_error.substr(5));
-        }
+    const UpstreamHealth now = health();
+    if (now.pin_mismatch) {
+        throw UpstreamPinMismatch(now.last_error);
     }
     if (!fileExists(chain_file_)) {
         throw UpstreamUnavailable("the upstream CA at " + settings_.url + " cannot be reached (" +
@@ -76,7 +74,7 @@ bool UpstreamCa::refresh() {
         health_.last_discovery = clock_();
         return true;
     } catch (const UpstreamPinMismatch& e) {
-        contact(std::string("pin: ") + e.what());
+        contact(std::string("pin: ") + e.what(), true);
     } catch (const UpstreamUnavailable& e) {
         contact(e.what());
     }
@@ -109,10 +107,11 @@ void UpstreamCa::adopt(UpstreamCaInfo info, bool discovered) {
     }
 }
 
-void UpstreamCa::contact(const std::string& error) {
+void UpstreamCa::contact(const std::string& error, bool pin_mismatch) {
     const std::lock_guard<std::mutex> lock(mutex_);
     health_.reachable = error.empty();
     health_.last_error = error;
+    health_.pin_mismatch = pin_mismatch;
     if (error.empty()) {
         health_.last_contact = clock_();
     }

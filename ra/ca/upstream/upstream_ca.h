@@ -24,6 +24,7 @@ struct UpstreamHealth {
     std::string last_error;          // why the last exchange did not; "" when it did
     std::time_t last_contact = 0;    // the last usable answer (0: none since start)
     std::time_t last_discovery = 0;  // the last GetCACaps/GetCACert that passed the pin
+    bool pin_mismatch = false;       // the last discovery found a CA that fails the pin
 };
 
 // State-dir file of the upstream's chain as last discovered: its root
@@ -73,7 +74,7 @@ private:
     // `counts_for_health`: whether its failure marks the CA unreachable.
     CaAnswer exchange(const std::function<UpstreamReply(const UpstreamCaInfo&)>& send,
                       bool counts_for_health = true);
-    void contact(const std::string& error);
+    void contact(const std::string& error, bool pin_mismatch = false);
 
     const UpstreamSettings settings_;
     const std::string chain_file_;
