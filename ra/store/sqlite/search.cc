@@ -205,11 +205,7 @@ std::vector<RequestRecord> SqliteStore::requestsAtCa() {
         "SELECT " SCEP_REQUEST_COLUMNS " FROM requests WHERE ca_state <> '' ORDER BY id";
     std::lock_guard<std::mutex> lock(mutex_);
     Query q = db_.query(sql, operation);
-    std::vector<RequestRecord> out;
-    while (q.step()) {
-        out.push_back(readRequest(q));
-    }
-    return out;
+    return readAll(q, readRequest);
 }
 
 std::vector<RequestRecord> SqliteStore::listRequests(std::optional<RequestStatus> status) {
