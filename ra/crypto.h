@@ -78,7 +78,18 @@ std::string certificatePem(const X509& cert);
 std::vector<X509Ptr> loadCertificateBundle(const std::string& path);
 
 Bytes requestDer(const X509_REQ& csr);
-X509ReqPtr requestFromDer(const Bytes& der);
+
+// A PKCS#10 request and its public key (null when the key cannot be
+// decoded). The request is parsed without OpenSSL's key decoders, so
+// X509_REQ_get0_pubkey() on it is null: use `key`.
+struct CertificationRequest {
+    X509ReqPtr request;
+    EvpPkeyPtr key;
+};
+// Throws CryptoError unless `der` is exactly one PKCS#10 request.
+CertificationRequest requestFromDer(const Bytes& der);
+// The request's self-signature verifies with its own key.
+bool requestSignatureVerifies(const CertificationRequest& csr);
 
 Bytes crlDer(const X509_CRL& crl);
 

@@ -124,7 +124,8 @@ MicIdentity parseMicIdentity(X509& cert) {
     return mic;
 }
 
-CsrSummary inspectCsr(X509_REQ& csr) {
+CsrSummary inspectCsr(const CertificationRequest& parsed) {
+    X509_REQ& csr = *parsed.request;
     // Before decoding the key: OpenSSL 3 names a well-known explicit curve
     // and would otherwise accept it as P-256.
     if (hasExplicitEcParameters(*X509_REQ_get_X509_PUBKEY(&csr))) {
@@ -132,11 +133,10 @@ CsrSummary inspectCsr(X509_REQ& csr) {
             "the CSR's EC key spells out its curve parameters; RFC 5480 allows only a named "
             "curve (P-256 or P-384)");
     }
-    EVP_PKEY* key = X509_REQ_get0_pubkey(&csr);
-    if (!key || X509_REQ_verify(&csr, key) != 1) {
-        ERR_clear_error();
+    if (!requestSignatureVerifies(parsed)) {
         throw std::invalid_argument("the CSR's signature does not verify");
     }
+    EVP_PKEY* key = parsed.key.get();
     const int base = EVP_PKEY_get_base_id(key);
     if (base == EVP_PKEY_RSA) {
         if (EVP_PKEY_get_bits(key) < 2048) {
@@ -302,7 +302,8 @@ bool Authenticator::issuedByUs(X509& cert) const {
     return isIssuedBy(cert, ca_cert_);
 }
 
-AuthResult Authenticator::authenticate(const PkiRequest& request, X509_REQ& csr_der, Store& store,
+AuthResult Authenticator::authenticate(const PkiRequest& request,
+                                       const CertificationRequest& csr_der, Store& store,
                                        std::time_t now) const {
     CsrSummary csr;
     try {

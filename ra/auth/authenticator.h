@@ -14,6 +14,7 @@
 #include "common/openssl_ptr.h"
 #include "ra/ca/authority.h"
 #include "ra/config.h"
+#include "ra/crypto.h"
 #include "ra/scep/message.h"
 #include "ra/store/store.h"
 
@@ -67,7 +68,7 @@ struct CsrSummary {
 // on a named curve), reads CN, SANs and challenge. Throws
 // std::invalid_argument with the reason when unusable, e.g. for a CN with
 // leading or trailing spaces.
-CsrSummary inspectCsr(X509_REQ& csr);
+CsrSummary inspectCsr(const CertificationRequest& csr);
 
 struct AuthResult {
     bool ok = false;
@@ -88,8 +89,8 @@ public:
     Authenticator(const Config& config, X509& ca_cert);
 
     // `csr` belongs to `request` (PKCSReq or RenewalReq).
-    AuthResult authenticate(const PkiRequest& request, X509_REQ& csr, Store& store,
-                            std::time_t now) const;
+    AuthResult authenticate(const PkiRequest& request, const CertificationRequest& csr,
+                            Store& store, std::time_t now) const;
 
     const ManufacturerRoots& manufacturerRoots() const { return roots_; }
     // Signed by this RA's CA (the signer of a renewal).

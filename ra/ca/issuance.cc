@@ -75,13 +75,10 @@ CertificateIssuance::Outcome CertificateIssuance::issueForNewRequest(
 
 CertificateIssuance::Outcome CertificateIssuance::issueForPendingRequest(
     const RequestRecord& record, AuditEvent& event, const Config& config, std::time_t now) {
-    const X509ReqPtr csr = requestFromDer(record.csr);
-    const IssueRequest request{X509_REQ_get0_pubkey(csr.get()),
-                               X509_REQ_get_X509_PUBKEY(csr.get()),
-                               record.common_name,
-                               sansFromDetails(record.details),
-                               record.csr,
-                               ""};
+    const CertificationRequest csr = requestFromDer(record.csr);
+    const IssueRequest request{csr.key.get(),      X509_REQ_get_X509_PUBKEY(csr.request.get()),
+                               record.common_name, sansFromDetails(record.details),
+                               record.csr,         ""};
     return issueAndRecord(
         request, record.id, event, config, now, [&](const CertificateRecord& cert) {
             std::vector<std::string> superseded;

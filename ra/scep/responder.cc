@@ -19,8 +19,8 @@ struct ScepResponder::Context {
     Outcome outcome = Outcome::failure;  // for the observers
     bool issued = false;                 // a certificate was issued by this message
     std::string clash;                   // MessageOutcome::clash
-    Bytes content;   // decrypted: CSR, IssuerAndSubject or IssuerAndSerialNumber
-    X509ReqPtr csr;  // PKCSReq / RenewalReq
+    Bytes content;             // decrypted: CSR, IssuerAndSubject or IssuerAndSerialNumber
+    CertificationRequest csr;  // PKCSReq / RenewalReq
     int cipher_nid = 0;
     std::string peer;
     std::time_t now = 0;
@@ -252,11 +252,10 @@ Bytes ScepResponder::answer(Context& ctx) {
 }
 
 Bytes ScepResponder::enroll(Context& ctx) {
-    EVP_PKEY* public_key = X509_REQ_get0_pubkey(ctx.csr.get());
-    if (!public_key) {
+    if (!ctx.csr.key) {
         return failure(ctx, FailInfo::badRequest, "the CSR has no usable public key");
     }
-    const Bytes key_id = publicKeyId(*X509_REQ_get_X509_PUBKEY(ctx.csr.get()));
+    const Bytes key_id = publicKeyId(*X509_REQ_get_X509_PUBKEY(ctx.csr.request.get()));
     X509& signer = *ctx.request.signer;
     // Before the transactionID lookup: micromdm's scepclient renews with its
     // old key and derives the transactionID from that key, so its renewal
@@ -298,7 +297,7 @@ Bytes ScepResponder::enroll(Context& ctx) {
 
 Bytes ScepResponder::authenticateAndDecide(Context& ctx, const Bytes& key_id) {
     const AuthResult auth =
-        ctx.runtime->authenticator.authenticate(ctx.request, *ctx.csr, store_, ctx.now);
+        ctx.runtime->authenticator.authenticate(ctx.request, ctx.csr, store_, ctx.now);
     if (auth.method) {
         ctx.event.method = authMethodName(*auth.method);
     }
@@ -308,8 +307,8 @@ Bytes ScepResponder::authenticateAndDecide(Context& ctx, const Bytes& key_id) {
     if (auth.method == AuthMethod::challenge) {
         // Throttled whatever the outcome: once locked, a right guess must not
         // be told apart from a wrong one.
-        const std::string identity =
-            canonicalName(nameEntry(X509_REQ_get_subject_name(ctx.csr.get()), NID_commonName));
+        const std::string identity = canonicalName(
+            nameEntry(X509_REQ_get_subject_name(ctx.csr.request.get()), NID_commonName));
         if (const auto refusal = challenges_.refusal(ctx.peer, identity, ctx.now)) {
             return failure(ctx, FailInfo::badRequest, *refusal);
         }
@@ -330,7 +329,7 @@ Bytes ScepResponder::authenticateAndDecide(Context& ctx, const Bytes& key_id) {
     record.method = authMethodName(*auth.method);
     record.identity = auth.identity;
     record.common_name = auth.common_name;
-    record.csr = csrWithoutSecrets(*ctx.csr);
+    record.csr = csrWithoutSecrets(*ctx.csr.request);
     record.public_key_id = key_id;
     record.signer = certificateDer(*ctx.request.signer);
     record.peer = ctx.peer;
@@ -373,12 +372,9 @@ Bytes ScepResponder::issueNow(Context& ctx, RequestRecord& record, const AuthRes
     issued.action = auditActionName(AuditAction::enroll);
     issued.outcome = outcomeName(Outcome::success);
     issued.reason = std::string("approval-") + authMethodName(*auth.method) + " is auto";
-    const IssueRequest request{X509_REQ_get0_pubkey(ctx.csr.get()),
-                               X509_REQ_get_X509_PUBKEY(ctx.csr.get()),
-                               auth.common_name,
-                               auth.sans,
-                               ctx.content,
-                               ""};
+    const IssueRequest request{ctx.csr.key.get(), X509_REQ_get_X509_PUBKEY(ctx.csr.request.get()),
+                               auth.common_name,  auth.sans,
+                               ctx.content,       ""};
     CertificateIssuance::Outcome outcome;
     try {
         outcome = issuance_.issueForNewRequest(record, request, issued, ctx.config(),

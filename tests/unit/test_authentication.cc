@@ -305,6 +305,15 @@ TEST_CASE("Cisco's real manufacturing bundle loads and does not trust a test MIC
     CHECK(test.verify(*mic, {}, false, std::time(nullptr)).empty());
 }
 
+namespace {
+
+// What the responder does: the CSR as it arrives on the wire, parsed.
+CsrSummary inspect(const X509_REQ& csr) {
+    return inspectCsr(requestFromDer(requestDer(csr)));
+}
+
+}  // namespace
+
 TEST_CASE("CSR inspection refuses what must never be issued") {
     const auto key = fixtureKey("newkey-1");
     SUBCASE("two CNs") {
@@ -312,25 +321,25 @@ TEST_CASE("CSR inspection refuses what must never be issued") {
         X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(csr.get()), "CN", MBSTRING_ASC,
                                    reinterpret_cast<const unsigned char*>("b"), -1, -1, 0);
         X509_REQ_sign(csr.get(), key.get(), EVP_sha256());
-        CHECK_THROWS_WITH(inspectCsr(*csr), doctest::Contains("exactly one CN"));
+        CHECK_THROWS_WITH(inspect(*csr), doctest::Contains("exactly one CN"));
     }
     SUBCASE("a broken self-signature") {
         auto csr = makeCsr(*key, {"a", {}, {}});
         X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(csr.get()), "O", MBSTRING_ASC,
                                    reinterpret_cast<const unsigned char*>("changed"), -1, -1, 0);
-        CHECK_THROWS_WITH(inspectCsr(*csr), doctest::Contains("signature does not verify"));
+        CHECK_THROWS_WITH(inspect(*csr), doctest::Contains("signature does not verify"));
     }
     SUBCASE("a weak key") {
         const auto weak = EvpPkeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{1024}));
-        CHECK_THROWS_WITH(inspectCsr(*makeCsr(*weak, {"a", {}, {}})),
+        CHECK_THROWS_WITH(inspect(*makeCsr(*weak, {"a", {}, {}})),
                           doctest::Contains("at least 2048"));
     }
     SUBCASE("a CN longer than 64 characters") {
-        CHECK_THROWS_WITH(inspectCsr(*makeCsr(*key, {std::string(65, 'x'), {}, {}})),
+        CHECK_THROWS_WITH(inspect(*makeCsr(*key, {std::string(65, 'x'), {}, {}})),
                           doctest::Contains("1-64 printable"));
     }
     SUBCASE("the challenge is read") {
-        const auto summary = inspectCsr(*makeCsr(*key, {"a", {}, std::string("pw")}));
+        const auto summary = inspect(*makeCsr(*key, {"a", {}, std::string("pw")}));
         CHECK(summary.challenge == std::string("pw"));
     }
 }
@@ -365,7 +374,7 @@ EvpPkeyPtr explicitCurveKey() {
     return key;
 }
 
-X509ReqPtr roundTrip(const X509ReqPtr& csr) {
+CertificationRequest roundTrip(const X509ReqPtr& csr) {
     return requestFromDer(requestDer(*csr));
 }
 
@@ -378,17 +387,17 @@ std::string micCn(const char* fixture) {
 TEST_CASE("EC keys must name their curve (RFC 5480): explicit parameters are refused") {
     const auto named = EvpPkeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
     const auto named_csr = roundTrip(makeCsr(*named, {"ec-device", {}, {}}));
-    CHECK_NOTHROW(inspectCsr(*named_csr));
-    CHECK_FALSE(hasExplicitEcParameters(*X509_REQ_get_X509_PUBKEY(named_csr.get())));
+    CHECK_NOTHROW(inspectCsr(named_csr));
+    CHECK_FALSE(hasExplicitEcParameters(*X509_REQ_get_X509_PUBKEY(named_csr.request.get())));
 
     const auto explicit_key = explicitCurveKey();
     const auto csr = roundTrip(makeCsr(*explicit_key, {"ec-device", {}, {}}));
     // Really spelled out: the SubjectPublicKeyInfo carries the whole curve.
     unsigned char* der = nullptr;
-    const int length = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(csr.get()), &der);
+    const int length = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(csr.request.get()), &der);
     OPENSSL_free(der);
     CHECK(length > 200);
-    CHECK_THROWS_WITH(inspectCsr(*csr), doctest::Contains("RFC 5480 allows only a named curve"));
+    CHECK_THROWS_WITH(inspectCsr(csr), doctest::Contains("RFC 5480 allows only a named curve"));
 
     TestRa ra(kProfiles);
     const auto signer_key = fixtureKey("newkey-3");
@@ -403,16 +412,72 @@ TEST_CASE("EC keys must name their curve (RFC 5480): explicit parameters are ref
     CHECK_FALSE(hasExplicitEcParameters(*X509_get_X509_PUBKEY(ok.cert.get())));
 }
 
+TEST_CASE("a CSR's key read from its SubjectPublicKeyInfo is the key OpenSSL decodes") {
+    for (const char* type : {"RSA", "P-256", "P-384"}) {
+        CAPTURE(type);
+        const EvpPkeyPtr key(std::string(type) == "RSA"
+                                 ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048})
+                                 : EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", type));
+        REQUIRE(key);
+        const auto csr = roundTrip(makeCsr(*key, {"device", {}, {}}));
+        REQUIRE(csr.key);
+        CHECK(EVP_PKEY_eq(csr.key.get(), key.get()) == 1);
+        CHECK(requestSignatureVerifies(csr));
+    }
+    // Any other key type goes through OpenSSL's own decoder, and is refused.
+    const EvpPkeyPtr ed25519(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
+    X509ReqPtr csr(X509_REQ_new());
+    X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(csr.get()), "CN", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>("device"), -1, -1, 0);
+    REQUIRE(X509_REQ_set_pubkey(csr.get(), ed25519.get()) == 1);
+    REQUIRE(X509_REQ_sign(csr.get(), ed25519.get(), nullptr) > 0);
+    const auto parsed = roundTrip(csr);
+    REQUIRE(parsed.key);
+    CHECK(EVP_PKEY_eq(parsed.key.get(), ed25519.get()) == 1);
+    CHECK(requestSignatureVerifies(parsed));
+    CHECK_THROWS_WITH(inspectCsr(parsed), doctest::Contains("must be RSA or EC"));
+}
+
+TEST_CASE("a CSR whose RSA key has bytes after it, or a wrong signature, is refused") {
+    const auto key = fixtureKey("newkey-1");
+    auto csr = makeCsr(*key, {"device", {}, {}});
+    // RSAPublicKey followed by junk inside the bit string, re-signed so that
+    // only the key is wrong.
+    ASN1_OBJECT* algorithm = nullptr;
+    const unsigned char* bits = nullptr;
+    int length = 0;
+    X509_ALGOR* parameters = nullptr;
+    REQUIRE(X509_PUBKEY_get0_param(&algorithm, &bits, &length, &parameters,
+                                   X509_REQ_get_X509_PUBKEY(csr.get())) == 1);
+    Bytes padded(bits, bits + length);
+    padded.push_back(0);
+    auto* copy = static_cast<unsigned char*>(OPENSSL_memdup(padded.data(), padded.size()));
+    REQUIRE(X509_PUBKEY_set0_param(X509_REQ_get_X509_PUBKEY(csr.get()),
+                                   OBJ_nid2obj(NID_rsaEncryption), V_ASN1_NULL, nullptr, copy,
+                                   static_cast<int>(padded.size())) == 1);
+    REQUIRE(X509_REQ_sign(csr.get(), key.get(), EVP_sha256()) > 0);
+    const auto parsed = requestFromDer(requestDer(*csr));
+    CHECK_FALSE(parsed.key);
+    CHECK_FALSE(requestSignatureVerifies(parsed));
+    CHECK_THROWS_WITH(inspectCsr(parsed), doctest::Contains("signature does not verify"));
+
+    // A sound request signed by another key.
+    auto forged = makeCsr(*key, {"device", {}, {}});
+    REQUIRE(X509_REQ_sign(forged.get(), fixtureKey("newkey-2").get(), EVP_sha256()) > 0);
+    CHECK_FALSE(requestSignatureVerifies(roundTrip(forged)));
+    CHECK_THROWS_AS(requestFromDer(Bytes{0x30, 0x03, 0x02, 0x01, 0x00}), CryptoError);
+}
+
 TEST_CASE("CNs with leading or trailing spaces, or only dots, are refused outright") {
     const auto key = fixtureKey("newkey-1");
     for (const char* cn : {" victim.example.nl", "victim.example.nl ", " ", "...", "."}) {
         CAPTURE(cn);
-        CHECK_THROWS_AS(inspectCsr(*makeCsr(*key, {cn, {}, {}})), std::invalid_argument);
+        CHECK_THROWS_AS(inspect(*makeCsr(*key, {cn, {}, {}})), std::invalid_argument);
     }
-    CHECK_THROWS_WITH(inspectCsr(*makeCsr(*key, {" victim.example.nl", {}, {}})),
+    CHECK_THROWS_WITH(inspect(*makeCsr(*key, {" victim.example.nl", {}, {}})),
                       doctest::Contains("leading or trailing spaces"));
-    CHECK_NOTHROW(inspectCsr(*makeCsr(*key, {"victim.example.nl.", {}, {}})));
-    CHECK_NOTHROW(inspectCsr(*makeCsr(*key, {"two words", {}, {}})));
+    CHECK_NOTHROW(inspect(*makeCsr(*key, {"victim.example.nl.", {}, {}})));
+    CHECK_NOTHROW(inspect(*makeCsr(*key, {"two words", {}, {}})));
 }
 
 TEST_CASE("identities compare canonically: spellings of an active CN are refused") {

@@ -367,7 +367,7 @@ TEST_CASE("the challenge never reaches the database, not even inside the stored 
     // The stored CSR still names the key and CN, so approval can issue.
     const auto pending = ra.store->listRequests(RequestStatus::pending).front();
     const auto stored = requestFromDer(pending.csr);
-    CHECK(X509_REQ_get_attr_by_NID(stored.get(), NID_pkcs9_challengePassword, -1) < 0);
+    CHECK(X509_REQ_get_attr_by_NID(stored.request.get(), NID_pkcs9_challengePassword, -1) < 0);
     CHECK_FALSE(ra.service->administration().approve(pending.id, "cli:alice").serial.empty());
 }
 

@@ -54,14 +54,15 @@ private:
                 return answer;
             }
         }
-        const X509ReqPtr csr = requestFromDer(csr_der);
-        return local_.issue({X509_REQ_get0_pubkey(csr.get()),
-                             X509_REQ_get_X509_PUBKEY(csr.get()),
-                             nameEntry(X509_REQ_get_subject_name(csr.get()), NID_commonName),
-                             {},
-                             csr_der,
-                             ""},
-                            now, settings);
+        const CertificationRequest csr = requestFromDer(csr_der);
+        return local_.issue(
+            {csr.key.get(),
+             X509_REQ_get_X509_PUBKEY(csr.request.get()),
+             nameEntry(X509_REQ_get_subject_name(csr.request.get()), NID_commonName),
+             {},
+             csr_der,
+             ""},
+            now, settings);
     }
     LocalCa& local_;
 };
@@ -105,7 +106,7 @@ TEST_CASE("forwarding: the CA issues at once; the CSR went as the phone sent it"
     REQUIRE(f.ca.sent.size() == 1);
     CHECK(f.ca.sent[0] == request.ca.reference);
     CHECK(request.ca.reference == upstreamTransactionId(txid, request.public_key_id));
-    CHECK(requestFromDer(f.ca.last_csr) != nullptr);
+    CHECK(requestFromDer(f.ca.last_csr).request != nullptr);
     // Written before the CA was asked, then its answer.
     const auto audit = f.ra.audit();
     CHECK(audit.at(1).action == "forward");

@@ -344,12 +344,15 @@ std::vector<X509*> trustedSigners(const UpstreamCaInfo& info, const std::vector<
 
 // ---- PKIOperation ----
 
-X509ReqPtr parseCsr(const Bytes& csr) {
-    X509ReqPtr request = decodeExactly<X509_REQ, d2i_X509_REQ, X509_REQ_free>(csr);
-    if (!request || !X509_REQ_get0_pubkey(request.get())) {
-        throw std::invalid_argument("the CSR to forward upstream is not a DER PKCS#10 request");
+CertificationRequest parseCsr(const Bytes& csr) {
+    try {
+        CertificationRequest request = requestFromDer(csr);
+        if (request.key) {
+            return request;
+        }
+    } catch (const CryptoError&) {
     }
-    return request;
+    throw std::invalid_argument("the CSR to forward upstream is not a DER PKCS#10 request");
 }
 
 CertRepView verifiedCertRep(const UpstreamCaInfo& info, const HttpReply& reply,
@@ -377,8 +380,8 @@ CertRepView verifiedCertRep(const UpstreamCaInfo& info, const HttpReply& reply,
 }
 
 // The issued certificate carrying the CSR's public key.
-X509Ptr certificateFor(const std::vector<X509Ptr>& issued, const X509_REQ& csr) {
-    const EVP_PKEY* key = X509_REQ_get0_pubkey(const_cast<X509_REQ*>(&csr));
+X509Ptr certificateFor(const std::vector<X509Ptr>& issued, const CertificationRequest& csr) {
+    const EVP_PKEY* key = csr.key.get();
     for (const auto& cert : issued) {
         if (EVP_PKEY_eq(X509_get0_pubkey(cert.get()), key) == 1) {
             return pki::upRef(*cert);
@@ -437,15 +440,16 @@ UpstreamReply pkiOperation(const UpstreamEndpoint& endpoint, const UpstreamCaInf
 UpstreamReply issuance(const UpstreamEndpoint& endpoint, const UpstreamCaInfo& info, X509& identity,
                        EVP_PKEY& identity_key, MessageType type, const Bytes& csr,
                        const std::string& transaction_id) {
-    const X509ReqPtr request = parseCsr(csr);
-    const Bytes content = type == MessageType::PKCSReq
-                              ? csr
-                              : issuerAndSubjectDer(*X509_get_subject_name(info.ca),
-                                                    *X509_REQ_get_subject_name(request.get()));
+    const CertificationRequest request = parseCsr(csr);
+    const Bytes content =
+        type == MessageType::PKCSReq
+            ? csr
+            : issuerAndSubjectDer(*X509_get_subject_name(info.ca),
+                                  *X509_REQ_get_subject_name(request.request.get()));
     UpstreamReply reply =
         pkiOperation(endpoint, info, identity, identity_key, type, content, transaction_id);
     if (reply.status == PkiStatus::success) {
-        reply.certificate = certificateFor(reply.issued, *request);
+        reply.certificate = certificateFor(reply.issued, request);
         if (!reply.certificate) {
             unavailable("the upstream's SUCCESS carries " + std::to_string(reply.issued.size()) +
                         " certificate(s), none for the CSR's public key");
