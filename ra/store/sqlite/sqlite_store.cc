@@ -201,11 +201,10 @@ void SqliteStore::addPendingRequest(RequestRecord& record, const AuditEvent& eve
     r.cert_serial.clear();
     stampNew(r);
 
-    std::lock_guard<std::mutex> lock(mutex_);
-    Transaction tx(db_, operation);
-    r.id = insertRequest(r, operation);
-    insertAudit(linkEvent(event, r.id, r.transaction_id, ""), operation);
-    tx.commit();
+    writes_.run(operation, [&] {
+        r.id = insertRequest(r, operation);
+        insertAudit(linkEvent(event, r.id, r.transaction_id, ""), operation);
+    });
     record = std::move(r);  // only once committed
 }
 
@@ -306,15 +305,14 @@ std::vector<std::string> SqliteStore::addIssuedRequest(RequestRecord& record,
     r.cert_serial = cert.serial;
     stampNew(r);
 
-    std::lock_guard<std::mutex> lock(mutex_);
-    Transaction tx(db_, operation);
-    r.id = insertRequest(r, operation);
-    std::vector<std::string> superseded =
-        applyIssueRules(rules, cert, r.id, r.transaction_id, event, operation);
-    insertCertificate(cert, r.id, operation);
-    insertAudit(linkEvent(event, r.id, r.transaction_id, cert.serial), operation);
-    tx.commit();
-    record = std::move(r);
+    std::vector<std::string> superseded;
+    writes_.run(operation, [&] {
+        r.id = insertRequest(r, operation);
+        superseded = applyIssueRules(rules, cert, r.id, r.transaction_id, event, operation);
+        insertCertificate(cert, r.id, operation);
+        insertAudit(linkEvent(event, r.id, r.transaction_id, cert.serial), operation);
+    });
+    record = std::move(r);  // only once committed
     return superseded;
 }
 
@@ -458,8 +456,7 @@ bool SqliteStore::revoke(const std::string& serial, int reason, std::int64_t at,
 
 void SqliteStore::audit(const AuditEvent& event) {
     static const std::string operation = "audit";
-    std::lock_guard<std::mutex> lock(mutex_);
-    insertAudit(event, operation);  // a single INSERT is its own transaction
+    writes_.run(operation, [&] { insertAudit(event, operation); });
 }
 
 void SqliteStore::addToken(const TokenRecord& token, const AuditEvent& event) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ra/store/sqlite/db.h"
+#include "ra/store/sqlite/group_commit.h"
 #include "ra/store/store.h"
 
 namespace scep {
@@ -96,6 +97,9 @@ private:
     const std::string path_;
     std::mutex mutex_;
     Database db_;
+    // addPendingRequest, addIssuedRequest and audit: the writes of every
+    // enrollment, batched (group_commit.h); the rest hold mutex_ themselves.
+    GroupCommit writes_{db_, mutex_};
 };
 
 }  // namespace sqlite
