@@ -45,6 +45,13 @@ SPEED_SECONDS=${SPEED_SECONDS:-3}
 RA_PORT=${RA_PORT:-18480}
 REF_PORT=${REF_PORT:-18481}
 SERVERS=${SERVERS:-"scep-ra scepserver scepserver-direct scep-ra-upstream"}   # add "scep-ra-challenge" for scep-ra's challenge path
+# BASE_RA: another scep-ra binary (an older build) that runs as "scep-ra-base"
+# in the same rounds, for before/after ratios from one invocation.
+BASE_RA=${BASE_RA:-}
+if [ -n "$BASE_RA" ]; then
+    [ -x "$BASE_RA" ] || { echo "enroll-bench: BASE_RA '$BASE_RA' is not an executable" >&2; exit 1; }
+    case " $SERVERS " in *" scep-ra-base "*) ;; *) SERVERS="$SERVERS scep-ra-base" ;; esac
+fi
 # scep-ra in front of scepserver, against scepserver directly: N and C of
 # both runs. C=1 because scepserver 2.1.0's depot races under concurrency
 # (duplicate serials, FAILUREs; see README.md), which would measure its bug.
@@ -231,7 +238,9 @@ run_server() {
     LOAD_C=$C
     case $server in scepserver-direct|scep-ra-upstream) LOAD_N=$UPSTREAM_N LOAD_C=$UPSTREAM_C ;; esac
     case $server in
-    scep-ra|scep-ra-challenge)
+    scep-ra|scep-ra-challenge|scep-ra-base)
+        local binary=$SCEP_RA
+        [ "$server" = scep-ra-base ] && binary=$BASE_RA
         cat >"$dir/scep.toml" <<EOF
 [ra]
 listen = "127.0.0.1:$RA_PORT"
@@ -248,7 +257,7 @@ challenge = "$CHALLENGE"
 allow-des = true
 approval = "auto"
 EOF
-        "${SERVER_WRAP[@]}" "$SCEP_RA" serve --config "$dir/scep.toml" >"$dir/server.out" 2>"$dir/server.log" &
+        "${SERVER_WRAP[@]}" "$binary" serve --config "$dir/scep.toml" >"$dir/server.out" 2>"$dir/server.log" &
         SERVER_PID=$!
         wait_for "$RA_PORT" "$dir/server.log"
         local mode=("${MICS[@]}")
@@ -373,6 +382,13 @@ END {
     }
     printf "   %-18s %13s %9s %9s %16.5f %9.2f\n", "floor (3 RSA ops)", "", "", "", floor_cpu, 1
     print ""
+    if (("scep-ra" in m_rate) && ("scep-ra-base" in m_rate)) {
+        line = ""
+        for (round = 1; (("scep-ra", round) in cpu) && (("scep-ra-base", round) in cpu); round++)
+            line = line sprintf(" %.2f", cpu["scep-ra", round] / cpu["scep-ra-base", round])
+        printf "   scep-ra CPU / scep-ra-base CPU %5.2f   (BASE_RA, same rounds) per round:%s\n", m_cpu["scep-ra"] / m_cpu["scep-ra-base"], line
+        printf "   scep-ra-base CPU / floor       %5.2f\n", m_cpu["scep-ra-base"] / floor_cpu
+    }
     if ("scep-ra" in m_rate) {
         r = m_cpu["scep-ra"] / floor_cpu
         printf "   scep-ra CPU / floor           %6.2f   target <= %s   %s\n", r, target_floor, (r <= target_floor ? "PASS" : "MISS")
