@@ -175,7 +175,7 @@ EvpPkeyPtr namedCurveKey(const void* curve, const unsigned char* point, int poin
     if (!key) {
         return nullptr;
     }
-    // d2i_PublicKey sets the point on the parameters' key, or frees nothing.
+    // d2i_PublicKey puts the point in the parameters' key; failing, it leaves that key to us.
     if (!d2i_PublicKey(EVP_PKEY_EC, &key, &point, point_length)) {
         EVP_PKEY_free(key);
         return nullptr;
