@@ -154,6 +154,12 @@ for round in $(seq "$ROUNDS"); do
         stop_kea
         rate=$(pd_rate "$out")
         if [ -z "$rate" ] || [ "$(pd_acks "$out")" = 0 ]; then
+            # b is a yardstick, not a target: Kea 2.2's class-level option-def
+            # under multi-threading sends replies perfdhcp rejects (README).
+            if [ "$cfg" = b ]; then
+                echo "   $round     b   perfdhcp failed, run left out: $(grep -m1 '^ERROR' "$out" || echo 'no replies')"
+                continue
+            fi
             cat "$out" >&2
             die "perfdhcp got no replies from config $cfg (round $round)"
         fi
