@@ -31,9 +31,8 @@ KERNEL = "[kernel.kallsyms]"
 RULES = [
     ("lock contention (futex)", "chain",
      r"^(__lll_lock_wait|__lll_lock_wake|futex_wait|futex_wake|do_futex|__x64_sys_futex)", None),
-    ("SQLite fsync", "chain", r"^(fdatasync|fsync|__x64_sys_fdatasync|__x64_sys_fsync|do_fsync)$", None),
-    ("SQLite pwrite", "chain", r"^(__libc_pwrite64|pwrite64|__pwrite64|__x64_sys_pwrite64|ksys_pwrite64)$",
-     None),
+    ("SQLite fsync", "chain", r"^((__libc_)?f(data)?sync|__x64_sys_f(data)?sync|do_fsync)$", None),
+    ("SQLite pwrite", "chain", r"^((__libc_|__)?pwrite(64)?|__x64_sys_pwrite64|ksys_pwrite64)$", None),
     ("SQLite user (and pread)", "dso", r"/libsqlite3\.so", None),
     # scep-ra parses the CSR with ASN1_item_d2i_ex in requestFromDer (ra/crypto.cc).
     ("DECODER: CSR", "chain", r"^(OSSL_DECODER_|ossl_decoder)",
