@@ -31,6 +31,7 @@ VENDOR_CLASS=CP-8875                  # config (b) tests for exactly this
 VENDOR_HEX=$(printf '%s' "$VENDOR_CLASS" | od -An -tx1 | tr -d ' \n')
 
 die() { echo "bench: $*" >&2; exit 1; }
+case $MT in 1 | 0 | default) ;; *) die "MT must be 1, 0 or default, not '$MT'" ;; esac
 
 tool_package() {  # the Debian package that ships a tool the benches use
     case $1 in
@@ -145,8 +146,7 @@ mt_json() {
     1) echo "\"multi-threading\": {\"enable-multi-threading\": true,
         \"thread-pool-size\": $KEA_THREADS, \"packet-queue-size\": $KEA_QUEUE}," ;;
     0) echo '"multi-threading": {"enable-multi-threading": false},' ;;
-    default) echo "" ;;
-    *) die "MT must be 1, 0 or default, not '$MT'" ;;
+    *) echo "" ;;
     esac
 }
 
