@@ -7,9 +7,9 @@
 # step is named and its output is left on screen.
 #   usage: scripts/test-fresh.sh bookworm|trixie [STEP...]
 #   steps: demo tests packages bench bench-dhcp profile quick (default: demo
-#   tests packages, in that order; bench, bench-dhcp, profile and quick need
-#   the build that demo or tests leaves (the benches install their own tools,
-#   profile also linux-perf):
+#   tests packages, in that order; bench, profile and quick need the build
+#   that demo or tests leaves; the benches install their own tools, profile
+#   also linux-perf, and bench-dhcp builds the hook itself;
 #   quick runs the hook's unit suites and the Kea end-to-end suite of the
 #   test command, building only what they need), or base alone:
 #   only the host tools and the base image (what .ci/run prepares before it
