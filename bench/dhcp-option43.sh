@@ -12,6 +12,7 @@
 # figures), 1 when it could not (Kea did not start, no replies, b and c
 # disagree on the wire, missing tool).
 set -euo pipefail
+MT=${MT:-1}                           # Kea multi-threading: 1 on, 0 off, default (bench/lib.sh)
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -32,6 +33,9 @@ EXPECTED_43=0a01010b12687474703a2f2f31302e37392e35372e39310c1412040870625c5b755d
 EXPECTED_15=$(printf '%s' example.nl | od -An -tx1 | tr -d ' \n')
 
 bench_require kea-dhcp4 perfdhcp python3 taskset
+if [ "$MT" = 1 ] && ! hook_mt_compatible "$HOOK"; then
+    die "MT=1: $HOOK does not export multi_threading_compatible, Kea would refuse it"
+fi
 NCPU=$(nproc)
 if [ "$PIN" = 1 ] && { [ "$KEA_CPU" -ge "$NCPU" ] || [ "$PERFDHCP_CPU" -ge "$NCPU" ]; }; then
     die "PIN=1 needs cores $KEA_CPU and $PERFDHCP_CPU; this machine has $NCPU (set PIN=0)"
@@ -49,6 +53,7 @@ if [ "$PIN" = 1 ]; then
 fi
 
 echo "== kea-dhcp4 $(kea-dhcp4 -v) + perfdhcp on loopback, $NCPU CPUs, $(date -u '+%F %T') UTC"
+echo "   $(mt_label)"
 echo "   hook: $HOOK"
 echo "         $(hook_identity)"
 echo "   scep: $SCEP_TOML"
@@ -149,6 +154,12 @@ for round in $(seq "$ROUNDS"); do
         stop_kea
         rate=$(pd_rate "$out")
         if [ -z "$rate" ] || [ "$(pd_acks "$out")" = 0 ]; then
+            # b is a yardstick, not a target: Kea 2.2's class-level option-def
+            # under multi-threading sends replies perfdhcp rejects (README).
+            if [ "$cfg" = b ]; then
+                echo "   $round     b   perfdhcp failed, run left out: $(grep -m1 '^ERROR' "$out" || echo 'no replies')"
+                continue
+            fi
             cat "$out" >&2
             die "perfdhcp got no replies from config $cfg (round $round)"
         fi

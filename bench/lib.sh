@@ -21,16 +21,31 @@ CLIENTS=${CLIENTS:-1000000}           # perfdhcp -R: distinct client MACs
 HOOK=${HOOK:-$ROOT/build/hooks/libdhcp_scep.so}
 SCEP_TOML=${SCEP_TOML:-$ROOT/conf/scep.toml}
 KEEP_TMP=${KEEP_TMP:-0}               # 1: keep the temp dir (configs, logs, outputs)
+# Kea's packet processing threads: 1 on, 0 off, "default" = whatever this Kea
+# release does (2.2: off, 2.6: on) with no "multi-threading" map at all.
+MT=${MT:-default}
+KEA_THREADS=${KEA_THREADS:-4}         # thread-pool-size when MT=1
+KEA_QUEUE=${KEA_QUEUE:-64}            # packet-queue-size when MT=1
 
 VENDOR_CLASS=CP-8875                  # config (b) tests for exactly this
 VENDOR_HEX=$(printf '%s' "$VENDOR_CLASS" | od -An -tx1 | tr -d ' \n')
 
 die() { echo "bench: $*" >&2; exit 1; }
+case $MT in 1 | 0 | default) ;; *) die "MT must be 1, 0 or default, not '$MT'" ;; esac
+
+tool_package() {  # the Debian package that ships a tool the benches use
+    case $1 in
+    perfdhcp) echo " (apt-get install kea-admin, or scripts/install-deps.sh bench)" ;;
+    kea-dhcp4) echo " (apt-get install kea-dhcp4-server)" ;;
+    valgrind | callgrind_control | callgrind_annotate) echo " (apt-get install valgrind)" ;;
+    taskset) echo " (apt-get install util-linux)" ;;
+    esac
+}
 
 bench_require() {
     local tool
     for tool in "$@"; do
-        command -v "$tool" >/dev/null || die "$tool not found in PATH"
+        command -v "$tool" >/dev/null || die "$tool not found in PATH$(tool_package "$tool")"
     done
     [ -f "$HOOK" ] || die "hook $HOOK missing: build it with 'ninja -C $ROOT/build'"
     [ -f "$SCEP_TOML" ] || die "SCEP config $SCEP_TOML missing"
@@ -125,6 +140,30 @@ packet_loggers() {
             \"output_options\": [{\"output\": \"$TMP/$1.packets.log\"}]}]"
 }
 
+# The "multi-threading" map for MT (Kea 2.2 and 2.6 both take it).
+mt_json() {
+    case $MT in
+    1) echo "\"multi-threading\": {\"enable-multi-threading\": true,
+        \"thread-pool-size\": $KEA_THREADS, \"packet-queue-size\": $KEA_QUEUE}," ;;
+    0) echo '"multi-threading": {"enable-multi-threading": false},' ;;
+    *) echo "" ;;
+    esac
+}
+
+# The threading Kea runs with, for the report header.
+mt_label() {
+    case $MT in
+    1) echo "multi-threading on (thread-pool-size $KEA_THREADS, packet-queue-size $KEA_QUEUE)" ;;
+    0) echo "multi-threading off" ;;
+    *) echo "multi-threading: this Kea's default" ;;
+    esac
+}
+
+# Kea refuses, with MT on, a hook that does not declare itself compatible.
+hook_mt_compatible() {
+    nm -D --defined-only "$1" 2>/dev/null | grep -qw multi_threading_compatible
+}
+
 # write_config NAME EXTRA_JSON LOGGERS_JSON, then checks it with kea-dhcp4 -t
 write_config() {
     local name=$1 extra=$2 loggers=$3
@@ -136,6 +175,7 @@ write_config() {
   "renew-timer": 1000,
   "rebind-timer": 2000,
   "control-socket": {"socket-type": "unix", "socket-name": "$(kea_socket "$name")"},
+  $(mt_json)
   $extra
   "subnet4": [{"id": 1, "subnet": "127.0.0.0/8",
                "pools": [{"pool": "127.128.0.0 - 127.255.255.254"}]}],

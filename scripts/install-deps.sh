@@ -6,6 +6,8 @@
 #                          no third-party SCEP clients but strongSwan's
 #   install-deps.sh demo-upstream   the demo plus micromdm's scepserver (scep),
 #                          the enterprise CA of `demo.sh --upstream`
+#   install-deps.sh bench  the build plus what the benchmarks run against:
+#                          micromdm's scepserver and Kea's perfdhcp (kea-admin)
 # Idempotent: only talks to apt when something is missing.
 set -eu
 
@@ -25,11 +27,15 @@ TESTS="
   python3-selenium chromium chromium-driver libnss3-tools
   clang libclang-rt-dev clang-format clang-tidy
 "
+BENCH="
+  scep kea-admin curl iproute2 python3-cryptography
+"
 case "${1:-all}" in
-    all) PACKAGES="$BUILD $DEMO $TESTS" ;;
+    all) PACKAGES="$BUILD $DEMO $TESTS $BENCH" ;;
     demo) PACKAGES="$BUILD $DEMO" ;;
     demo-upstream) PACKAGES="$BUILD $DEMO scep" ;;
-    *) echo "usage: $0 [demo|demo-upstream]" >&2; exit 2 ;;
+    bench) PACKAGES="$BUILD $BENCH" ;;
+    *) echo "usage: $0 [demo|demo-upstream|bench]" >&2; exit 2 ;;
 esac
 
 if [ "$(id -u)" -ne 0 ]; then

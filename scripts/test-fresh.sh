@@ -6,8 +6,10 @@
 # .debs of the same commit in their own clean containers. The first failing
 # step is named and its output is left on screen.
 #   usage: scripts/test-fresh.sh bookworm|trixie [STEP...]
-#   steps: demo tests packages bench quick (default: demo tests packages, in
-#   that order; bench and quick need the build that demo or tests leaves:
+#   steps: demo tests packages bench bench-dhcp profile quick (default: demo
+#   tests packages, in that order; bench, profile and quick need the build
+#   that demo or tests leaves; the benches install their own tools, profile
+#   also linux-perf, and bench-dhcp builds the hook itself;
 #   quick runs the hook's unit suites and the Kea end-to-end suite of the
 #   test command, building only what they need), or base alone:
 #   only the host tools and the base image (what .ci/run prepares before it
@@ -21,7 +23,8 @@ ROOT=$(pwd)
 RELEASE=${1:-}
 case "$RELEASE" in
     bookworm | trixie) shift ;;
-    *) echo "usage: $0 bookworm|trixie [demo] [tests] [packages] [bench] [quick] | base" >&2; exit 2 ;;
+    *) echo "usage: $0 bookworm|trixie [demo] [tests] [packages] [bench] [bench-dhcp] [profile] [quick] | base" >&2
+       exit 2 ;;
 esac
 STEPS=("$@")
 [ ${#STEPS[@]} -gt 0 ] || STEPS=(demo tests packages)
@@ -69,14 +72,18 @@ podman exec "$NAME" sh -c 'echo force-unsafe-io > /etc/dpkg/dpkg.cfg.d/container
 declare -A COMMAND=(
     [demo]="./scripts/demo.sh"
     [tests]="./scripts/test.sh"
-    [bench]="TMPDIR=/bench ./bench/scep/enroll-bench.sh"
+    [bench]="./scripts/install-deps.sh bench && TMPDIR=/bench ./bench/scep/enroll-bench.sh"
+    [bench-dhcp]="./scripts/install-deps.sh bench && ./scripts/build.sh hooks/libdhcp_scep.so \
+        && TMPDIR=/bench ./bench/dhcp-option43.sh"
+    [profile]="./scripts/install-deps.sh bench && apt-get install -y -q --no-install-recommends linux-perf \
+        && TMPDIR=/bench ./bench/scep/profile.sh"
     [quick]="meson test -C build --print-errorlogs unit-hook unit-hook-load unit-common e2e-kea"
 )
 declare -a TIMES=()
 for step in "${STEPS[@]}"; do
     started=$SECONDS
     case "$step" in
-        demo | tests | bench | quick)
+        demo | tests | bench | bench-dhcp | profile | quick)
             say "step $step: ${COMMAND[$step]}"
             podman exec -w /src "$NAME" sh -c "${COMMAND[$step]}" \
                 || fail "$step" "${COMMAND[$step]} exited $?" ;;
@@ -86,7 +93,7 @@ for step in "${STEPS[@]}"; do
             say "step packages: tests/packaging/check-debs.sh $RELEASE"
             "$ROOT/tests/packaging/check-debs.sh" "$RELEASE" \
                 || fail "$step" "tests/packaging/check-debs.sh $RELEASE exited $?" ;;
-        *) fail "$step" "unknown step (demo, tests, packages, bench, quick)" ;;
+        *) fail "$step" "unknown step (demo, tests, packages, bench, bench-dhcp, profile, quick)" ;;
     esac
     TIMES+=("$step $((SECONDS - started)) s")
 done
