@@ -1,5 +1,7 @@
 // scep-ra: the SCEP registration authority and its admin commands. This file
 // only dispatches; the commands are in ra/cli/.
+#include <malloc.h>
+
 #include <ctime>
 #include <iostream>
 
@@ -10,6 +12,15 @@
 #include "ra/store/state_dir.h"
 
 namespace {
+
+// glibc hands the free top of a worker thread's heap back to the kernel
+// (madvise) once it exceeds 128 KiB, and SQLite's per-statement scratch
+// B-trees cross that on every enrollment: each madvise is a TLB shootdown
+// on every CPU, about 6 % of scep-ra's CPU under load. Up to 16 MiB per
+// arena stays mapped for reuse instead.
+void keepFreedMemoryMapped() {
+    mallopt(M_TRIM_THRESHOLD, 16 * 1024 * 1024);
+}
 
 using namespace scep;
 using namespace scep::cli;
@@ -52,6 +63,7 @@ int run(const Arguments& args) {
         return checkConfig(config);
     }
     if (args.command == "serve") {
+        keepFreedMemoryMapped();
         return serve(config);
     }
     if (args.command == "init") {

@@ -81,6 +81,9 @@ SqliteStore::SqliteStore(const std::string& path) : path_(path), db_(path, "open
                   "this SQLite does not enforce foreign keys");
     requirePragma(db_, "PRAGMA synchronous = FULL", "PRAGMA synchronous", 2, operation,
                   "cannot set synchronous=FULL");
+    // RETURNING and sorting use scratch B-trees: in memory, not temp files.
+    requirePragma(db_, "PRAGMA temp_store = MEMORY", "PRAGMA temp_store", 2, operation,
+                  "cannot set temp_store=MEMORY");
     migrateSchema(db_, path_);
 }
 
