@@ -4,6 +4,8 @@
 // synchronous=FULL (every COMMIT is fsynced before it returns, so neither
 // kill -9 nor a power cut loses a committed certificate or request), and one
 // BEGIN IMMEDIATE ... COMMIT per logical write including its audit event.
+// The writes of enrollments go through group_commit.h: writes that queue
+// while a COMMIT syncs share the next transaction, each in its own SAVEPOINT.
 //
 // Concurrency: one connection per store, guarded by a std::mutex.
 //  - SQLite allows a single writer per database at any time anyway, so a pool
