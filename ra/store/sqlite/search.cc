@@ -110,19 +110,76 @@ std::string requestPageSql(const Search& s) {
            " ORDER BY id DESC LIMIT ? OFFSET ?";
 }
 
+// Characters, not bytes: the trigram index needs 3 of them.
+std::size_t utf8Length(const std::string& text) {
+    return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char ch) {
+        return (static_cast<unsigned char>(ch) & 0xC0) != 0x80;
+    }));
+}
+
+// A LIKE pattern without ESCAPE (the FTS5 index takes no ESCAPE clause) that
+// matches at least what "%" + escapeLike(text) + "%" matches: each of the
+// user's '%' '_' '\' becomes '_', any one character.
+std::string coarseLike(const std::string& text) {
+    std::string out = "%";
+    for (const char ch : text) {
+        out += (ch == '\\' || ch == '%' || ch == '_') ? '_' : ch;
+    }
+    return out + "%";
+}
+
+// The serials that start with `prefix`, as a range of the (BINARY) primary
+// key: [prefix, prefix with its last byte one higher). A range, not LIKE or
+// GLOB with a parameter, so the plan does not depend on the value bound.
+// Serials are upper-case hex, and the text is upper-cased: the same matches
+// as LIKE 'PREFIX%'.
+std::pair<std::string, std::string> prefixRange(const std::string& prefix) {
+    std::string high = prefix;
+    while (!high.empty() && static_cast<unsigned char>(high.back()) == 0xFF) {
+        high.pop_back();
+    }
+    if (high.empty()) {
+        return {prefix, prefix};  // only 0xFF bytes: no hex serial starts with it
+    }
+    high.back() = static_cast<char>(static_cast<unsigned char>(high.back()) + 1);
+    return {prefix, high};
+}
+
+// CN substring (any case), serial prefix, or exactly the MAC of the request
+// the certificate came from (through requests_mac, once). From 3 characters
+// on, each alternative is an index look-up, so SQLite answers the OR as the
+// union of three look-ups: the CN through the trigram index certificates_cn
+// (coarse, then the exact LIKE on the row), the serial as a prefix range of
+// its primary key, the MAC through requests_mac. Shorter text matches too
+// much for an index to help: a scan.
+void addCertificateText(Search& s, const std::string& text) {
+    const std::string upper = upperAscii(text);
+    if (utf8Length(text) >= 3) {
+        s.add(
+            "((c.rowid IN (SELECT rowid FROM certificates_cn WHERE certificates_cn.common_name "
+            "LIKE ?) AND c.common_name LIKE ? ESCAPE '\\') OR (c.serial >= ? AND c.serial < ?) "
+            "OR c.request_id IN (SELECT id FROM requests WHERE mac = ?))");
+        const auto [low, high] = prefixRange(upper);
+        s.params.emplace_back(coarseLike(text));
+        s.params.emplace_back("%" + escapeLike(text) + "%");
+        s.params.emplace_back(low);
+        s.params.emplace_back(high);
+        s.params.emplace_back(upper);
+        return;
+    }
+    s.add(
+        "(c.common_name LIKE ? ESCAPE '\\' OR c.serial LIKE ? ESCAPE '\\' OR "
+        "c.request_id IN (SELECT id FROM requests WHERE mac = ?))");
+    s.params.emplace_back("%" + escapeLike(text) + "%");
+    s.params.emplace_back(escapeLike(upper) + "%");
+    s.params.emplace_back(upper);
+}
+
 // `at` is the filter's `now`, already defaulted.
 Search certificateSearch(const CertificateFilter& f, std::int64_t at) {
     Search s;
     if (!f.text.empty()) {
-        // CN substring (any case), serial prefix, or exactly the MAC of the
-        // request the certificate came from (through requests_mac, once).
-        s.add(
-            "(c.common_name LIKE ? ESCAPE '\\' OR c.serial LIKE ? ESCAPE '\\' OR "
-            "c.request_id IN (SELECT id FROM requests WHERE mac = ?))");
-        const std::string upper = upperAscii(f.text);
-        s.params.emplace_back("%" + escapeLike(f.text) + "%");
-        s.params.emplace_back(escapeLike(upper) + "%");
-        s.params.emplace_back(upper);
+        addCertificateText(s, f.text);
     }
     if (f.state) {
         // certificateState() in SQL (store.h: the one rule; notAfter is
@@ -154,11 +211,18 @@ std::string certificateCountSql(const Search& s) {
     return "SELECT count(*) FROM certificates AS c" + s.where;
 }
 
+// The page is chosen from the indexes alone (certificates_validity covers
+// the state and expiring filters, certificates_not_before the whole list),
+// and only its rows are read: sorting thousands of matches with their DER
+// would read them all.
 std::string certificatePageSql(const Search& s) {
     return "SELECT " SCEP_CERTIFICATE_COLUMNS_C
            ", coalesce(r.model, ''), coalesce(r.mac, '') "
-           "FROM certificates AS c LEFT JOIN requests AS r ON r.id = c.request_id" +
-           s.where + " ORDER BY c.not_before DESC, c.serial LIMIT ? OFFSET ?";
+           "FROM certificates AS c LEFT JOIN requests AS r ON r.id = c.request_id "
+           "WHERE c.rowid IN (SELECT c.rowid FROM certificates AS c" +
+           s.where +
+           " ORDER BY c.not_before DESC, c.serial LIMIT ? OFFSET ?) "
+           "ORDER BY c.not_before DESC, c.serial";
 }
 
 // Every remaining row of `q`, each read by readRow.
