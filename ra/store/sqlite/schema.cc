@@ -222,15 +222,20 @@ END;
 // before keeps them in step (its inserts fire the same triggers), so the
 // schema version stays 4.
 //  - certificates_validity: expiring, valid and expired as ranges of one
-//    covering index, the state counts of /metrics without reading rows, and
-//    their page sorted without loading every match.
+//    covering index (`revoked` is in it so that SQLite need not read the row
+//    to check what the partial index already guarantees): also the counts
+//    of /metrics, and the page sorted without loading every match.
+//  - certificates_revocations: what the CRL lists, read without the rows.
 //  - certificates_cn: an FTS5 trigram index of the CN (SQLite >= 3.34), so a
 //    CN substring of 3 or more characters is an index look-up instead of a
 //    scan; detail=none keeps it at about 35 bytes a certificate, and its LIKE
 //    checks each candidate against the row. External content: the CN is
 //    stored once, and the triggers keep the index in step with any writer.
 constexpr const char* kSearchIndexes = R"sql(
-CREATE INDEX certificates_validity ON certificates (revoked, not_after, not_before, serial);
+CREATE INDEX certificates_validity ON certificates (not_after, not_before, serial, revoked)
+    WHERE revoked = 0;
+CREATE INDEX certificates_revocations
+    ON certificates (revoked_at, serial, revocation_reason, revoked) WHERE revoked = 1;
 CREATE VIRTUAL TABLE certificates_cn USING fts5(common_name, content = 'certificates',
     content_rowid = 'rowid', tokenize = 'trigram', detail = 'none');
 INSERT INTO certificates_cn (certificates_cn) VALUES ('rebuild');

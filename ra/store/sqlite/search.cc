@@ -341,6 +341,24 @@ std::vector<CertificateRecord> SqliteStore::revokedCertificates() {
     return readAll(q, readCertificate);
 }
 
+std::vector<CertificateRecord> SqliteStore::revocations() {
+    static const std::string operation = "revocations";
+    // certificates_revocations covers it: no row is read.
+    static const char* const sql =
+        "SELECT serial, revocation_reason, revoked_at FROM certificates "
+        "WHERE revoked = 1 ORDER BY revoked_at, serial";
+    std::lock_guard<std::mutex> lock(mutex_);
+    Query q = db_.query(sql, operation);
+    return readAll(q, [](Query& row) {
+        CertificateRecord c;
+        c.serial = row.text(0);
+        c.revoked = true;
+        c.revocation_reason = static_cast<int>(row.integer(1));
+        c.revoked_at = row.integer(2);
+        return c;
+    });
+}
+
 std::vector<AuditEvent> SqliteStore::listAudit(std::size_t limit, std::int64_t before_id) {
     static const std::string operation = "listAudit";
     static const char* const sql =
