@@ -20,6 +20,7 @@ using testsupport::TempDir;
 namespace scep {
 // Defined in ra/store/sqlite/search.cc: the SQL the store prepares for a filter.
 std::string sqliteStoreSearchSqlForTesting(const CertificateFilter& filter, bool count);
+std::string sqliteStoreSearchSqlForTesting(const RequestFilter& filter, bool count);
 }  // namespace scep
 
 namespace {
@@ -65,6 +66,11 @@ bool scansCertificates(const std::string& plan) {
     return plan.find("SCAN c\n") != std::string::npos || plan.find("SCAN c ") != std::string::npos;
 }
 
+bool scansRequests(const std::string& plan) {
+    return plan.find("SCAN requests\n") != std::string::npos ||
+           plan.find("SCAN requests ") != std::string::npos;
+}
+
 }  // namespace
 
 TEST_CASE("store growth: CN substring, expiring and state searches use an index") {
@@ -108,7 +114,23 @@ TEST_CASE("store growth: CN substring, expiring and state searches use an index"
         }
     }
 
+    RequestFilter requests;
+    requests.text = "00001388";
+    for (bool count : {true, false}) {
+        const std::string sql = sqliteStoreSearchSqlForTesting(requests, count);
+        const std::string plan = planText(raw, sql);
+        INFO(sql);
+        INFO(plan);
+        CHECK_FALSE(scansRequests(plan));
+        CHECK(plan.find("fts_request_text VIRTUAL TABLE") != std::string::npos);
+    }
+
     // The answers on these paths.
+    CHECK(findIds(*store, requests) == Ids{0x1388});
+    requests.text = "sep005b0000138";
+    auto requestPage = store->findRequests(requests);
+    CHECK(requestPage.total == 16);
+    CHECK(requestPage.items.front().id == 0x138F);  // newest first: highest id
     auto page = store->findCertificates(text);
     CHECK(page.total == 1);
     REQUIRE(page.items.size() == 1);
@@ -171,6 +193,18 @@ TEST_CASE("store growth: the indexed CN search is exact") {
     CHECK(found("ÜNÏ").empty());
     CHECK(found("-phone") == Cns{"Ünïcode-phone", "plain-phone"});
     CHECK(found("e-p") == Cns{"Ünïcode-phone"});
+    // The request search, on its CN and identity ("CN=CP-8841-<cn>,O=Cisco").
+    auto requests = [&](const std::string& text) {
+        RequestFilter f;
+        f.text = text;
+        return findIds(*store, f);
+    };
+    CHECK(requests("b%cd_e") == Ids{1});
+    CHECK(requests("AB%CD") == Ids{1});
+    CHECK(requests("ÜNÏ").empty());
+    CHECK(requests("Ünï") == Ids{3});
+    CHECK(requests("o=cisco") == Ids{4, 3, 2, 1});
+    CHECK(requests("Xc") == Ids{2});
     // Shorter than the trigram index: the scan, same answers.
     CHECK(found("Xc") == Cns{"abXcdYef-gh"});
     CHECK(found("%") == Cns{"ab%cd_ef\\gh"});
@@ -194,8 +228,9 @@ TEST_CASE("store growth: a v4 database gains the search indexes in place") {
         REQUIRE(
             raw.exec("DROP TRIGGER certificates_cn_insert; DROP TRIGGER certificates_cn_delete;"
                      "DROP TRIGGER certificates_cn_update; DROP TABLE certificates_cn;"
-                     "DROP INDEX certificates_validity; DROP INDEX certificates_revocations;") ==
-            "");
+                     "DROP INDEX certificates_validity; DROP INDEX certificates_revocations;"
+                     "DROP TRIGGER fts_request_text_insert; DROP TRIGGER fts_request_text_delete;"
+                     "DROP TRIGGER fts_request_text_update; DROP TABLE fts_request_text;") == "");
         REQUIRE(raw.exec("INSERT INTO certificates (serial, subject, issuer, common_name, "
                          "not_before, not_after, der) VALUES ('BEFORE', 'CN=b', 'CN=CA', "
                          "'CP-8875-SEP00AABBCCDDEE', 1, 4102444800, x'30')") == "");
@@ -215,6 +250,9 @@ TEST_CASE("store growth: a v4 database gains the search indexes in place") {
     CHECK(serials(store->findCertificates(f)) == std::vector<std::string>{"OLD"});
     f.text = "sep00aabbcc";
     CHECK(serials(store->findCertificates(f)) == std::vector<std::string>{"BEFORE"});
+    RequestFilter rf;
+    rf.text = "sep0011223344";
+    CHECK(findIds(*store, rf).size() == 1);
 
     // Any writer keeps the index in step: a row inserted, renamed, deleted.
     REQUIRE(raw.exec("INSERT INTO certificates (serial, subject, issuer, common_name, "

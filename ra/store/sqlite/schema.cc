@@ -228,9 +228,11 @@ END;
 //  - certificates_revocations: what the CRL lists, read without the rows.
 //  - certificates_cn: an FTS5 trigram index of the CN (SQLite >= 3.34), so a
 //    CN substring of 3 or more characters is an index look-up instead of a
-//    scan; detail=none keeps it at about 35 bytes a certificate, and its LIKE
-//    checks each candidate against the row. External content: the CN is
-//    stored once, and the triggers keep the index in step with any writer.
+//    scan. detail=none keeps it at about 35 bytes a certificate: it answers
+//    which rows hold all the text's trigrams, the exact LIKE decides.
+//    External content: the CN is stored once, and the triggers keep the
+//    index in step with any writer.
+//  - fts_request_text: the same for the request search's CN and identity.
 constexpr const char* kSearchIndexes = R"sql(
 CREATE INDEX certificates_validity ON certificates (not_after, not_before, serial, revoked)
     WHERE revoked = 0;
@@ -247,6 +249,26 @@ CREATE TRIGGER certificates_cn_delete AFTER DELETE ON certificates
 BEGIN
     INSERT INTO certificates_cn (certificates_cn, rowid, common_name)
         VALUES ('delete', OLD.rowid, OLD.common_name);
+END;
+CREATE VIRTUAL TABLE fts_request_text USING fts5(common_name, identity, content = 'requests',
+    content_rowid = 'id', tokenize = 'trigram', detail = 'none');
+INSERT INTO fts_request_text (fts_request_text) VALUES ('rebuild');
+CREATE TRIGGER fts_request_text_insert AFTER INSERT ON requests
+BEGIN
+    INSERT INTO fts_request_text (rowid, common_name, identity)
+        VALUES (NEW.id, NEW.common_name, NEW.identity);
+END;
+CREATE TRIGGER fts_request_text_delete AFTER DELETE ON requests
+BEGIN
+    INSERT INTO fts_request_text (fts_request_text, rowid, common_name, identity)
+        VALUES ('delete', OLD.id, OLD.common_name, OLD.identity);
+END;
+CREATE TRIGGER fts_request_text_update AFTER UPDATE OF id, common_name, identity ON requests
+BEGIN
+    INSERT INTO fts_request_text (fts_request_text, rowid, common_name, identity)
+        VALUES ('delete', OLD.id, OLD.common_name, OLD.identity);
+    INSERT INTO fts_request_text (rowid, common_name, identity)
+        VALUES (NEW.id, NEW.common_name, NEW.identity);
 END;
 CREATE TRIGGER certificates_cn_update AFTER UPDATE OF common_name ON certificates
 BEGIN

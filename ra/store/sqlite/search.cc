@@ -68,6 +68,53 @@ std::int64_t pageOffset(std::size_t offset) {
                          : static_cast<std::int64_t>(offset);
 }
 
+// Characters, not bytes: the trigram index needs 3 of them.
+std::size_t utf8Length(const std::string& text) {
+    return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char ch) {
+        return (static_cast<unsigned char>(ch) & 0xC0) != 0x80;
+    }));
+}
+
+// An FTS5 query for the rows of a trigram index that hold every trigram of
+// `text` (each a quoted 3-character string: one token), any case: all rows
+// whose column contains `text`, and some more, which the exact LIKE then
+// drops. The index alone answers it (detail=none reads no row). Text of
+// fewer than 3 characters has no trigram; more than 16 are not needed.
+std::string trigramQuery(const std::string& text) {
+    std::vector<std::size_t> starts;  // of each UTF-8 character
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) {
+            starts.push_back(i);
+        }
+    }
+    starts.push_back(text.size());
+    std::string query;
+    for (std::size_t i = 0; i + 3 < starts.size() && i < 16; ++i) {
+        std::string trigram = text.substr(starts[i], starts[i + 3] - starts[i]);
+        query += query.empty() ? "\"" : " AND \"";
+        for (const char ch : trigram) {
+            query += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+        }
+        query += '"';
+    }
+    return query;
+}
+
+// Substring of the CN or the identity. From 3 characters on, the candidates
+// come from the trigram index fts_request_text (both columns), and the
+// exact LIKE decides; shorter text: a scan in id order that stops once the
+// page is full (the total still counts them all).
+void addRequestText(Search& s, const std::string& text) {
+    const std::string pattern = "%" + escapeLike(text) + "%";
+    if (utf8Length(text) >= 3) {
+        s.add("id IN (SELECT rowid FROM fts_request_text WHERE fts_request_text MATCH ?)");
+        s.params.emplace_back(trigramQuery(text));
+    }
+    s.add("(common_name LIKE ? ESCAPE '\\' OR identity LIKE ? ESCAPE '\\')");
+    s.params.emplace_back(pattern);
+    s.params.emplace_back(pattern);
+}
+
 Search requestSearch(const RequestFilter& f) {
     Search s;
     if (f.status) {
@@ -83,12 +130,7 @@ Search requestSearch(const RequestFilter& f) {
         s.params.emplace_back(f.mac);
     }
     if (!f.text.empty()) {
-        // A substring search cannot use an index: a scan in id order that
-        // stops once the page is full (the total still counts them all).
-        s.add("(common_name LIKE ? ESCAPE '\\' OR identity LIKE ? ESCAPE '\\')");
-        const std::string pattern = "%" + escapeLike(f.text) + "%";
-        s.params.emplace_back(pattern);
-        s.params.emplace_back(pattern);
+        addRequestText(s, f.text);
     }
     if (f.since != 0) {
         s.add("created_at >= ?");
@@ -108,24 +150,6 @@ std::string requestCountSql(const Search& s) {
 std::string requestPageSql(const Search& s) {
     return "SELECT " SCEP_REQUEST_COLUMNS " FROM requests" + s.where +
            " ORDER BY id DESC LIMIT ? OFFSET ?";
-}
-
-// Characters, not bytes: the trigram index needs 3 of them.
-std::size_t utf8Length(const std::string& text) {
-    return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char ch) {
-        return (static_cast<unsigned char>(ch) & 0xC0) != 0x80;
-    }));
-}
-
-// A LIKE pattern without ESCAPE (the FTS5 index takes no ESCAPE clause) that
-// matches at least what "%" + escapeLike(text) + "%" matches: each of the
-// user's '%' '_' '\' becomes '_', any one character.
-std::string coarseLike(const std::string& text) {
-    std::string out = "%";
-    for (const char ch : text) {
-        out += (ch == '\\' || ch == '%' || ch == '_') ? '_' : ch;
-    }
-    return out + "%";
 }
 
 // The serials that start with `prefix`, as a range of the (BINARY) primary
@@ -149,18 +173,18 @@ std::pair<std::string, std::string> prefixRange(const std::string& prefix) {
 // the certificate came from (through requests_mac, once). From 3 characters
 // on, each alternative is an index look-up, so SQLite answers the OR as the
 // union of three look-ups: the CN through the trigram index certificates_cn
-// (coarse, then the exact LIKE on the row), the serial as a prefix range of
+// (candidates, then the exact LIKE on the row), the serial as a prefix range of
 // its primary key, the MAC through requests_mac. Shorter text matches too
 // much for an index to help: a scan.
 void addCertificateText(Search& s, const std::string& text) {
     const std::string upper = upperAscii(text);
     if (utf8Length(text) >= 3) {
         s.add(
-            "((c.rowid IN (SELECT rowid FROM certificates_cn WHERE certificates_cn.common_name "
-            "LIKE ?) AND c.common_name LIKE ? ESCAPE '\\') OR (c.serial >= ? AND c.serial < ?) "
-            "OR c.request_id IN (SELECT id FROM requests WHERE mac = ?))");
+            "((c.rowid IN (SELECT rowid FROM certificates_cn WHERE certificates_cn MATCH ?) AND "
+            "c.common_name LIKE ? ESCAPE '\\') OR (c.serial >= ? AND c.serial < ?) OR "
+            "c.request_id IN (SELECT id FROM requests WHERE mac = ?))");
         const auto [low, high] = prefixRange(upper);
-        s.params.emplace_back(coarseLike(text));
+        s.params.emplace_back(trigramQuery(text));
         s.params.emplace_back("%" + escapeLike(text) + "%");
         s.params.emplace_back(low);
         s.params.emplace_back(high);
