@@ -16,9 +16,10 @@
 #   5. the CRL: POST /api/certificates/{serial}/revoke, which rebuilds and
 #      signs the CRL with every revoked entry before it answers (median of
 #      RUNS revocations), and GET /crl of the cached CRL;
-#   6. enrollments: bench/scep/scep_load, LOAD_N MIC enrollments at
-#      concurrency LOAD_C, LOAD_ROUNDS times: p99 latency and the server's
-#      CPU per enrollment (medians).
+#   6. enrollments, once every size is seeded: LOAD_ROUNDS rounds, each
+#      running bench/scep/scep_load (LOAD_N MIC enrollments at concurrency
+#      LOAD_C) against every size in rotating order: p99 latency and the
+#      server's CPU per enrollment (medians per size).
 #
 # Then a table per size and the ratios last size / first size against the
 # goals: p99 and CPU within 20%, every search under 50 ms at the largest.
@@ -86,4 +87,5 @@ echo "   sizes: $SIZES; load N=$LOAD_N C=$LOAD_C x$LOAD_ROUNDS; searches x$RUNS;
 for size in $SIZES; do
     measure_size "$size"
 done
+enrollment_rounds
 summarize "$WORK/results.txt"

@@ -111,30 +111,55 @@ crl() {
         "$(stat -c %s "$DIR/crl.der")"
 }
 
+# One scep_load run against the store of SIZE (its server is up); keeps the
+# RESULT line's p99, CPU per enrollment and rate in WORK/load.txt.
 enrollments() {
-    local round out p99=() cpu=() rate=()
-    for round in $(seq 1 "$LOAD_ROUNDS"); do
-        out=$DIR/load-$round.out
-        "$LOAD" -n "$LOAD_N" -c "$LOAD_C" --warmup 0 --pool "$POOL" --pool-keys "$WORK/pool-keys.pem" \
-            --url "http://127.0.0.1:$RA_PORT/scep" "${MICS[@]}" --server-pid "$SERVER_PID" \
-            >"$out" 2>"$out.err" || { cat "$out.err" >&2; die "scep_load failed"; }
-        p99+=("$(grep '^RESULT ' "$out" | grep -o 'p99_ms=[0-9.]*' | cut -d= -f2)")
-        cpu+=("$(grep '^RESULT ' "$out" | grep -o 'cpu_ms_per_enroll=[0-9.]*' | cut -d= -f2)")
-        rate+=("$(grep '^RESULT ' "$out" | grep -o ' rate=[0-9.]*' | cut -d= -f2)")
-    done
-    record "$SIZE" enroll_p99_ms "$(echo "${p99[*]}" | median)"
-    record "$SIZE" enroll_cpu_ms "$(echo "${cpu[*]}" | median)"
-    record "$SIZE" enroll_rate "$(echo "${rate[*]}" | median)"
-    echo "   enrollments: p99 ${p99[*]} ms; CPU ${cpu[*]} ms/enrollment; ${rate[*]} /s"
+    local round=$1 out=$DIR/load-$1.out line
+    "$LOAD" -n "$LOAD_N" -c "$LOAD_C" --warmup 0 --pool "$POOL" --pool-keys "$WORK/pool-keys.pem" \
+        --url "http://127.0.0.1:$RA_PORT/scep" "${MICS[@]}" --server-pid "$SERVER_PID" \
+        >"$out" 2>"$out.err" || { cat "$out.err" >&2; die "scep_load failed"; }
+    line=$(grep '^RESULT ' "$out")
+    echo "$SIZE $(echo "$line" | grep -o 'p99_ms=[0-9.]*' | cut -d= -f2)" \
+        "$(echo "$line" | grep -o 'cpu_ms_per_enroll=[0-9.]*' | cut -d= -f2)" \
+        "$(echo "$line" | grep -o ' rate=[0-9.]*' | cut -d= -f2)" >>"$WORK/load.txt"
+    echo "   [$round] $SIZE: $(echo "$line" | grep -o 'p99_ms=[0-9.]*'), $(echo "$line" |
+        grep -o 'cpu_ms_per_enroll=[0-9.]*'), $(echo "$line" | grep -o ' rate=[0-9.]*' | tr -d ' ')"
 }
 
-# Seeds a fresh state dir to SIZE certificates and measures it.
-measure_size() {
+# The stores of SIZE (already seeded) with their paths.
+use_size() {
     SIZE=$1
     DIR=$WORK/s$SIZE
     CONFIG=$DIR/scep.toml
     STATE=$DIR/state
     DB=$STATE/scep-ra.db
+}
+
+# LOAD_ROUNDS rounds; each runs scep_load against every size, in an order
+# that rotates, so that what else the machine does falls on all sizes alike.
+enrollment_rounds() {
+    local round i count sizes
+    read -ra sizes <<<"$SIZES"
+    count=${#sizes[@]}
+    echo "== enrollments: $LOAD_ROUNDS rounds of N=$LOAD_N at C=$LOAD_C against each size, rotating"
+    for round in $(seq 1 "$LOAD_ROUNDS"); do
+        for i in $(seq 0 $((count - 1))); do
+            use_size "${sizes[$(((i + round - 1) % count))]}"
+            start_server
+            enrollments "$round"
+            stop_server
+        done
+    done
+    for size in "${sizes[@]}"; do
+        record "$size" enroll_p99_ms "$(awk -v s="$size" '$1 == s { print $2 }' "$WORK/load.txt" | median)"
+        record "$size" enroll_cpu_ms "$(awk -v s="$size" '$1 == s { print $3 }' "$WORK/load.txt" | median)"
+        record "$size" enroll_rate "$(awk -v s="$size" '$1 == s { print $4 }' "$WORK/load.txt" | median)"
+    done
+}
+
+# Seeds a fresh state dir to SIZE certificates and measures it.
+measure_size() {
+    use_size "$1"
     mkdir -p "$DIR"
     ra_lib_mic_config "$CONFIG" "$RA_PORT" "$STATE"
     printf '\n[admin]\nlisten = "127.0.0.1:%s"\n' "$ADMIN_PORT" >>"$CONFIG"
@@ -163,7 +188,6 @@ measure_size() {
     echo "   start-up until /healthz: ${starts[*]} ms; database $bytes bytes, $((bytes / certs)) per certificate"
     searches
     crl
-    enrollments
     stop_server
 }
 
