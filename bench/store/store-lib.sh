@@ -114,17 +114,21 @@ crl() {
 # One scep_load run against the store of SIZE (its server is up); keeps the
 # RESULT line's p99, CPU per enrollment and rate in WORK/load.txt.
 enrollments() {
-    local round=$1 out=$DIR/load-$1.out line
+    local round=$1 out=$DIR/load-$1.out line p99 cpu rate
     "$LOAD" -n "$LOAD_N" -c "$LOAD_C" --warmup 0 --pool "$POOL" --pool-keys "$WORK/pool-keys.pem" \
         --url "http://127.0.0.1:$RA_PORT/scep" "${MICS[@]}" --server-pid "$SERVER_PID" \
         >"$out" 2>"$out.err" || { cat "$out.err" >&2; die "scep_load failed"; }
     line=$(grep '^RESULT ' "$out")
-    echo "$SIZE $(echo "$line" | grep -o 'p99_ms=[0-9.]*' | cut -d= -f2)" \
-        "$(echo "$line" | grep -o 'cpu_ms_per_enroll=[0-9.]*' | cut -d= -f2)" \
-        "$(echo "$line" | grep -o ' rate=[0-9.]*' | cut -d= -f2)" >>"$WORK/load.txt"
-    echo "   [$round] $SIZE: $(echo "$line" | grep -o 'p99_ms=[0-9.]*'), $(echo "$line" |
-        grep -o 'cpu_ms_per_enroll=[0-9.]*'), $(echo "$line" | grep -o ' rate=[0-9.]*' | tr -d ' ')"
+    p99=$(field p99_ms "$line")
+    cpu=$(field cpu_ms_per_enroll "$line")
+    rate=$(field rate "$line")
+    echo "$SIZE $p99 $cpu $rate" >>"$WORK/load.txt"
+    echo "   [$round] $SIZE certificates: p99 $p99 ms, CPU $cpu ms/enrollment, $rate enrollments/s"
 }
+
+# The value of KEY=VALUE in scep_load's RESULT line (a whole word: not
+# upstream_cpu_ms_per_enroll for cpu_ms_per_enroll).
+field() { echo " $2" | grep -o " $1=[-0-9.]*" | cut -d= -f2; }
 
 # The stores of SIZE (already seeded) with their paths.
 use_size() {
