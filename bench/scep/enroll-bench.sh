@@ -61,6 +61,8 @@ PYTHON=${PYTHON:-/usr/bin/python3}    # needs python3-cryptography (tests/fixtur
 POOL_KEYS=${POOL_KEYS:-}              # PEM file to keep the pool keys across invocations (default: per run)
 
 die() { echo "enroll-bench: $*" >&2; exit 1; }
+# shellcheck source=ra-lib.sh
+. "$BENCH_DIR/ra-lib.sh"
 
 for tool in openssl scepserver curl ninja awk ss "$PYTHON"; do
     command -v "$tool" >/dev/null || die "$tool not found"
@@ -68,8 +70,7 @@ done
 
 # ------------------------------------------------------------------ build --
 echo "== build"
-ninja -C "$BUILD" ra/scep-ra >/dev/null || die "cannot build scep-ra (ninja -C $BUILD ra/scep-ra)"
-SCEP_RA=$BUILD/ra/scep-ra
+ra_lib_build_scep_ra
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/enroll-bench.XXXXXX")
 SERVER_PID=
@@ -90,37 +91,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-if ninja -C "$BUILD" -t targets all 2>/dev/null | grep -q '^bench/scep/scep_load:'; then
-    ninja -C "$BUILD" bench/scep/scep_load >/dev/null || die "cannot build bench/scep/scep_load"
-    LOAD=$BUILD/bench/scep/scep_load
-else
-    # The root meson.build does not include bench/scep yet: compile it
-    # against the libraries meson built.
-    echo "   (bench/scep not in the meson build: compiling scep_load directly)"
-    ninja -C "$BUILD" ra/libscepra.a common/libscepcommon.a >/dev/null || die "cannot build the RA libraries"
-    LOAD=$WORK/scep_load
-    # shellcheck disable=SC2046
-    c++ -std=c++17 -O2 -g -pthread -I"$ROOT" $(pkg-config --cflags cpp-httplib openssl) \
-        "$BENCH_DIR"/{scep_load,load_options,load_client,load_report}.cc -o "$LOAD" \
-        "$BUILD/ra/libscepra.a" "$BUILD/common/libscepcommon.a" \
-        $(pkg-config --libs cpp-httplib openssl sqlite3 tomlplusplus) \
-        || die "cannot compile scep_load"
-fi
-ra_identity() {
-    local rev dirty
-    rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
-    dirty=
-    if git -C "$ROOT" status --porcelain -- ra common 2>/dev/null | grep -q .; then dirty=+dirty; fi
-    echo "commit $rev$dirty, scep-ra sha256 $(sha256sum "$SCEP_RA" | cut -c1-12)"
-}
+ra_lib_build_load
 
 # ---------------------------------------------------------------- fixture --
 echo "== fixture"
-"$PYTHON" "$ROOT/tests/fixtures/test_pki.py" "$WORK/pki" >/dev/null || die "test_pki.py failed"
-PKI=$WORK/pki
-MICS=(--mic "$PKI/mic-cp8875.pem,$PKI/mic-cp8875.key"
-      --mic "$PKI/mic-dp9841.pem,$PKI/mic-dp9841.key"
-      --mic "$PKI/mic-cp8875-b.pem,$PKI/mic-cp8875-b.key")
+ra_lib_fixture
 
 for port in "$RA_PORT" "$REF_PORT"; do
     if ss -Hltn "sport = :$port" | grep -q .; then
@@ -133,24 +108,13 @@ LOAD_WRAP=()
 [ -n "$SERVER_CPUS" ] && SERVER_WRAP=(taskset -c "$SERVER_CPUS")
 [ -n "$LOAD_CPUS" ] && LOAD_WRAP=(taskset -c "$LOAD_CPUS")
 
-echo "== scep-ra $(ra_identity); scepserver $(dpkg-query -W -f='${Version}' scep 2>/dev/null || echo '?');" \
+echo "== scep-ra $(ra_lib_identity); scepserver $(dpkg-query -W -f='${Version}' scep 2>/dev/null || echo '?');" \
      "$(openssl version | cut -d' ' -f1-2); $(nproc) CPUs; $(date -u '+%F %T') UTC"
 echo "   N=$N C=$C rounds=$ROUNDS pool=$POOL cipher=$CIPHER digest=$DIGEST" \
      "servers=${SERVER_CPUS:-unpinned} load=${LOAD_CPUS:-unpinned}"
 
 # Waits until the server (PID, default SERVER_PID) answers GetCACaps, or dies.
-wait_for() {
-    local port=$1 log=$2 pid=${3:-$SERVER_PID} i
-    for i in $(seq 1 300); do
-        if curl -sf -o /dev/null "http://127.0.0.1:$port/scep?operation=GetCACaps"; then
-            return 0
-        fi
-        kill -0 "$pid" 2>/dev/null || { tail -5 "$log" >&2; die "server on port $port exited"; }
-        sleep 0.1
-    done
-    tail -5 "$log" >&2
-    die "server on port $port did not answer within 30 s"
-}
+wait_for() { ra_lib_wait_for "$1" "$2" "${3:-$SERVER_PID}"; }
 
 stop_server() {
     local pid
@@ -228,22 +192,7 @@ run_server() {
     case $server in scepserver-direct|scep-ra-upstream) LOAD_N=$UPSTREAM_N LOAD_C=$UPSTREAM_C ;; esac
     case $server in
     scep-ra|scep-ra-challenge)
-        cat >"$dir/scep.toml" <<EOF
-[ra]
-listen = "127.0.0.1:$RA_PORT"
-state-dir = "$dir/state"
-
-[ca]
-key = "rsa:2048"
-
-[auth]
-manufacturer-roots = "$PKI/manufacturer-roots.pem"
-mic-issuers = ["Test Manufacturing CA SHA2"]
-mic-models = ["CP-8875", "DP-9841"]   # no [[profile]] here to name them
-challenge = "$CHALLENGE"
-allow-des = true
-approval = "auto"
-EOF
+        ra_lib_mic_config "$dir/scep.toml" "$RA_PORT" "$dir/state"
         "${SERVER_WRAP[@]}" "$SCEP_RA" serve --config "$dir/scep.toml" >"$dir/server.out" 2>"$dir/server.log" &
         SERVER_PID=$!
         wait_for "$RA_PORT" "$dir/server.log"
