@@ -61,7 +61,7 @@ PYTHON=${PYTHON:-/usr/bin/python3}    # needs python3-cryptography (tests/fixtur
 POOL_KEYS=${POOL_KEYS:-}              # PEM file to keep the pool keys across invocations (default: per run)
 
 die() { echo "enroll-bench: $*" >&2; exit 1; }
-# shellcheck source=ra-lib.sh
+# shellcheck source-path=SCRIPTDIR source=ra-lib.sh
 . "$BENCH_DIR/ra-lib.sh"
 
 for tool in openssl scepserver curl ninja awk ss "$PYTHON"; do

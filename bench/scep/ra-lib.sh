@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shell shared by bench/scep/enroll-bench.sh and bench/store/store-growth.sh
 # (sourced, not run): building scep-ra and scep_load, the fixture PKI, the
 # MIC-enrolling scep-ra configuration and waiting for a server.
@@ -47,6 +48,7 @@ ra_lib_identity() {
 ra_lib_fixture() {
     "$PYTHON" "$ROOT/tests/fixtures/test_pki.py" "$WORK/pki" >/dev/null || die "test_pki.py failed"
     PKI=$WORK/pki
+    # shellcheck disable=SC2034 # for the caller
     MICS=(--mic "$PKI/mic-cp8875.pem,$PKI/mic-cp8875.key"
           --mic "$PKI/mic-dp9841.pem,$PKI/mic-dp9841.key"
           --mic "$PKI/mic-cp8875-b.pem,$PKI/mic-cp8875-b.key")
@@ -55,8 +57,8 @@ ra_lib_fixture() {
 # Waits until the server PID answers GetCACaps on PORT, or dies with the
 # tail of LOG.
 ra_lib_wait_for() {
-    local port=$1 log=$2 pid=$3 i
-    for i in $(seq 1 300); do
+    local port=$1 log=$2 pid=$3
+    for _ in $(seq 1 300); do
         if curl -sf -o /dev/null "http://127.0.0.1:$port/scep?operation=GetCACaps"; then
             return 0
         fi

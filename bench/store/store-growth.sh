@@ -25,6 +25,7 @@
 # goals: p99 and CPU within 20%, every search under 50 ms at the largest.
 # Exit status 0 when it ran (PASS or MISS), 1 when it could not.
 # See bench/store/README.md.
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -43,7 +44,7 @@ TARGET_RATIO=${TARGET_RATIO:-1.2}
 TARGET_SEARCH_MS=${TARGET_SEARCH_MS:-50}
 KEEP_TMP=${KEEP_TMP:-0}
 PYTHON=${PYTHON:-/usr/bin/python3}
-CHALLENGE=bench-challenge-secret
+CHALLENGE=bench-challenge-secret   # ra_lib_mic_config writes it
 
 die() { echo "store-growth: $*" >&2; exit 1; }
 
@@ -80,7 +81,6 @@ echo "== scep-ra $(ra_lib_identity); $(sqlite3 --version | cut -d' ' -f1) (CLI);
      "$(nproc) CPUs; $(date -u '+%F %T') UTC"
 echo "   sizes: $SIZES; load N=$LOAD_N C=$LOAD_C x$LOAD_ROUNDS; searches x$RUNS; starts x$STARTS"
 
-# shellcheck source=store-lib.sh
 . "$BENCH_DIR/store-lib.sh"
 
 : >"$WORK/results.txt"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The measurements of bench/store/store-growth.sh (sourced by it, after
 # bench/scep/ra-lib.sh). Each figure goes to WORK/results.txt as a line
 # "SIZE KEY VALUE"; summarize prints the table.
