@@ -1,8 +1,9 @@
 # shellcheck shell=bash
-# Shared by bench/scep/enroll-bench.sh and bench/scep/profile.sh (sourced):
+# Shared by bench/scep/enroll-bench.sh, bench/scep/profile.sh and
+# bench/store/store-growth.sh (sourced):
 # building scep-ra and the load generator, the manufacturer PKI fixture, the
 # MIC-mode scep-ra config and waiting for a server. The caller defines die(),
-# BENCH_DIR, ROOT, BUILD, PYTHON and (before scep_build_load, make_fixture)
+# ROOT, BUILD, PYTHON and (before scep_build_load, make_fixture)
 # WORK.
 
 # Builds scep-ra only: a broken target elsewhere in the tree does not stop a bench.
@@ -25,7 +26,7 @@ scep_build_load() {
     LOAD=$WORK/scep_load
     # shellcheck disable=SC2046
     c++ -std=c++17 -O2 -g -pthread -I"$ROOT" $(pkg-config --cflags cpp-httplib openssl) \
-        "$BENCH_DIR"/{scep_load,load_options,load_client,load_report}.cc -o "$LOAD" \
+        "$ROOT"/bench/scep/{scep_load,load_options,load_client,load_report}.cc -o "$LOAD" \
         "$BUILD/ra/libscepra.a" "$BUILD/common/libscepcommon.a" \
         $(pkg-config --libs cpp-httplib openssl sqlite3 tomlplusplus) \
         || die "cannot compile scep_load"

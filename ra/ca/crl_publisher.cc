@@ -11,7 +11,7 @@ CrlPublisher::CrlPublisher(CertificateAuthority& ca, Store& store, const Current
 
 Bytes CrlPublisher::crl() {
     const std::time_t now = clock_();
-    const auto revoked = store_.revokedCertificates();
+    const auto revoked = store_.revocations();  // serial, reason and date suffice
     std::string fingerprint;
     for (const auto& record : revoked) {
         fingerprint += record.serial + ":" + std::to_string(record.revocation_reason) + ";";

@@ -217,6 +217,75 @@ BEGIN
 END;
 )sql";
 
+// The admin searches at a million certificates (issue 11). Additive: a v4
+// database gains them in place, under the same write lock, and the release
+// before keeps them in step (its inserts fire the same triggers), so the
+// schema version stays 4.
+//  - certificates_validity: expiring, valid and expired as ranges of one
+//    covering index (`revoked` is in it so that SQLite need not read the row
+//    to check what the partial index already guarantees): also the counts
+//    of /metrics, and the page sorted without loading every match.
+//  - certificates_revocations: what the CRL lists, read without the rows.
+//  - certificates_cn: an FTS5 trigram index of the CN (SQLite >= 3.34), so a
+//    CN substring of 3 or more characters is an index look-up instead of a
+//    scan. detail=none keeps it at about 35 bytes a certificate: it answers
+//    which rows hold all the text's trigrams, the exact LIKE decides.
+//    External content: the CN is stored once, and the triggers keep the
+//    index in step with any writer.
+//  - fts_request_text: the same for the request search's CN and identity.
+constexpr const char* kSearchIndexes = R"sql(
+CREATE INDEX certificates_validity ON certificates (not_after, not_before, serial, revoked)
+    WHERE revoked = 0;
+CREATE INDEX certificates_revocations
+    ON certificates (revoked_at, serial, revocation_reason, revoked) WHERE revoked = 1;
+CREATE VIRTUAL TABLE certificates_cn USING fts5(common_name, content = 'certificates',
+    content_rowid = 'rowid', tokenize = 'trigram', detail = 'none');
+INSERT INTO certificates_cn (certificates_cn) VALUES ('rebuild');
+CREATE TRIGGER certificates_cn_insert AFTER INSERT ON certificates
+BEGIN
+    INSERT INTO certificates_cn (rowid, common_name) VALUES (NEW.rowid, NEW.common_name);
+END;
+CREATE TRIGGER certificates_cn_delete AFTER DELETE ON certificates
+BEGIN
+    INSERT INTO certificates_cn (certificates_cn, rowid, common_name)
+        VALUES ('delete', OLD.rowid, OLD.common_name);
+END;
+CREATE VIRTUAL TABLE fts_request_text USING fts5(common_name, identity, content = 'requests',
+    content_rowid = 'id', tokenize = 'trigram', detail = 'none');
+INSERT INTO fts_request_text (fts_request_text) VALUES ('rebuild');
+CREATE TRIGGER fts_request_text_insert AFTER INSERT ON requests
+BEGIN
+    INSERT INTO fts_request_text (rowid, common_name, identity)
+        VALUES (NEW.id, NEW.common_name, NEW.identity);
+END;
+CREATE TRIGGER fts_request_text_delete AFTER DELETE ON requests
+BEGIN
+    INSERT INTO fts_request_text (fts_request_text, rowid, common_name, identity)
+        VALUES ('delete', OLD.id, OLD.common_name, OLD.identity);
+END;
+CREATE TRIGGER fts_request_text_update AFTER UPDATE OF id, common_name, identity ON requests
+BEGIN
+    INSERT INTO fts_request_text (fts_request_text, rowid, common_name, identity)
+        VALUES ('delete', OLD.id, OLD.common_name, OLD.identity);
+    INSERT INTO fts_request_text (rowid, common_name, identity)
+        VALUES (NEW.id, NEW.common_name, NEW.identity);
+END;
+CREATE TRIGGER certificates_cn_update AFTER UPDATE OF common_name ON certificates
+BEGIN
+    INSERT INTO certificates_cn (certificates_cn, rowid, common_name)
+        VALUES ('delete', OLD.rowid, OLD.common_name);
+    INSERT INTO certificates_cn (rowid, common_name) VALUES (NEW.rowid, NEW.common_name);
+END;
+)sql";
+
+bool hasSearchIndexes(Database& db, const std::string& operation) {
+    // The last object kSearchIndexes creates; they come in one transaction.
+    return db.pragmaInteger(
+               "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND "
+               "name = 'certificates_cn_update'",
+               operation) == 1;
+}
+
 void checkVersion(const std::string& path, std::int64_t version, std::int64_t application_id) {
     if (version > kSchemaVersion) {
         throw StoreError("open " + path + ": database schema version " + std::to_string(version) +
@@ -241,7 +310,7 @@ std::int64_t checkedVersion(Database& db, const std::string& path, const std::st
 void migrateSchema(Database& db, const std::string& path) {
     const std::string operation = "open " + path + ": schema";
     std::int64_t version = checkedVersion(db, path, operation);
-    if (version == kSchemaVersion) {
+    if (version == kSchemaVersion && hasSearchIndexes(db, operation)) {
         return;
     }
     // Another process may be creating the schema right now: decide again
@@ -269,6 +338,9 @@ void migrateSchema(Database& db, const std::string& path) {
     }
     if (version < 4) {
         db.exec(kMigrationV4, operation);
+    }
+    if (!hasSearchIndexes(db, operation)) {
+        db.exec(kSearchIndexes, operation);
     }
     db.exec("PRAGMA user_version = 4", operation);  // kSchemaVersion
     static_assert(kSchemaVersion == 4, "keep the PRAGMA text above in step");

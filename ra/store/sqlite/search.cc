@@ -68,6 +68,53 @@ std::int64_t pageOffset(std::size_t offset) {
                          : static_cast<std::int64_t>(offset);
 }
 
+// Characters, not bytes: the trigram index needs 3 of them.
+std::size_t utf8Length(const std::string& text) {
+    return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char ch) {
+        return (static_cast<unsigned char>(ch) & 0xC0) != 0x80;
+    }));
+}
+
+// An FTS5 query for the rows of a trigram index that hold every trigram of
+// `text` (each a quoted 3-character string: one token), any case: all rows
+// whose column contains `text`, and some more, which the exact LIKE then
+// drops. The index alone answers it (detail=none reads no row). Text of
+// fewer than 3 characters has no trigram; more than 16 are not needed.
+std::string trigramQuery(const std::string& text) {
+    std::vector<std::size_t> starts;  // of each UTF-8 character
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) {
+            starts.push_back(i);
+        }
+    }
+    starts.push_back(text.size());
+    std::string query;
+    for (std::size_t i = 0; i + 3 < starts.size() && i < 16; ++i) {
+        std::string trigram = text.substr(starts[i], starts[i + 3] - starts[i]);
+        query += query.empty() ? "\"" : " AND \"";
+        for (const char ch : trigram) {
+            query += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+        }
+        query += '"';
+    }
+    return query;
+}
+
+// Substring of the CN or the identity. From 3 characters on, the candidates
+// come from the trigram index fts_request_text (both columns), and the
+// exact LIKE decides; shorter text: a scan in id order that stops once the
+// page is full (the total still counts them all).
+void addRequestText(Search& s, const std::string& text) {
+    const std::string pattern = "%" + escapeLike(text) + "%";
+    if (utf8Length(text) >= 3) {
+        s.add("id IN (SELECT rowid FROM fts_request_text WHERE fts_request_text MATCH ?)");
+        s.params.emplace_back(trigramQuery(text));
+    }
+    s.add("(common_name LIKE ? ESCAPE '\\' OR identity LIKE ? ESCAPE '\\')");
+    s.params.emplace_back(pattern);
+    s.params.emplace_back(pattern);
+}
+
 Search requestSearch(const RequestFilter& f) {
     Search s;
     if (f.status) {
@@ -83,12 +130,7 @@ Search requestSearch(const RequestFilter& f) {
         s.params.emplace_back(f.mac);
     }
     if (!f.text.empty()) {
-        // A substring search cannot use an index: a scan in id order that
-        // stops once the page is full (the total still counts them all).
-        s.add("(common_name LIKE ? ESCAPE '\\' OR identity LIKE ? ESCAPE '\\')");
-        const std::string pattern = "%" + escapeLike(f.text) + "%";
-        s.params.emplace_back(pattern);
-        s.params.emplace_back(pattern);
+        addRequestText(s, f.text);
     }
     if (f.since != 0) {
         s.add("created_at >= ?");
@@ -110,19 +152,58 @@ std::string requestPageSql(const Search& s) {
            " ORDER BY id DESC LIMIT ? OFFSET ?";
 }
 
+// The serials that start with `prefix`, as a range of the (BINARY) primary
+// key: [prefix, prefix with its last byte one higher). A range, not LIKE or
+// GLOB with a parameter, so the plan does not depend on the value bound.
+// Serials are upper-case hex, and the text is upper-cased: the same matches
+// as LIKE 'PREFIX%'.
+std::pair<std::string, std::string> prefixRange(const std::string& prefix) {
+    std::string high = prefix;
+    while (!high.empty() && static_cast<unsigned char>(high.back()) == 0xFF) {
+        high.pop_back();
+    }
+    if (high.empty()) {
+        return {prefix, prefix};  // only 0xFF bytes: no hex serial starts with it
+    }
+    high.back() = static_cast<char>(static_cast<unsigned char>(high.back()) + 1);
+    return {prefix, high};
+}
+
+// CN substring (any case), serial prefix, or exactly the MAC of the request
+// the certificate came from (through requests_mac, once). From 3 characters
+// on, each alternative is an index look-up, so SQLite answers the OR as the
+// union of three look-ups: the CN through the trigram index certificates_cn
+// (candidates, then the exact LIKE on the row), the serial as a prefix range of
+// its primary key, the MAC through requests_mac. Shorter text matches too
+// much for an index to help: a scan.
+void addCertificateText(Search& s, const std::string& text) {
+    const std::string upper = upperAscii(text);
+    if (utf8Length(text) >= 3) {
+        s.add(
+            "((c.rowid IN (SELECT rowid FROM certificates_cn WHERE certificates_cn MATCH ?) AND "
+            "c.common_name LIKE ? ESCAPE '\\') OR (c.serial >= ? AND c.serial < ?) OR "
+            "c.request_id IN (SELECT id FROM requests WHERE mac = ?))");
+        const auto [low, high] = prefixRange(upper);
+        s.params.emplace_back(trigramQuery(text));
+        s.params.emplace_back("%" + escapeLike(text) + "%");
+        s.params.emplace_back(low);
+        s.params.emplace_back(high);
+        s.params.emplace_back(upper);
+        return;
+    }
+    s.add(
+        "(c.common_name LIKE ? ESCAPE '\\' OR c.serial LIKE ? ESCAPE '\\' OR "
+        "c.request_id IN (SELECT id FROM requests WHERE mac = ?))");
+    s.params.emplace_back("%" + escapeLike(text) + "%");
+    s.params.emplace_back(escapeLike(upper) + "%");
+    s.params.emplace_back(upper);
+}
+
 // `at` is the filter's `now`, already defaulted.
 Search certificateSearch(const CertificateFilter& f, std::int64_t at) {
     Search s;
     if (!f.text.empty()) {
-        // CN substring (any case), serial prefix, or exactly the MAC of the
-        // request the certificate came from (through requests_mac, once).
-        s.add(
-            "(c.common_name LIKE ? ESCAPE '\\' OR c.serial LIKE ? ESCAPE '\\' OR "
-            "c.request_id IN (SELECT id FROM requests WHERE mac = ?))");
-        const std::string upper = upperAscii(f.text);
-        s.params.emplace_back("%" + escapeLike(f.text) + "%");
-        s.params.emplace_back(escapeLike(upper) + "%");
-        s.params.emplace_back(upper);
+        addCertificateText(s, f.text);
     }
     if (f.state) {
         // certificateState() in SQL (store.h: the one rule; notAfter is
@@ -154,11 +235,18 @@ std::string certificateCountSql(const Search& s) {
     return "SELECT count(*) FROM certificates AS c" + s.where;
 }
 
+// The page is chosen from the indexes alone (certificates_validity covers
+// the state and expiring filters, certificates_not_before the whole list),
+// and only its rows are read: sorting thousands of matches with their DER
+// would read them all.
 std::string certificatePageSql(const Search& s) {
     return "SELECT " SCEP_CERTIFICATE_COLUMNS_C
            ", coalesce(r.model, ''), coalesce(r.mac, '') "
-           "FROM certificates AS c LEFT JOIN requests AS r ON r.id = c.request_id" +
-           s.where + " ORDER BY c.not_before DESC, c.serial LIMIT ? OFFSET ?";
+           "FROM certificates AS c LEFT JOIN requests AS r ON r.id = c.request_id "
+           "WHERE c.rowid IN (SELECT c.rowid FROM certificates AS c" +
+           s.where +
+           " ORDER BY c.not_before DESC, c.serial LIMIT ? OFFSET ?) "
+           "ORDER BY c.not_before DESC, c.serial";
 }
 
 // Every remaining row of `q`, each read by readRow.
@@ -275,6 +363,24 @@ std::vector<CertificateRecord> SqliteStore::revokedCertificates() {
     std::lock_guard<std::mutex> lock(mutex_);
     Query q = db_.query(sql, operation);
     return readAll(q, readCertificate);
+}
+
+std::vector<CertificateRecord> SqliteStore::revocations() {
+    static const std::string operation = "revocations";
+    // certificates_revocations covers it: no row is read.
+    static const char* const sql =
+        "SELECT serial, revocation_reason, revoked_at FROM certificates "
+        "WHERE revoked = 1 ORDER BY revoked_at, serial";
+    std::lock_guard<std::mutex> lock(mutex_);
+    Query q = db_.query(sql, operation);
+    return readAll(q, [](Query& row) {
+        CertificateRecord c;
+        c.serial = row.text(0);
+        c.revoked = true;
+        c.revocation_reason = static_cast<int>(row.integer(1));
+        c.revoked_at = row.integer(2);
+        return c;
+    });
 }
 
 std::vector<AuditEvent> SqliteStore::listAudit(std::size_t limit, std::int64_t before_id) {

@@ -51,6 +51,7 @@ public:
     bool revoke(const std::string& serial, int reason, std::int64_t at,
                 const AuditEvent& event) override;
     std::vector<CertificateRecord> revokedCertificates() override;
+    std::vector<CertificateRecord> revocations() override;
 
     void audit(const AuditEvent& event) override;
     std::vector<AuditEvent> listAudit(std::size_t limit, std::int64_t before_id) override;

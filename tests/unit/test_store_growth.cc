@@ -1,0 +1,310 @@
+// Store growth (issue 11): the admin searches that must stay index look-ups
+// at a million certificates (CN substring through the trigram index,
+// expiring and state through certificates_validity), their answers on the
+// indexed path, and a v4 database gaining the indexes in place.
+#include <doctest/doctest.h>
+
+#include <limits>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "ra/store/sqlite/db.h"
+#include "ra/store/store.h"
+#include "store_support.h"
+#include "support.h"
+
+using namespace scep;
+using namespace storetest;
+using testsupport::TempDir;
+
+namespace scep {
+// Defined in ra/store/sqlite/search.cc: the SQL the store prepares for a filter.
+std::string sqliteStoreSearchSqlForTesting(const CertificateFilter& filter, bool count);
+std::string sqliteStoreSearchSqlForTesting(const RequestFilter& filter, bool count);
+}  // namespace scep
+
+namespace {
+
+constexpr std::int64_t kSeedNow = 1800000000;
+
+// 20,000 certificates of phones CP-8875-SEP<12 hex>, one request each, one
+// a day backwards from kSeedNow, one-year validity, every 100th revoked; from a
+// second connection, as another writer would.
+void seedPhones(RawDb& raw) {
+    REQUIRE(raw.exec(R"sql(
+        BEGIN;
+        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+        INSERT INTO requests (id, transaction_id, message_type, method, identity, common_name,
+                              csr, public_key_id, signer, status, reason, peer, cert_serial,
+                              details, created_at, updated_at)
+        SELECT i, 'tx-' || i, 'PKCSReq', 'mic', 'CN=x', printf('CP-8875-SEP005B%08X', i),
+               x'30', x'00', x'30', 'issued', '', '192.0.2.1', printf('%032X', i),
+               json_object('model', 'CP-8875', 'mac', printf('00:5B:00:00:%02X:%02X', i / 256,
+                           i % 256)),
+               1800000000 - i * 3000, 1800000000 - i * 3000
+        FROM n;
+        INSERT INTO certificates (serial, subject, issuer, common_name, not_before, not_after,
+                                  der, request_id, revoked, revocation_reason, revoked_at)
+        SELECT cert_serial, 'CN=' || common_name, 'CN=CA', common_name, created_at,
+               created_at + 365 * 86400, x'30', id, id % 100 = 0, 0,
+               CASE WHEN id % 100 = 0 THEN created_at + 1 ELSE 0 END
+        FROM requests;
+        COMMIT;)sql") == "");
+}
+
+// The EXPLAIN QUERY PLAN lines, one string.
+std::string planText(RawDb& raw, const std::string& sql) {
+    std::string text;
+    for (const auto& line : raw.plan(sql)) {
+        text += line + "\n";
+    }
+    return text;
+}
+
+// No line of the plan reads the certificates table from end to end.
+bool scansCertificates(const std::string& plan) {
+    return plan.find("SCAN c\n") != std::string::npos || plan.find("SCAN c ") != std::string::npos;
+}
+
+bool scansRequests(const std::string& plan) {
+    return plan.find("SCAN requests\n") != std::string::npos ||
+           plan.find("SCAN requests ") != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("store growth: CN substring, expiring and state searches use an index") {
+    TempDir dir;
+    const std::string path = dir.file("ra.db");
+    auto store = openSqliteStore(path);
+    RawDb raw(path);
+    seedPhones(raw);
+
+    CertificateFilter text;
+    text.text = "00001388";
+    CertificateFilter expiring;
+    expiring.now = kSeedNow;
+    expiring.expiring_before = kSeedNow + 30 * 86400;
+    CertificateFilter valid;
+    valid.now = kSeedNow;
+    valid.state = CertificateState::valid;
+    for (bool count : {true, false}) {
+        const std::string sql = sqliteStoreSearchSqlForTesting(text, count);
+        const std::string plan = planText(raw, sql);
+        INFO(sql);
+        INFO(plan);
+        CHECK_FALSE(scansCertificates(plan));
+        CHECK(plan.find("certificates_cn VIRTUAL TABLE") != std::string::npos);
+        CHECK(plan.find("INDEX sqlite_autoindex_certificates_1") != std::string::npos);
+        CHECK(plan.find("INDEX requests_mac") != std::string::npos);
+    }
+    // The page of all valid ones (most certificates) may as well walk
+    // certificates_not_before newest first: it stops after one page.
+    for (const CertificateFilter& f : {expiring, valid}) {
+        for (bool count : {true, false}) {
+            if (f.state && !count) {
+                continue;
+            }
+            const std::string sql = sqliteStoreSearchSqlForTesting(f, count);
+            const std::string plan = planText(raw, sql);
+            INFO(sql);
+            INFO(plan);
+            CHECK_FALSE(scansCertificates(plan));
+            CHECK(plan.find("COVERING INDEX certificates_validity") != std::string::npos);
+        }
+    }
+
+    RequestFilter requests;
+    requests.text = "00001388";
+    for (bool count : {true, false}) {
+        const std::string sql = sqliteStoreSearchSqlForTesting(requests, count);
+        const std::string plan = planText(raw, sql);
+        INFO(sql);
+        INFO(plan);
+        CHECK_FALSE(scansRequests(plan));
+        CHECK(plan.find("fts_request_text VIRTUAL TABLE") != std::string::npos);
+    }
+
+    // The answers on these paths.
+    CHECK(findIds(*store, requests) == Ids{0x1388});
+    requests.text = "sep005b0000138";
+    auto requestPage = store->findRequests(requests);
+    CHECK(requestPage.total == 16);
+    CHECK(requestPage.items.front().id == 0x138F);  // newest first: highest id
+    auto page = store->findCertificates(text);
+    CHECK(page.total == 1);
+    REQUIRE(page.items.size() == 1);
+    CHECK(page.items[0].certificate.common_name == "CP-8875-SEP005B00001388");
+    CHECK(page.items[0].model == "CP-8875");
+    text.text = "sep005b0000138";  // any case; 0x1380..0x138F
+    page = store->findCertificates(text);
+    CHECK(page.total == 16);
+    CHECK(page.items.front().certificate.serial == std::string(28, '0') + "1380");
+    text.text = std::string(28, '0') + "4E2";  // a serial prefix: 0x4E20 = 20000
+    CHECK(serials(store->findCertificates(text)) ==
+          std::vector<std::string>{std::string(28, '0') + "4E20"});
+    text.text = "00:5B:00:00:13:88";  // the MAC of the request
+    CHECK(store->findCertificates(text).total == 1);
+
+    // Valid (not revoked, not expired) and expiring within 30 days.
+    page = store->findCertificates(expiring);
+    std::int64_t expected = 0;
+    for (int i = 1; i <= 20000; ++i) {
+        const std::int64_t not_after = kSeedNow - i * 3000 + 365 * 86400;
+        expected += i % 100 != 0 && not_after >= kSeedNow && not_after < kSeedNow + 30 * 86400;
+    }
+    CHECK(page.total == static_cast<std::size_t>(expected));
+    REQUIRE(page.items.size() == 50);
+    for (std::size_t i = 1; i < page.items.size(); ++i) {
+        CHECK(page.items[i - 1].certificate.not_before > page.items[i].certificate.not_before);
+    }
+    CHECK(store->findCertificates(valid).total ==
+          store->countValidCertificates(kSeedNow, std::numeric_limits<std::int64_t>::max()));
+}
+
+TEST_CASE("store growth: the indexed CN search is exact") {
+    TempDir dir;
+    const std::string path = dir.file("ra.db");
+    auto store = openSqliteStore(path);
+    int n = 0;
+    for (const char* cn : {"ab%cd_ef\\gh", "abXcdYef-gh", "Ünïcode-phone", "plain-phone"}) {
+        const std::string tx = "tx-" + std::to_string(++n);
+        RequestRecord r = sampleRequest(tx, cn);
+        store->addIssuedRequest(r, sampleCertificate("S" + std::to_string(n), cn), event("enroll"));
+    }
+    auto found = [&](const std::string& text) {
+        CertificateFilter f;
+        f.text = text;
+        f.now = 1700000001;
+        std::set<std::string> cns;
+        for (const auto& view : store->findCertificates(f).items) {
+            cns.insert(view.certificate.common_name);
+        }
+        return cns;
+    };
+    using Cns = std::set<std::string>;
+    // The user's LIKE wildcards match only themselves.
+    CHECK(found("b%cd_e") == Cns{"ab%cd_ef\\gh"});
+    CHECK(found("f\\g") == Cns{"ab%cd_ef\\gh"});
+    CHECK(found("AB%CD") == Cns{"ab%cd_ef\\gh"});
+    CHECK(found("XCDY") == Cns{"abXcdYef-gh"});
+    // ASCII letters in any case; other letters as LIKE compares them.
+    CHECK(found("Ünï") == Cns{"Ünïcode-phone"});
+    CHECK(found("ÜNÏ").empty());
+    CHECK(found("-phone") == Cns{"Ünïcode-phone", "plain-phone"});
+    CHECK(found("e-p") == Cns{"Ünïcode-phone"});
+    // The request search, on its CN and identity ("CN=CP-8841-<cn>,O=Cisco").
+    auto requests = [&](const std::string& text) {
+        RequestFilter f;
+        f.text = text;
+        return findIds(*store, f);
+    };
+    CHECK(requests("b%cd_e") == Ids{1});
+    CHECK(requests("AB%CD") == Ids{1});
+    CHECK(requests("ÜNÏ").empty());
+    CHECK(requests("Ünï") == Ids{3});
+    CHECK(requests("o=cisco") == Ids{4, 3, 2, 1});
+    CHECK(requests("Xc") == Ids{2});
+    // Shorter than the trigram index: the scan, same answers.
+    CHECK(found("Xc") == Cns{"abXcdYef-gh"});
+    CHECK(found("%") == Cns{"ab%cd_ef\\gh"});
+    // A serial prefix in any case.
+    CHECK(found("s1") == Cns{"ab%cd_ef\\gh"});
+    CHECK(found("S1*").empty());
+}
+
+TEST_CASE("store growth: a v4 database gains the search indexes in place") {
+    TempDir dir;
+    const std::string path = dir.file("ra.db");
+    {
+        auto store = openSqliteStore(path);
+        RequestRecord r = sampleRequest("tx-old", "CP-8875-SEP001122334455");
+        store->addIssuedRequest(r, sampleCertificate("OLD", "CP-8875-SEP001122334455"),
+                                event("enroll"));
+    }
+    {
+        // As the release before wrote it.
+        RawDb raw(path);
+        REQUIRE(
+            raw.exec("DROP TRIGGER certificates_cn_insert; DROP TRIGGER certificates_cn_delete;"
+                     "DROP TRIGGER certificates_cn_update; DROP TABLE certificates_cn;"
+                     "DROP INDEX certificates_validity; DROP INDEX certificates_revocations;"
+                     "DROP TRIGGER fts_request_text_insert; DROP TRIGGER fts_request_text_delete;"
+                     "DROP TRIGGER fts_request_text_update; DROP TABLE fts_request_text;") == "");
+        REQUIRE(raw.exec("INSERT INTO certificates (serial, subject, issuer, common_name, "
+                         "not_before, not_after, der) VALUES ('BEFORE', 'CN=b', 'CN=CA', "
+                         "'CP-8875-SEP00AABBCCDDEE', 1, 4102444800, x'30')") == "");
+    }
+    auto store = openSqliteStore(path);
+    RawDb raw(path);
+    CHECK(raw.scalar("PRAGMA user_version") == "4");
+    CHECK(raw.scalar("PRAGMA integrity_check") == "ok");
+    CHECK(raw.count(
+              "SELECT count(*) FROM sqlite_master WHERE name IN ('certificates_cn', "
+              "'certificates_validity', 'certificates_cn_insert', "
+              "'certificates_cn_delete', 'certificates_cn_update', 'certificates_revocations')") ==
+          6);
+    CertificateFilter f;
+    f.now = 1700000001;
+    f.text = "SEP0011223344";
+    CHECK(serials(store->findCertificates(f)) == std::vector<std::string>{"OLD"});
+    f.text = "sep00aabbcc";
+    CHECK(serials(store->findCertificates(f)) == std::vector<std::string>{"BEFORE"});
+    RequestFilter rf;
+    rf.text = "sep0011223344";
+    CHECK(findIds(*store, rf).size() == 1);
+
+    // Any writer keeps the index in step: a row inserted, renamed, deleted.
+    REQUIRE(raw.exec("INSERT INTO certificates (serial, subject, issuer, common_name, "
+                     "not_before, not_after, der) VALUES ('RAW', 'CN=r', 'CN=CA', "
+                     "'raw-written-name', 1, 4102444800, x'30')") == "");
+    f.text = "written";
+    CHECK(serials(store->findCertificates(f)) == std::vector<std::string>{"RAW"});
+    REQUIRE(raw.exec("UPDATE certificates SET common_name = 'renamed' WHERE serial = 'RAW'") == "");
+    CHECK(store->findCertificates(f).total == 0);
+    f.text = "renamed";
+    CHECK(serials(store->findCertificates(f)) == std::vector<std::string>{"RAW"});
+    REQUIRE(raw.exec("DELETE FROM certificates WHERE serial = 'RAW'") == "");
+    CHECK(store->findCertificates(f).total == 0);
+    CHECK(raw.exec("INSERT INTO certificates_cn (certificates_cn) VALUES ('integrity-check')") ==
+          "");
+}
+
+TEST_CASE("store growth: the CRL's revocations come from an index, as revokedCertificates") {
+    TempDir dir;
+    const std::string path = dir.file("ra.db");
+    auto store = openSqliteStore(path);
+    RawDb raw(path);
+    seedPhones(raw);
+    REQUIRE(store->revoke(std::string(28, '0') + "0001", 5, 1700000000, event("revoke")));
+
+    const auto full = store->revokedCertificates();
+    const auto listed = store->revocations();
+    REQUIRE(full.size() == 201);
+    REQUIRE(listed.size() == full.size());
+    for (std::size_t i = 0; i < full.size(); ++i) {
+        CHECK(listed[i].serial == full[i].serial);
+        CHECK(listed[i].revoked);
+        CHECK(listed[i].revocation_reason == full[i].revocation_reason);
+        CHECK(listed[i].revoked_at == full[i].revoked_at);
+        CHECK(listed[i].der.empty());
+    }
+    CHECK(listed.front().serial == std::string(28, '0') + "0001");  // revoked first
+    CHECK(listed.front().revocation_reason == 5);
+    // The statement revocations() prepares (ra/store/sqlite/search.cc).
+    const std::string plan = planText(raw,
+                                      "SELECT serial, revocation_reason, revoked_at FROM "
+                                      "certificates WHERE revoked = 1 ORDER BY revoked_at, serial");
+    INFO(plan);
+    CHECK(plan.find("COVERING INDEX certificates_revocations") != std::string::npos);
+    CHECK(plan.find("TEMP B-TREE") == std::string::npos);
+}
+
+TEST_CASE("store growth: a connection caches 32 MiB of pages, not SQLite's 2 MiB") {
+    // An enrollment touches a leaf of a dozen indexes with random keys; at a
+    // million certificates they fit 32 MiB, not 2 MiB (each miss a pread()).
+    TempDir dir;
+    sqlite::Database db(dir.file("ra.db"), "test");
+    CHECK(db.pragmaInteger("PRAGMA cache_size", "test") == -32768);
+}
