@@ -91,6 +91,14 @@ TEST_CASE("store: concurrent writers on one store — one winner per transaction
     CHECK(auditCount(*store) == all.size() + kShared + (kShared - 1));
     CHECK(std::count_if(certs.begin(), certs.end(),
                         [](const CertificateRecord& c) { return c.superseded_by.empty(); }) == 1);
+    // Refused writes were rolled back to their savepoint inside shared
+    // transactions (group commit): the full-text indexes kept in step.
+    RawDb raw(dir.file("ra.db"));
+    CHECK(raw.exec("INSERT INTO fts_request_text (fts_request_text) VALUES ('integrity-check')") ==
+          "");
+    CHECK(raw.exec("INSERT INTO certificates_cn (certificates_cn) VALUES ('integrity-check')") ==
+          "");
+    CHECK(raw.scalar("PRAGMA integrity_check") == "ok");
 }
 
 TEST_CASE("store: two stores on one file (server and CLI) do not lose writes") {
