@@ -59,14 +59,14 @@ void parseInnerContent(const Bytes& content) {
     }
     // PKCSReq and RenewalReq: requestFromDer under std::exception, then the
     // authenticator's inspectCsr under std::invalid_argument.
-    X509ReqPtr csr;
+    CertificationRequest csr;
     try {
         csr = requestFromDer(content);
     } catch (const std::exception&) {
         return;
     }
     try {
-        inspectCsr(*csr);
+        inspectCsr(csr);
     } catch (const std::invalid_argument&) {
     }
 }
