@@ -146,6 +146,19 @@ Bytes requestDer(const X509_REQ& csr) {
     return derEncode<X509_REQ, i2d_X509_REQ>(csr, "certificate request");
 }
 
+bool readPublicKeyParts(const X509_PUBKEY& spki, PublicKeyParts& parts) {
+    ASN1_OBJECT* algorithm = nullptr;
+    X509_ALGOR* parameters = nullptr;
+    if (X509_PUBKEY_get0_param(&algorithm, &parts.key, &parts.key_length, &parameters, &spki) !=
+        1) {
+        return false;
+    }
+    parts.algorithm = algorithm;
+    const ASN1_OBJECT* same_algorithm = nullptr;
+    X509_ALGOR_get0(&same_algorithm, &parts.parameter_type, &parts.parameter, parameters);
+    return true;
+}
+
 namespace {
 
 // Parsing a SubjectPublicKeyInfo makes OpenSSL 3.0 and 3.1 build a DECODER
@@ -186,25 +199,18 @@ EvpPkeyPtr namedCurveKey(const void* curve, const unsigned char* point, int poin
 // RSA and named-curve EC keys from the bit string as it came; any other
 // key through OpenSSL's general decoder.
 EvpPkeyPtr decodePublicKey(const X509_PUBKEY& spki) {
-    ASN1_OBJECT* algorithm = nullptr;
-    const unsigned char* key = nullptr;
-    int key_length = 0;
-    X509_ALGOR* parameters = nullptr;
-    if (X509_PUBKEY_get0_param(&algorithm, &key, &key_length, &parameters, &spki) != 1) {
+    PublicKeyParts parts;
+    if (!readPublicKeyParts(spki, parts)) {
         return nullptr;
     }
-    const ASN1_OBJECT* ignored = nullptr;
-    int type = V_ASN1_UNDEF;
-    const void* value = nullptr;
-    X509_ALGOR_get0(&ignored, &type, &value, parameters);
-    const int nid = OBJ_obj2nid(algorithm);
+    const int nid = OBJ_obj2nid(parts.algorithm);
     if (nid == NID_rsaEncryption) {
-        const unsigned char* end = key + key_length;
-        EvpPkeyPtr rsa(d2i_PublicKey(EVP_PKEY_RSA, nullptr, &key, key_length));
-        return rsa && key == end ? std::move(rsa) : nullptr;
+        const unsigned char* key = parts.key;
+        EvpPkeyPtr rsa(d2i_PublicKey(EVP_PKEY_RSA, nullptr, &key, parts.key_length));
+        return rsa && key == parts.key + parts.key_length ? std::move(rsa) : nullptr;
     }
-    if (nid == NID_X9_62_id_ecPublicKey && type == V_ASN1_OBJECT) {
-        return namedCurveKey(value, key, key_length);
+    if (nid == NID_X9_62_id_ecPublicKey && parts.parameter_type == V_ASN1_OBJECT) {
+        return namedCurveKey(parts.parameter, parts.key, parts.key_length);
     }
     const Bytes der = derEncode<X509_PUBKEY, i2d_X509_PUBKEY>(spki, "SubjectPublicKeyInfo");
     const unsigned char* p = der.data();

@@ -79,6 +79,18 @@ std::vector<X509Ptr> loadCertificateBundle(const std::string& path);
 
 Bytes requestDer(const X509_REQ& csr);
 
+// The parts of a SubjectPublicKeyInfo, borrowed from it: the algorithm, its
+// parameters (`parameter` as X509_ALGOR_get0 gives it for `parameter_type`)
+// and the bit string's bytes. False when OpenSSL cannot read them.
+struct PublicKeyParts {
+    const ASN1_OBJECT* algorithm = nullptr;
+    int parameter_type = 0;  // V_ASN1_UNDEF
+    const void* parameter = nullptr;
+    const unsigned char* key = nullptr;
+    int key_length = 0;
+};
+bool readPublicKeyParts(const X509_PUBKEY& spki, PublicKeyParts& parts);
+
 // A PKCS#10 request and its public key (null when the key cannot be
 // decoded). The request is parsed without OpenSSL's key decoders, so
 // X509_REQ_get0_pubkey() on it is null: use `key`.

@@ -85,31 +85,25 @@ void addSubjectAltNames(X509& cert, const std::vector<SubjectAltName>& sans) {
 
 // The SubjectPublicKeyInfo's parts, duplicated into the certificate.
 bool copyPublicKey(X509& cert, const X509_PUBKEY& from) {
-    ASN1_OBJECT* algorithm = nullptr;
-    const unsigned char* key = nullptr;
-    int key_length = 0;
-    X509_ALGOR* parameters = nullptr;
-    if (X509_PUBKEY_get0_param(&algorithm, &key, &key_length, &parameters, &from) != 1) {
+    PublicKeyParts parts;
+    if (!readPublicKeyParts(from, parts)) {
         return false;
     }
-    const ASN1_OBJECT* ignored = nullptr;
-    int type = V_ASN1_UNDEF;
-    const void* value = nullptr;
-    X509_ALGOR_get0(&ignored, &type, &value, parameters);
+    const int type = parts.parameter_type;
     void* value_copy = nullptr;
     if (type == V_ASN1_OBJECT) {
-        value_copy = OBJ_dup(static_cast<const ASN1_OBJECT*>(value));
+        value_copy = OBJ_dup(static_cast<const ASN1_OBJECT*>(parts.parameter));
     } else if (type == V_ASN1_SEQUENCE) {
-        value_copy = ASN1_STRING_dup(static_cast<const ASN1_STRING*>(value));
+        value_copy = ASN1_STRING_dup(static_cast<const ASN1_STRING*>(parts.parameter));
     } else if (type != V_ASN1_NULL && type != V_ASN1_UNDEF) {
         return false;
     }
-    auto* key_copy =
-        static_cast<unsigned char*>(OPENSSL_memdup(key, static_cast<size_t>(key_length)));
-    ASN1_OBJECT* algorithm_copy = OBJ_dup(algorithm);
-    if (!key_copy || !algorithm_copy || (value == nullptr) != (value_copy == nullptr) ||
+    auto* key_copy = static_cast<unsigned char*>(
+        OPENSSL_memdup(parts.key, static_cast<size_t>(parts.key_length)));
+    ASN1_OBJECT* algorithm_copy = OBJ_dup(parts.algorithm);
+    if (!key_copy || !algorithm_copy || (parts.parameter == nullptr) != (value_copy == nullptr) ||
         X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(&cert), algorithm_copy, type, value_copy,
-                               key_copy, key_length) != 1) {
+                               key_copy, parts.key_length) != 1) {
         OPENSSL_free(key_copy);
         ASN1_OBJECT_free(algorithm_copy);
         return false;
