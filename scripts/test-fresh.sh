@@ -15,7 +15,10 @@
 #   only the host tools and the base image (what .ci/run prepares before it
 #   runs checks side by side, so that they never wait on one apt lock).
 # Environment: FRESH_REBUILD_BASE=1 rebuilds the base image even if present;
-# FUZZ_SECONDS is passed to the test command.
+# FUZZ_SECONDS is passed to the test command; BASE_REF=<commit> makes the
+# bench step build scep-ra of that commit too (from `git archive`, in
+# /base) and run it as enroll-bench.sh's BASE_RA: before/after ratios on
+# that release from one invocation. SERVERS is passed to enroll-bench.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -32,7 +35,7 @@ STEPS=("$@")
 IMAGE=localhost/$RELEASE:min
 NAME=kea-scep-fresh-$RELEASE-$$
 WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/kea-scep-fresh.XXXXXX")
-mkdir "$WORK/bench"
+mkdir "$WORK/bench" "$WORK/base"
 . "$ROOT/scripts/lib.sh"
 lib_label "fresh $RELEASE"
 lib_cleanup() {
@@ -55,13 +58,21 @@ if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
 fi
 git clone --quiet "$ROOT" "$WORK/src" || fail "clone"
 say "$(git -C "$WORK/src" log -1 --format='%h %s') in a clean $RELEASE container"
+BASE_REF=${BASE_REF:-}
+BENCH_BASE=""
+if [ -n "$BASE_REF" ]; then
+    git -C "$ROOT" archive "$BASE_REF" | tar -x -C "$WORK/base" || fail "clone" "git archive $BASE_REF"
+    say "bench baseline: $(git -C "$ROOT" log -1 --format='%h %s' "$BASE_REF")"
+    # Its build only: the bench runs the checked-out tree's scripts.
+    BENCH_BASE="(cd /base && ./scripts/build.sh ra/scep-ra >/dev/null) && BASE_RA=/base/build/ra/scep-ra "
+fi
 
 # --privileged: the tests create network namespaces and veth pairs. The
 # host's network: apt reaches Debian's mirror, tests use loopback. /bench
 # is a bind mount: on the container's own overlay fsync is a no-op
 # (fsync=volatile), which would flatter the store's durable writes.
 podman run -d --name "$NAME" --privileged --network=host -v "$WORK/src:/src" \
-    -v "$WORK/bench:/bench" \
+    -v "$WORK/bench:/bench" -v "$WORK/base:/base" ${SERVERS:+-e SERVERS="$SERVERS"} \
     -e FUZZ_SECONDS="${FUZZ_SECONDS:-15}" -e CI=true "$IMAGE" sleep infinity >/dev/null \
     || fail "container" "podman run $IMAGE"
 # As in Debian's official container images: dpkg skips its fsync()s, which
@@ -72,7 +83,7 @@ podman exec "$NAME" sh -c 'echo force-unsafe-io > /etc/dpkg/dpkg.cfg.d/container
 declare -A COMMAND=(
     [demo]="./scripts/demo.sh"
     [tests]="./scripts/test.sh"
-    [bench]="./scripts/install-deps.sh bench && TMPDIR=/bench ./bench/scep/enroll-bench.sh"
+    [bench]="./scripts/install-deps.sh bench && ${BENCH_BASE}TMPDIR=/bench ./bench/scep/enroll-bench.sh"
     [bench-dhcp]="./scripts/install-deps.sh bench && ./scripts/build.sh hooks/libdhcp_scep.so \
         && TMPDIR=/bench ./bench/dhcp-option43.sh"
     [profile]="./scripts/install-deps.sh bench && apt-get install -y -q --no-install-recommends linux-perf \

@@ -50,6 +50,18 @@ make_fixture() {
           --mic "$PKI/mic-cp8875-b.pem,$PKI/mic-cp8875-b.key")
 }
 
+# Stops the processes whose PIDs are given (empty ones are skipped) and
+# reaps them: for the callers' EXIT traps.
+stop_pids() {
+    local pid
+    for pid in "$@"; do
+        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+            kill "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        fi
+    done
+}
+
 # Waits until the server (PID, default SERVER_PID) answers GetCACaps, or dies.
 wait_for() {
     local port=$1 log=$2 pid=${3:-$SERVER_PID}

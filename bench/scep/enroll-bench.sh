@@ -87,12 +87,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/enroll-bench.XXXXXX")
 SERVER_PID=
 UPSTREAM_PID=
 cleanup() {
-    for pid in "$SERVER_PID" "$UPSTREAM_PID"; do
-        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-            kill "$pid" 2>/dev/null || true
-            wait "$pid" 2>/dev/null || true
-        fi
-    done
+    stop_pids "$SERVER_PID" "$UPSTREAM_PID"
     if [ "$KEEP_TMP" = 1 ]; then
         echo "kept $WORK"
     else

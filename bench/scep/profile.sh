@@ -71,12 +71,7 @@ PERF_PID=
 PROBES_ADDED=0
 TRACEFS_MOUNTED=0
 cleanup() {
-    for pid in "$PERF_PID" "$SERVER_PID"; do
-        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-            kill "$pid" 2>/dev/null || true
-            wait "$pid" 2>/dev/null || true
-        fi
-    done
+    stop_pids "$PERF_PID" "$SERVER_PID"
     if [ "$PROBES_ADDED" = 1 ]; then perf probe -q -d 'probe_scep:*' 2>/dev/null || true; fi
     if [ "$TRACEFS_MOUNTED" = 1 ]; then umount /sys/kernel/tracing 2>/dev/null || true; fi
     if [ "$KEEP_TMP" = 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi

@@ -106,6 +106,11 @@ bool copyPublicKey(X509& cert, const X509_PUBKEY& from) {
                                key_copy, parts.key_length) != 1) {
         OPENSSL_free(key_copy);
         ASN1_OBJECT_free(algorithm_copy);
+        if (type == V_ASN1_OBJECT) {
+            ASN1_OBJECT_free(static_cast<ASN1_OBJECT*>(value_copy));
+        } else {
+            ASN1_STRING_free(static_cast<ASN1_STRING*>(value_copy));  // null-safe
+        }
         return false;
     }
     return true;
