@@ -44,6 +44,10 @@ TARGET_RATIO=${TARGET_RATIO:-1.2}
 TARGET_SEARCH_MS=${TARGET_SEARCH_MS:-50}
 KEEP_TMP=${KEEP_TMP:-0}
 PYTHON=${PYTHON:-/usr/bin/python3}
+# BASE_RA: another scep-ra binary (an older build, a variant) that takes
+# the same enrollment rounds against the same stores, right after this
+# one's: its figures come out as base_enroll_* beside enroll_*.
+BASE_RA=${BASE_RA:-}
 CHALLENGE=bench-challenge-secret   # write_ra_config writes it
 
 die() { echo "store-growth: $*" >&2; exit 1; }
@@ -51,6 +55,7 @@ die() { echo "store-growth: $*" >&2; exit 1; }
 for tool in ninja curl sqlite3 awk ss "$PYTHON"; do
     command -v "$tool" >/dev/null || die "$tool not found"
 done
+if [ -n "$BASE_RA" ] && [ ! -x "$BASE_RA" ]; then die "BASE_RA '$BASE_RA' is not an executable"; fi
 for port in "$RA_PORT" "$ADMIN_PORT"; do
     if ss -Hltn "sport = :$port" | grep -q .; then die "TCP port $port is in use"; fi
 done
@@ -61,10 +66,7 @@ done
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/store-growth.XXXXXX")
 SERVER_PID=
 cleanup() {
-    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
+    stop_pids "$SERVER_PID"
     if [ "$KEEP_TMP" = 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT

@@ -112,10 +112,11 @@ crl() {
         "$(stat -c %s "$DIR/crl.der")"
 }
 
-# One scep_load run against the store of SIZE (its server is up); keeps the
-# RESULT line's p99, CPU per enrollment and rate in WORK/load.txt.
+# One scep_load run against the store of SIZE (its server, the binary
+# labelled LABEL, is up); keeps the RESULT line's p99, CPU per enrollment and
+# rate in WORK/load.txt.
 enrollments() {
-    local round=$1 out=$DIR/load-$1.out line p99 cpu rate
+    local round=$1 label=$2 out=$DIR/load-$1-$2.out line p99 cpu rate
     "$LOAD" -n "$LOAD_N" -c "$LOAD_C" --warmup 0 --pool "$POOL" --pool-keys "$WORK/pool-keys.pem" \
         --url "http://127.0.0.1:$RA_PORT/scep" "${MICS[@]}" --server-pid "$SERVER_PID" \
         >"$out" 2>"$out.err" || { cat "$out.err" >&2; die "scep_load failed"; }
@@ -123,8 +124,8 @@ enrollments() {
     p99=$(field p99_ms "$line")
     cpu=$(field cpu_ms_per_enroll "$line")
     rate=$(field rate "$line")
-    echo "$SIZE $p99 $cpu $rate" >>"$WORK/load.txt"
-    echo "   [$round] $SIZE certificates: p99 $p99 ms, CPU $cpu ms/enrollment, $rate enrollments/s"
+    echo "$SIZE $label $p99 $cpu $rate" >>"$WORK/load.txt"
+    echo "   [$round] $SIZE certificates, $label: p99 $p99 ms, CPU $cpu ms/enrollment, $rate enrollments/s"
 }
 
 # The value of KEY=VALUE in scep_load's RESULT line (a whole word: not
@@ -141,25 +142,43 @@ use_size() {
 }
 
 # LOAD_ROUNDS rounds; each runs scep_load against every size, in an order
-# that rotates, so that what else the machine does falls on all sizes alike.
+# that rotates, so that what else the machine does falls on all sizes alike
+# (and, with BASE_RA, on both binaries: they alternate which goes first).
 enrollment_rounds() {
-    local round i count sizes
+    local round i count sizes binaries label own=$SCEP_RA
     read -ra sizes <<<"$SIZES"
     count=${#sizes[@]}
     echo "== enrollments: $LOAD_ROUNDS rounds of N=$LOAD_N at C=$LOAD_C against each size, rotating"
     for round in $(seq 1 "$LOAD_ROUNDS"); do
+        binaries=(scep-ra)
+        if [ -n "$BASE_RA" ]; then
+            if [ $((round % 2)) = 1 ]; then binaries=(scep-ra base); else binaries=(base scep-ra); fi
+        fi
         for i in $(seq 0 $((count - 1))); do
             use_size "${sizes[$(((i + round - 1) % count))]}"
-            start_server
-            enrollments "$round"
-            stop_server
+            for label in "${binaries[@]}"; do
+                if [ "$label" = base ]; then SCEP_RA=$BASE_RA; else SCEP_RA=$own; fi
+                start_server
+                enrollments "$round" "$label"
+                stop_server
+            done
         done
     done
+    SCEP_RA=$own
     for size in "${sizes[@]}"; do
-        record "$size" enroll_p99_ms "$(awk -v s="$size" '$1 == s { print $2 }' "$WORK/load.txt" | median)"
-        record "$size" enroll_cpu_ms "$(awk -v s="$size" '$1 == s { print $3 }' "$WORK/load.txt" | median)"
-        record "$size" enroll_rate "$(awk -v s="$size" '$1 == s { print $4 }' "$WORK/load.txt" | median)"
+        for label in scep-ra ${BASE_RA:+base}; do
+            local prefix=
+            [ "$label" = base ] && prefix=base_
+            record "$size" "${prefix}enroll_p99_ms" "$(load_median "$size" "$label" 3)"
+            record "$size" "${prefix}enroll_cpu_ms" "$(load_median "$size" "$label" 4)"
+            record "$size" "${prefix}enroll_rate" "$(load_median "$size" "$label" 5)"
+        done
     done
+}
+
+# The median of column COLUMN of WORK/load.txt over the runs of SIZE, LABEL.
+load_median() {
+    awk -v s="$1" -v l="$2" -v c="$3" '$1 == s && $2 == l { print $c }' "$WORK/load.txt" | median
 }
 
 # Seeds a fresh state dir to SIZE certificates and measures it.
