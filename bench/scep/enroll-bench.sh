@@ -120,11 +120,7 @@ echo "   N=$N C=$C rounds=$ROUNDS pool=$POOL cipher=$CIPHER digest=$DIGEST" \
      "servers=${SERVER_CPUS:-unpinned} load=${LOAD_CPUS:-unpinned}"
 
 stop_server() {
-    local pid
-    for pid in $SERVER_PID $UPSTREAM_PID; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
+    stop_pids "$SERVER_PID" "$UPSTREAM_PID"
     SERVER_PID=
     UPSTREAM_PID=
 }

@@ -96,8 +96,7 @@ start_ra() {
 }
 
 stop_ra() {
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
+    stop_pids "$SERVER_PID"
     SERVER_PID=
 }
 

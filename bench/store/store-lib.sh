@@ -31,8 +31,7 @@ start_server() {
 }
 
 stop_server() {
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
+    stop_pids "$SERVER_PID"
     SERVER_PID=
 }
 
