@@ -204,6 +204,9 @@ int main(int argc, char** argv) {
             writeSlice(db, t, from, from + width);
         }
         db.exec("DROP TABLE temp.seed", "seed done");
+        // The seed's rows wait in the full-text indexes' queues; opening the
+        // store indexes them, here rather than in the first scep-ra to start.
+        scep::openSqliteStore(options.db).reset();
         db.exec("PRAGMA wal_checkpoint(TRUNCATE)", "seed done");
         const double seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

@@ -52,7 +52,15 @@ struct Table {
     std::atomic<int> commits{0};
     std::mutex connection;
     Database db;
-    GroupCommit writes{db, connection};
+    // Before each COMMIT: writes the batch's size (rows in t) as a row of
+    // its own, or throws when asked to.
+    bool refuse_commit = false;
+    GroupCommit writes{db, connection, [this] {
+                           if (refuse_commit) {
+                               throw std::runtime_error("refused before COMMIT");
+                           }
+                           db.exec("INSERT INTO t (x) SELECT -1 - count(*) FROM t", "test");
+                       }};
 };
 
 }  // namespace
@@ -117,7 +125,12 @@ TEST_CASE("group commit: writes queued behind a batch share one COMMIT; a failur
     }
     CHECK_FALSE(table.has(100));
     CHECK_FALSE(table.has(200));
-    CHECK(table.rows() == 5);
+    // The five writes and, in each batch, a row from the before-commit step
+    // that saw the writes of the batch (and of those before).
+    const std::int64_t batches = table.rows() - 5;
+    CHECK(batches == table.commits);
+    CHECK(table.has(-1 - 1));                  // the first batch: write 1 alone
+    CHECK(table.has(-1 - (5 + batches - 1)));  // the last one saw every row
     // Seven writes; one COMMIT per write would be seven.
     CHECK(table.commits < 7);
 }
@@ -129,6 +142,7 @@ TEST_CASE("group commit: a write alone commits at once, and a failed COMMIT fail
     table.writes.run(operation, [&] { table.insert(1); });
     CHECK(table.commits == 1);
     CHECK(table.has(1));
+    CHECK(table.has(-2));
 
     // A commit hook that returns non-zero turns the COMMIT into a ROLLBACK.
     sqlite3_commit_hook(
@@ -138,5 +152,13 @@ TEST_CASE("group commit: a write alone commits at once, and a failed COMMIT fail
     CHECK_FALSE(table.has(2));
     table.writes.run(operation, [&] { table.insert(3); });
     CHECK(table.has(3));
-    CHECK(table.rows() == 2);
+    CHECK(table.rows() == 4);  // 1, 3 and their batches' rows
+
+    // A before-commit step that throws fails the batch: its write is undone.
+    table.refuse_commit = true;
+    CHECK_THROWS_WITH(table.writes.run(operation, [&] { table.insert(4); }),
+                      "refused before COMMIT");
+    table.refuse_commit = false;
+    CHECK_FALSE(table.has(4));
+    CHECK(table.rows() == 4);
 }

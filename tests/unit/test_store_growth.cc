@@ -1,9 +1,10 @@
 // Store growth (issue 11): the admin searches that must stay index look-ups
 // at a million certificates (CN substring through the trigram index,
 // expiring and state through certificates_validity), their answers on the
-// indexed path, and a v4 database gaining the indexes in place.
+// indexed path, their queues, and a v4 database gaining them in place.
 #include <doctest/doctest.h>
 
+#include <cstdio>
 #include <limits>
 #include <set>
 #include <string>
@@ -80,6 +81,11 @@ TEST_CASE("store growth: CN substring, expiring and state searches use an index"
     auto store = openSqliteStore(path);
     RawDb raw(path);
     seedPhones(raw);
+    // Opening indexes the rows the seed queued: the answers below come from
+    // the full-text indexes themselves.
+    store.reset();
+    store = openSqliteStore(path);
+    REQUIRE(raw.count("SELECT count(*) FROM certificates_cn_queue") == 0);
 
     CertificateFilter text;
     text.text = "00001388";
@@ -96,6 +102,7 @@ TEST_CASE("store growth: CN substring, expiring and state searches use an index"
         INFO(plan);
         CHECK_FALSE(scansCertificates(plan));
         CHECK(plan.find("certificates_cn VIRTUAL TABLE") != std::string::npos);
+        CHECK(plan.find("SCAN certificates_cn_queue") != std::string::npos);
         CHECK(plan.find("INDEX sqlite_autoindex_certificates_1") != std::string::npos);
         CHECK(plan.find("INDEX requests_mac") != std::string::npos);
     }
@@ -124,6 +131,7 @@ TEST_CASE("store growth: CN substring, expiring and state searches use an index"
         INFO(plan);
         CHECK_FALSE(scansRequests(plan));
         CHECK(plan.find("fts_request_text VIRTUAL TABLE") != std::string::npos);
+        CHECK(plan.find("SCAN fts_request_text_queue") != std::string::npos);
     }
 
     // The answers on these paths.
@@ -173,102 +181,213 @@ TEST_CASE("store growth: the indexed CN search is exact") {
         RequestRecord r = sampleRequest(tx, cn);
         store->addIssuedRequest(r, sampleCertificate("S" + std::to_string(n), cn), event("enroll"));
     }
+    // The same answers from the rows' queue (just written) and from the
+    // index (once the store is closed and opened again).
+    for (const bool queued : {true, false}) {
+        CAPTURE(queued);
+        if (!queued) {
+            store.reset();
+            store = openSqliteStore(path);
+        }
+        CHECK(RawDb(path).count("SELECT count(*) FROM certificates_cn_queue") == (queued ? 4 : 0));
+        auto found = [&](const std::string& text) {
+            CertificateFilter f;
+            f.text = text;
+            f.now = 1700000001;
+            std::set<std::string> cns;
+            for (const auto& view : store->findCertificates(f).items) {
+                cns.insert(view.certificate.common_name);
+            }
+            return cns;
+        };
+        using Cns = std::set<std::string>;
+        // The user's LIKE wildcards match only themselves.
+        CHECK(found("b%cd_e") == Cns{"ab%cd_ef\\gh"});
+        CHECK(found("f\\g") == Cns{"ab%cd_ef\\gh"});
+        CHECK(found("AB%CD") == Cns{"ab%cd_ef\\gh"});
+        CHECK(found("XCDY") == Cns{"abXcdYef-gh"});
+        // ASCII letters in any case; other letters as LIKE compares them.
+        CHECK(found("Ünï") == Cns{"Ünïcode-phone"});
+        CHECK(found("ÜNÏ").empty());
+        CHECK(found("-phone") == Cns{"Ünïcode-phone", "plain-phone"});
+        CHECK(found("e-p") == Cns{"Ünïcode-phone"});
+        // The request search, on its CN and identity ("CN=CP-8841-<cn>,O=Cisco").
+        auto requests = [&](const std::string& text) {
+            RequestFilter f;
+            f.text = text;
+            return findIds(*store, f);
+        };
+        CHECK(requests("b%cd_e") == Ids{1});
+        CHECK(requests("AB%CD") == Ids{1});
+        CHECK(requests("ÜNÏ").empty());
+        CHECK(requests("Ünï") == Ids{3});
+        CHECK(requests("o=cisco") == Ids{4, 3, 2, 1});
+        CHECK(requests("Xc") == Ids{2});
+        // Shorter than the trigram index: the scan, same answers.
+        CHECK(found("Xc") == Cns{"abXcdYef-gh"});
+        CHECK(found("%") == Cns{"ab%cd_ef\\gh"});
+        // A serial prefix in any case.
+        CHECK(found("s1") == Cns{"ab%cd_ef\\gh"});
+        CHECK(found("S1*").empty());
+    }
+}
+
+// The triggers the release before version 5 added to a v4 database: every
+// row straight into the full-text index.
+constexpr const char* kV4SearchTriggers = R"sql(
+CREATE TRIGGER certificates_cn_insert AFTER INSERT ON certificates
+BEGIN
+    INSERT INTO certificates_cn (rowid, common_name) VALUES (NEW.rowid, NEW.common_name);
+END;
+CREATE TRIGGER certificates_cn_delete AFTER DELETE ON certificates
+BEGIN
+    INSERT INTO certificates_cn (certificates_cn, rowid, common_name)
+        VALUES ('delete', OLD.rowid, OLD.common_name);
+END;
+CREATE TRIGGER fts_request_text_insert AFTER INSERT ON requests
+BEGIN
+    INSERT INTO fts_request_text (rowid, common_name, identity)
+        VALUES (NEW.id, NEW.common_name, NEW.identity);
+END;
+)sql";
+
+TEST_CASE("store growth: a v4 database, with or without search indexes, is migrated to v5") {
+    for (const bool had_indexes : {false, true}) {
+        CAPTURE(had_indexes);
+        TempDir dir;
+        const std::string path = dir.file("ra.db");
+        {
+            auto store = openSqliteStore(path);
+            RequestRecord r = sampleRequest("tx-old", "CP-8875-SEP001122334455");
+            store->addIssuedRequest(r, sampleCertificate("OLD", "CP-8875-SEP001122334455"),
+                                    event("enroll"));
+        }
+        {
+            // As a v4 release wrote it.
+            RawDb raw(path);
+            REQUIRE(raw.exec("DROP TRIGGER certificates_cn_insert; DROP TRIGGER "
+                             "certificates_cn_delete; DROP TRIGGER certificates_cn_update;"
+                             "DROP TRIGGER fts_request_text_insert; DROP TRIGGER "
+                             "fts_request_text_delete; DROP TRIGGER fts_request_text_update;"
+                             "DROP TABLE certificates_cn_queue; DROP TABLE fts_request_text_queue;"
+                             "PRAGMA user_version = 4") == "");
+            REQUIRE(raw.exec(had_indexes ? kV4SearchTriggers
+                                         : "DROP TABLE certificates_cn; DROP TABLE "
+                                           "fts_request_text; DROP INDEX certificates_validity; "
+                                           "DROP INDEX certificates_revocations;") == "");
+            REQUIRE(raw.exec("INSERT INTO certificates (serial, subject, issuer, common_name, "
+                             "not_before, not_after, der) VALUES ('BEFORE', 'CN=b', 'CN=CA', "
+                             "'CP-8875-SEP00AABBCCDDEE', 1, 4102444800, x'30')") == "");
+        }
+        auto store = openSqliteStore(path);
+        RawDb raw(path);
+        CHECK(raw.scalar("PRAGMA user_version") == "5");
+        CHECK(raw.scalar("PRAGMA integrity_check") == "ok");
+        CHECK(raw.count("SELECT count(*) FROM sqlite_master WHERE name IN ('certificates_cn', "
+                        "'certificates_validity', 'certificates_revocations', "
+                        "'certificates_cn_queue', 'certificates_cn_insert', "
+                        "'certificates_cn_delete', 'certificates_cn_update', 'fts_request_text', "
+                        "'fts_request_text_queue', 'fts_request_text_insert', "
+                        "'fts_request_text_delete', 'fts_request_text_update')") == 12);
+        CHECK(raw.searchIndexErrors() == "");
+        CertificateFilter f;
+        f.now = 1700000001;
+        f.text = "SEP0011223344";
+        CHECK(serials(store->findCertificates(f)) == std::vector<std::string>{"OLD"});
+        f.text = "sep00aabbcc";
+        CHECK(serials(store->findCertificates(f)) == std::vector<std::string>{"BEFORE"});
+        RequestFilter rf;
+        rf.text = "sep0011223344";
+        CHECK(findIds(*store, rf).size() == 1);
+    }
+}
+
+TEST_CASE("store growth: new rows wait in a queue, are found there, and are indexed in batches") {
+    TempDir dir;
+    const std::string path = dir.file("ra.db");
+    auto store = openSqliteStore(path);
+    RawDb raw(path);
+    auto queued = [&] {
+        return raw.count(
+            "SELECT (SELECT count(*) FROM certificates_cn_queue) + "
+            "(SELECT count(*) FROM fts_request_text_queue)");
+    };
+    // What the index alone answers (no queue, no LIKE).
+    auto indexed = [&](const std::string& trigram) {
+        return raw.count("SELECT count(*) FROM certificates_cn WHERE certificates_cn MATCH '\"" +
+                         trigram + "\"'");
+    };
     auto found = [&](const std::string& text) {
         CertificateFilter f;
         f.text = text;
         f.now = 1700000001;
-        std::set<std::string> cns;
-        for (const auto& view : store->findCertificates(f).items) {
-            cns.insert(view.certificate.common_name);
+        f.limit = 1;
+        return store->findCertificates(f).total;
+    };
+    auto enroll = [&](int from, int to) {
+        for (int i = from; i < to; ++i) {
+            char cn[32];
+            std::snprintf(cn, sizeof cn, "SEP%012d", i);
+            RequestRecord r = sampleRequest("tx-" + std::to_string(i), cn);
+            store->addIssuedRequest(r, sampleCertificate("S" + std::to_string(i), cn),
+                                    event("enroll"));
         }
-        return cns;
     };
-    using Cns = std::set<std::string>;
-    // The user's LIKE wildcards match only themselves.
-    CHECK(found("b%cd_e") == Cns{"ab%cd_ef\\gh"});
-    CHECK(found("f\\g") == Cns{"ab%cd_ef\\gh"});
-    CHECK(found("AB%CD") == Cns{"ab%cd_ef\\gh"});
-    CHECK(found("XCDY") == Cns{"abXcdYef-gh"});
-    // ASCII letters in any case; other letters as LIKE compares them.
-    CHECK(found("Ünï") == Cns{"Ünïcode-phone"});
-    CHECK(found("ÜNÏ").empty());
-    CHECK(found("-phone") == Cns{"Ünïcode-phone", "plain-phone"});
-    CHECK(found("e-p") == Cns{"Ünïcode-phone"});
-    // The request search, on its CN and identity ("CN=CP-8841-<cn>,O=Cisco").
-    auto requests = [&](const std::string& text) {
-        RequestFilter f;
-        f.text = text;
-        return findIds(*store, f);
-    };
-    CHECK(requests("b%cd_e") == Ids{1});
-    CHECK(requests("AB%CD") == Ids{1});
-    CHECK(requests("ÜNÏ").empty());
-    CHECK(requests("Ünï") == Ids{3});
-    CHECK(requests("o=cisco") == Ids{4, 3, 2, 1});
-    CHECK(requests("Xc") == Ids{2});
-    // Shorter than the trigram index: the scan, same answers.
-    CHECK(found("Xc") == Cns{"abXcdYef-gh"});
-    CHECK(found("%") == Cns{"ab%cd_ef\\gh"});
-    // A serial prefix in any case.
-    CHECK(found("s1") == Cns{"ab%cd_ef\\gh"});
-    CHECK(found("S1*").empty());
-}
 
-TEST_CASE("store growth: a v4 database gains the search indexes in place") {
-    TempDir dir;
-    const std::string path = dir.file("ra.db");
-    {
-        auto store = openSqliteStore(path);
-        RequestRecord r = sampleRequest("tx-old", "CP-8875-SEP001122334455");
-        store->addIssuedRequest(r, sampleCertificate("OLD", "CP-8875-SEP001122334455"),
-                                event("enroll"));
-    }
-    {
-        // As the release before wrote it.
-        RawDb raw(path);
-        REQUIRE(
-            raw.exec("DROP TRIGGER certificates_cn_insert; DROP TRIGGER certificates_cn_delete;"
-                     "DROP TRIGGER certificates_cn_update; DROP TABLE certificates_cn;"
-                     "DROP INDEX certificates_validity; DROP INDEX certificates_revocations;"
-                     "DROP TRIGGER fts_request_text_insert; DROP TRIGGER fts_request_text_delete;"
-                     "DROP TRIGGER fts_request_text_update; DROP TABLE fts_request_text;") == "");
+    enroll(0, 10);
+    CHECK(queued() == 20);  // a request and a certificate each
+    CHECK(indexed("SEP") == 0);
+    CHECK(found("SEP") == 10);
+
+    // Another writer's row: queued, renamed while queued, deleted while queued.
+    auto raw_certificate = [&](const std::string& serial, const std::string& cn) {
         REQUIRE(raw.exec("INSERT INTO certificates (serial, subject, issuer, common_name, "
-                         "not_before, not_after, der) VALUES ('BEFORE', 'CN=b', 'CN=CA', "
-                         "'CP-8875-SEP00AABBCCDDEE', 1, 4102444800, x'30')") == "");
-    }
-    auto store = openSqliteStore(path);
-    RawDb raw(path);
-    CHECK(raw.scalar("PRAGMA user_version") == "4");
-    CHECK(raw.scalar("PRAGMA integrity_check") == "ok");
-    CHECK(raw.count(
-              "SELECT count(*) FROM sqlite_master WHERE name IN ('certificates_cn', "
-              "'certificates_validity', 'certificates_cn_insert', "
-              "'certificates_cn_delete', 'certificates_cn_update', 'certificates_revocations')") ==
-          6);
-    CertificateFilter f;
-    f.now = 1700000001;
-    f.text = "SEP0011223344";
-    CHECK(serials(store->findCertificates(f)) == std::vector<std::string>{"OLD"});
-    f.text = "sep00aabbcc";
-    CHECK(serials(store->findCertificates(f)) == std::vector<std::string>{"BEFORE"});
-    RequestFilter rf;
-    rf.text = "sep0011223344";
-    CHECK(findIds(*store, rf).size() == 1);
-
-    // Any writer keeps the index in step: a row inserted, renamed, deleted.
-    REQUIRE(raw.exec("INSERT INTO certificates (serial, subject, issuer, common_name, "
-                     "not_before, not_after, der) VALUES ('RAW', 'CN=r', 'CN=CA', "
-                     "'raw-written-name', 1, 4102444800, x'30')") == "");
-    f.text = "written";
-    CHECK(serials(store->findCertificates(f)) == std::vector<std::string>{"RAW"});
-    REQUIRE(raw.exec("UPDATE certificates SET common_name = 'renamed' WHERE serial = 'RAW'") == "");
-    CHECK(store->findCertificates(f).total == 0);
-    f.text = "renamed";
-    CHECK(serials(store->findCertificates(f)) == std::vector<std::string>{"RAW"});
+                         "not_before, not_after, der) VALUES ('" +
+                         serial + "', 'CN=x', 'CN=CA', '" + cn + "', 1, 4102444800, x'30')") == "");
+    };
+    raw_certificate("RAW", "raw-written");
+    CHECK(found("written") == 1);
+    REQUIRE(raw.exec("UPDATE certificates SET common_name = 'raw-renamed' WHERE serial = 'RAW'") ==
+            "");
+    CHECK(queued() == 21);
+    CHECK(found("written") == 0);
+    CHECK(found("renamed") == 1);
     REQUIRE(raw.exec("DELETE FROM certificates WHERE serial = 'RAW'") == "");
-    CHECK(store->findCertificates(f).total == 0);
-    CHECK(raw.exec("INSERT INTO certificates_cn (certificates_cn) VALUES ('integrity-check')") ==
-          "");
+    CHECK(queued() == 20);
+    CHECK(found("renamed") == 0);
+
+    // Enough enrollments to fill the queue: a batch indexes it, the
+    // searches still see every row.
+    enroll(10, 300);
+    CHECK(queued() < 256);
+    CHECK(indexed("SEP") > 0);
+    CHECK(indexed("SEP") + raw.count("SELECT count(*) FROM certificates_cn_queue") == 300);
+    CHECK(found("SEP") == 300);
+    CHECK(found("SEP000000000299") == 1);
+
+    // Closing indexes the rest.
+    store.reset();
+    CHECK(queued() == 0);
+    CHECK(indexed("SEP") == 300);
+    CHECK(raw.searchIndexErrors() == "");
+
+    // Rows already indexed: renamed (out of the index, into the queue) and
+    // deleted (out of the index).
+    store = openSqliteStore(path);
+    REQUIRE(raw.exec("UPDATE certificates SET common_name = 'renamed-phone' WHERE serial = 'S7'") ==
+            "");
+    CHECK(queued() == 1);
+    CHECK(indexed("SEP") == 299);
+    CHECK(found("SEP000000000007") == 0);
+    CHECK(found("renamed-phone") == 1);
+    REQUIRE(raw.exec("DELETE FROM certificates WHERE serial IN ('S8', 'S7')") == "");
+    CHECK(queued() == 0);
+    CHECK(indexed("SEP") == 298);
+    CHECK(found("renamed-phone") == 0);
+    CHECK(found("SEP000000000008") == 0);
+    store.reset();
+    CHECK(raw.searchIndexErrors() == "");
+    CHECK(raw.scalar("PRAGMA integrity_check") == "ok");
 }
 
 TEST_CASE("store growth: the CRL's revocations come from an index, as revokedCertificates") {

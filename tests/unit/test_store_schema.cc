@@ -100,7 +100,7 @@ TEST_CASE("store: WAL mode, schema version and reopening with data intact") {
 
         RawDb raw(path);
         CHECK(raw.scalar("PRAGMA journal_mode") == "wal");
-        CHECK(raw.scalar("PRAGMA user_version") == "4");
+        CHECK(raw.scalar("PRAGMA user_version") == "5");
         CHECK(raw.scalar("PRAGMA application_id") == "1396917584");
         const auto indexes = raw.column(
             "SELECT name FROM sqlite_master WHERE type = 'index' "
@@ -229,7 +229,7 @@ TEST_CASE("store v2: a v1 database with data is migrated in place to v2 (and on 
     }
     auto store = openSqliteStore(path);
     RawDb raw(path);
-    CHECK(raw.scalar("PRAGMA user_version") == "4");
+    CHECK(raw.scalar("PRAGMA user_version") == "5");
     CHECK(raw.scalar("PRAGMA application_id") == "1396917584");
     CHECK(raw.scalar("PRAGMA integrity_check") == "ok");
     CHECK(raw.column("PRAGMA foreign_key_check").empty());
@@ -306,7 +306,7 @@ TEST_CASE("store v2: a v1 database with data is migrated in place to v2 (and on 
         store->addToken(t, event("token-create"));
         store.reset();
         auto reopened = openSqliteStore(path);  // already v3: no second migration
-        CHECK(raw.scalar("PRAGMA user_version") == "4");
+        CHECK(raw.scalar("PRAGMA user_version") == "5");
         RequestFilter f;
         f.mac = "00:1A:2B:3C:4D:5E";
         CHECK(findIds(*reopened, f) == Ids{6, 2, 1});
@@ -364,21 +364,21 @@ TEST_CASE("store v2: a failing migration leaves the v1 database untouched") {
     CHECK(findIds(*store, f) == Ids{1});
 }
 
-TEST_CASE("store v4: a v5 database is refused and left alone") {
+TEST_CASE("store v5: a v6 database is refused and left alone") {
     TempDir dir;
     const std::string path = dir.file("ra.db");
     openSqliteStore(path).reset();
     RawDb raw(path);
-    REQUIRE(raw.exec("PRAGMA user_version = 5") == "");
+    REQUIRE(raw.exec("PRAGMA user_version = 6") == "");
     std::string message;
     try {
         openSqliteStore(path);
     } catch (const StoreError& e) {
         message = e.what();
     }
-    CHECK(message.find("version 5") != std::string::npos);
+    CHECK(message.find("version 6") != std::string::npos);
     CHECK(message.find("newer") != std::string::npos);
-    CHECK(raw.scalar("PRAGMA user_version") == "5");
+    CHECK(raw.scalar("PRAGMA user_version") == "6");
 }
 
 // ---- Store v3: a v2 database migrated ---------------------------------------
@@ -408,7 +408,7 @@ TEST_CASE("store v3: a v2 database with duplicate current certificates is migrat
     }
     auto store = openSqliteStore(path);
     RawDb raw(path);
-    CHECK(raw.scalar("PRAGMA user_version") == "4");
+    CHECK(raw.scalar("PRAGMA user_version") == "5");
     CHECK(raw.scalar("PRAGMA integrity_check") == "ok");
     CHECK(raw.column("PRAGMA foreign_key_check").empty());
     CHECK(certificate(*store, "NEW").superseded_by.empty());

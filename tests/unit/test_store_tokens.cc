@@ -158,7 +158,7 @@ TEST_CASE("store v2: ping") {
     RawDb raw(path);
     // Another process moved the schema on (a newer release migrated it):
     // this store must not keep reporting healthy.
-    REQUIRE(raw.exec("PRAGMA user_version = 5") == "");
+    REQUIRE(raw.exec("PRAGMA user_version = 6") == "");
     std::string message;
     try {
         store->ping();
@@ -166,7 +166,7 @@ TEST_CASE("store v2: ping") {
         message = e.what();
     }
     CHECK(message.find("ping") != std::string::npos);
-    CHECK(message.find("5") != std::string::npos);
-    REQUIRE(raw.exec("PRAGMA user_version = 4") == "");
+    CHECK(message.find("6") != std::string::npos);
+    REQUIRE(raw.exec("PRAGMA user_version = 5") == "");
     CHECK_NOTHROW(store->ping());
 }

@@ -165,7 +165,7 @@ TEST_CASE("store v4: a v3 database is migrated; its requests wait for no CA") {
     }
     auto store = openSqliteStore(path);
     RawDb raw(path);
-    CHECK(raw.scalar("PRAGMA user_version") == "4");
+    CHECK(raw.scalar("PRAGMA user_version") == "5");
     CHECK(raw.scalar("PRAGMA integrity_check") == "ok");
     const auto old = store->findRequestByTransaction("old");
     REQUIRE(old);

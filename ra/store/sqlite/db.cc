@@ -145,5 +145,24 @@ ReadTransaction::~ReadTransaction() {
     }
 }
 
+std::exception_ptr runInSavepoint(Database& db, const char* name, const std::string& operation,
+                                  const std::function<void()>& body) {
+    const std::string release = std::string("RELEASE ") + name;
+    db.query((std::string("SAVEPOINT ") + name).c_str(), operation).run();
+    try {
+        body();
+        db.query(release.c_str(), operation).run();
+        return nullptr;
+    } catch (...) {
+        const std::exception_ptr error = std::current_exception();
+        if (sqlite3_get_autocommit(db.get())) {
+            throw;
+        }
+        db.query((std::string("ROLLBACK TO ") + name).c_str(), operation).run();
+        db.query(release.c_str(), operation).run();
+        return error;
+    }
+}
+
 }  // namespace sqlite
 }  // namespace scep

@@ -8,6 +8,8 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -166,6 +168,13 @@ public:
 private:
     Database& db_;
 };
+
+// Runs `body` in SAVEPOINT `name`, inside the caller's transaction. If it
+// throws, only its own writes are undone, and the exception is returned. If
+// SQLite ended the whole transaction by itself (SQLITE_FULL, IOERR), nothing
+// else of it survives either: the exception is rethrown.
+std::exception_ptr runInSavepoint(Database& db, const char* name, const std::string& operation,
+                                  const std::function<void()>& body);
 
 }  // namespace sqlite
 }  // namespace scep

@@ -1,7 +1,5 @@
 #include "ra/store/sqlite/group_commit.h"
 
-#include <sqlite3.h>
-
 namespace scep {
 namespace sqlite {
 
@@ -37,22 +35,9 @@ void GroupCommit::runBatch(const std::vector<Write*>& batch) {
     try {
         Transaction tx(db_, *batch.front()->operation);
         for (Write* w : batch) {
-            db_.query("SAVEPOINT batch_write", *w->operation).run();
-            try {
-                (*w->body)();
-                db_.query("RELEASE batch_write", *w->operation).run();
-            } catch (...) {
-                w->error = std::current_exception();
-                // SQLite ends the whole transaction by itself on some errors
-                // (SQLITE_FULL, IOERR): then the batch's other writes are
-                // gone too, and ROLLBACK TO fails and throws to the catch below.
-                if (sqlite3_get_autocommit(db_.get())) {
-                    throw;
-                }
-                db_.query("ROLLBACK TO batch_write", *w->operation).run();
-                db_.query("RELEASE batch_write", *w->operation).run();
-            }
+            w->error = runInSavepoint(db_, "batch_write", *w->operation, *w->body);
         }
+        before_commit_();
         tx.commit();
     } catch (...) {
         // Nothing of the batch was committed: every write fails.

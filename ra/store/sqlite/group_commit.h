@@ -14,6 +14,7 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ra/store/sqlite/db.h"
@@ -23,8 +24,11 @@ namespace sqlite {
 
 class GroupCommit {
 public:
-    // `connection` guards `db`; it is held while a batch runs.
-    GroupCommit(Database& db, std::mutex& connection) : db_(db), connection_(connection) {}
+    // `connection` guards `db`; it is held while a batch runs. `before_commit`
+    // runs in every batch's transaction after its writes; if it throws, the
+    // batch fails.
+    GroupCommit(Database& db, std::mutex& connection, std::function<void()> before_commit)
+        : db_(db), connection_(connection), before_commit_(std::move(before_commit)) {}
 
     // Runs `body` (statements only: no BEGIN/COMMIT of its own) in a write
     // transaction, possibly shared with other callers; returns once it is
@@ -44,6 +48,7 @@ private:
 
     Database& db_;
     std::mutex& connection_;
+    const std::function<void()> before_commit_;
     std::mutex queue_mutex_;
     std::condition_variable finished_;
     std::vector<Write*> queue_;

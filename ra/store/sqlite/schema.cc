@@ -217,10 +217,9 @@ BEGIN
 END;
 )sql";
 
-// The admin searches at a million certificates (issue 11). Additive: a v4
-// database gains them in place, under the same write lock, and the release
-// before keeps them in step (its inserts fire the same triggers), so the
-// schema version stays 4.
+// The admin searches at a million certificates (issue 11), first added to
+// v4 databases in place, with triggers that wrote every row into the
+// full-text indexes at once.
 //  - certificates_validity: expiring, valid and expired as ranges of one
 //    covering index (`revoked` is in it so that SQLite need not read the row
 //    to check what the partial index already guarantees): also the counts
@@ -230,8 +229,8 @@ END;
 //    CN substring of 3 or more characters is an index look-up instead of a
 //    scan. detail=none keeps it at about 35 bytes a certificate: it answers
 //    which rows hold all the text's trigrams, the exact LIKE decides.
-//    External content: the CN is stored once, and the triggers keep the
-//    index in step with any writer.
+//    External content: the CN is stored once; the triggers of kMigrationV5
+//    keep the index in step with any writer.
 //  - fts_request_text: the same for the request search's CN and identity.
 constexpr const char* kSearchIndexes = R"sql(
 CREATE INDEX certificates_validity ON certificates (not_after, not_before, serial, revoked)
@@ -241,48 +240,88 @@ CREATE INDEX certificates_revocations
 CREATE VIRTUAL TABLE certificates_cn USING fts5(common_name, content = 'certificates',
     content_rowid = 'rowid', tokenize = 'trigram', detail = 'none');
 INSERT INTO certificates_cn (certificates_cn) VALUES ('rebuild');
+CREATE VIRTUAL TABLE fts_request_text USING fts5(common_name, identity, content = 'requests',
+    content_rowid = 'id', tokenize = 'trigram', detail = 'none');
+INSERT INTO fts_request_text (fts_request_text) VALUES ('rebuild');
+)sql";
+
+// Version 4 -> 5: rows reach the full-text indexes in batches.
+// FTS5 writes its pending rows out as a new index segment at every statement
+// savepoint, and each trigger-fired insert runs in one: a segment per row,
+// whose merging costs more the bigger the index (bench/store/README.md has
+// the profile at a million certificates).
+// So the triggers only queue the rowid of a new or changed row, and
+// drainSearchQueues() indexes the queue in one statement. A row is either
+// in the index or in its queue, never both: a row leaving the table is
+// deleted from the index only if it is not queued. The searches read the
+// queue too (search.cc), so they never miss a row, drained or not. Version 5
+// and not additive: the release before would queue rows it never indexes.
+constexpr const char* kMigrationV5 = R"sql(
+DROP TRIGGER IF EXISTS certificates_cn_insert;
+DROP TRIGGER IF EXISTS certificates_cn_delete;
+DROP TRIGGER IF EXISTS certificates_cn_update;
+DROP TRIGGER IF EXISTS fts_request_text_insert;
+DROP TRIGGER IF EXISTS fts_request_text_delete;
+DROP TRIGGER IF EXISTS fts_request_text_update;
+CREATE TABLE certificates_cn_queue (id INTEGER PRIMARY KEY) STRICT;
+CREATE TABLE fts_request_text_queue (id INTEGER PRIMARY KEY) STRICT;
 CREATE TRIGGER certificates_cn_insert AFTER INSERT ON certificates
 BEGIN
-    INSERT INTO certificates_cn (rowid, common_name) VALUES (NEW.rowid, NEW.common_name);
+    INSERT OR IGNORE INTO certificates_cn_queue (id) VALUES (NEW.rowid);
 END;
 CREATE TRIGGER certificates_cn_delete AFTER DELETE ON certificates
 BEGIN
     INSERT INTO certificates_cn (certificates_cn, rowid, common_name)
-        VALUES ('delete', OLD.rowid, OLD.common_name);
-END;
-CREATE VIRTUAL TABLE fts_request_text USING fts5(common_name, identity, content = 'requests',
-    content_rowid = 'id', tokenize = 'trigram', detail = 'none');
-INSERT INTO fts_request_text (fts_request_text) VALUES ('rebuild');
-CREATE TRIGGER fts_request_text_insert AFTER INSERT ON requests
-BEGIN
-    INSERT INTO fts_request_text (rowid, common_name, identity)
-        VALUES (NEW.id, NEW.common_name, NEW.identity);
-END;
-CREATE TRIGGER fts_request_text_delete AFTER DELETE ON requests
-BEGIN
-    INSERT INTO fts_request_text (fts_request_text, rowid, common_name, identity)
-        VALUES ('delete', OLD.id, OLD.common_name, OLD.identity);
-END;
-CREATE TRIGGER fts_request_text_update AFTER UPDATE OF id, common_name, identity ON requests
-BEGIN
-    INSERT INTO fts_request_text (fts_request_text, rowid, common_name, identity)
-        VALUES ('delete', OLD.id, OLD.common_name, OLD.identity);
-    INSERT INTO fts_request_text (rowid, common_name, identity)
-        VALUES (NEW.id, NEW.common_name, NEW.identity);
+        SELECT 'delete', OLD.rowid, OLD.common_name
+        WHERE NOT EXISTS (SELECT 1 FROM certificates_cn_queue WHERE id = OLD.rowid);
+    DELETE FROM certificates_cn_queue WHERE id = OLD.rowid;
 END;
 CREATE TRIGGER certificates_cn_update AFTER UPDATE OF common_name ON certificates
 BEGIN
     INSERT INTO certificates_cn (certificates_cn, rowid, common_name)
-        VALUES ('delete', OLD.rowid, OLD.common_name);
-    INSERT INTO certificates_cn (rowid, common_name) VALUES (NEW.rowid, NEW.common_name);
+        SELECT 'delete', OLD.rowid, OLD.common_name
+        WHERE NOT EXISTS (SELECT 1 FROM certificates_cn_queue WHERE id = OLD.rowid);
+    DELETE FROM certificates_cn_queue WHERE id = OLD.rowid;
+    INSERT OR IGNORE INTO certificates_cn_queue (id) VALUES (NEW.rowid);
+END;
+CREATE TRIGGER fts_request_text_insert AFTER INSERT ON requests
+BEGIN
+    INSERT OR IGNORE INTO fts_request_text_queue (id) VALUES (NEW.id);
+END;
+CREATE TRIGGER fts_request_text_delete AFTER DELETE ON requests
+BEGIN
+    INSERT INTO fts_request_text (fts_request_text, rowid, common_name, identity)
+        SELECT 'delete', OLD.id, OLD.common_name, OLD.identity
+        WHERE NOT EXISTS (SELECT 1 FROM fts_request_text_queue WHERE id = OLD.id);
+    DELETE FROM fts_request_text_queue WHERE id = OLD.id;
+END;
+CREATE TRIGGER fts_request_text_update AFTER UPDATE OF id, common_name, identity ON requests
+BEGIN
+    INSERT INTO fts_request_text (fts_request_text, rowid, common_name, identity)
+        SELECT 'delete', OLD.id, OLD.common_name, OLD.identity
+        WHERE NOT EXISTS (SELECT 1 FROM fts_request_text_queue WHERE id = OLD.id);
+    DELETE FROM fts_request_text_queue WHERE id = OLD.id;
+    INSERT OR IGNORE INTO fts_request_text_queue (id) VALUES (NEW.id);
 END;
 )sql";
 
+// CROSS JOIN: the queue drives (a few hundred rows), not the table.
+constexpr const char* kDrainSearchQueues = R"sql(
+INSERT INTO certificates_cn (rowid, common_name)
+    SELECT c.rowid, c.common_name
+    FROM certificates_cn_queue AS q CROSS JOIN certificates AS c ON c.rowid = q.id;
+DELETE FROM certificates_cn_queue;
+INSERT INTO fts_request_text (rowid, common_name, identity)
+    SELECT r.id, r.common_name, r.identity
+    FROM fts_request_text_queue AS q CROSS JOIN requests AS r ON r.id = q.id;
+DELETE FROM fts_request_text_queue;
+)sql";
+
+// A v4 database may have them already; they come in one transaction.
 bool hasSearchIndexes(Database& db, const std::string& operation) {
-    // The last object kSearchIndexes creates; they come in one transaction.
     return db.pragmaInteger(
-               "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND "
-               "name = 'certificates_cn_update'",
+               "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+               "name = 'fts_request_text'",
                operation) == 1;
 }
 
@@ -310,7 +349,7 @@ std::int64_t checkedVersion(Database& db, const std::string& path, const std::st
 void migrateSchema(Database& db, const std::string& path) {
     const std::string operation = "open " + path + ": schema";
     std::int64_t version = checkedVersion(db, path, operation);
-    if (version == kSchemaVersion && hasSearchIndexes(db, operation)) {
+    if (version == kSchemaVersion) {
         return;
     }
     // Another process may be creating the schema right now: decide again
@@ -339,12 +378,26 @@ void migrateSchema(Database& db, const std::string& path) {
     if (version < 4) {
         db.exec(kMigrationV4, operation);
     }
-    if (!hasSearchIndexes(db, operation)) {
-        db.exec(kSearchIndexes, operation);
+    if (version < 5) {
+        if (!hasSearchIndexes(db, operation)) {
+            db.exec(kSearchIndexes, operation);
+        }
+        db.exec(kMigrationV5, operation);
     }
-    db.exec("PRAGMA user_version = 4", operation);  // kSchemaVersion
-    static_assert(kSchemaVersion == 4, "keep the PRAGMA text above in step");
+    db.exec("PRAGMA user_version = 5", operation);  // kSchemaVersion
+    static_assert(kSchemaVersion == 5, "keep the PRAGMA text above in step");
     tx.commit();
+}
+
+std::int64_t searchQueueLength(Database& db, const std::string& operation) {
+    return db.pragmaInteger(
+        "SELECT (SELECT count(*) FROM certificates_cn_queue) + "
+        "(SELECT count(*) FROM fts_request_text_queue)",
+        operation);
+}
+
+void drainSearchQueues(Database& db, const std::string& operation) {
+    db.exec(kDrainSearchQueues, operation);
 }
 
 }  // namespace sqlite

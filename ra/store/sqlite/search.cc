@@ -101,13 +101,16 @@ std::string trigramQuery(const std::string& text) {
 }
 
 // Substring of the CN or the identity. From 3 characters on, the candidates
-// come from the trigram index fts_request_text (both columns), and the
-// exact LIKE decides; shorter text: a scan in id order that stops once the
-// page is full (the total still counts them all).
+// come from the trigram index fts_request_text (both columns) and the rows
+// still queued for it (schema.cc, kMigrationV5), and the exact LIKE
+// decides; shorter text: a scan in id order that stops once the page is
+// full (the total still counts them all).
 void addRequestText(Search& s, const std::string& text) {
     const std::string pattern = "%" + escapeLike(text) + "%";
     if (utf8Length(text) >= 3) {
-        s.add("id IN (SELECT rowid FROM fts_request_text WHERE fts_request_text MATCH ?)");
+        s.add(
+            "id IN (SELECT rowid FROM fts_request_text WHERE fts_request_text MATCH ? "
+            "UNION ALL SELECT id FROM fts_request_text_queue)");
         s.params.emplace_back(trigramQuery(text));
     }
     s.add("(common_name LIKE ? ESCAPE '\\' OR identity LIKE ? ESCAPE '\\')");
@@ -173,14 +176,15 @@ std::pair<std::string, std::string> prefixRange(const std::string& prefix) {
 // the certificate came from (through requests_mac, once). From 3 characters
 // on, each alternative is an index look-up, so SQLite answers the OR as the
 // union of three look-ups: the CN through the trigram index certificates_cn
-// (candidates, then the exact LIKE on the row), the serial as a prefix range of
-// its primary key, the MAC through requests_mac. Shorter text matches too
-// much for an index to help: a scan.
+// and its queue (candidates, then the exact LIKE on the row), the serial as
+// a prefix range of its primary key, the MAC through requests_mac. Shorter
+// text matches too much for an index to help: a scan.
 void addCertificateText(Search& s, const std::string& text) {
     const std::string upper = upperAscii(text);
     if (utf8Length(text) >= 3) {
         s.add(
-            "((c.rowid IN (SELECT rowid FROM certificates_cn WHERE certificates_cn MATCH ?) AND "
+            "((c.rowid IN (SELECT rowid FROM certificates_cn WHERE certificates_cn MATCH ? "
+            "UNION ALL SELECT id FROM certificates_cn_queue) AND "
             "c.common_name LIKE ? ESCAPE '\\') OR (c.serial >= ? AND c.serial < ?) OR "
             "c.request_id IN (SELECT id FROM requests WHERE mac = ?))");
         const auto [low, high] = prefixRange(upper);

@@ -21,6 +21,10 @@ struct Search;  // search.cc
 class SqliteStore final : public Store {
 public:
     explicit SqliteStore(const std::string& path);
+    // Indexes the rows still queued for the full-text indexes, if it can.
+    ~SqliteStore() override;
+    SqliteStore(const SqliteStore&) = delete;
+    SqliteStore& operator=(const SqliteStore&) = delete;
 
     void addPendingRequest(RequestRecord& record, const AuditEvent& event) override;
     std::vector<std::string> addIssuedRequest(RequestRecord& record, const CertificateRecord& cert,
@@ -94,13 +98,18 @@ private:
                        const std::string& operation);
     void checkIssueRules(const IssueRules& rules, const CertificateRecord& cert, std::int64_t at,
                          const std::string& operation);
+    // In each batch's transaction: indexes the full-text queues once they
+    // hold kSearchQueueBatch rows.
+    void indexQueuedRows();
+    // All queued rows, in a transaction of its own. Callers hold mutex_.
+    void drainQueuedRows(const std::string& operation);
 
     const std::string path_;
     std::mutex mutex_;
     Database db_;
     // addPendingRequest, addIssuedRequest and audit: the writes of every
     // enrollment, batched (group_commit.h); the rest hold mutex_ themselves.
-    GroupCommit writes_{db_, mutex_};
+    GroupCommit writes_{db_, mutex_, [this] { indexQueuedRows(); }};
 };
 
 }  // namespace sqlite
