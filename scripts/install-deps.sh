@@ -8,6 +8,7 @@
 #                          the enterprise CA of `demo.sh --upstream`
 #   install-deps.sh bench  the build plus what the benchmarks run against:
 #                          micromdm's scepserver and Kea's perfdhcp (kea-admin)
+#   install-deps.sh profile  bench plus perf (linux-perf), for bench/scep/profile.sh
 # Idempotent: only talks to apt when something is missing.
 set -eu
 
@@ -35,7 +36,8 @@ case "${1:-all}" in
     demo) PACKAGES="$BUILD $DEMO" ;;
     demo-upstream) PACKAGES="$BUILD $DEMO scep" ;;
     bench) PACKAGES="$BUILD $BENCH" ;;
-    *) echo "usage: $0 [demo|demo-upstream|bench]" >&2; exit 2 ;;
+    profile) PACKAGES="$BUILD $BENCH linux-perf" ;;
+    *) echo "usage: $0 [demo|demo-upstream|bench|profile]" >&2; exit 2 ;;
 esac
 
 if [ "$(id -u)" -ne 0 ]; then

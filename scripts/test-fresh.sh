@@ -8,8 +8,8 @@
 #   usage: scripts/test-fresh.sh bookworm|trixie [STEP...]
 #   steps: demo tests packages bench bench-dhcp profile quick (default: demo
 #   tests packages, in that order; bench, profile and quick need the build
-#   that demo or tests leaves; the benches install their own tools, profile
-#   also linux-perf, and bench-dhcp builds the hook itself;
+#   that demo or tests leaves; the benches install their own tools (profile
+#   with perf), and bench-dhcp builds the hook itself;
 #   quick runs the hook's unit suites and the Kea end-to-end suite of the
 #   test command, building only what they need), or base alone:
 #   only the host tools and the base image (what .ci/run prepares before it
@@ -86,8 +86,7 @@ declare -A COMMAND=(
     [bench]="./scripts/install-deps.sh bench && ${BENCH_BASE}TMPDIR=/bench ./bench/scep/enroll-bench.sh"
     [bench-dhcp]="./scripts/install-deps.sh bench && ./scripts/build.sh hooks/libdhcp_scep.so \
         && TMPDIR=/bench ./bench/dhcp-option43.sh"
-    [profile]="./scripts/install-deps.sh bench && apt-get install -y -q --no-install-recommends linux-perf \
-        && TMPDIR=/bench ./bench/scep/profile.sh"
+    [profile]="./scripts/install-deps.sh profile && TMPDIR=/bench ./bench/scep/profile.sh"
     [quick]="meson test -C build --print-errorlogs unit-hook unit-hook-load unit-common e2e-kea"
 )
 declare -a TIMES=()

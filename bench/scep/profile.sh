@@ -47,7 +47,7 @@ die() { echo "profile: $*" >&2; exit 1; }
 # shellcheck source=bench/scep/common.sh
 source "$BENCH_DIR/common.sh"
 
-command -v perf >/dev/null || die "perf not found (apt-get install linux-perf)"
+command -v perf >/dev/null || die "perf not found (scripts/install-deps.sh profile installs linux-perf)"
 for tool in curl ninja ss "$PYTHON"; do
     command -v "$tool" >/dev/null || die "$tool not found"
 done
