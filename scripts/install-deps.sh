@@ -7,7 +7,8 @@
 #   install-deps.sh demo-upstream   the demo plus micromdm's scepserver (scep),
 #                          the enterprise CA of `demo.sh --upstream`
 #   install-deps.sh bench  the build plus what the benchmarks run against:
-#                          micromdm's scepserver and Kea's perfdhcp (kea-admin)
+#                          micromdm's scepserver, Kea's perfdhcp (kea-admin),
+#                          the sqlite3 shell (bench/store)
 #   install-deps.sh profile  bench plus perf (linux-perf), for bench/scep/profile.sh
 # Idempotent: only talks to apt when something is missing.
 set -eu
@@ -29,7 +30,7 @@ TESTS="
   clang libclang-rt-dev clang-format clang-tidy
 "
 BENCH="
-  scep kea-admin curl iproute2 python3-cryptography
+  scep kea-admin curl iproute2 python3-cryptography sqlite3
 "
 case "${1:-all}" in
     all) PACKAGES="$BUILD $DEMO $TESTS $BENCH" ;;

@@ -6,8 +6,8 @@
 # .debs of the same commit in their own clean containers. The first failing
 # step is named and its output is left on screen.
 #   usage: scripts/test-fresh.sh bookworm|trixie [STEP...]
-#   steps: demo tests packages bench bench-dhcp profile quick (default: demo
-#   tests packages, in that order; bench, profile and quick need the build
+#   steps: demo tests packages bench bench-dhcp profile store-growth quick (default: demo
+#   tests packages, in that order; bench, profile, store-growth and quick need the build
 #   that demo or tests leaves; the benches install their own tools (profile
 #   with perf), and bench-dhcp builds the hook itself;
 #   quick runs the hook's unit suites and the Kea end-to-end suite of the
@@ -18,7 +18,8 @@
 # FUZZ_SECONDS is passed to the test command; BASE_REF=<commit> makes the
 # bench step build scep-ra of that commit too (from `git archive`, in
 # /base) and run it as enroll-bench.sh's BASE_RA: before/after ratios on
-# that release from one invocation. SERVERS is passed to enroll-bench.sh.
+# that release from one invocation. SERVERS is passed to enroll-bench.sh,
+# SIZES to store-growth.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -26,7 +27,7 @@ ROOT=$(pwd)
 RELEASE=${1:-}
 case "$RELEASE" in
     bookworm | trixie) shift ;;
-    *) echo "usage: $0 bookworm|trixie [demo] [tests] [packages] [bench] [bench-dhcp] [profile] [quick] | base" >&2
+    *) echo "usage: $0 bookworm|trixie [demo] [tests] [packages] [bench] [bench-dhcp] [profile] [store-growth] [quick] | base" >&2
        exit 2 ;;
 esac
 STEPS=("$@")
@@ -72,7 +73,7 @@ fi
 # is a bind mount: on the container's own overlay fsync is a no-op
 # (fsync=volatile), which would flatter the store's durable writes.
 podman run -d --name "$NAME" --privileged --network=host -v "$WORK/src:/src" \
-    -v "$WORK/bench:/bench" -v "$WORK/base:/base" ${SERVERS:+-e SERVERS="$SERVERS"} \
+    -v "$WORK/bench:/bench" -v "$WORK/base:/base" ${SERVERS:+-e SERVERS="$SERVERS"} ${SIZES:+-e SIZES="$SIZES"} \
     -e FUZZ_SECONDS="${FUZZ_SECONDS:-15}" -e CI=true "$IMAGE" sleep infinity >/dev/null \
     || fail "container" "podman run $IMAGE"
 # As in Debian's official container images: dpkg skips its fsync()s, which
@@ -87,13 +88,14 @@ declare -A COMMAND=(
     [bench-dhcp]="./scripts/install-deps.sh bench && ./scripts/build.sh hooks/libdhcp_scep.so \
         && TMPDIR=/bench ./bench/dhcp-option43.sh"
     [profile]="./scripts/install-deps.sh profile && TMPDIR=/bench ./bench/scep/profile.sh"
+    [store-growth]="./scripts/install-deps.sh bench && TMPDIR=/bench ./bench/store/store-growth.sh"
     [quick]="meson test -C build --print-errorlogs unit-hook unit-hook-load unit-common e2e-kea"
 )
 declare -a TIMES=()
 for step in "${STEPS[@]}"; do
     started=$SECONDS
     case "$step" in
-        demo | tests | bench | bench-dhcp | profile | quick)
+        demo | tests | bench | bench-dhcp | profile | store-growth | quick)
             say "step $step: ${COMMAND[$step]}"
             podman exec -w /src "$NAME" sh -c "${COMMAND[$step]}" \
                 || fail "$step" "${COMMAND[$step]} exited $?" ;;
@@ -103,7 +105,7 @@ for step in "${STEPS[@]}"; do
             say "step packages: tests/packaging/check-debs.sh $RELEASE"
             "$ROOT/tests/packaging/check-debs.sh" "$RELEASE" \
                 || fail "$step" "tests/packaging/check-debs.sh $RELEASE exited $?" ;;
-        *) fail "$step" "unknown step (demo, tests, packages, bench, bench-dhcp, profile, quick)" ;;
+        *) fail "$step" "unknown step (demo, tests, packages, bench, bench-dhcp, profile, store-growth, quick)" ;;
     esac
     TIMES+=("$step $((SECONDS - started)) s")
 done
