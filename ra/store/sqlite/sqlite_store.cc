@@ -88,7 +88,12 @@ SqliteStore::SqliteStore(const std::string& path) : path_(path), db_(path, "open
                   "cannot set temp_store=MEMORY");
     migrateSchema(db_, path_);
     // Left by a process that stopped before draining (or by store_seed).
-    drainQueuedRows(operation);
+    // Best effort, like the drain on close: a reader of a write-protected
+    // file still opens it, and the searches find queued rows anyway.
+    try {
+        drainQueuedRows(operation);
+    } catch (const StoreError&) {
+    }
 }
 
 SqliteStore::~SqliteStore() {
