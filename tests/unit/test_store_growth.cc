@@ -390,6 +390,28 @@ TEST_CASE("store growth: new rows wait in a queue, are found there, and are inde
     CHECK(raw.scalar("PRAGMA integrity_check") == "ok");
 }
 
+TEST_CASE("store growth: a batch whose indexing fails still commits, and its rows stay queued") {
+    TempDir dir;
+    const std::string path = dir.file("ra.db");
+    auto store = openSqliteStore(path);
+    RawDb raw(path);
+    // An index that cannot be written: every drain fails.
+    REQUIRE(raw.exec("DROP TABLE certificates_cn") == "");
+    for (int i = 0; i < 200; ++i) {
+        const std::string cn = "SEP" + std::to_string(100000 + i);
+        RequestRecord r = sampleRequest("tx-" + std::to_string(i), cn);
+        CHECK_NOTHROW(store->addIssuedRequest(r, sampleCertificate("S" + std::to_string(i), cn),
+                                              event("enroll")));
+    }
+    CHECK(raw.count("SELECT count(*) FROM certificates") == 200);
+    CHECK(raw.count("SELECT count(*) FROM certificates_cn_queue") == 200);
+    // The other index's drain was undone with it: its rows are queued too.
+    CHECK(raw.count("SELECT count(*) FROM fts_request_text_queue") == 200);
+    RequestFilter f;
+    f.text = "SEP100199";
+    CHECK(findIds(*store, f).size() == 1);
+}
+
 TEST_CASE("store growth: the CRL's revocations come from an index, as revokedCertificates") {
     TempDir dir;
     const std::string path = dir.file("ra.db");
