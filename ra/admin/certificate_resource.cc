@@ -53,7 +53,7 @@ void CertificateResource::list(const Principal&, const http::Request& req, http:
     for (const auto& view : page.items) {
         items.push_back(certificateJson(view, filter.now));
     }
-    sendJson(res, {{"total", page.total}, {"items", items}});
+    sendJson(res, {{"total", page.total}, {"total_exact", page.total_exact}, {"items", items}});
 }
 
 void CertificateResource::show(const Principal&, const http::Request& req, http::Response& res) {

@@ -64,7 +64,7 @@ void RequestResource::list(const Principal&, const http::Request& req, http::Res
     for (const auto& request : page.items) {
         items.push_back(requestToJson(request));
     }
-    sendJson(res, {{"total", page.total}, {"items", items}});
+    sendJson(res, {{"total", page.total}, {"total_exact", page.total_exact}, {"items", items}});
 }
 
 void RequestResource::show(const Principal&, const http::Request& req, http::Response& res) {

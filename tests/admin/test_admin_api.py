@@ -456,8 +456,9 @@ class T2Requests(h.AdminTestCase):
         self.assertLess(c2, c3)
         self.assertLess(c3, c4)
         everything = self.listing()
-        self.assertEqual(set(everything), {"total", "items"})
+        self.assertEqual(set(everything), {"total", "total_exact", "items"})
         self.assertEqual(everything["total"], 4)
+        self.assertIs(everything["total_exact"], True)
         self.assertEqual(ids(everything), [r4, r3, r2, r1])  # newest first
         for item in everything["items"]:
             self.assertEqual(set(item), h.REQUEST_KEYS)
@@ -505,6 +506,7 @@ class T2Requests(h.AdminTestCase):
             with self.subTest(params=params):
                 got = self.listing(**params)
                 self.assertEqual(got["total"], len(expected))
+                self.assertIs(got["total_exact"], True)  # under 1,000 matches
                 self.assertEqual(ids(got), expected)
         # Paging: total always counts everything that matches.
         pages = [(dict(limit=2), [r4, r3]), (dict(limit=2, offset=2), [r2, r1]),
@@ -748,7 +750,7 @@ class T3Certificates(h.AdminTestCase):
     def test_01_search_and_status_filters(self):
         everything = self.listing()
         self.assertEqual(everything["total"], 4)
-        self.assertEqual(set(everything), {"total", "items"})
+        self.assertEqual(set(everything), {"total", "total_exact", "items"})
         keys = [(-i["not_before"], i["serial"]) for i in everything["items"]]
         self.assertEqual(keys, sorted(keys), "not newest first")
         for item in everything["items"]:
@@ -799,6 +801,7 @@ class T3Certificates(h.AdminTestCase):
             with self.subTest(params=params):
                 got = self.listing(**params)
                 self.assertEqual(got["total"], len(expected))
+                self.assertIs(got["total_exact"], True)
                 self.assertEqual(self.labels(got), expected)
         got = self.listing(limit=1)
         self.assertEqual((got["total"], len(got["items"])), (4, 1))

@@ -12,7 +12,8 @@ Flow: strongSwan `pki --scep` (test MIC, polling) creates a pending request;
 an approver signs in with a token, sees the row (model, MAC, peer), approves,
 the client receives its certificate; the approver finds the certificate and
 revokes it (keyCompromise); /crl lists it and the CA page counts it. Then a
-bad token, a viewer, a rejection through the dialog and a reload. Throughout:
+bad token, a viewer, a rejection through the dialog and a reload, and a
+search with more matches than the API counts ("of 1000+"). Throughout:
 no browser console errors or CSP reports, and the token never in a URL
 (current URL, every request in the performance log, the browser history).
 Screenshots of each step go to tests/artifacts/admin-browser/ (git-ignored).
@@ -355,6 +356,45 @@ class ConsoleInBrowser(h.AdminTestCase):
         problems = [e for e in self.console_log[start:end] if e["level"] in ("SEVERE", "WARNING")
                     and not re.search(r"/api/whoami .*401", e["message"])]
         self.assertEqual(problems, [])
+
+    def test_2b_a_text_search_with_many_matches_pages_on(self):
+        # 1,100 certificates whose CN holds one text, written as another
+        # writer would: the API counts 1,000 past the page, the console says
+        # so ("of 1000+") and pages on, most recently recorded first.
+        now = int(time.time())
+        conn = sqlite3.connect(self.ra.db_path, timeout=30)
+        try:
+            with conn:
+                conn.executemany(
+                    "INSERT INTO certificates (serial, subject, issuer, common_name, not_before, "
+                    "not_after, der) VALUES (?, ?, 'CN=CA', ?, ?, ?, x'30')",
+                    [("B%07X" % i, "CN=bulk-phone-%04d" % i, "bulk-phone-%04d" % i, now - i,
+                      now + 365 * 86400) for i in range(1100)])
+        finally:
+            conn.close()
+        if not self.visible("app"):
+            self.driver.get(self.base + "/")
+            self.wait(lambda d: self.visible("login") or self.visible("app"), "the console")
+        if not self.visible("app"):
+            self.sign_in(self.viewer, "viewer")
+        self.go("certificates")
+        search = self.css("#cert-search")
+        search.clear()
+        search.send_keys("bulk-phone")
+        self.css("#cert-search-button").click()
+
+        def first_cn():
+            rows = self.all_css("#cert-body tr[data-serial]")
+            return rows[0].get_attribute("data-serial") if rows else None
+        self.wait(lambda d: self.css("#cert-range").text == "1–50 of 1000+"
+                  and first_cn() == "B000044B", "the first page of 1000+")
+        self.assertTrue(self.css("#cert-next").is_enabled())
+        self.assertFalse(self.css("#cert-prev").is_enabled())
+        self.shot("13-of-1000-plus")
+        self.click("#cert-next", "the next page")
+        self.wait(lambda d: self.css("#cert-range").text == "51–100 of 1050+"
+                  and first_cn() == "B0000419", "the second page")
+        self.collect()
 
     def test_3_token_never_in_a_url(self):
         self.collect()

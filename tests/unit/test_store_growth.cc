@@ -68,6 +68,17 @@ bool scansCertificates(const std::string& plan) {
     return plan.find("SCAN c\n") != std::string::npos || plan.find("SCAN c ") != std::string::npos;
 }
 
+// The plan's lines from the one holding `marker` to the end of that arm of
+// a compound query (the next "RIGHT"), or "" when there is no such line.
+std::string armOf(const std::string& plan, const std::string& marker) {
+    const auto from = plan.find(marker);
+    if (from == std::string::npos) {
+        return "";
+    }
+    const auto to = plan.find("\nRIGHT\n", from);
+    return plan.substr(from, to == std::string::npos ? std::string::npos : to - from);
+}
+
 bool scansRequests(const std::string& plan) {
     return plan.find("SCAN requests\n") != std::string::npos ||
            plan.find("SCAN requests ") != std::string::npos;
@@ -101,8 +112,11 @@ TEST_CASE("store growth: CN substring, expiring and state searches use an index"
         INFO(sql);
         INFO(plan);
         CHECK_FALSE(scansCertificates(plan));
-        CHECK(plan.find("certificates_cn VIRTUAL TABLE") != std::string::npos);
-        CHECK(plan.find("SCAN certificates_cn_queue") != std::string::npos);
+        CHECK(plan.find("SCAN f VIRTUAL TABLE") != std::string::npos);  // certificates_cn
+        CHECK(plan.find("SCAN q\n") != std::string::npos);              // its queue
+        // Both arms yield their ids newest first as they are: no sort.
+        CHECK(armOf(plan, "SCAN f VIRTUAL TABLE").find("B-TREE") == std::string::npos);
+        CHECK(armOf(plan, "SCAN q\n").find("B-TREE") == std::string::npos);
         CHECK(plan.find("INDEX sqlite_autoindex_certificates_1") != std::string::npos);
         CHECK(plan.find("INDEX requests_mac") != std::string::npos);
     }
@@ -130,8 +144,10 @@ TEST_CASE("store growth: CN substring, expiring and state searches use an index"
         INFO(sql);
         INFO(plan);
         CHECK_FALSE(scansRequests(plan));
-        CHECK(plan.find("fts_request_text VIRTUAL TABLE") != std::string::npos);
-        CHECK(plan.find("SCAN fts_request_text_queue") != std::string::npos);
+        CHECK(plan.find("SCAN f VIRTUAL TABLE") != std::string::npos);  // fts_request_text
+        CHECK(plan.find("SCAN q\n") != std::string::npos);              // its queue
+        CHECK(armOf(plan, "SCAN f VIRTUAL TABLE").find("B-TREE") == std::string::npos);
+        CHECK(armOf(plan, "SCAN q\n").find("B-TREE") == std::string::npos);
     }
 
     // The answers on these paths.
@@ -148,7 +164,36 @@ TEST_CASE("store growth: CN substring, expiring and state searches use an index"
     text.text = "sep005b0000138";  // any case; 0x1380..0x138F
     page = store->findCertificates(text);
     CHECK(page.total == 16);
-    CHECK(page.items.front().certificate.serial == std::string(28, '0') + "1380");
+    CHECK(page.total_exact);
+    // Most recently recorded first (the seed wrote them oldest last).
+    CHECK(page.items.front().certificate.serial == std::string(28, '0') + "138F");
+    // A text all 20,000 hold: counted up to kTextSearchCountAhead past the
+    // offset; the page is the newest all the same.
+    for (const char* all : {"SEP005B", "88"}) {  // trigram index; scan (short)
+        CAPTURE(all);
+        text.text = all;
+        text.offset = 0;
+        page = store->findCertificates(text);
+        CHECK(page.total == kTextSearchCountAhead);
+        CHECK_FALSE(page.total_exact);
+        REQUIRE(page.items.size() == 50);
+        CHECK(page.items.front().certificate.serial == std::string(28, '0') + "4E20");
+        text.offset = 19990;
+        page = store->findCertificates(text);
+        CHECK(page.total == 20000);
+        CHECK(page.total_exact);
+        REQUIRE(page.items.size() == 10);
+        CHECK(page.items.back().certificate.serial == std::string(28, '0') + "0001");
+        RequestFilter r;
+        r.text = all;
+        r.offset = 100;
+        requestPage = store->findRequests(r);
+        CHECK(requestPage.total == 100 + kTextSearchCountAhead);
+        CHECK_FALSE(requestPage.total_exact);
+        REQUIRE(requestPage.items.size() == 50);
+        CHECK(requestPage.items.front().id == 20000 - 100);
+    }
+    text.offset = 0;
     text.text = std::string(28, '0') + "4E2";  // a serial prefix: 0x4E20 = 20000
     CHECK(serials(store->findCertificates(text)) ==
           std::vector<std::string>{std::string(28, '0') + "4E20"});

@@ -349,19 +349,20 @@ TEST_CASE("store v2: findCertificates — text, state at now, expiring_before, p
         f.state.reset();
         f.text = "phone-1";
         f.expiring_before = kNow + 30 * kDay;
-        CHECK(find(f) == Serials{"0A01", "0B03"});
+        CHECK(find(f) == Serials{"0B03", "0A01"});
         f.text = "phone-2";
         CHECK(find(f).empty());
     }
     SUBCASE("text: CN substring, serial prefix, or exactly the MAC") {
+        // With text, the most recently recorded first: 0C06 ... 0A01 here.
         f.text = "phone-1";
-        CHECK(find(f) == Serials{"0A01", "0B03"});
+        CHECK(find(f) == Serials{"0B03", "0A01"});
         f.text = "PHONE-1.EXAMPLE";  // CN in any case
-        CHECK(find(f) == Serials{"0A01", "0B03"});
+        CHECK(find(f) == Serials{"0B03", "0A01"});
         f.text = "0a";  // serial prefix, upper-cased
-        CHECK(find(f) == Serials{"0A01", "0A02"});
+        CHECK(find(f) == Serials{"0A02", "0A01"});
         f.text = "0C0";
-        CHECK(find(f) == Serials{"0C05", "0C06"});
+        CHECK(find(f) == Serials{"0C06", "0C05"});
         f.text = "A01";  // inside the serial, but not a prefix
         CHECK(find(f).empty());
         f.text = "00:1A:2B:3C:4D:5E";
@@ -376,12 +377,12 @@ TEST_CASE("store v2: findCertificates — text, state at now, expiring_before, p
             CHECK_MESSAGE(find(f).empty(), other);
         }
         f.text = "laptop";
-        CHECK(find(f) == Serials{"0B04", "0C06"});
+        CHECK(find(f) == Serials{"0C06", "0B04"});
         f.state = CertificateState::revoked;
         CHECK(find(f) == Serials{"0C06"});
         f.text = "phone";
         f.state = CertificateState::valid;
-        CHECK(find(f) == Serials{"0A01", "0A02", "0B03"});
+        CHECK(find(f) == Serials{"0B03", "0A02", "0A01"});
         f.state = CertificateState::revoked;
         CHECK(find(f) == Serials{"0C05"});
     }

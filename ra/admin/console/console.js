@@ -417,14 +417,14 @@ function renderRequests(data) {
   const body = $('req-body');
   const items = Array.isArray(data.items) ? data.items : [];
   const total = isNum(data.total) ? data.total : items.length;
-  const key = JSON.stringify([total, f.offset, items, canApprove(), f.acting]);
+  const key = JSON.stringify([total, data.total_exact, f.offset, items, canApprove(), f.acting]);
   if (key === f.key) { updateAges(body); return; } // unchanged: no DOM churn, no flicker
   f.key = key;
   const focus = rememberFocus(body, 'requestId');
   body.replaceChildren(...(items.length ? items.map(requestRow) : [emptyRow(8, f.status === 'pending' && !f.q && !f.mac
     ? 'No pending requests. New enrollments that need a decision appear here automatically.' : 'No requests match.')]));
   restoreFocus(body, focus, 'requestId', 'h-pending');
-  pager('req', f.offset, items.length, total);
+  pager('req', f.offset, items.length, total, data.total_exact);
 }
 
 function requestRow(r) {
@@ -497,10 +497,12 @@ function findRow(body, key, value) {
 }
 const cnOf = (row) => { const b = row && row.querySelector('td.cn > div.strong > bdi'); return b ? b.textContent : ''; };
 
-function pager(prefix, offset, count, total) {
-  setText(prefix + '-range', count ? `${offset + 1}–${offset + count} of ${total}` : offset ? 'No more results' : total ? `0 of ${total}` : 'No results');
+// A text search counts only so far past the page (total_exact false): "of 1000+".
+function pager(prefix, offset, count, total, exact) {
+  const of = exact === false ? `${total}+` : `${total}`;
+  setText(prefix + '-range', count ? `${offset + 1}–${offset + count} of ${of}` : offset ? 'No more results' : total ? `0 of ${of}` : 'No results');
   $(prefix + '-prev').disabled = offset <= 0;
-  $(prefix + '-next').disabled = offset + count >= total;
+  $(prefix + '-next').disabled = offset + count >= total && exact !== false;
 }
 // Paging from the bottom of a long table: bring its top into view, keep the focus on the button.
 const toTop = (page) => $('page-' + page).scrollIntoView({ block: 'start' });
@@ -602,7 +604,7 @@ function loadCerts() {
     const focus = rememberFocus(body, 'serial');
     body.replaceChildren(...(items.length ? items.map(certRow) : [emptyRow(6, 'No certificates match.')]));
     restoreFocus(body, focus, 'serial', 'h-certificates');
-    pager('cert', f.offset, items.length, isNum(data.total) ? data.total : items.length);
+    pager('cert', f.offset, items.length, isNum(data.total) ? data.total : items.length, data.total_exact);
   });
 }
 

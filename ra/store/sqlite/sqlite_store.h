@@ -16,7 +16,7 @@
 namespace scep {
 namespace sqlite {
 
-struct Search;  // search.cc
+struct SearchSql;  // search.cc
 
 class SqliteStore final : public Store {
 public:
@@ -75,8 +75,7 @@ public:
 
 private:
     template <typename T, typename ReadRow>
-    Page<T> searchPage(const std::string& operation, const Search& search,
-                       const std::string& count_sql, const std::string& page_sql, std::size_t limit,
+    Page<T> searchPage(const std::string& operation, const SearchSql& sql, std::size_t limit,
                        std::size_t offset, ReadRow readRow);
 
     // Callers hold mutex_.
