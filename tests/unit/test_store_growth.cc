@@ -315,7 +315,9 @@ TEST_CASE("store growth: a v4 database, with or without search indexes, is migra
                              "DROP TRIGGER fts_request_text_insert; DROP TRIGGER "
                              "fts_request_text_delete; DROP TRIGGER fts_request_text_update;"
                              "DROP TABLE certificates_cn_queue; DROP TABLE fts_request_text_queue;"
-                             "PRAGMA user_version = 4") == "");
+                             "DROP TRIGGER valid_by_expiry_day_insert; DROP TRIGGER "
+                             "valid_by_expiry_day_delete; DROP TRIGGER valid_by_expiry_day_update;"
+                             "DROP TABLE valid_by_expiry_day; PRAGMA user_version = 4") == "");
             REQUIRE(raw.exec(had_indexes ? kV4SearchTriggers
                                          : "DROP TABLE certificates_cn; DROP TABLE "
                                            "fts_request_text; DROP INDEX certificates_validity; "
@@ -333,7 +335,12 @@ TEST_CASE("store growth: a v4 database, with or without search indexes, is migra
                         "'certificates_cn_queue', 'certificates_cn_insert', "
                         "'certificates_cn_delete', 'certificates_cn_update', 'fts_request_text', "
                         "'fts_request_text_queue', 'fts_request_text_insert', "
-                        "'fts_request_text_delete', 'fts_request_text_update')") == 12);
+                        "'fts_request_text_delete', 'fts_request_text_update', "
+                        "'valid_by_expiry_day', 'valid_by_expiry_day_insert', "
+                        "'valid_by_expiry_day_delete', 'valid_by_expiry_day_update')") == 16);
+        // Filled from the rows there were: OLD and BEFORE, valid until 2100.
+        CHECK(store->countValidCertificates(1700000000, std::numeric_limits<std::int64_t>::max()) ==
+              2);
         CHECK(raw.searchIndexErrors() == "");
         CertificateFilter f;
         f.now = 1700000001;
@@ -455,6 +462,66 @@ TEST_CASE("store growth: a batch whose indexing fails still commits, and its row
     RequestFilter f;
     f.text = "SEP100199";
     CHECK(findIds(*store, f).size() == 1);
+}
+
+TEST_CASE(
+    "store growth: valid certificates counted by expiry day, as the rows say, whoever writes") {
+    TempDir dir;
+    const std::string path = dir.file("ra.db");
+    auto store = openSqliteStore(path);
+    RawDb raw(path);
+    constexpr std::int64_t kDay = 86400;
+    constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+    constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
+    // not_after on and around day boundaries, before 1970 and at the ends.
+    std::vector<std::int64_t> times = {kMin,     -3 * kDay - 1, -kDay,       -1,       0,   1,
+                                       kDay - 1, kDay,          kMax - kDay, kMax - 1, kMax};
+    for (std::int64_t day = 20000; day < 20040; day += 3) {
+        for (std::int64_t offset : {-1, 0, 1, 43200}) {
+            times.push_back(day * kDay + offset);
+        }
+    }
+    // Each time twice: one row revoked from the start, one not.
+    std::string sql = "BEGIN;";
+    for (std::size_t i = 0; i < times.size(); ++i) {
+        for (int revoked : {0, 1}) {
+            sql +=
+                "INSERT INTO certificates (serial, subject, issuer, common_name, not_before, "
+                "not_after, der, revoked) VALUES ('X" +
+                std::to_string(i) + "-" + std::to_string(revoked) + "', 'CN=x', 'CN=CA', 'x" +
+                std::to_string(i) + "-" + std::to_string(revoked) + "', 0, " +
+                std::to_string(times[i]) + ", x'30', " + std::to_string(revoked) + ");";
+        }
+    }
+    REQUIRE(raw.exec(sql + "COMMIT;") == "");
+    auto agrees = [&] {
+        CHECK(raw.count("SELECT coalesce(sum(certificates), 0) FROM valid_by_expiry_day") ==
+              raw.count("SELECT count(*) FROM certificates WHERE revoked = 0"));
+        for (const std::int64_t from : times) {
+            for (const std::int64_t to : {from, from + 1 - (from == kMax), kDay * 20020, kMax}) {
+                CAPTURE(from);
+                CAPTURE(to);
+                const long long expected = raw.count(
+                    "SELECT count(*) FROM certificates WHERE revoked = 0 AND not_after >= " +
+                    std::to_string(from) + " AND not_after < " + std::to_string(to));
+                CHECK(store->countValidCertificates(from, to) ==
+                      static_cast<std::size_t>(expected));
+            }
+        }
+    };
+    agrees();
+    // Revoked through the store, un-revoked, moved to another day, deleted.
+    REQUIRE(store->revoke("X20-0", 1, 1700000000, event("revoke")));
+    REQUIRE(raw.exec("UPDATE certificates SET revoked = 0 WHERE serial = 'X21-1'") == "");
+    REQUIRE(raw.exec("UPDATE certificates SET not_after = not_after + 5 * 86400 "
+                     "WHERE serial IN ('X22-0', 'X22-1', 'X4-0')") == "");
+    REQUIRE(raw.exec("DELETE FROM certificates WHERE serial IN ('X23-0', 'X23-1', 'X0-0')") == "");
+    agrees();
+    // And an enrollment.
+    RequestRecord r = sampleRequest("tx-day", "day-phone");
+    store->addIssuedRequest(r, sampleCertificate("DAY", "day-phone", 20010 * kDay),
+                            event("enroll"));
+    agrees();
 }
 
 TEST_CASE("store growth: the CRL's revocations come from an index, as revokedCertificates") {

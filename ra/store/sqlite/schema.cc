@@ -256,6 +256,12 @@ INSERT INTO fts_request_text (fts_request_text) VALUES ('rebuild');
 // deleted from the index only if it is not queued. The searches read the
 // queue too (search.cc), so they never miss a row, drained or not. Version 5
 // and not additive: the release before would queue rows it never indexes.
+//
+// Also: valid_by_expiry_day, the certificates not revoked per day of their
+// not_after (not_after / 86400), kept by triggers, so that counting the
+// valid ones (/metrics, every scrape) adds up a few hundred days instead of
+// reading 750,000 index entries at a million certificates (search.cc,
+// countValidCertificates).
 constexpr const char* kMigrationV5 = R"sql(
 DROP TRIGGER IF EXISTS certificates_cn_insert;
 DROP TRIGGER IF EXISTS certificates_cn_delete;
@@ -302,6 +308,30 @@ BEGIN
         WHERE NOT EXISTS (SELECT 1 FROM fts_request_text_queue WHERE id = OLD.id);
     DELETE FROM fts_request_text_queue WHERE id = OLD.id;
     INSERT OR IGNORE INTO fts_request_text_queue (id) VALUES (NEW.id);
+END;
+CREATE TABLE valid_by_expiry_day (
+    day          INTEGER PRIMARY KEY,
+    certificates INTEGER NOT NULL
+) STRICT;
+INSERT INTO valid_by_expiry_day (day, certificates)
+    SELECT not_after / 86400, count(*) FROM certificates WHERE revoked = 0 GROUP BY 1;
+CREATE TRIGGER valid_by_expiry_day_insert AFTER INSERT ON certificates WHEN NEW.revoked = 0
+BEGIN
+    INSERT INTO valid_by_expiry_day (day, certificates) VALUES (NEW.not_after / 86400, 1)
+        ON CONFLICT (day) DO UPDATE SET certificates = certificates + 1;
+END;
+CREATE TRIGGER valid_by_expiry_day_delete AFTER DELETE ON certificates WHEN OLD.revoked = 0
+BEGIN
+    UPDATE valid_by_expiry_day SET certificates = certificates - 1
+        WHERE day = OLD.not_after / 86400;
+END;
+CREATE TRIGGER valid_by_expiry_day_update AFTER UPDATE OF revoked, not_after ON certificates
+BEGIN
+    UPDATE valid_by_expiry_day SET certificates = certificates - 1
+        WHERE OLD.revoked = 0 AND day = OLD.not_after / 86400;
+    INSERT INTO valid_by_expiry_day (day, certificates)
+        SELECT NEW.not_after / 86400, 1 WHERE NEW.revoked = 0
+        ON CONFLICT (day) DO UPDATE SET certificates = certificates + 1;
 END;
 )sql";
 

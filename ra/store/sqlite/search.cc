@@ -539,14 +539,37 @@ std::size_t SqliteStore::countRequests(RequestStatus status) {
 
 std::size_t SqliteStore::countValidCertificates(std::int64_t from, std::int64_t to) {
     static const std::string operation = "countValidCertificates";
-    // Valid at `from` as certificateState() has it (store.h), expiring before `to`.
-    static const char* const sql =
-        "SELECT count(*) FROM certificates WHERE revoked = 0 AND not_after >= ?1 AND "
-        "not_after < ?2";
+    if (to <= from) {
+        return 0;
+    }
     std::lock_guard<std::mutex> lock(mutex_);
+    ReadTransaction snapshot(db_, operation);
+    return static_cast<std::size_t>(validFrom(from, operation) - validFrom(to, operation));
+}
+
+// Not revoked, not_after >= at: valid at `at` as certificateState() has it
+// (store.h). The days after at's from valid_by_expiry_day (schema.cc,
+// kMigrationV5), at's own day from certificates_validity: a few hundred
+// rows and one day's certificates, whatever the size of the store. Its
+// days are not_after / 86400, which rounds towards zero: from at >= 0 on,
+// every certificate of a later day expires at or after the end of at's.
+std::int64_t SqliteStore::validFrom(std::int64_t at, const std::string& operation) {
+    constexpr std::int64_t kDay = 86400;
+    if (at < 0 || at > std::numeric_limits<std::int64_t>::max() - kDay) {
+        static const char* const sql =
+            "SELECT count(*) FROM certificates WHERE revoked = 0 AND not_after >= ?1";
+        Query q = db_.query(sql, operation);
+        q.bindInt(1, at);
+        return q.step() ? q.integer(0) : 0;
+    }
+    static const char* const sql =
+        "SELECT coalesce((SELECT sum(certificates) FROM valid_by_expiry_day WHERE day > ?1), 0) + "
+        "(SELECT count(*) FROM certificates WHERE revoked = 0 AND not_after >= ?2 AND "
+        "not_after < ?3)";
+    const std::int64_t day = at / kDay;
     Query q = db_.query(sql, operation);
-    q.bindInt(1, from).bindInt(2, to);
-    return q.step() ? static_cast<std::size_t>(q.integer(0)) : 0;
+    q.bindInt(1, day).bindInt(2, at).bindInt(3, (day + 1) * kDay);
+    return q.step() ? q.integer(0) : 0;
 }
 
 std::optional<TokenRecord> SqliteStore::findToken(const std::string& id) {

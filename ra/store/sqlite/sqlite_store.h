@@ -97,6 +97,8 @@ private:
                        const std::string& operation);
     void checkIssueRules(const IssueRules& rules, const CertificateRecord& cert, std::int64_t at,
                          const std::string& operation);
+    // Certificates not revoked with not_after >= at (search.cc).
+    std::int64_t validFrom(std::int64_t at, const std::string& operation);
     // In each batch's transaction: indexes the full-text queues once they
     // hold kSearchQueueBatch rows.
     void indexQueuedRows();
