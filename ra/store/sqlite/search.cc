@@ -15,6 +15,7 @@
 // at a million certificates, the 200,000 of one phone model took 1.7 s.
 
 #include <algorithm>
+#include <initializer_list>
 #include <limits>
 #include <mutex>
 
