@@ -20,7 +20,7 @@ using namespace storetest;
 using testsupport::TempDir;
 
 namespace scep {
-// Defined in ra/store/sqlite/search.cc: the SQL the store prepares for a filter.
+// Defined in ra/store/sqlite/search_sql.cc: the SQL the store prepares for a filter.
 std::string sqliteStoreSearchSqlForTesting(const CertificateFilter& filter, bool count);
 std::string sqliteStoreSearchSqlForTesting(const RequestFilter& filter, bool count);
 }  // namespace scep
@@ -498,7 +498,8 @@ TEST_CASE(
         CHECK(raw.count("SELECT coalesce(sum(certificates), 0) FROM valid_by_expiry_day") ==
               raw.count("SELECT count(*) FROM certificates WHERE revoked = 0"));
         for (const std::int64_t from : times) {
-            for (const std::int64_t to : {from, from + 1 - (from == kMax), kDay * 20020, kMax}) {
+            for (const std::int64_t to :
+                 {from, from == kMax ? kMax : from + 1, kDay * 20020, kMax}) {
                 CAPTURE(from);
                 CAPTURE(to);
                 const long long expected = raw.count(

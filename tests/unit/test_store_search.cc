@@ -21,7 +21,7 @@ using testsupport::TempDir;
 // ---- Store v2: admin searches, counts, tokens, ping, migration 1 -> 2 ------
 
 namespace scep {
-// Defined in ra/store/sqlite/search.cc for this file only: the SQL text the store
+// Defined in ra/store/sqlite/search_sql.cc for this file only: the SQL text the store
 // prepares for a filter (count: the COUNT query, else the page query).
 std::string sqliteStoreSearchSqlForTesting(const RequestFilter& filter, bool count);
 std::string sqliteStoreSearchSqlForTesting(const CertificateFilter& filter, bool count);

@@ -254,7 +254,7 @@ INSERT INTO fts_request_text (fts_request_text) VALUES ('rebuild');
 // drainSearchQueues() indexes the queue in one statement. A row is either
 // in the index or in its queue, never both: a row leaving the table is
 // deleted from the index only if it is not queued. The searches read the
-// queue too (search.cc), so they never miss a row, drained or not. Version 5
+// queue too (search_sql.cc), so they never miss a row, drained or not. Version 5
 // and not additive: the release before would queue rows it never indexes.
 //
 // Also: valid_by_expiry_day, the certificates not revoked per day of their

@@ -16,7 +16,7 @@
 namespace scep {
 namespace sqlite {
 
-struct SearchSql;  // search.cc
+struct SearchSql;  // search_sql.h
 
 class SqliteStore final : public Store {
 public:
