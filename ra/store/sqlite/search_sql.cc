@@ -220,14 +220,14 @@ std::int64_t pageOffset(std::size_t offset) {
 SearchSql requestSearchSql(const RequestFilter& f) {
     Search filters = requestFilters(f);
     const std::string pattern = "%" + escapeLike(f.text) + "%";
-    // A MAC picks a handful of rows through requests_mac: the text is one
-    // more condition on them, and the count is exact.
-    if (!f.text.empty() && !f.mac.empty()) {
-        filters.add(kRequestText);
-        filters.params.emplace_back(pattern);
-        filters.params.emplace_back(pattern);
-    }
     if (f.text.empty() || !f.mac.empty()) {
+        // A MAC picks a handful of rows through requests_mac: the text is
+        // one more condition on them, and the count is exact.
+        if (!f.text.empty()) {
+            filters.add(kRequestText);
+            filters.params.emplace_back(pattern);
+            filters.params.emplace_back(pattern);
+        }
         const std::string where = filters.where();
         return {"SELECT count(*) FROM requests AS r" + where,
                 "SELECT " SCEP_REQUEST_COLUMNS " FROM requests AS r" + where +
