@@ -57,7 +57,11 @@ podman() { command podman --runtime runc "$@"; }
 ensure_host_tools() {
     missing=""
     for tool in mmdebstrap podman runc git; do
-        command -v "$tool" >/dev/null || missing="$missing $tool"
+        # A path, not just a name: the podman function above is found too.
+        case "$(command -v "$tool")" in
+            /*) ;;
+            *) missing="$missing $tool" ;;
+        esac
     done
     [ -z "$missing" ] && return 0
     step "host tools:$missing"
