@@ -247,6 +247,86 @@ bool requestSignatureVerifies(const CertificationRequest& csr) {
     return ok;
 }
 
+namespace {
+
+// Empty when OpenSSL cannot encode it.
+template <typename T, int (*I2d)(const T*, unsigned char**)>
+Bytes encodedOrEmpty(const T& object) {
+    unsigned char* der = nullptr;
+    const int length = I2d(&object, &der);
+    const std::unique_ptr<unsigned char, OpenSslFree> owner(der);
+    return length > 0 ? Bytes(der, der + length) : Bytes{};
+}
+
+// Gives a certificate parsed in the structure-only context its key, read the
+// way requestFromDer reads a request's. X509_set_pubkey swaps the parsed
+// SubjectPublicKeyInfo for one encoded from that key, while the certificate
+// keeps the TBS bytes it arrived with for its signature and every i2d. So the
+// swap must be invisible: the new SubjectPublicKeyInfo encodes exactly as the
+// old one did, and the certificate as it did. A self-issued certificate is
+// left out: OpenSSL settled whether it is self-signed while it had no key,
+// and cached that answer.
+bool attachKey(X509& cert) {
+    if (X509_NAME_cmp(X509_get_subject_name(&cert), X509_get_issuer_name(&cert)) == 0) {
+        return false;
+    }
+    const X509_PUBKEY* spki = X509_get_X509_PUBKEY(&cert);
+    const EvpPkeyPtr key = spki ? decodePublicKey(*spki) : nullptr;
+    if (!key) {
+        return false;
+    }
+    const Bytes arrived_key = encodedOrEmpty<X509_PUBKEY, i2d_X509_PUBKEY>(*spki);
+    const Bytes arrived = encodedOrEmpty<X509, i2d_X509>(cert);
+    if (arrived_key.empty() || arrived.empty() || X509_set_pubkey(&cert, key.get()) != 1) {
+        return false;
+    }
+    return encodedOrEmpty<X509_PUBKEY, i2d_X509_PUBKEY>(*X509_get_X509_PUBKEY(&cert)) ==
+               arrived_key &&
+           encodedOrEmpty<X509, i2d_X509>(cert) == arrived;
+}
+
+CmsPtr cmsWithoutKeyDecoders(const Bytes& der) {
+    const unsigned char* p = der.data();
+    CmsPtr cms(reinterpret_cast<CMS_ContentInfo*>(
+        ASN1_item_d2i_ex(nullptr, &p, static_cast<long>(der.size()),
+                         ASN1_ITEM_rptr(CMS_ContentInfo), structureOnlyContext(), nullptr)));
+    if (!cms || p != der.data() + der.size()) {
+        return nullptr;
+    }
+    // The same certificate objects, each referenced once more by the stack.
+    const X509StackPtr certificates(CMS_get1_certs(cms.get()));
+    for (int i = 0; certificates && i < sk_X509_num(certificates.get()); ++i) {
+        if (!attachKey(*sk_X509_value(certificates.get(), i))) {
+            return nullptr;
+        }
+    }
+    return cms;
+}
+
+}  // namespace
+
+CmsPtr cmsFromDer(const Bytes& der, bool* keys_read_directly) {
+    if (keys_read_directly) {
+        *keys_read_directly = false;
+    }
+    if (der.empty() || der.size() > static_cast<std::size_t>(LONG_MAX)) {
+        return nullptr;
+    }
+    ERR_set_mark();
+    CmsPtr cms = cmsWithoutKeyDecoders(der);
+    ERR_pop_to_mark();
+    if (cms) {
+        if (keys_read_directly) {
+            *keys_read_directly = true;
+        }
+        return cms;
+    }
+    // Whatever the fast path cannot vouch for gets OpenSSL's own parse.
+    const unsigned char* p = der.data();
+    cms.reset(d2i_CMS_ContentInfo(nullptr, &p, static_cast<long>(der.size())));
+    return cms && p == der.data() + der.size() ? std::move(cms) : nullptr;
+}
+
 Bytes crlDer(const X509_CRL& crl) {
     return derEncode<X509_CRL, i2d_X509_CRL>(crl, "CRL");
 }

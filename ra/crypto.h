@@ -103,6 +103,15 @@ CertificationRequest requestFromDer(const Bytes& der);
 // The request's self-signature verifies with its own key.
 bool requestSignatureVerifies(const CertificationRequest& csr);
 
+// `der` as a CMS ContentInfo, null unless it is exactly one. OpenSSL 3.0 and
+// 3.1 run their DECODER chain for every embedded certificate's key (about
+// 150 us each, see requestFromDer); here those keys are read as a request's
+// is, and each certificate is checked to encode to the very bytes it arrived
+// as. A message that does not pass that (a self-issued certificate, a key
+// that cannot be decoded, a non-DER encoding) is parsed by
+// d2i_CMS_ContentInfo. `keys_read_directly` tells which way it went.
+CmsPtr cmsFromDer(const Bytes& der, bool* keys_read_directly = nullptr);
+
 Bytes crlDer(const X509_CRL& crl);
 
 // "rsa:2048", "rsa:3072", "rsa:4096" or "ec:p256"/"ec:p384".

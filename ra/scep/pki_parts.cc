@@ -172,7 +172,7 @@ Bytes randomNonce() {
 }
 
 SignedMessage decodeSignedMessage(const Bytes& der) {
-    SignedMessage message{decodeCms(der)};
+    SignedMessage message{cmsFromDer(der)};
     if (!message.cms) {
         reject("not a DER CMS message");
     }
