@@ -312,8 +312,13 @@ CmsPtr cmsFromDer(const Bytes& der, bool* keys_read_directly) {
     if (der.empty() || der.size() > static_cast<std::size_t>(LONG_MAX)) {
         return nullptr;
     }
+    CmsPtr cms;
     ERR_set_mark();
-    CmsPtr cms = cmsWithoutKeyDecoders(der);
+    try {
+        cms = cmsWithoutKeyDecoders(der);
+    } catch (const std::exception&) {
+        cms.reset();  // OpenSSL could not encode a part: its own parse decides
+    }
     ERR_pop_to_mark();
     if (cms) {
         if (keys_read_directly) {

@@ -106,10 +106,11 @@ bool requestSignatureVerifies(const CertificationRequest& csr);
 // `der` as a CMS ContentInfo, null unless it is exactly one. OpenSSL 3.0 and
 // 3.1 run their DECODER chain for every embedded certificate's key (about
 // 150 us each, see requestFromDer); here those keys are read as a request's
-// is, and each certificate is checked to encode to the very bytes it arrived
-// as. A message that does not pass that (a self-issued certificate, a key
-// that cannot be decoded, a non-DER encoding) is parsed by
-// d2i_CMS_ContentInfo. `keys_read_directly` tells which way it went.
+// is, and each key and certificate is checked to encode to the very bytes it
+// arrived as. A message that does not pass that (a self-issued certificate,
+// a key that cannot be decoded, a SubjectPublicKeyInfo that would encode
+// differently) is parsed by d2i_CMS_ContentInfo. `keys_read_directly` tells
+// which way it went.
 CmsPtr cmsFromDer(const Bytes& der, bool* keys_read_directly = nullptr);
 
 Bytes crlDer(const X509_CRL& crl);

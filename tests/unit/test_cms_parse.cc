@@ -91,11 +91,11 @@ Bytes berSerialCertificate(X509& cert, EVP_PKEY& issuer_key) {
     std::size_t signature_length = 0;
     REQUIRE(EVP_DigestSign(md.get(), nullptr, &signature_length, tbs.data(), tbs.size()) == 1);
     Bytes signature(signature_length);
-    REQUIRE(EVP_DigestSign(md.get(), signature.data(), &signature_length, tbs.data(),
-                           tbs.size()) == 1);
+    REQUIRE(EVP_DigestSign(md.get(), signature.data(), &signature_length, tbs.data(), tbs.size()) ==
+            1);
     signature.resize(signature_length);
-    const Bytes algorithm = derEncode<X509_ALGOR, i2d_X509_ALGOR>(*X509_get0_tbs_sigalg(&cert),
-                                                                  "algorithm");
+    const Bytes algorithm =
+        derEncode<X509_ALGOR, i2d_X509_ALGOR>(*X509_get0_tbs_sigalg(&cert), "algorithm");
     // BIT STRING, no unused bits: i2d_ASN1_BIT_STRING would count the
     // signature's trailing zero bits as unused.
     REQUIRE(signature.size() > 255);
@@ -134,8 +134,8 @@ X509Ptr issuedLeaf(EVP_PKEY& key, X509& issuer, EVP_PKEY& issuer_key, bool omit_
         int length = 0;
         REQUIRE(X509_PUBKEY_get0_param(nullptr, &bits, &length, nullptr, spki) == 1);
         auto* copy = static_cast<unsigned char*>(OPENSSL_memdup(bits, static_cast<size_t>(length)));
-        REQUIRE(X509_PUBKEY_set0_param(spki, OBJ_nid2obj(NID_rsaEncryption), V_ASN1_UNDEF,
-                                       nullptr, copy, length) == 1);
+        REQUIRE(X509_PUBKEY_set0_param(spki, OBJ_nid2obj(NID_rsaEncryption), V_ASN1_UNDEF, nullptr,
+                                       copy, length) == 1);
     }
     REQUIRE(X509_sign(cert.get(), &issuer_key, EVP_sha256()) > 0);
     return cert;
@@ -174,8 +174,8 @@ TEST_CASE("a self-issued certificate in a SignedData sends it through OpenSSL's 
     const X509Ptr intermediate = fixtureCert("mfr-ca");
     const X509Ptr root = fixtureCert("mfr-root");
     bool direct = true;
-    const CmsPtr alone = cmsFromDer(signedData(*fake, *fixtureKey("fake-mic-selfsigned"), {}),
-                                    &direct);
+    const CmsPtr alone =
+        cmsFromDer(signedData(*fake, *fixtureKey("fake-mic-selfsigned"), {}), &direct);
     REQUIRE(alone);
     CHECK_FALSE(direct);
     CHECK(X509_self_signed(embedded(*alone, *fake).get(), 1) == 1);
@@ -214,7 +214,7 @@ TEST_CASE("a key whose SubjectPublicKeyInfo would encode differently takes OpenS
     const EvpPkeyPtr key = fixtureKey("newkey-1");
     const X509Ptr leaf = issuedLeaf(*key, *intermediate, *fixtureKey("mfr-ca"), true);
     const Bytes spki = derEncode<X509_PUBKEY, i2d_X509_PUBKEY>(*X509_get_X509_PUBKEY(leaf.get()),
-                                                                "SubjectPublicKeyInfo");
+                                                               "SubjectPublicKeyInfo");
 
     bool direct = true;
     const CmsPtr cms = cmsFromDer(signedData(*leaf, *key, {intermediate.get()}), &direct);
