@@ -6,8 +6,13 @@
 # stay warnings, so a newer compiler's new ones never stop a build.
 set -eu
 cd "$(dirname "$0")/.."
+# --unity on: the toml++, Beast and nlohmann headers are parsed once per eight
+# sources instead of once per source. A cold build took 3 min 20 s (5 min 43 s
+# of CPU) on two cores, against 5 min 16 s (8 min 41 s) without; the code
+# compiled is the same, and CI, which builds three times side by side, is
+# bound by CPU.
 if [ ! -f build/build.ninja ]; then
-    meson setup build --buildtype=debugoptimized >/dev/null
+    meson setup build --buildtype=debugoptimized --unity on --unity-size 8 >/dev/null
 fi
 if [ "${WERROR:-0}" = 1 ]; then
     wanted='{"werror": true, "warning_level": "3"}'

@@ -34,7 +34,9 @@ quietly() {
     rm -f "$out"
 }
 if [ ! -f "$build/build.ninja" ]; then
-    quietly env CC=clang CXX=clang++ meson setup "$build" -Dfuzzing=true --buildtype=debugoptimized
+    # --unity on: as scripts/build.sh, for the same CPU.
+    quietly env CC=clang CXX=clang++ meson setup "$build" -Dfuzzing=true --buildtype=debugoptimized \
+        --unity on --unity-size 8
 fi
 quietly ninja -C "$build"
 
