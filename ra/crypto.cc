@@ -249,15 +249,6 @@ bool requestSignatureVerifies(const CertificationRequest& csr) {
 
 namespace {
 
-// Empty when OpenSSL cannot encode it.
-template <typename T, int (*I2d)(const T*, unsigned char**)>
-Bytes encodedOrEmpty(const T& object) {
-    unsigned char* der = nullptr;
-    const int length = I2d(&object, &der);
-    const std::unique_ptr<unsigned char, OpenSslFree> owner(der);
-    return length > 0 ? Bytes(der, der + length) : Bytes{};
-}
-
 // Gives a certificate parsed in the structure-only context its key, read the
 // way requestFromDer reads a request's. X509_set_pubkey swaps the parsed
 // SubjectPublicKeyInfo for one encoded from that key, while the certificate
@@ -275,14 +266,12 @@ bool attachKey(X509& cert) {
     if (!key) {
         return false;
     }
-    const Bytes arrived_key = encodedOrEmpty<X509_PUBKEY, i2d_X509_PUBKEY>(*spki);
-    const Bytes arrived = encodedOrEmpty<X509, i2d_X509>(cert);
-    if (arrived_key.empty() || arrived.empty() || X509_set_pubkey(&cert, key.get()) != 1) {
-        return false;
-    }
-    return encodedOrEmpty<X509_PUBKEY, i2d_X509_PUBKEY>(*X509_get_X509_PUBKEY(&cert)) ==
+    const Bytes arrived_key = derEncode<X509_PUBKEY, i2d_X509_PUBKEY>(*spki, "key");
+    const Bytes arrived = certificateDer(cert);
+    return X509_set_pubkey(&cert, key.get()) == 1 &&
+           derEncode<X509_PUBKEY, i2d_X509_PUBKEY>(*X509_get_X509_PUBKEY(&cert), "key") ==
                arrived_key &&
-           encodedOrEmpty<X509, i2d_X509>(cert) == arrived;
+           certificateDer(cert) == arrived;
 }
 
 CmsPtr cmsWithoutKeyDecoders(const Bytes& der) {
@@ -317,7 +306,7 @@ CmsPtr cmsFromDer(const Bytes& der, bool* keys_read_directly) {
     try {
         cms = cmsWithoutKeyDecoders(der);
     } catch (const std::exception&) {
-        cms.reset();  // OpenSSL could not encode a part: its own parse decides
+        cms.reset();  // a part could not be encoded: OpenSSL's own parse decides
     }
     ERR_pop_to_mark();
     if (cms) {
@@ -327,9 +316,7 @@ CmsPtr cmsFromDer(const Bytes& der, bool* keys_read_directly) {
         return cms;
     }
     // Whatever the fast path cannot vouch for gets OpenSSL's own parse.
-    const unsigned char* p = der.data();
-    cms.reset(d2i_CMS_ContentInfo(nullptr, &p, static_cast<long>(der.size())));
-    return cms && p == der.data() + der.size() ? std::move(cms) : nullptr;
+    return decodeExactly<CMS_ContentInfo, d2i_CMS_ContentInfo, CMS_ContentInfo_free>(der);
 }
 
 Bytes crlDer(const X509_CRL& crl) {
